@@ -1,0 +1,250 @@
+"""The whole configuration of a run, and its loading from files, dicts and dotted overrides."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+
+from lightly_ray.config.base import StrictModel, unknown_key_message
+from lightly_ray.config.lightly import LightlyConfig
+from lightly_ray.config.selection import SelectionConfig
+from lightly_ray.config.worker import WorkerConfig
+from lightly_ray.errors import ConfigError
+
+BLOCKS = ("worker_config", "selection_config", "lightly_config")
+_UNION_TAGS = {
+    "EMBEDDINGS",
+    "SCORES",
+    "PREDICTIONS",
+    "METADATA",
+    "RANDOM",
+    "DIVERSITY",
+    "WEIGHTS",
+    "THRESHOLD",
+    "BALANCE",
+    "SIMILARITY",
+    "TYPICALITY",
+}
+
+
+class RunConfig(StrictModel):
+    """The three config blocks of a run, with the keys of the Lightly Worker.
+
+    Example:
+        >>> config = RunConfig.model_validate({
+        ...     "selection_config": {
+        ...         "n_samples": 50,
+        ...         "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
+        ...     }
+        ... })
+        >>> config.lightly_config.model.name
+        'resnet-18'
+
+    """
+
+    worker_config: WorkerConfig = Field(default_factory=WorkerConfig)
+    selection_config: SelectionConfig
+    lightly_config: LightlyConfig = Field(default_factory=LightlyConfig)
+
+
+def load_config(
+    source: str | Path | Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    worker_config: Mapping[str, Any] | None = None,
+    selection_config: Mapping[str, Any] | None = None,
+    lightly_config: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """Load and validate a run configuration.
+
+    Args:
+        source: A YAML or JSON file, or a dict with the keys worker_config, selection_config and
+            lightly_config. None starts from the defaults.
+        overrides: Dotted `key=value` assignments applied after the source, e.g.
+            `object_level.task_name=vehicles` or `selection_config.n_samples=10`. A key without
+            its block name is looked up in the block that has it.
+        worker_config: Replaces the source's worker_config block when given.
+        selection_config: Replaces the source's selection_config block when given.
+        lightly_config: Replaces the source's lightly_config block when given.
+
+    Returns:
+        The validated configuration with every default filled in.
+
+    Raises:
+        ConfigError: Listing every problem with its key path and what is allowed.
+
+    """
+    origin = str(source) if isinstance(source, (str, Path)) else None
+    raw = _read_source(source)
+    for name, block in zip(BLOCKS, (worker_config, selection_config, lightly_config), strict=False):
+        if block is not None:
+            raw[name] = copy.deepcopy(dict(block))
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error), source=origin) from None
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> None:
+    """Apply one dotted `key=value` assignment to a raw config dict, in place.
+
+    Args:
+        raw: The config as a dict of the three blocks.
+        assignment: e.g. `lightly_config.model.name=resnet-50`, `object_level.padding=0.1`,
+            `selection_config.strategies.0.strategy.stopping_condition_minimum_distance=0.2`.
+            The value is read as JSON when it parses as JSON (numbers, true, null, lists), else
+            as a plain string.
+
+    Raises:
+        ConfigError: When the assignment has no `=` or its first key belongs to no block.
+
+    """
+    key, sep, text = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError([f"override '{assignment}' must look like key.path=value"])
+    parts = [part for part in re.split(r"\.|\[(\d+)\]", key.strip()) if part]
+    if parts[0] not in BLOCKS:
+        parts.insert(0, _block_of(parts[0], assignment))
+    node: Any = raw
+    for position, part in enumerate(parts[:-1]):
+        following = parts[position + 1]
+        node = _step_into(node, part, list_next=following.isdigit(), assignment=assignment)
+    _assign(node, parts[-1], _parse_value(text), assignment)
+
+
+def format_validation_error(error: ValidationError) -> list[str]:
+    """Turn pydantic's errors into `key.path: message` lines a user can act on."""
+    problems = []
+    for item in error.errors():
+        path = _format_path(item["loc"])
+        kind = item["type"]
+        if kind == "unknown_key":
+            key = item.get("ctx", {}).get("key", "")
+            path = f"{path}.{key}" if path else key
+        message = item["msg"]
+        if kind == "missing":
+            message = "required key is missing"
+        elif kind == "union_tag_not_found":
+            message = "missing 'type'"
+        elif kind == "value_error":
+            message = message.removeprefix("Value error, ")
+        elif kind not in ("unknown_key",) and not isinstance(item.get("input"), (dict, list)):
+            message = f"{message} (got {item.get('input')!r})"
+        problems.append(f"{path}: {message}" if path else message)
+    return problems
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON schema of a run configuration file."""
+    schema = RunConfig.model_json_schema()
+    schema["title"] = "lightly_ray run configuration"
+    return schema
+
+
+def _read_source(source: str | Path | Mapping[str, Any] | None) -> dict[str, Any]:
+    if source is None:
+        return {}
+    if isinstance(source, Mapping):
+        raw = copy.deepcopy(dict(source))
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError([f"config file not found: {path}"])
+        text = path.read_text(encoding="utf-8")
+        try:
+            loaded = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as error:
+            raise ConfigError([f"cannot parse: {error}"], source=str(path)) from None
+        raw = loaded if loaded is not None else {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            [f"the top level must be a mapping with keys {', '.join(BLOCKS)}"],
+            source=str(source) if not isinstance(source, Mapping) else None,
+        )
+    return raw
+
+
+def _block_of(first_key: str, assignment: str) -> str:
+    owners = [
+        block
+        for block, model in (
+            ("worker_config", WorkerConfig),
+            ("selection_config", SelectionConfig),
+            ("lightly_config", LightlyConfig),
+        )
+        if first_key in model.allowed_keys()
+    ]
+    if len(owners) == 1:
+        return owners[0]
+    every_key = sorted(
+        WorkerConfig.allowed_keys()
+        | SelectionConfig.allowed_keys()
+        | LightlyConfig.allowed_keys()
+        | set(BLOCKS)
+    )
+    raise ConfigError(
+        [f"override '{assignment}': '{first_key}' is an {unknown_key_message(first_key, every_key)}"]
+    )
+
+
+def _step_into(node: Any, part: str, *, list_next: bool, assignment: str) -> Any:
+    if isinstance(node, list):
+        index = _list_index(node, part, assignment)
+        return node[index]
+    if not isinstance(node, dict):
+        raise ConfigError([f"override '{assignment}': '{part}' is inside a value, not a mapping"])
+    if node.get(part) is None:
+        node[part] = [] if list_next else {}
+    return node[part]
+
+
+def _assign(node: Any, part: str, value: Any, assignment: str) -> None:
+    if isinstance(node, list):
+        index = _list_index(node, part, assignment)
+        node[index] = value
+    elif isinstance(node, dict):
+        node[part] = value
+    else:
+        raise ConfigError([f"override '{assignment}': '{part}' is inside a value, not a mapping"])
+
+
+def _list_index(node: list[Any], part: str, assignment: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise ConfigError(
+            [f"override '{assignment}': '{part}' is not an index of a list of {len(node)} items"]
+        )
+    return int(part)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    if text.startswith(("[", "{")):
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError:
+            return text
+    return text
+
+
+def _format_path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in _UNION_TAGS or part.startswith("function-"):
+            continue
+        else:
+            text += f".{part}" if text else part
+    return text

@@ -1,0 +1,213 @@
+"""`selection_config`: how many samples to select and the strategies that decide which.
+
+Each strategy pairs an input (what is known per sample) with a strategy (what to do with it).
+The allowed pairs are checked here, at validation time, never during a run.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from lightly_ray.config.base import StrictModel
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+class EmbeddingsInput(StrictModel):
+    """Embeddings of the samples; with `task`, of the task's objects; with a query set, for SIMILARITY."""
+
+    type: Literal["EMBEDDINGS"]
+    task: str | None = Field(
+        default=None, description="Object-detection task: select images whose objects are diverse."
+    )
+    dataset_id: str | None = Field(default=None, description="Dataset holding the query samples.")
+    tag_name: str | None = Field(default=None, description="Tag of the query samples, e.g. initial-tag.")
+
+    @model_validator(mode="after")
+    def _query_needs_both(self) -> EmbeddingsInput:
+        if (self.dataset_id is None) != (self.tag_name is None):
+            raise ValueError("a query set needs both 'dataset_id' and 'tag_name'")
+        return self
+
+
+class ScoresInput(StrictModel):
+    """An active-learning score computed from a task's predictions."""
+
+    type: Literal["SCORES"]
+    task: str = Field(description="Prediction task name, or 'lightly_pretagging'.")
+    score: str = Field(description="Score name, e.g. uncertainty_entropy.")
+
+
+class PredictionsInput(StrictModel):
+    """The class distribution or category counts of a task's predictions."""
+
+    type: Literal["PREDICTIONS"]
+    task: str = Field(description="Prediction task name, or 'lightly_pretagging'.")
+    name: Literal["CLASS_DISTRIBUTION", "CATEGORY_COUNT"]
+    categories: list[str] | None = Field(
+        default=None, description="CATEGORY_COUNT: count only these categories."
+    )
+
+
+class MetadataInput(StrictModel):
+    """A custom metadata value (its schema path) or a computed one (`lightly.<name>`)."""
+
+    type: Literal["METADATA"]
+    key: str = Field(min_length=1, description="e.g. weather.temperature or lightly.sharpness.")
+
+
+class RandomInput(StrictModel):
+    """A seeded random value per sample."""
+
+    type: Literal["RANDOM"]
+    random_seed: int | None = None
+
+
+SelectionInput = Annotated[
+    EmbeddingsInput | ScoresInput | PredictionsInput | MetadataInput | RandomInput,
+    Field(discriminator="type"),
+]
+
+# --- strategies -------------------------------------------------------------------------------
+
+
+class _Strategy(StrictModel):
+    strength: float = Field(default=1.0, description="Weight of this objective; negative inverts it.")
+
+
+class DiversityStrategy(_Strategy):
+    """Select samples as different from each other as possible (farthest-first)."""
+
+    type: Literal["DIVERSITY"]
+    stopping_condition_minimum_distance: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="Stop when the best candidate is closer than this to the selected set.",
+    )
+
+
+class WeightsStrategy(_Strategy):
+    """Prefer samples with high values."""
+
+    type: Literal["WEIGHTS"]
+    stopping_condition_max_sum: float | None = Field(
+        default=None, description="Stop when the selected values sum to more than this."
+    )
+
+
+class ThresholdStrategy(_Strategy):
+    """Keep only samples whose value passes a comparison; applied before everything else."""
+
+    type: Literal["THRESHOLD"]
+    threshold: float
+    operation: Literal["SMALLER", "SMALLER_EQUAL", "BIGGER", "BIGGER_EQUAL"]
+
+
+class BalanceStrategy(_Strategy):
+    """Bring the class distribution of the selection close to a target."""
+
+    type: Literal["BALANCE"]
+    target: dict[str, float] | None = Field(
+        default=None,
+        description="Class name -> fraction; the remainder belongs to all other classes.",
+    )
+    distribution: Literal["TARGET", "UNIFORM", "INPUT"] = "TARGET"
+
+    @model_validator(mode="after")
+    def _target_fits(self) -> BalanceStrategy:
+        if self.distribution == "TARGET" and not self.target:
+            raise ValueError("'target' is required when distribution is TARGET (the default)")
+        for name, fraction in (self.target or {}).items():
+            if not 0.0 <= fraction <= 1.0:
+                raise ValueError(f"target fraction of '{name}' must be in [0, 1], got {fraction}")
+        total = sum((self.target or {}).values())
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"target fractions must sum to at most 1, got {total:g}")
+        return self
+
+
+class SimilarityStrategy(_Strategy):
+    """Prefer samples close to a query set's embeddings."""
+
+    type: Literal["SIMILARITY"]
+
+
+class TypicalityStrategy(_Strategy):
+    """Prefer representative samples (dense nearest-neighbour neighbourhoods)."""
+
+    type: Literal["TYPICALITY"]
+    num_nearest_neighbors: int = Field(default=20, gt=0)
+    stopping_condition_minimum_typicality: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+SelectionStrategy = Annotated[
+    DiversityStrategy
+    | WeightsStrategy
+    | ThresholdStrategy
+    | BalanceStrategy
+    | SimilarityStrategy
+    | TypicalityStrategy,
+    Field(discriminator="type"),
+]
+
+# Input kind -> strategies it supports (FORMATS.md section 6).
+ALLOWED_STRATEGIES: dict[str, tuple[str, ...]] = {
+    "EMBEDDINGS": ("DIVERSITY", "SIMILARITY", "TYPICALITY"),
+    "METADATA": ("WEIGHTS", "THRESHOLD", "BALANCE"),
+    "SCORES": ("WEIGHTS", "THRESHOLD"),
+    "RANDOM": ("WEIGHTS", "THRESHOLD"),
+    "PREDICTIONS.CATEGORY_COUNT": ("WEIGHTS", "THRESHOLD"),
+    "PREDICTIONS.CLASS_DISTRIBUTION": ("BALANCE",),
+}
+
+
+def input_kind(selection_input: SelectionInput) -> str:
+    """The key of ALLOWED_STRATEGIES that describes an input."""
+    if isinstance(selection_input, PredictionsInput):
+        return f"PREDICTIONS.{selection_input.name}"
+    return selection_input.type
+
+
+class StrategyConfig(StrictModel):
+    """One objective: an input and the strategy applied to it."""
+
+    input: SelectionInput
+    strategy: SelectionStrategy
+
+    @model_validator(mode="after")
+    def _pair_is_allowed(self) -> StrategyConfig:
+        kind = input_kind(self.input)
+        allowed = ALLOWED_STRATEGIES[kind]
+        if self.strategy.type not in allowed:
+            raise ValueError(
+                f"input {kind.replace('.', ' ')} cannot be used with strategy {self.strategy.type}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+        query = isinstance(self.input, EmbeddingsInput) and self.input.dataset_id is not None
+        if self.strategy.type == "SIMILARITY" and not query:
+            raise ValueError("strategy SIMILARITY needs a query set: set input.dataset_id and input.tag_name")
+        if self.strategy.type in ("DIVERSITY", "TYPICALITY") and query:
+            raise ValueError(
+                f"input.dataset_id/tag_name name a query set, which only SIMILARITY uses, "
+                f"not {self.strategy.type}"
+            )
+        return self
+
+
+class SelectionConfig(StrictModel):
+    """`selection_config`: the budget and the objectives."""
+
+    n_samples: int | None = Field(default=None, gt=0, description="Number of samples to select.")
+    proportion_samples: float | None = Field(
+        default=None, gt=0.0, le=1.0, description="Fraction of the input samples to select."
+    )
+    strategies: list[StrategyConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _exactly_one_budget(self) -> SelectionConfig:
+        if (self.n_samples is None) == (self.proportion_samples is None):
+            given = "both" if self.n_samples is not None else "neither"
+            raise ValueError(f"set exactly one of 'n_samples' and 'proportion_samples' ({given} given)")
+        return self

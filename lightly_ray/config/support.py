@@ -1,0 +1,63 @@
+"""Which valid configurations this version can run.
+
+Validation accepts every key of the Lightly Worker. The features behind some keys arrive in
+later versions; a run that asks for one stops before any work, naming the keys, instead of
+silently ignoring them.
+"""
+
+from __future__ import annotations
+
+from lightly_ray.config.run_config import RunConfig
+from lightly_ray.config.selection import DiversityStrategy, EmbeddingsInput
+
+
+def unsupported_features(config: RunConfig) -> list[str]:
+    """List the features a configuration uses that this version cannot run.
+
+    Args:
+        config: A validated run configuration.
+
+    Returns:
+        One line per feature, naming the config key; empty when the run can go ahead.
+
+    """
+    worker = config.worker_config
+    found = []
+    switches = {
+        "worker_config.enable_training": worker.enable_training,
+        "worker_config.pretagging": worker.pretagging,
+        "worker_config.pretagging_debug": worker.pretagging_debug,
+        "worker_config.use_datapool": worker.use_datapool,
+        "worker_config.datasource.process_all": worker.datasource.process_all,
+    }
+    found += [
+        f"{key}: true (self-supervised training, pretagging and the datapool)"
+        for key, on in switches.items()
+        if on
+    ]
+    values = {
+        "worker_config.object_level.task_name": worker.object_level.task_name,
+        "worker_config.object_level.crop_dataset_name": worker.object_level.crop_dataset_name,
+        "worker_config.relevant_filenames_file": worker.relevant_filenames_file,
+        "worker_config.selected_sequence_length": worker.selected_sequence_length,
+        "worker_config.embeddings": worker.embeddings,
+    }
+    found += [f"{key}: {value!r}" for key, value in values.items() if value is not None]
+    if worker.object_level.padding and worker.object_level.task_name is None:
+        found.append("worker_config.object_level.padding without object_level.task_name")
+    if config.lightly_config.model.width != 1:
+        found.append(
+            f"lightly_config.model.width: {config.lightly_config.model.width} "
+            "(the torchvision backbones have width 1)"
+        )
+    for index, entry in enumerate(config.selection_config.strategies):
+        plain_embeddings = isinstance(entry.input, EmbeddingsInput) and entry.input.task is None
+        if not (plain_embeddings and isinstance(entry.strategy, DiversityStrategy)):
+            label: str = entry.input.type
+            if isinstance(entry.input, EmbeddingsInput) and entry.input.task is not None:
+                label = f"EMBEDDINGS with task {entry.input.task!r}"
+            found.append(
+                f"selection_config.strategies[{index}]: input {label} with strategy "
+                f"{entry.strategy.type} (this version selects with DIVERSITY on EMBEDDINGS)"
+            )
+    return found

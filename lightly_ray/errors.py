@@ -1,0 +1,55 @@
+"""Exceptions a user of lightly_ray can act on.
+
+Every error says what was wrong, where (file, config key) and what is allowed instead.
+"""
+
+from __future__ import annotations
+
+
+class LightlyRayError(Exception):
+    """Base class of all errors raised by lightly_ray for bad input or configuration."""
+
+
+class ConfigError(LightlyRayError, ValueError):
+    """A configuration is invalid.
+
+    Attributes:
+        problems: One message per problem, each starting with the dotted key path.
+
+    """
+
+    def __init__(self, problems: list[str], source: str | None = None) -> None:
+        self.problems = problems
+        self.source = source
+        where = f" in {source}" if source else ""
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        count = len(problems)
+        super().__init__(f"{count} configuration problem{'s' if count != 1 else ''}{where}:\n{lines}")
+
+
+class NotYetSupportedError(LightlyRayError):
+    """A valid configuration asks for a feature this version of lightly_ray cannot run yet."""
+
+    def __init__(self, features: list[str]) -> None:
+        self.features = features
+        lines = "\n".join(f"  - {feature}" for feature in features)
+        super().__init__(
+            "The configuration is valid, but this version of lightly_ray cannot run it yet:\n"
+            f"{lines}\nRemove or change these keys to run now."
+        )
+
+
+class WeightsNotAvailableError(LightlyRayError):
+    """The model weights the configuration asks for cannot be loaded."""
+
+
+class StorageError(LightlyRayError):
+    """A storage location cannot be opened, read or written."""
+
+
+class ReadOnlyLocationError(StorageError):
+    """Something tried to write to a location that was opened read-only (the input)."""
+
+
+class UnsafePathError(StorageError):
+    """A relative path would escape its storage location."""

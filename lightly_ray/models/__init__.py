@@ -1,0 +1,1 @@
+"""Embedding backbones, checkpoints and (later) the detector and training."""

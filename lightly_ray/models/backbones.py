@@ -1,0 +1,156 @@
+"""Embedding models: a torchvision ResNet trunk followed by a linear projection to `out_dim`.
+
+The driver builds the model's weights once (`build_state`) and ships them to every embedding
+actor through the Ray object store, so that all actors embed with identical weights and no
+worker needs the torch hub cache or a shared disk.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torchvision
+from torch import nn
+
+from lightly_ray.config.lightly import ModelConfig, ModelName
+from lightly_ray.errors import WeightsNotAvailableError
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A torchvision ResNet and its ImageNet weights."""
+
+    builder: str
+    weights_enum: str
+    feature_dim: int
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "resnet-18": Architecture("resnet18", "ResNet18_Weights", 512),
+    "resnet-34": Architecture("resnet34", "ResNet34_Weights", 512),
+    "resnet-50": Architecture("resnet50", "ResNet50_Weights", 2048),
+    "resnet-101": Architecture("resnet101", "ResNet101_Weights", 2048),
+    "resnet-152": Architecture("resnet152", "ResNet152_Weights", 2048),
+}
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+ModelState = dict[str, np.ndarray]
+
+
+class EmbeddingModel(nn.Module):
+    """ResNet trunk (global-average-pooled features) and a bias-free linear projection.
+
+    Args:
+        name: Architecture name, e.g. "resnet-18".
+        out_dim: Size of the embeddings.
+
+    """
+
+    def __init__(self, name: ModelName, out_dim: int) -> None:
+        super().__init__()
+        architecture = ARCHITECTURES[name]
+        backbone = getattr(torchvision.models, architecture.builder)(weights=None)
+        backbone.fc = nn.Identity()
+        self.backbone = backbone
+        self.projection = nn.Linear(architecture.feature_dim, out_dim, bias=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Embed a batch.
+
+        Args:
+            images: Float tensor of shape (batch, 3, height, width), ImageNet-normalised.
+
+        Returns:
+            Tensor of shape (batch, out_dim).
+
+        """
+        features: torch.Tensor = self.backbone(images)
+        projected: torch.Tensor = self.projection(features)
+        return projected
+
+
+def build_state(model: ModelConfig, seed: int, checkpoint: dict[str, torch.Tensor] | None) -> ModelState:
+    """Build the weights of the embedding model on the driver.
+
+    Random weights (and the projection, unless a checkpoint holds one) are drawn from `seed`,
+    so a run is reproducible. ImageNet weights come from the torch hub cache, downloaded there
+    when the machine is online; when they cannot be had, this fails instead of falling back.
+
+    Args:
+        model: `lightly_config.model`.
+        seed: `lightly_config.seed`.
+        checkpoint: A state dict from `worker_config.checkpoint` (see checkpoint.py), which
+            overrides `model.weights`.
+
+    Returns:
+        The full state dict of an EmbeddingModel as numpy arrays.
+
+    Raises:
+        WeightsNotAvailableError: When ImageNet weights are asked for and not available.
+
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        network = EmbeddingModel(model.name, model.out_dim)
+    if checkpoint is not None:
+        _load_checkpoint_into(network, checkpoint)
+    elif model.weights == "imagenet":
+        network.backbone.load_state_dict(_imagenet_state(model.name), strict=False)
+    return {key: value.detach().cpu().numpy() for key, value in network.state_dict().items()}
+
+
+def load_model(model: ModelConfig, state: ModelState, device: torch.device) -> EmbeddingModel:
+    """Instantiate an EmbeddingModel from weights built by `build_state`, ready for inference."""
+    network = EmbeddingModel(model.name, model.out_dim)
+    network.load_state_dict({key: torch.from_numpy(np.array(value)) for key, value in state.items()})
+    return network.to(device).eval()
+
+
+def imagenet_cache_path(name: ModelName) -> str:
+    """Where torchvision keeps the ImageNet weights of an architecture in the torch hub cache."""
+    url = _imagenet_url(name)
+    return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url))
+
+
+def _imagenet_url(name: ModelName) -> str:
+    weights_enum = getattr(torchvision.models, ARCHITECTURES[name].weights_enum)
+    return str(weights_enum.IMAGENET1K_V1.url)
+
+
+def _imagenet_state(name: ModelName) -> dict[str, torch.Tensor]:
+    url = _imagenet_url(name)
+    try:
+        state: dict[str, torch.Tensor] = torch.hub.load_state_dict_from_url(
+            url, progress=False, check_hash=True, map_location="cpu"
+        )
+    except Exception as error:  # noqa: BLE001 - any failure to fetch means "not available"
+        raise WeightsNotAvailableError(
+            f"ImageNet weights for {name} are not in the torch hub cache "
+            f"({imagenet_cache_path(name)}) and could not be downloaded ({type(error).__name__}: "
+            f"{error}).\nOptions:\n"
+            f"  - put the file from {url} at that path (or set TORCH_HOME) and run again;\n"
+            "  - set lightly_config.model.weights=random for seeded random weights (tests, demos);\n"
+            "  - set worker_config.checkpoint to a checkpoint in the lightly location."
+        ) from None
+    state.pop("fc.weight", None)
+    state.pop("fc.bias", None)
+    return state
+
+
+def _load_checkpoint_into(network: EmbeddingModel, checkpoint: dict[str, torch.Tensor]) -> None:
+    expected = network.state_dict()
+    mismatched = [
+        f"{key}: {tuple(value.shape)} (expected {tuple(expected[key].shape)})"
+        for key, value in checkpoint.items()
+        if key in expected and value.shape != expected[key].shape
+    ]
+    if mismatched:
+        raise WeightsNotAvailableError(
+            "checkpoint does not fit lightly_config.model: wrong shapes for " + "; ".join(mismatched[:5])
+        )
+    network.load_state_dict(checkpoint, strict=False)

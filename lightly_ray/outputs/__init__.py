@@ -1,0 +1,6 @@
+"""What a run writes: the run folder, report.json (later tags, crops, frames, the datapool, report.html)."""
+
+from lightly_ray.outputs.report import DatasetSizes, build_report
+from lightly_ray.outputs.run_folder import RunFolder, finished_run_ids, new_run_id
+
+__all__ = ["DatasetSizes", "RunFolder", "build_report", "finished_run_ids", "new_run_id"]

@@ -1,0 +1,116 @@
+"""report.json: what a run did, in the shape of the reference report (a first version).
+
+Keys follow the reference report's camelCase names. Later issues add the embedding, metadata
+and prediction statistics and report.html.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+from dataclasses import dataclass
+from typing import Any
+
+from lightly_ray.selection.base import SelectionResult
+
+
+@dataclass
+class DatasetSizes:
+    """Counts of a run, as in the reference report's datasetSizes."""
+
+    n_input: int = 0
+    n_corrupt: int = 0
+    n_duplicate: int = 0
+    n_selected: int = 0
+    n_preselected_datapool: int = 0
+
+    @property
+    def n_candidates(self) -> int:
+        """Samples that entered selection."""
+        return self.n_input - self.n_corrupt - self.n_duplicate
+
+    def as_report(self) -> dict[str, int]:
+        """The report's datasetSizes block.
+
+        nRemoved counts the candidates that selection did not pick (corrupt files and
+        duplicates are counted by nCorrupt and nDuplicate).
+        """
+        return {
+            "nInput": self.n_input,
+            "nCorrupt": self.n_corrupt,
+            "nDuplicate": self.n_duplicate,
+            "nRemoved": self.n_candidates - self.n_selected,
+            "nSelected": self.n_selected,
+            "nPreselectedDatapool": self.n_preselected_datapool,
+            "nSelectedWithDatapool": self.n_selected + self.n_preselected_datapool,
+        }
+
+
+def build_report(
+    *,
+    run_id: str,
+    started: dt.datetime,
+    finished: dt.datetime,
+    input_url: str,
+    lightly_url: str,
+    sizes: DatasetSizes,
+    timings: dict[str, float],
+    selection: SelectionResult,
+    embedding: dict[str, Any],
+) -> dict[str, Any]:
+    """Assemble report.json.
+
+    Args:
+        run_id: The run's id.
+        started: Start time (UTC).
+        finished: End time (UTC).
+        input_url: The input location as given (no credentials are ever part of it).
+        lightly_url: The lightly location as given.
+        sizes: Counts of the run.
+        timings: Seconds per stage.
+        selection: The selection's outcome.
+        embedding: Model name, weights, dimension and normalisation.
+
+    Returns:
+        A JSON-serialisable dict.
+
+    """
+    return {
+        "run": {
+            "id": run_id,
+            "start": started.isoformat(),
+            "end": finished.isoformat(),
+            "durationSeconds": round((finished - started).total_seconds(), 3),
+            "versions": software_versions(),
+            "input": input_url,
+            "lightly": lightly_url,
+        },
+        "datasetSizes": sizes.as_report(),
+        "embedding": embedding,
+        "selection": {
+            "budget": selection.budget,
+            "nSelected": len(selection.indices),
+            "stopReason": selection.stop_reason,
+            "strategies": selection.strategies,
+        },
+        "stageTimings": dict(timings),
+    }
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of lightly_ray and the libraries that shape its results."""
+    import numpy
+    import ray
+    import torch
+    import torchvision
+
+    from lightly_ray import __version__
+
+    return {
+        "lightly_ray": __version__,
+        "python": platform.python_version(),
+        "ray": ray.__version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": numpy.__version__,
+    }

@@ -1,0 +1,90 @@
+"""The run folder: `.lightly/runs/<run id>/` in the lightly location, committed by `_SUCCESS`.
+
+Every file is written atomically, and `_SUCCESS` is written last. A folder without `_SUCCESS`
+is an unfinished (or crashed) run and is never reported as a finished one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lightly_ray.storage import Location
+
+RUNS_PREFIX = ".lightly/runs"
+SUCCESS_MARKER = "_SUCCESS"
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """A run id that sorts by start time and does not collide: `20261123-064012-3f9a1c`."""
+    moment = now or dt.datetime.now(dt.UTC)
+    return f"{moment:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+class RunFolder:
+    """One run's folder in the lightly location.
+
+    Args:
+        location: The lightly location (read-write).
+        run_id: The run's id (see `new_run_id`).
+
+    """
+
+    def __init__(self, location: Location, run_id: str) -> None:
+        self.location = location
+        self.run_id = run_id
+        self.relative = f"{RUNS_PREFIX}/{run_id}"
+
+    @property
+    def url(self) -> str:
+        """Where the folder is, as the user named the lightly location."""
+        return f"{self.location.url.rstrip('/')}/{self.relative}"
+
+    def write_json(self, name: str, content: Any) -> None:
+        """Write `content` as indented JSON to `name` inside the folder."""
+        text = json.dumps(content, indent=2, sort_keys=False, default=str)
+        self.write_text(name, text + "\n")
+
+    def write_text(self, name: str, text: str) -> None:
+        """Write a UTF-8 text file inside the folder."""
+        self.location.write_bytes(f"{self.relative}/{name}", text.encode("utf-8"))
+
+    def write_lines(self, name: str, lines: Iterable[str]) -> None:
+        """Write one entry per line (a trailing newline after each)."""
+        self.write_text(name, "".join(f"{line}\n" for line in lines))
+
+    def write_parquet(self, name: str, table: pa.Table) -> None:
+        """Write an Arrow table as one Parquet file."""
+        with self.location.open_atomic_output(f"{self.relative}/{name}") as stream:
+            pq.write_table(table, stream)
+
+    def commit(self, summary: dict[str, Any]) -> None:
+        """Mark the run finished. Call after every other file of the run is written."""
+        self.write_json(SUCCESS_MARKER, summary)
+
+    def is_finished(self) -> bool:
+        """Whether the run was committed."""
+        return self.location.exists(f"{self.relative}/{SUCCESS_MARKER}")
+
+
+def finished_run_ids(location: Location) -> list[str]:
+    """Ids of the committed runs in a lightly location, oldest first."""
+    runs = set()
+    for listed in _list_runs(location):
+        parts = listed.split("/")
+        if len(parts) == 2 and parts[1] == SUCCESS_MARKER:
+            runs.add(parts[0])
+    return sorted(runs)
+
+
+def _list_runs(location: Location) -> Iterable[str]:
+    # list_files skips hidden paths, so list below the hidden runs folder itself.
+    prefix = RUNS_PREFIX
+    for listed in location.list_files(prefix, include_hidden=True):
+        yield listed.path[len(prefix) + 1 :]

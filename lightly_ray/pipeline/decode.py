@@ -1,0 +1,94 @@
+"""Decode: read each file's bytes from storage, hash them, decode and resize the image.
+
+Runs as a Ray Data CPU task over batches of listed files. A file that cannot be read or decoded
+never fails the task: its row carries `ok=False` and the reason in `error`, and the run lists
+it as corrupt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+
+import numpy as np
+from PIL import Image
+
+from lightly_ray.storage import Location
+
+Batch = dict[str, np.ndarray]
+
+
+def decode_batch(batch: Batch, *, location: Location, input_size: int) -> Batch:
+    """Read, hash, decode and resize a batch of listed image files.
+
+    Args:
+        batch: Columns name, size and mtime_ns from the listing.
+        location: The input location (read-only).
+        input_size: Images are resized to input_size x input_size RGB.
+
+    Returns:
+        The input columns plus image (uint8, shape (batch, input_size, input_size, 3)),
+        ok (bool), error (str, empty when ok), content_hash (hex str), width and height
+        (of the original image; 0 when not decodable).
+
+    """
+    names = batch["name"]
+    count = len(names)
+    images = np.zeros((count, input_size, input_size, 3), dtype=np.uint8)
+    ok = np.zeros(count, dtype=bool)
+    errors = np.full(count, "", dtype=object)
+    hashes = np.full(count, "", dtype=object)
+    widths = np.zeros(count, dtype=np.int32)
+    heights = np.zeros(count, dtype=np.int32)
+    for row, name in enumerate(names):
+        try:
+            data = location.read_bytes(str(name))
+        except FileNotFoundError:
+            errors[row] = "file was listed but no longer exists"
+            continue
+        hashes[row] = hashlib.blake2b(data, digest_size=16).hexdigest()
+        try:
+            images[row], widths[row], heights[row] = decode_image(data, input_size)
+        except Exception as error:  # noqa: BLE001 - any decode failure marks the file corrupt
+            errors[row] = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+            continue
+        ok[row] = True
+    return {
+        **batch,
+        "image": images,
+        "ok": ok,
+        "error": errors,
+        "content_hash": hashes,
+        "width": widths,
+        "height": heights,
+    }
+
+
+def decode_image(data: bytes, input_size: int) -> tuple[np.ndarray, int, int]:
+    """Decode image bytes to a square RGB array.
+
+    Args:
+        data: Encoded image (any format Pillow reads).
+        input_size: Side of the output square.
+
+    Returns:
+        (pixels of shape (input_size, input_size, 3) uint8, original width, original height).
+
+    Raises:
+        ValueError: For empty data or a zero-sized image.
+        OSError, PIL.UnidentifiedImageError: For data Pillow cannot decode (truncated, not an image).
+
+    """
+    if not data:
+        raise ValueError("file is empty (0 bytes)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.load()
+            width, height = opened.size
+            if width == 0 or height == 0:
+                raise ValueError(f"image has no pixels ({width}x{height})")
+            rgb = opened.convert("RGB")
+    resized = rgb.resize((input_size, input_size), Image.Resampling.BILINEAR)
+    return np.asarray(resized, dtype=np.uint8), width, height

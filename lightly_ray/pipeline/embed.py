@@ -1,0 +1,68 @@
+"""Embed: a Ray Data actor that loads the model once and embeds batches of decoded images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import ray
+import torch
+
+from lightly_ray.config.lightly import ModelConfig
+from lightly_ray.models.backbones import IMAGENET_MEAN, IMAGENET_STD, load_model
+
+Batch = dict[str, np.ndarray]
+
+
+class EmbedImages:
+    """Embed decoded images; rows that failed to decode get a zero embedding and stay `ok=False`.
+
+    The model loads once per actor from weights the driver put in the object store.
+
+    Args:
+        model: `lightly_config.model`.
+        state_ref: One-element list holding the ObjectRef of the model state (a list, so that
+            Ray hands the reference itself to the constructor).
+        normalize: Scale embeddings to unit length (`worker_config.normalize_embeddings`).
+
+    """
+
+    def __init__(self, model: ModelConfig, state_ref: list[ray.ObjectRef[Any]], normalize: bool) -> None:
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device.type == "cpu":
+            cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)  # type: ignore[no-untyped-call]
+            torch.set_num_threads(max(1, int(cpus)))
+        self.network = load_model(model, ray.get(state_ref[0]), self.device)
+        self.out_dim = model.out_dim
+        self.normalize = normalize
+        self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+
+    def __call__(self, batch: Batch) -> Batch:
+        """Embed one batch.
+
+        Args:
+            batch: Decoded rows with image (uint8, shape (batch, size, size, 3)) and ok.
+
+        Returns:
+            The batch without image, plus embedding (float32, shape (batch, out_dim)).
+
+        """
+        images = batch.pop("image")
+        ok = batch["ok"]
+        embeddings = np.zeros((len(ok), self.out_dim), dtype=np.float32)
+        if ok.any():
+            embeddings[ok] = self._embed(images[ok])
+        batch["embedding"] = embeddings
+        return batch
+
+    @torch.inference_mode()
+    def _embed(self, images: np.ndarray) -> np.ndarray:
+        pixels = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+        pixels = pixels.permute(0, 3, 1, 2).float().div_(255.0)
+        pixels = (pixels - self.mean) / self.std
+        output = self.network(pixels).float()
+        if self.normalize:
+            output = torch.nn.functional.normalize(output, dim=1)
+        result: np.ndarray = output.cpu().numpy()
+        return result

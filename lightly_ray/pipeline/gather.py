@@ -1,0 +1,101 @@
+"""Gather: collect the embedded rows on the driver and sort out corrupt files and duplicates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+Batch = dict[str, np.ndarray]
+
+GATHERED_COLUMNS = ("name", "size", "ok", "error", "content_hash", "width", "height", "embedding")
+
+
+@dataclass
+class GatheredSamples:
+    """Every processed file of a run, sorted by name, split into candidates and the rest.
+
+    Attributes:
+        names: All processed file names, sorted.
+        errors: Per file, why it is corrupt ("" when it decoded).
+        candidate: Mask of files that enter selection (decoded and not a duplicate).
+        duplicate_of: Per file, the name of the earlier file with identical bytes, or "".
+        embeddings: Array of shape (n_files, dim); rows of corrupt files are zero.
+
+    """
+
+    names: np.ndarray
+    errors: np.ndarray
+    candidate: np.ndarray
+    duplicate_of: np.ndarray
+    embeddings: np.ndarray
+
+    @property
+    def corrupt(self) -> np.ndarray:
+        """Mask of files that could not be read or decoded."""
+        mask: np.ndarray = self.errors != ""
+        return mask
+
+    def candidate_names(self) -> list[str]:
+        """Names of the candidates, sorted."""
+        return [str(name) for name in self.names[self.candidate]]
+
+    def candidate_embeddings(self) -> np.ndarray:
+        """Embeddings of the candidates, shape (n_candidates, dim), float32."""
+        return np.ascontiguousarray(self.embeddings[self.candidate], dtype=np.float32)
+
+    def embeddings_table(self) -> pa.Table:
+        """The candidates as an Arrow table: name (string), embedding (fixed-size list of float32)."""
+        vectors = self.candidate_embeddings()
+        flat = pa.array(vectors.reshape(-1), type=pa.float32())
+        column = pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
+        return pa.table({"name": pa.array(self.candidate_names(), pa.string()), "embedding": column})
+
+
+def gather_batches(batches: Iterable[Batch], *, remove_exact_duplicates: bool) -> GatheredSamples:
+    """Concatenate embedded batches, sort them by name and mark duplicates.
+
+    Args:
+        batches: Batches with the columns of GATHERED_COLUMNS, in any order.
+        remove_exact_duplicates: Keep only the first name of each group of files with identical
+            bytes; the others are marked with the name they duplicate.
+
+    Returns:
+        The gathered samples.
+
+    """
+    parts: dict[str, list[np.ndarray]] = {column: [] for column in GATHERED_COLUMNS}
+    for batch in batches:
+        for column in GATHERED_COLUMNS:
+            parts[column].append(np.asarray(batch[column]))
+    if not parts["name"]:
+        raise ValueError("no rows were processed")
+    columns = {column: np.concatenate(values) for column, values in parts.items()}
+    order = np.argsort(columns["name"].astype(str), kind="stable")
+    names = columns["name"][order].astype(str)
+    errors = columns["error"][order].astype(str)
+    hashes = columns["content_hash"][order].astype(str)
+    ok = columns["ok"][order].astype(bool)
+    duplicate_of = np.full(len(names), "", dtype=object)
+    if remove_exact_duplicates:
+        first_with_hash: dict[str, str] = {}
+        for index in np.flatnonzero(ok):
+            first = first_with_hash.setdefault(hashes[index], names[index])
+            if first != names[index]:
+                duplicate_of[index] = first
+    return GatheredSamples(
+        names=names,
+        errors=errors,
+        candidate=ok & (duplicate_of == ""),
+        duplicate_of=duplicate_of,
+        embeddings=_as_matrix(columns["embedding"][order]),
+    )
+
+
+def _as_matrix(column: np.ndarray) -> np.ndarray:
+    """A (rows, dim) float32 matrix from a tensor column (2-D, or 1-D of row arrays)."""
+    if column.dtype == object:
+        return np.stack(list(column)).astype(np.float32, copy=False)
+    return column.astype(np.float32, copy=False)

@@ -1,0 +1,347 @@
+"""`run(...)`: one curation run, from listing the input to a committed run folder."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lightly_ray.config import RunConfig, load_config, unsupported_features
+from lightly_ray.errors import LightlyRayError, NotYetSupportedError, StorageError
+from lightly_ray.models.backbones import ModelState, build_state
+from lightly_ray.models.checkpoint import read_checkpoint
+from lightly_ray.outputs import DatasetSizes, RunFolder, build_report, new_run_id
+from lightly_ray.pipeline.build import ClusterShape, build_image_pipeline
+from lightly_ray.pipeline.gather import GATHERED_COLUMNS, GatheredSamples, gather_batches
+from lightly_ray.pipeline.listing import IMAGE_EXTENSIONS, list_images
+from lightly_ray.progress import Stopwatch, captured_run_log, logger, progress_bar
+from lightly_ray.ray_session import ray_session
+from lightly_ray.selection import DiversityEngine, SelectionEngine, SelectionInputs, SelectionResult
+from lightly_ray.storage import Location
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished run produced.
+
+    Attributes:
+        run_id: The run's id.
+        run_folder: URL of the committed run folder in the lightly location.
+        selected: Names of the selected samples, sorted.
+        counts: The report's datasetSizes (nInput, nCorrupt, nDuplicate, nSelected, ...).
+        report: The full report.json content.
+        config: The validated configuration the run used.
+
+    """
+
+    run_id: str
+    run_folder: str
+    selected: list[str]
+    counts: dict[str, int]
+    report: dict[str, Any]
+    config: RunConfig
+
+    def summary(self) -> str:
+        """A one-screen summary of the run and where its outputs are."""
+        counts = self.counts
+        candidates = counts["nInput"] - counts["nCorrupt"] - counts["nDuplicate"]
+        timings = ", ".join(
+            f"{stage} {seconds:.1f}s" for stage, seconds in self.report["stageTimings"].items()
+        )
+        selection = self.report["selection"]
+        return "\n".join(
+            [
+                f"Run {self.run_id} finished in {self.report['run']['durationSeconds']:.1f}s",
+                f"  input:      {counts['nInput']} images ({counts['nCorrupt']} corrupt, "
+                f"{counts['nDuplicate']} exact duplicates)",
+                f"  selected:   {counts['nSelected']} of {candidates} "
+                f"candidates (budget {selection['budget']}, stopped: {selection['stopReason']})",
+                f"  stages:     {timings}",
+                f"  run folder: {self.run_folder}",
+                "    selected names  filenames/selected.txt",
+                "    embeddings      embeddings.parquet",
+                "    report          report.json",
+                "    corrupt files   corruptness_check_information.json",
+            ]
+        )
+
+
+def run(
+    input: str | os.PathLike[str],  # noqa: A002 - the Lightly Worker's name for it
+    lightly: str | os.PathLike[str],
+    *,
+    config: str | Path | Mapping[str, Any] | RunConfig | None = None,
+    worker_config: Mapping[str, Any] | None = None,
+    selection_config: Mapping[str, Any] | None = None,
+    lightly_config: Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+    address: str | None = None,
+    show_progress: bool = True,
+) -> RunResult:
+    """Run a curation job: list, decode, embed, select and write the run folder.
+
+    The three config dicts take exactly the keys of the Lightly Worker's
+    `schedule_compute_worker_run(worker_config=..., selection_config=..., lightly_config=...)`.
+
+    Args:
+        input: Input location (read-only): a local folder (object storage URLs later).
+        lightly: Lightly location (read-write): predictions and metadata are read from it and
+            the run folder is written to `.lightly/runs/<run id>/` in it.
+        config: A YAML/JSON file, a dict of the three blocks, or a RunConfig.
+        worker_config: Replaces config's worker_config block.
+        selection_config: Replaces config's selection_config block.
+        lightly_config: Replaces config's lightly_config block.
+        overrides: Dotted `key=value` assignments, applied last.
+        address: Ray cluster to join; default RAY_ADDRESS, else a local Ray instance.
+        show_progress: Print stage messages and a progress bar to stderr.
+
+    Returns:
+        The run's result.
+
+    Raises:
+        ConfigError: For an invalid configuration (before any work).
+        NotYetSupportedError: For a valid configuration this version cannot run (before any work).
+        WeightsNotAvailableError: When the chosen model weights cannot be loaded.
+        StorageError: When a location cannot be read or written.
+
+    """
+    run_config = _resolve_config(config, worker_config, selection_config, lightly_config, overrides)
+    missing = unsupported_features(run_config)
+    if missing:
+        raise NotYetSupportedError(missing)
+    input_location = Location(os.fspath(input), writable=False)
+    lightly_location = Location(os.fspath(lightly), writable=True)
+    with captured_run_log(show_progress) as log:
+        folder = RunFolder(lightly_location, new_run_id())
+        try:
+            return _run(run_config, input_location, lightly_location, folder, address, show_progress, log)
+        except BaseException:
+            logger.error("run %s failed; its folder %s has no _SUCCESS", folder.run_id, folder.url)
+            _write_log_best_effort(folder, log.text())
+            raise
+
+
+def _run(
+    config: RunConfig,
+    input_location: Location,
+    lightly_location: Location,
+    folder: RunFolder,
+    address: str | None,
+    show_progress: bool,
+    log: Any,
+) -> RunResult:
+    started = dt.datetime.now(dt.UTC)
+    watch = Stopwatch()
+    if not config.worker_config.datasource.bypass_verify:
+        _verify_locations(input_location, lightly_location)
+    folder.write_json("config.json", _config_record(config, input_location, lightly_location))
+    logger.info("run %s: listing %s", folder.run_id, input_location.url)
+    with watch("listing"):
+        listing = list_images(input_location)
+    if listing.num_rows == 0:
+        raise StorageError(
+            f"no image files in input '{input_location.url}' "
+            f"(looked for {', '.join(IMAGE_EXTENSIONS)}, hidden folders skipped)"
+        )
+    logger.info("found %d image files", listing.num_rows)
+    with ray_session(address):
+        with watch("model"):
+            state = _model_state(config, lightly_location)
+        with watch("decode_embed"):
+            gathered = _decode_and_embed(config, input_location, listing, state, show_progress)
+    sizes = DatasetSizes(
+        n_input=len(gathered.names),
+        n_corrupt=int(gathered.corrupt.sum()),
+        n_duplicate=int((gathered.duplicate_of != "").sum()),
+    )
+    logger.info(
+        "%d corrupt, %d exact duplicates, %d candidates",
+        sizes.n_corrupt,
+        sizes.n_duplicate,
+        sizes.n_candidates,
+    )
+    with watch("selection"):
+        selection = _select(config, gathered)
+    candidate_names = gathered.candidate_names()
+    selected = sorted(candidate_names[index] for index in selection.indices)
+    sizes.n_selected = len(selected)
+    logger.info("selected %d samples (%s)", len(selected), selection.stop_reason)
+    with watch("write"):
+        _write_outputs(folder, gathered, selected)
+    finished = dt.datetime.now(dt.UTC)
+    report = build_report(
+        run_id=folder.run_id,
+        started=started,
+        finished=finished,
+        input_url=input_location.url,
+        lightly_url=lightly_location.url,
+        sizes=sizes,
+        timings=watch.timings,
+        selection=selection,
+        embedding=_embedding_record(config),
+    )
+    folder.write_json("report.json", report)
+    folder.write_text("log.txt", log.text())
+    folder.commit({"run_id": folder.run_id, "finished": finished.isoformat(), "nSelected": len(selected)})
+    return RunResult(
+        run_id=folder.run_id,
+        run_folder=folder.url,
+        selected=selected,
+        counts=sizes.as_report(),
+        report=report,
+        config=config,
+    )
+
+
+def _resolve_config(
+    config: str | Path | Mapping[str, Any] | RunConfig | None,
+    worker_config: Mapping[str, Any] | None,
+    selection_config: Mapping[str, Any] | None,
+    lightly_config: Mapping[str, Any] | None,
+    overrides: Sequence[str],
+) -> RunConfig:
+    source = config.model_dump() if isinstance(config, RunConfig) else config
+    return load_config(
+        source,
+        overrides,
+        worker_config=worker_config,
+        selection_config=selection_config,
+        lightly_config=lightly_config,
+    )
+
+
+def _verify_locations(input_location: Location, lightly_location: Location) -> None:
+    """Fail before any work when the input is missing or the lightly location is not writable."""
+    if not input_location.filesystem.get_file_info(input_location.root).type.name == "Directory":
+        raise StorageError(f"input location '{input_location.url}' does not exist or is not a folder")
+    probe = f".lightly/.write-check-{uuid.uuid4().hex[:8]}"
+    try:
+        lightly_location.write_bytes(probe, b"lightly_ray write check\n")
+        lightly_location.delete(probe)
+    except OSError as error:
+        raise StorageError(
+            f"lightly location '{lightly_location.url}' is not writable: {error} "
+            "(set worker_config.datasource.bypass_verify=true to skip this check)"
+        ) from None
+
+
+def _model_state(config: RunConfig, lightly_location: Location) -> ModelState:
+    model = config.lightly_config.model
+    checkpoint = None
+    if config.worker_config.checkpoint is not None:
+        relative = _inside_location(config.worker_config.checkpoint, lightly_location)
+        logger.info("loading checkpoint %s", relative)
+        try:
+            data = lightly_location.read_bytes(relative)
+        except FileNotFoundError as error:
+            raise StorageError(f"worker_config.checkpoint: {error}") from None
+        checkpoint = read_checkpoint(data, model, f"'{relative}' in '{lightly_location.url}'")
+        weights = f"checkpoint {relative}"
+    else:
+        weights = f"{model.weights} weights"
+    logger.info("embedding model: %s, %s, out_dim %d", model.name, weights, model.out_dim)
+    return build_state(model, config.lightly_config.seed, checkpoint)
+
+
+def _inside_location(path: str, location: Location) -> str:
+    """A path relative to the location, from a relative path or one that points inside it."""
+    for prefix in (location.url.rstrip("/") + "/", location.root.rstrip("/") + "/"):
+        if path.startswith(prefix):
+            return path[len(prefix) :]
+    if "://" in path or path.startswith("/"):
+        raise StorageError(
+            f"worker_config.checkpoint '{path}' is not inside the lightly location "
+            f"'{location.url}'; give a path relative to it"
+        )
+    return path
+
+
+def _decode_and_embed(
+    config: RunConfig,
+    input_location: Location,
+    listing: Any,
+    state: ModelState,
+    show_progress: bool,
+) -> GatheredSamples:
+    cluster = ClusterShape.current()
+    pipeline = build_image_pipeline(
+        listing, input_location=input_location, config=config, model_state=state, cluster=cluster
+    )
+    logger.info("pipeline on %d CPUs, %d GPUs:\n%s", cluster.cpus, cluster.gpus, pipeline.describe())
+    bar = progress_bar(listing.num_rows, "decode+embed", show_progress)
+
+    def counted() -> Any:
+        for batch in pipeline.dataset.select_columns(list(GATHERED_COLUMNS)).iter_batches(
+            batch_size=256, batch_format="numpy"
+        ):
+            bar.update(len(batch["name"]))
+            yield batch
+
+    try:
+        return gather_batches(counted(), remove_exact_duplicates=config.worker_config.remove_exact_duplicates)
+    finally:
+        bar.close()
+
+
+def _select(config: RunConfig, gathered: GatheredSamples) -> SelectionResult:
+    names = gathered.candidate_names()
+    if not names:
+        raise LightlyRayError("no samples are left to select from: every input file is corrupt")
+    engine: SelectionEngine = DiversityEngine()
+    inputs = SelectionInputs(names=names, embeddings=gathered.candidate_embeddings())
+    return engine.select(inputs, config.selection_config)
+
+
+def _write_outputs(folder: RunFolder, gathered: GatheredSamples, selected: list[str]) -> None:
+    corrupt = {
+        str(name): str(error) for name, error in zip(gathered.names, gathered.errors, strict=True) if error
+    }
+    duplicates = {
+        str(name): str(first)
+        for name, first in zip(gathered.names, gathered.duplicate_of, strict=True)
+        if first
+    }
+    folder.write_parquet("embeddings.parquet", gathered.embeddings_table())
+    folder.write_json(
+        "corruptness_check_information.json",
+        {"corrupt_samples": sorted(corrupt), "errors": corrupt},
+    )
+    folder.write_lines("filenames/selected.txt", selected)
+    folder.write_lines("filenames/corrupt.txt", sorted(corrupt))
+    folder.write_lines("filenames/duplicate.txt", sorted(duplicates))
+    if duplicates:
+        folder.write_json("duplicates.json", duplicates)
+
+
+def _config_record(config: RunConfig, input_location: Location, lightly_location: Location) -> dict[str, Any]:
+    return {
+        "input": input_location.url,
+        "lightly": lightly_location.url,
+        **config.model_dump(mode="json"),
+    }
+
+
+def _embedding_record(config: RunConfig) -> dict[str, Any]:
+    model = config.lightly_config.model
+    return {
+        "model": model.name,
+        "weights": config.worker_config.checkpoint or model.weights,
+        "dim": model.out_dim,
+        "inputSize": config.lightly_config.collate.input_size,
+        "normalized": config.worker_config.normalize_embeddings,
+    }
+
+
+def _write_log_best_effort(folder: RunFolder, text: str) -> None:
+    try:
+        folder.write_text("log.txt", text)
+    except Exception:
+        logging.getLogger(__name__).debug("could not write log.txt", exc_info=True)
+
+
+__all__ = ["RunResult", "run"]

@@ -1,0 +1,198 @@
+"""End-to-end runs on a local Ray instance, on generated images whose right answer is known."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from PIL import Image
+
+import lightly_ray
+from lightly_ray.cli import main
+from lightly_ray.errors import NotYetSupportedError
+from lightly_ray.outputs import finished_run_ids
+from lightly_ray.storage import Location
+from tests.data.seed_configs import SEED_CONFIGS
+
+pytestmark = pytest.mark.usefixtures("ray_instance")
+
+GROUPS = 5
+PER_GROUP = 6
+FAST_MODEL = {
+    "model": {"weights": "random", "out_dim": 32},
+    "collate": {"input_size": 32},
+    "loader": {"batch_size": 8},
+}
+
+
+def _group_image(group: int, member: int) -> bytes:
+    """Images of one group differ by faint noise; groups differ in colour and pattern."""
+    rng = np.random.default_rng(1000 * group + member)
+    base = np.zeros((48, 48, 3), dtype=np.float32)
+    base[..., group % 3] = 200.0
+    stripes = (np.arange(48) // (3 + 4 * group)) % 2
+    base[stripes.astype(bool), :, (group + 1) % 3] = 255.0 * (group / GROUPS)
+    noisy = np.clip(base + rng.normal(0, 2.0, base.shape), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noisy).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def grouped_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("input")
+    for group in range(GROUPS):
+        for member in range(PER_GROUP):
+            folder = root / f"group_{group}"
+            folder.mkdir(exist_ok=True)
+            (folder / f"img_{member}.png").write_bytes(_group_image(group, member))
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (root / "group_0" / "img_0_copy.png").write_bytes((root / "group_0" / "img_0.png").read_bytes())
+    (root / "readme.txt").write_text("not an image")
+    return root
+
+
+def _tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_diversity_picks_one_image_per_group(grouped_input: Path, tmp_path: Path) -> None:
+    before = _tree_digest(grouped_input)
+    result = lightly_ray.run(
+        input=grouped_input,
+        lightly=tmp_path / "lightly",
+        selection_config={
+            "n_samples": GROUPS,
+            "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
+        },
+        lightly_config=FAST_MODEL,
+        show_progress=False,
+    )
+    groups = sorted(name.split("/")[0] for name in result.selected)
+    assert groups == [f"group_{group}" for group in range(GROUPS)]
+    assert result.counts["nInput"] == GROUPS * PER_GROUP + 2
+    assert result.counts["nCorrupt"] == 1
+    assert result.counts["nDuplicate"] == 1
+    assert result.counts["nSelected"] == GROUPS
+    assert _tree_digest(grouped_input) == before, "the input location must never be written"
+
+    folder = Path(result.run_folder)
+    expected = {
+        "config.json",
+        "report.json",
+        "log.txt",
+        "embeddings.parquet",
+        "corruptness_check_information.json",
+        "filenames/selected.txt",
+        "filenames/corrupt.txt",
+        "filenames/duplicate.txt",
+        "duplicates.json",
+        "_SUCCESS",
+    }
+    assert {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()} == expected
+    assert (folder / "filenames" / "selected.txt").read_text().splitlines() == result.selected
+    assert (folder / "filenames" / "corrupt.txt").read_text() == "broken.jpg\n"
+    assert (folder / "filenames" / "duplicate.txt").read_text() == "group_0/img_0_copy.png\n"
+    corrupt = json.loads((folder / "corruptness_check_information.json").read_text())
+    assert corrupt["corrupt_samples"] == ["broken.jpg"]
+    assert corrupt["errors"]["broken.jpg"]
+
+    table = pq.read_table(folder / "embeddings.parquet")
+    assert table.num_rows == GROUPS * PER_GROUP
+    assert table.column("name").to_pylist() == sorted(table.column("name").to_pylist())
+    vectors = np.stack(table.column("embedding").to_numpy(zero_copy_only=False))
+    assert vectors.shape == (GROUPS * PER_GROUP, 32)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+    report = json.loads((folder / "report.json").read_text())
+    assert report["datasetSizes"]["nSelected"] == GROUPS
+    assert report["selection"]["stopReason"] == "budget"
+    assert set(report["stageTimings"]) >= {"listing", "decode_embed", "selection", "write"}
+    config = json.loads((folder / "config.json").read_text())
+    assert config["lightly_config"]["model"]["weights"] == "random"
+    assert finished_run_ids(Location(str(tmp_path / "lightly"), writable=False)) == [result.run_id]
+
+
+def test_minimum_distance_and_proportion(grouped_input: Path, tmp_path: Path) -> None:
+    result = lightly_ray.run(
+        grouped_input,
+        tmp_path,
+        config={
+            "selection_config": {
+                "proportion_samples": 1.0,
+                "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
+            },
+            "lightly_config": FAST_MODEL,
+        },
+        overrides=["selection_config.strategies.0.strategy.stopping_condition_minimum_distance=0.1"],
+        show_progress=False,
+    )
+    # Images of a group are ~0.01 apart, groups at least ~0.17: 0.1 keeps exactly one per group.
+    assert sorted(name.split("/")[0] for name in result.selected) == [f"group_{g}" for g in range(GROUPS)]
+    assert result.report["selection"]["stopReason"] == "stopping_condition_minimum_distance"
+    assert result.report["selection"]["strategies"][0]["final_minimum_distance"] >= 0.1
+
+
+def test_cli_run_with_yaml_and_overrides(
+    grouped_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_path = tmp_path / "run.yaml"
+    config_path.write_text(yaml.safe_dump({**SEED_CONFIGS["visual_diversity"], "lightly_config": FAST_MODEL}))
+    code = main(
+        [
+            "run",
+            "--input",
+            str(grouped_input),
+            "--lightly",
+            str(tmp_path / "out"),
+            "--config",
+            str(config_path),
+            "--quiet",
+            "--json",
+            "selection_config.n_samples=3",
+            "model.out_dim=24",
+        ]
+    )
+    assert code == 0
+    printed: dict[str, Any] = json.loads(capsys.readouterr().out)
+    assert printed["counts"]["nSelected"] == 3
+    folder = Path(printed["run_folder"])
+    assert pq.read_table(folder / "embeddings.parquet").schema.field("embedding").type.list_size == 24
+
+
+def test_unsupported_feature_stops_before_any_work(grouped_input: Path, tmp_path: Path) -> None:
+    with pytest.raises(NotYetSupportedError, match=r"object_level\.task_name"):
+        lightly_ray.run(
+            grouped_input, tmp_path / "lightly", **SEED_CONFIGS["object_level"], show_progress=False
+        )
+    assert not (tmp_path / "lightly").exists()
+
+
+def test_cli_reports_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config_path = tmp_path / "run.yaml"
+    config_path.write_text("selection_config:\n  n_sample: 3\n  strategies: []\n")
+    assert main(["validate", str(config_path)]) == 2
+    assert "did you mean 'n_samples'" in capsys.readouterr().err
+
+
+def test_empty_input_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    with pytest.raises(lightly_ray.errors.StorageError, match="no image files"):
+        lightly_ray.run(
+            tmp_path / "in",
+            tmp_path / "lightly",
+            **SEED_CONFIGS["visual_diversity"],
+            lightly_config=FAST_MODEL,
+            show_progress=False,
+        )

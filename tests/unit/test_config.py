@@ -1,0 +1,286 @@
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lightly_ray.config import config_json_schema, load_config, unsupported_features
+from lightly_ray.errors import ConfigError
+from tests.data.seed_configs import SEED_CONFIGS
+
+SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
+DIVERSITY = {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}
+
+
+def selection(**overrides: Any) -> dict[str, Any]:
+    return {"selection_config": {"n_samples": 10, "strategies": [DIVERSITY], **overrides}}
+
+
+def problems_of(raw: dict[str, Any], overrides: tuple[str, ...] = ()) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(raw, overrides)
+    return caught.value.problems
+
+
+@pytest.mark.parametrize("name", sorted(SEED_CONFIGS))
+def test_every_seed_example_validates(name: str) -> None:
+    config = load_config(None, **SEED_CONFIGS[name])
+    assert config.selection_config.strategies
+
+
+def _seed_selection_blocks() -> list[str]:
+    blocks = []
+    for path in sorted(SEEDS.glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        for match in re.finditer(r"^\{\s*\n\s*\"n_samples\"", text, flags=re.MULTILINE):
+            depth, end = 0, match.start()
+            for end in range(match.start(), len(text)):
+                depth += {"{": 1, "}": -1}.get(text[end], 0)
+                if depth == 0:
+                    break
+            block = text[match.start() : end + 1]
+            if "..." not in block:  # the documents' template with placeholders
+                blocks.append(block)
+    return blocks
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="../shared/seeds is not beside the checkout")
+def test_selection_examples_read_straight_from_the_seeds_validate() -> None:
+    blocks = _seed_selection_blocks()
+    assert len(blocks) >= 8
+    for block in blocks:
+        without_comments = re.sub(r"#[^\n]*", "", block)
+        load_config({"selection_config": ast.literal_eval(without_comments)})
+
+
+def test_defaults_are_the_lightly_worker_defaults() -> None:
+    config = load_config(selection())
+    assert config.worker_config.enable_corruptness_check is True
+    assert config.worker_config.remove_exact_duplicates is True
+    assert config.worker_config.normalize_embeddings is True
+    assert config.worker_config.output_image_format == "png"
+    model = config.lightly_config.model
+    assert (model.name, model.weights, model.out_dim, model.num_ftrs) == (
+        "resnet-18",
+        "imagenet",
+        128,
+        32,
+    )
+    assert config.lightly_config.collate.input_size == 64
+    assert config.lightly_config.loader.batch_size == 16
+
+
+def test_unknown_key_suggests_the_closest() -> None:
+    problems = problems_of({"worker_config": {"remove_exact_duplicate": True}, **selection()})
+    assert problems[0].startswith("worker_config.remove_exact_duplicate: unknown key")
+    assert "did you mean 'remove_exact_duplicates'" in problems[0]
+
+
+def test_unknown_key_deep_in_a_strategy_names_its_path() -> None:
+    strategy = {
+        "input": {"type": "EMBEDDINGS"},
+        "strategy": {"type": "DIVERSITY", "stoping_condition_minimum_distance": 0.1},
+    }
+    problems = problems_of({"selection_config": {"n_samples": 3, "strategies": [strategy]}})
+    assert problems[0].startswith(
+        "selection_config.strategies[0].strategy.stoping_condition_minimum_distance: unknown key"
+    )
+    assert "did you mean 'stopping_condition_minimum_distance'" in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("budget", "word"),
+    [({"n_samples": 5, "proportion_samples": 0.5}, "both"), ({}, "neither")],
+)
+def test_exactly_one_budget(budget: dict[str, Any], word: str) -> None:
+    problems = problems_of({"selection_config": {"strategies": [DIVERSITY], **budget}})
+    assert problems == [
+        f"selection_config: set exactly one of 'n_samples' and 'proportion_samples' ({word} given)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("strategy_input", "strategy", "message"),
+    [
+        (
+            {"type": "EMBEDDINGS"},
+            {"type": "WEIGHTS"},
+            "input EMBEDDINGS cannot be used with strategy WEIGHTS",
+        ),
+        (
+            {"type": "SCORES", "task": "t", "score": "s"},
+            {"type": "BALANCE", "target": {"a": 0.5}},
+            "allowed: WEIGHTS, THRESHOLD",
+        ),
+        (
+            {"type": "PREDICTIONS", "task": "t", "name": "CLASS_DISTRIBUTION"},
+            {"type": "WEIGHTS"},
+            "allowed: BALANCE",
+        ),
+        (
+            {"type": "PREDICTIONS", "task": "t", "name": "CATEGORY_COUNT"},
+            {"type": "BALANCE", "target": {"a": 0.1}},
+            "allowed: WEIGHTS, THRESHOLD",
+        ),
+        (
+            {"type": "RANDOM"},
+            {"type": "DIVERSITY"},
+            "input RANDOM cannot be used with strategy DIVERSITY",
+        ),
+        (
+            {"type": "METADATA", "key": "a.b"},
+            {"type": "SIMILARITY"},
+            "allowed: WEIGHTS, THRESHOLD, BALANCE",
+        ),
+        ({"type": "EMBEDDINGS"}, {"type": "SIMILARITY"}, "SIMILARITY needs a query set"),
+    ],
+)
+def test_input_strategy_pairs_are_checked_at_validation(
+    strategy_input: dict[str, Any], strategy: dict[str, Any], message: str
+) -> None:
+    raw = {
+        "selection_config": {
+            "n_samples": 1,
+            "strategies": [{"input": strategy_input, "strategy": strategy}],
+        }
+    }
+    problems = problems_of(raw)
+    assert len(problems) == 1
+    assert problems[0].startswith("selection_config.strategies[0]: ")
+    assert message in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("raw", "path"),
+    [
+        ({"lightly_config": {"collate": {"hf_prob": 1.5}}}, "lightly_config.collate.hf_prob"),
+        ({"lightly_config": {"collate": {"cj_prob": -0.1}}}, "lightly_config.collate.cj_prob"),
+        (
+            {"selection_config": {"n_samples": -3, "strategies": [DIVERSITY]}},
+            "selection_config.n_samples",
+        ),
+        (
+            {"selection_config": {"proportion_samples": 1.5, "strategies": [DIVERSITY]}},
+            "selection_config.proportion_samples",
+        ),
+        ({"lightly_config": {"model": {"name": "resnet-19"}}}, "lightly_config.model.name"),
+        (
+            {"worker_config": {"object_level": {"padding": -0.1}}},
+            "worker_config.object_level.padding",
+        ),
+        (
+            {"worker_config": {"selected_sequence_length": 0}},
+            "worker_config.selected_sequence_length",
+        ),
+    ],
+)
+def test_out_of_range_values_name_their_key(raw: dict[str, Any], path: str) -> None:
+    raw.setdefault("selection_config", selection()["selection_config"])
+    problems = problems_of(raw)
+    assert any(problem.startswith(f"{path}: ") for problem in problems), problems
+
+
+def test_balance_target_checks() -> None:
+    strategy = {"type": "BALANCE", "target": {"sunny": 0.7, "cloudy": 0.6}}
+    raw = {
+        "selection_config": {
+            "n_samples": 1,
+            "strategies": [{"input": {"type": "METADATA", "key": "w"}, "strategy": strategy}],
+        }
+    }
+    assert "sum to at most 1" in problems_of(raw)[0]
+
+
+def test_missing_strategy_type_and_unknown_type() -> None:
+    raw = {
+        "selection_config": {
+            "n_samples": 1,
+            "strategies": [{"input": {"type": "EMBEDDING"}, "strategy": {}}],
+        }
+    }
+    problems = problems_of(raw)
+    assert any(
+        p.startswith("selection_config.strategies[0].input: ") and "'EMBEDDING'" in p for p in problems
+    )
+    assert "selection_config.strategies[0].strategy: missing 'type'" in problems
+
+
+def test_overrides_short_and_full_paths() -> None:
+    config = load_config(
+        selection(),
+        [
+            "object_level.task_name=vehicles",
+            "object_level.padding=0.1",
+            "lightly_config.model.name=resnet-50",
+            "loader.batch_size=64",
+            "selection_config.n_samples=7",
+            "selection_config.strategies.0.strategy.stopping_condition_minimum_distance=0.25",
+            "normalize_embeddings=false",
+            "optimizer.weight_decay=1e-4",
+        ],
+    )
+    assert config.worker_config.object_level.task_name == "vehicles"
+    assert config.worker_config.object_level.padding == 0.1
+    assert config.lightly_config.model.name == "resnet-50"
+    assert config.lightly_config.loader.batch_size == 64
+    assert config.selection_config.n_samples == 7
+    assert config.selection_config.strategies[0].strategy.stopping_condition_minimum_distance == 0.25  # type: ignore[union-attr]
+    assert config.worker_config.normalize_embeddings is False
+    assert config.lightly_config.optimizer.weight_decay == 1e-4
+
+
+def test_override_with_unknown_first_key() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(selection(), ["objct_level.task_name=x"])
+    assert "did you mean 'object_level'" in str(caught.value)
+
+
+def test_override_without_equals() -> None:
+    with pytest.raises(ConfigError, match=r"must look like key\.path=value"):
+        load_config(selection(), ["n_samples"])
+
+
+def test_yaml_and_json_files(tmp_path: Path) -> None:
+    raw = {**selection(), "lightly_config": {"model": {"weights": "random"}}}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(raw))
+    (tmp_path / "run.json").write_text(json.dumps(raw))
+    for name in ("run.yaml", "run.json"):
+        assert load_config(tmp_path / name).lightly_config.model.weights == "random"
+
+
+def test_file_errors_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("selection_config:\n  n_samples: 3\n  strategies: []\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(path) in str(caught.value)
+    assert "selection_config.strategies" in str(caught.value)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_json_schema_describes_every_block() -> None:
+    schema = config_json_schema()
+    assert set(schema["properties"]) == {"worker_config", "selection_config", "lightly_config"}
+    assert schema["required"] == ["selection_config"]
+    text = json.dumps(schema)
+    for key in (
+        "stopping_condition_minimum_distance",
+        "num_ftrs",
+        "relevant_filenames_file",
+        "TYPICALITY",
+    ):
+        assert key in text
+
+
+def test_unsupported_features_are_named() -> None:
+    config = load_config(None, **SEED_CONFIGS["object_level_with_active_learning"])
+    features = unsupported_features(config)
+    assert any(feature.startswith("worker_config.object_level.task_name") for feature in features)
+    assert any(feature.startswith("selection_config.strategies[1]: input SCORES") for feature in features)
+    assert unsupported_features(load_config(None, **SEED_CONFIGS["visual_diversity"])) == []

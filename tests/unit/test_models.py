@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from lightly_ray.config.lightly import ModelConfig
+from lightly_ray.errors import WeightsNotAvailableError
+from lightly_ray.models import backbones
+from lightly_ray.models.backbones import (
+    EmbeddingModel,
+    build_state,
+    imagenet_cache_path,
+    load_model,
+)
+from lightly_ray.models.checkpoint import read_checkpoint, save_checkpoint
+
+RANDOM = ModelConfig(name="resnet-18", weights="random", out_dim=16)
+
+
+def test_random_weights_are_seeded() -> None:
+    first, again, other = (
+        build_state(RANDOM, 1, None),
+        build_state(RANDOM, 1, None),
+        build_state(RANDOM, 2, None),
+    )
+    assert all(np.array_equal(first[key], again[key]) for key in first)
+    assert not np.array_equal(first["projection.weight"], other["projection.weight"])
+
+
+def test_model_embeds_to_out_dim() -> None:
+    network = load_model(RANDOM, build_state(RANDOM, 1, None), torch.device("cpu"))
+    with torch.inference_mode():
+        output = network(torch.zeros(2, 3, 32, 32))
+    assert output.shape == (2, 16)
+
+
+def test_imagenet_weights_missing_is_an_error_listing_the_options(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(backbones, "_imagenet_url", lambda name: "http://127.0.0.1:9/resnet18-f37072fd.pth")
+    with pytest.raises(WeightsNotAvailableError) as caught:
+        build_state(ModelConfig(name="resnet-18", weights="imagenet"), 1, None)
+    message = str(caught.value)
+    assert "weights=random" in message and "worker_config.checkpoint" in message
+    assert "torch hub cache" in message
+
+
+def test_imagenet_weights_load_from_the_torch_hub_cache(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    path = imagenet_cache_path("resnet-18")
+    reference = torchvision.models.resnet18(weights=None)
+    torch.nn.init.constant_(reference.conv1.weight, 0.125)
+    import os
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    torch.save(reference.state_dict(), path)
+    state = build_state(ModelConfig(name="resnet-18", weights="imagenet", out_dim=8), 1, None)
+    assert np.all(state["backbone.conv1.weight"] == 0.125)
+    assert state["projection.weight"].shape == (8, 512)
+
+
+def test_checkpoint_round_trip_and_torchvision_layout() -> None:
+    network = EmbeddingModel("resnet-18", 16)
+    torch.nn.init.constant_(network.projection.weight, 0.5)
+    ours = read_checkpoint(save_checkpoint(network), RANDOM, "ckpt")
+    assert torch.equal(ours["projection.weight"], network.projection.weight)
+    state = build_state(RANDOM, 1, ours)
+    assert np.all(state["projection.weight"] == 0.5)
+
+    import io
+
+    plain = torchvision.models.resnet18(weights=None)
+    buffer = io.BytesIO()
+    torch.save({"model": {f"module.{key}": value for key, value in plain.state_dict().items()}}, buffer)
+    mapped = read_checkpoint(buffer.getvalue(), RANDOM, "ckpt")
+    assert "backbone.conv1.weight" in mapped and "projection.weight" not in mapped
+
+
+def test_bad_checkpoints_are_clear_errors() -> None:
+    with pytest.raises(WeightsNotAvailableError, match="cannot be read"):
+        read_checkpoint(b"not a checkpoint", RANDOM, "'bad.pt'")
+    network = EmbeddingModel("resnet-18", 16)
+    with pytest.raises(WeightsNotAvailableError, match="resnet-50 backbone"):
+        read_checkpoint(save_checkpoint(network), ModelConfig(name="resnet-50", weights="random"), "x")
