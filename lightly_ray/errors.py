@@ -53,3 +53,9 @@ class ReadOnlyLocationError(StorageError):
 
 class UnsafePathError(StorageError):
     """A relative path would escape its storage location."""
+
+
+class InputFormatError(LightlyRayError):
+    """A file in the lightly location (predictions, metadata, relevant filenames, embeddings CSV)
+    does not follow its format. The message names the file and the key and says what was expected.
+    """
