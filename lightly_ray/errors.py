@@ -56,6 +56,8 @@ class UnsafePathError(StorageError):
 
 
 class InputFormatError(LightlyRayError):
-    """A file in the lightly location (predictions, metadata, relevant filenames, embeddings CSV)
-    does not follow its format. The message names the file and the key and says what was expected.
+    """A file in the lightly location does not follow its format.
+
+    Predictions, metadata, relevant filenames, embeddings CSV: the message names the file and
+    the key and says what was expected.
     """

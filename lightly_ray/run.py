@@ -217,13 +217,14 @@ def _resolve_config(
 
 def _verify_locations(input_location: Location, lightly_location: Location) -> None:
     """Fail before any work when the input is missing or the lightly location is not writable."""
-    if not input_location.filesystem.get_file_info(input_location.root).type.name == "Directory":
+    if input_location.is_local and not os.path.isdir(input_location.root):
         raise StorageError(f"input location '{input_location.url}' does not exist or is not a folder")
+    input_location.list_folders()  # one request: the bucket exists and we may list it
     probe = f".lightly/.write-check-{uuid.uuid4().hex[:8]}"
     try:
         lightly_location.write_bytes(probe, b"lightly_ray write check\n")
         lightly_location.delete(probe)
-    except OSError as error:
+    except (OSError, StorageError) as error:
         raise StorageError(
             f"lightly location '{lightly_location.url}' is not writable: {error} "
             "(set worker_config.datasource.bypass_verify=true to skip this check)"

@@ -3,16 +3,50 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+
+from tests.servers import StorageServers, start_storage_servers
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
 @pytest.fixture(scope="session")
-def ray_instance() -> Iterator[None]:
-    """One local Ray instance for the whole test session (2 CPUs, no dashboard)."""
+def storage_servers() -> Iterator[StorageServers]:
+    """S3 (moto), GCS (emulator) and Azure (Azurite) servers on 127.0.0.1 for the session."""
+    servers = start_storage_servers()
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.fixture
+def make_url(storage_servers: StorageServers, tmp_path: Path) -> Callable[[str, str], str]:
+    """Return a fresh, empty location URL: make_url("s3", "lr-input") -> s3://lr-input/<id>."""
+
+    def make(scheme: str, bucket: str = "lr-input") -> str:
+        if scheme == "local":
+            folder = tmp_path / f"{bucket}-{uuid.uuid4().hex[:8]}"
+            folder.mkdir()
+            return str(folder)
+        if scheme in storage_servers.skipped:
+            pytest.skip(storage_servers.skipped[scheme])
+        return f"{scheme}://{bucket}/{uuid.uuid4().hex[:12]}"
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def ray_instance(storage_servers: StorageServers) -> Iterator[None]:
+    """One local Ray instance for the whole test session (2 CPUs, no dashboard).
+
+    It starts after the storage servers, so that its workers see their endpoints and test
+    credentials in the environment, as workers of a real cluster see their own.
+    """
     import ray
 
     temp_dir = tempfile.mkdtemp(prefix="lrt-", dir="/tmp")

@@ -41,11 +41,12 @@ def decode_batch(batch: Batch, *, location: Location, input_size: int) -> Batch:
     hashes = np.full(count, "", dtype=object)
     widths = np.zeros(count, dtype=np.int32)
     heights = np.zeros(count, dtype=np.int32)
-    for row, name in enumerate(names):
-        try:
-            data = location.read_bytes(str(name))
-        except FileNotFoundError:
+    for row, data in enumerate(location.read_many([str(name) for name in names])):
+        if isinstance(data, FileNotFoundError):
             errors[row] = "file was listed but no longer exists"
+            continue
+        if isinstance(data, Exception):
+            errors[row] = f"cannot be read: {data}"
             continue
         hashes[row] = hashlib.blake2b(data, digest_size=16).hexdigest()
         try:

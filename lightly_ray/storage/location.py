@@ -2,30 +2,24 @@
 
 Every read and write of a run goes through a `Location`, whatever the URL scheme, so that the
 pipeline never opens paths itself and never assumes the driver and the workers share a disk:
-a `Location` pickles (a pyarrow filesystem and a root) and works the same inside Ray tasks.
+a `Location` pickles as its URL and re-opens itself inside a Ray worker, with that worker's
+own credential chain (no secret travels in a pickle).
 """
 
 from __future__ import annotations
 
 import contextlib
-import posixpath
-import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlparse
 
-import pyarrow.fs as pafs
+from lightly_ray.errors import ReadOnlyLocationError, StorageError, UnsafePathError
+from lightly_ray.storage.backends import LocalBackend, StorageBackend
+from lightly_ray.storage.secrets import redact
+from lightly_ray.storage.urls import StorageUrl, display_url, parse_location_url
 
-from lightly_ray.errors import (
-    NotYetSupportedError,
-    ReadOnlyLocationError,
-    StorageError,
-    UnsafePathError,
-)
-
-REMOTE_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "abfss")
+READ_CONCURRENCY = 16
 
 
 @dataclass(frozen=True)
@@ -36,128 +30,154 @@ class ListedFile:
         path: Path relative to the location's root, with forward slashes.
         size: Size in bytes.
         mtime_ns: Modification time in nanoseconds since the epoch, when the store reports one.
-
+        etag: The store's entity tag (object stores), when it reports one.
     """
 
     path: str
     size: int
     mtime_ns: int | None
+    etag: str | None = None
 
 
 class Location:
     """A root in local or object storage, opened read-only or read-write.
 
     Args:
-        url: A local path or a URL (`file://`; object stores arrive with the storage issue).
+        url: A local path, `file://`, `s3://bucket/prefix`, `gs://bucket/prefix` or
+            `az://container/prefix` (see storage/urls.py).
         writable: False for the input location: every write raises ReadOnlyLocationError.
-
     """
 
     def __init__(self, url: str, *, writable: bool) -> None:
-        self.url = url
+        self.url = display_url(str(url))
+        self._raw_url = str(url)
         self.writable = writable
-        self.filesystem, self.root = _resolve(url)
+        self.parsed: StorageUrl = parse_location_url(self._raw_url)
+        self.backend: StorageBackend = _backend_for(self.parsed)
+        self.is_local = self.parsed.scheme == "local"
+        self.root = self.parsed.prefix
 
     def __repr__(self) -> str:
         mode = "read-write" if self.writable else "read-only"
         return f"Location({self.url!r}, {mode})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Re-resolve on unpickling, so that a Ray worker uses its own credential chain and no
-        # secret travels inside a pickled filesystem.
-        return (_reopen, (self.url, self.writable))
+        return (_reopen, (self._raw_url, self.writable))
 
-    def path_of(self, relative: str) -> str:
-        """The filesystem path of a relative path, refusing any path that escapes the root.
+    def key_of(self, relative: str) -> str:
+        """The backend key of a relative path, refusing any path that escapes the root.
 
         Raises:
             UnsafePathError: For absolute paths, `..` components or empty names.
-
         """
-        return posixpath.join(self.root, safe_relative_path(relative))
+        safe = safe_relative_path(relative)
+        return f"{self.root}/{safe}" if self.root else safe
 
     def list_files(self, prefix: str = "", *, include_hidden: bool = False) -> Iterator[ListedFile]:
-        """Yield every file below `prefix`, recursively.
+        """Yield every file below `prefix`, recursively, as the store pages them (a stream).
 
         Args:
             prefix: A folder relative to the root; empty for the whole location.
             include_hidden: Also yield hidden files: those with a path component (below
                 `prefix`) starting with a dot, such as `.lightly/`.
-
         """
-        base = self.path_of(prefix) if prefix else self.root
-        selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
+        base = self.key_of(prefix) + "/" if prefix else (f"{self.root}/" if self.root else "")
+        strip = len(self.root) + 1 if self.root else 0
         try:
-            infos = self.filesystem.get_file_info(selector)
-        except OSError as error:
-            raise StorageError(f"cannot list {self._describe(prefix)}: {error}") from None
-        root_length = len(self.root.rstrip("/")) + 1
-        for info in infos:
-            if info.type != pafs.FileType.File:
-                continue
-            relative = info.path[root_length:]
-            below = relative[len(prefix) :] if prefix else relative
-            if not include_hidden and any(part.startswith(".") for part in below.split("/")):
-                continue
-            mtime = info.mtime_ns if info.mtime_ns is not None else None
-            yield ListedFile(path=relative, size=int(info.size or 0), mtime_ns=mtime)
+            for info in self.backend.list_objects(base):
+                relative = info.key[strip:]
+                below = relative[len(prefix) :] if prefix else relative
+                if not include_hidden and any(part.startswith(".") for part in below.split("/")):
+                    continue
+                yield ListedFile(path=relative, size=info.size, mtime_ns=info.mtime_ns, etag=info.etag)
+        except (OSError, StorageError):
+            raise
+        except Exception as error:  # noqa: BLE001 - any SDK error becomes a redacted StorageError
+            raise StorageError(f"cannot list {self._describe(prefix)}: {_safe_message(error)}") from None
+
+    def list_folders(self, prefix: str = "") -> list[str]:
+        """Immediate sub-folders below `prefix`, relative to the root, each ending in '/'."""
+        base = self.key_of(prefix) + "/" if prefix else (f"{self.root}/" if self.root else "")
+        strip = len(self.root) + 1 if self.root else 0
+        try:
+            return [folder[strip:] for folder in self.backend.list_folders(base)]
+        except Exception as error:  # noqa: BLE001 - any SDK error becomes a redacted StorageError
+            raise StorageError(f"cannot list {self._describe(prefix)}: {_safe_message(error)}") from None
 
     def exists(self, relative: str) -> bool:
         """Whether a file exists at `relative`."""
-        info = self.filesystem.get_file_info(self.path_of(relative))
-        return bool(info.type == pafs.FileType.File)
+        try:
+            return self.backend.exists(self.key_of(relative))
+        except Exception as error:
+            if isinstance(error, UnsafePathError):
+                raise
+            raise StorageError(f"cannot check {self._describe(relative)}: {_safe_message(error)}") from None
 
     def read_bytes(self, relative: str) -> bytes:
         """Read a whole file.
 
         Raises:
             FileNotFoundError: When the file does not exist.
-            StorageError: When it exists but cannot be read.
-
+            StorageError: When it exists but cannot be read (after the store's retries).
         """
-        path = self.path_of(relative)
+        key = self.key_of(relative)
         try:
-            with self.filesystem.open_input_stream(path) as stream:
-                return bytes(stream.read())
+            return self.backend.read(key)
         except FileNotFoundError:
             raise FileNotFoundError(f"{self._describe(relative)} does not exist") from None
-        except OSError as error:
-            if "not found" in str(error).lower() or "no such file" in str(error).lower():
-                raise FileNotFoundError(f"{self._describe(relative)} does not exist") from None
-            raise StorageError(f"cannot read {self._describe(relative)}: {error}") from None
+        except Exception as error:  # noqa: BLE001 - any SDK error becomes a redacted StorageError
+            raise StorageError(f"cannot read {self._describe(relative)}: {_safe_message(error)}") from None
+
+    def read_many(
+        self, relatives: Sequence[str], *, concurrency: int = READ_CONCURRENCY
+    ) -> list[bytes | Exception]:
+        """Read several files concurrently (the way decode tasks read their batch).
+
+        Returns:
+            Per path, its bytes, or the exception (FileNotFoundError, StorageError) that reading
+            it raised; one bad file does not stop the others.
+        """
+
+        def read_one(relative: str) -> bytes | Exception:
+            try:
+                return self.read_bytes(relative)
+            except (OSError, StorageError) as error:
+                return error
+
+        if self.is_local or len(relatives) <= 1 or concurrency <= 1:
+            return [read_one(relative) for relative in relatives]
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(relatives))) as pool:
+            return list(pool.map(read_one, relatives))
 
     def write_bytes(self, relative: str, data: bytes) -> None:
         """Write a whole file atomically: readers see the old file or the new one, never a part."""
         with self.open_atomic_output(relative) as stream:
             stream.write(data)
 
-    def delete(self, relative: str) -> None:
-        """Delete one file; a missing file is not an error."""
-        self._check_writable(relative)
-        with contextlib.suppress(FileNotFoundError):
-            self.filesystem.delete_file(self.path_of(relative))
-
     @contextlib.contextmanager
     def open_atomic_output(self, relative: str) -> Iterator[IO[bytes]]:
         """Open a file for writing that appears under its name only if the block succeeds.
 
         Locally the data goes to a temporary name beside the target and is renamed at the end;
-        on failure the temporary file is removed and the target is untouched.
+        on object stores it is uploaded in one request (or one multipart upload) at the end.
         """
         self._check_writable(relative)
-        target = self.path_of(relative)
-        self.filesystem.create_dir(posixpath.dirname(target), recursive=True)
-        temporary = posixpath.join(
-            posixpath.dirname(target), f".{posixpath.basename(target)}.{uuid.uuid4().hex[:12]}.tmp"
-        )
+        key = self.key_of(relative)
         try:
-            with self.filesystem.open_output_stream(temporary) as stream:
-                yield stream  # type: ignore[misc]
-            self.filesystem.move(temporary, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                self.filesystem.delete_file(temporary)
+            with self.backend.open_atomic_output(key) as stream:
+                yield stream
+        except (OSError, StorageError):
             raise
+        except Exception as error:
+            if type(error).__module__.split(".")[0] in ("botocore", "boto3", "google", "azure"):
+                message = _safe_message(error)
+                raise StorageError(f"cannot write {self._describe(relative)}: {message}") from None
+            raise
+
+    def delete(self, relative: str) -> None:
+        """Delete one file; a missing file is not an error."""
+        self._check_writable(relative)
+        self.backend.delete(self.key_of(relative))
 
     def _check_writable(self, relative: str) -> None:
         if not self.writable:
@@ -182,7 +202,6 @@ def safe_relative_path(relative: str) -> str:
 
     Raises:
         UnsafePathError: For absolute paths, drive letters, `..` components or an empty path.
-
     """
     if relative.startswith(("/", "\\")) or (len(relative) > 1 and relative[1] == ":"):
         raise UnsafePathError(f"path '{relative}' is absolute; expected a path relative to the root")
@@ -194,21 +213,25 @@ def safe_relative_path(relative: str) -> str:
     return "/".join(parts)
 
 
+def _safe_message(error: BaseException) -> str:
+    return redact(f"{type(error).__name__}: {error}")
+
+
 def _reopen(url: str, writable: bool) -> Location:
     return Location(url, writable=writable)
 
 
-def _resolve(url: str) -> tuple[pafs.FileSystem, str]:
-    parsed = urlparse(url)
-    scheme = parsed.scheme.lower()
-    if scheme in REMOTE_SCHEMES:
-        raise NotYetSupportedError(
-            [f"location '{url}': object storage ({scheme}://) arrives with the storage issue"]
-        )
-    if scheme not in ("", "file") and len(scheme) > 1:
-        raise StorageError(
-            f"location '{url}': unknown URL scheme '{scheme}'; use a local path, s3://, gs:// or az://"
-        )
-    path = parsed.path if scheme == "file" else url
-    root = Path(path).expanduser().resolve()
-    return pafs.LocalFileSystem(), root.as_posix()
+def _backend_for(parsed: StorageUrl) -> StorageBackend:
+    if parsed.scheme == "local":
+        return LocalBackend()
+    if parsed.scheme == "s3":
+        from lightly_ray.storage.s3 import S3Backend
+
+        return S3Backend(parsed.bucket)
+    if parsed.scheme == "gs":
+        from lightly_ray.storage.gcs import GcsBackend
+
+        return GcsBackend(parsed.bucket)
+    from lightly_ray.storage.azure import AzureBackend
+
+    return AzureBackend(parsed.bucket, parsed.account)

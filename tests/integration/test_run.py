@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -12,51 +11,16 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from PIL import Image
 
 import lightly_ray
 from lightly_ray.cli import main
 from lightly_ray.errors import NotYetSupportedError
 from lightly_ray.outputs import finished_run_ids
 from lightly_ray.storage import Location
+from tests.data.grouped_images import FAST_MODEL, GROUPS, PER_GROUP
 from tests.data.seed_configs import SEED_CONFIGS
 
 pytestmark = pytest.mark.usefixtures("ray_instance")
-
-GROUPS = 5
-PER_GROUP = 6
-FAST_MODEL = {
-    "model": {"weights": "random", "out_dim": 32},
-    "collate": {"input_size": 32},
-    "loader": {"batch_size": 8},
-}
-
-
-def _group_image(group: int, member: int) -> bytes:
-    """Images of one group differ by faint noise; groups differ in colour and pattern."""
-    rng = np.random.default_rng(1000 * group + member)
-    base = np.zeros((48, 48, 3), dtype=np.float32)
-    base[..., group % 3] = 200.0
-    stripes = (np.arange(48) // (3 + 4 * group)) % 2
-    base[stripes.astype(bool), :, (group + 1) % 3] = 255.0 * (group / GROUPS)
-    noisy = np.clip(base + rng.normal(0, 2.0, base.shape), 0, 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(noisy).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-@pytest.fixture(scope="module")
-def grouped_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("input")
-    for group in range(GROUPS):
-        for member in range(PER_GROUP):
-            folder = root / f"group_{group}"
-            folder.mkdir(exist_ok=True)
-            (folder / f"img_{member}.png").write_bytes(_group_image(group, member))
-    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    (root / "group_0" / "img_0_copy.png").write_bytes((root / "group_0" / "img_0.png").read_bytes())
-    (root / "readme.txt").write_text("not an image")
-    return root
 
 
 def _tree_digest(root: Path) -> dict[str, str]:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from lightly_ray.errors import NotYetSupportedError, ReadOnlyLocationError, UnsafePathError
+from lightly_ray.errors import ReadOnlyLocationError, UnsafePathError
 from lightly_ray.storage import Location, safe_relative_path
 
 
@@ -66,8 +66,3 @@ def test_location_pickles_by_url(tmp_path: Path) -> None:
     location = pickle.loads(pickle.dumps(Location(str(tmp_path), writable=False)))
     assert location.root == tmp_path.resolve().as_posix()
     assert location.writable is False
-
-
-def test_object_storage_is_named_as_not_yet_supported() -> None:
-    with pytest.raises(NotYetSupportedError, match="s3://"):
-        Location("s3://bucket/prefix", writable=False)

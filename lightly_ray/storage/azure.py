@@ -1,0 +1,101 @@
+"""Azure Blob Storage, through azure-storage-blob.
+
+Credentials, in order: `AZURE_STORAGE_CONNECTION_STRING` (also how Azurite is reached); else
+the account (from the URL or `AZURE_STORAGE_ACCOUNT_NAME`) with `AZURE_STORAGE_SAS_TOKEN`,
+`AZURE_STORAGE_KEY`, or azure-identity's DefaultAzureCredential (environment, workload
+identity on AKS, managed identity, Azure CLI login). The SDK retries transient errors with
+exponential backoff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Iterator
+from typing import IO, Any
+
+from lightly_ray.errors import StorageError
+from lightly_ray.storage.backends import ObjectInfo, SpooledUpload
+from lightly_ray.storage.optional import require
+
+
+class AzureBackend(SpooledUpload):
+    """One Azure Blob container."""
+
+    def __init__(self, container: str, account: str) -> None:
+        self.container_name = container
+        self.account = account
+
+    @property
+    def container(self) -> Any:
+        """The container client on the process-wide service client."""
+        return _service(self.account).get_container_client(self.container_name)
+
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Stream the listing page by page."""
+        for blob in self.container.list_blobs(name_starts_with=prefix or None):
+            if blob.name.endswith("/"):
+                continue
+            modified = blob.last_modified
+            yield ObjectInfo(
+                key=blob.name,
+                size=int(blob.size or 0),
+                mtime_ns=int(modified.timestamp() * 1e9) if modified else None,
+                etag=str(blob.etag).strip('"') if blob.etag else None,
+            )
+
+    def list_folders(self, prefix: str) -> list[str]:
+        """Prefixes one level below `prefix`."""
+        from azure.storage.blob import BlobPrefix
+
+        entries = self.container.walk_blobs(name_starts_with=prefix or None, delimiter="/")
+        return sorted(entry.name for entry in entries if isinstance(entry, BlobPrefix))
+
+    def read(self, key: str) -> bytes:
+        """Download the blob."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            data: bytes = self.container.download_blob(key, max_concurrency=1).readall()
+        except ResourceNotFoundError:
+            raise FileNotFoundError(key) from None
+        return data
+
+    def exists(self, key: str) -> bool:
+        """Whether the blob exists."""
+        return bool(self.container.get_blob_client(key).exists())
+
+    def delete(self, key: str) -> None:
+        """Delete the blob if it exists."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with contextlib.suppress(ResourceNotFoundError):
+            self.container.delete_blob(key)
+
+    def upload(self, key: str, stream: IO[bytes], size: int) -> None:
+        """One block-blob upload; the blob is committed (visible) only at the end."""
+        self.container.upload_blob(key, stream, length=size, overwrite=True)
+
+
+@functools.cache
+def _service(account: str) -> Any:
+    blob = require("azure.storage.blob", extra="azure")
+    connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+    if connection_string:
+        return blob.BlobServiceClient.from_connection_string(connection_string)
+    account = account or os.environ.get("AZURE_STORAGE_ACCOUNT_NAME", "")
+    if not account:
+        raise StorageError(
+            "Azure location: no storage account. Set AZURE_STORAGE_CONNECTION_STRING or "
+            "AZURE_STORAGE_ACCOUNT_NAME, or name the account in the URL "
+            "(abfs://container@ACCOUNT.dfs.core.windows.net/prefix)"
+        )
+    url = os.environ.get("AZURE_STORAGE_BLOB_ENDPOINT") or f"https://{account}.blob.core.windows.net"
+    credential: Any = os.environ.get("AZURE_STORAGE_SAS_TOKEN") or os.environ.get("AZURE_STORAGE_KEY")
+    if credential is None:
+        identity = require("azure.identity", extra="azure")
+        credential = identity.DefaultAzureCredential()
+    elif credential == os.environ.get("AZURE_STORAGE_KEY"):
+        credential = {"account_name": account, "account_key": credential}
+    return blob.BlobServiceClient(account_url=url, credential=credential)

@@ -1,0 +1,99 @@
+"""Google Cloud Storage, through google-cloud-storage.
+
+Credentials come from Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud
+login, the metadata server, GKE workload identity). `STORAGE_EMULATOR_HOST` points the client
+at an emulator (anonymous credentials). Transient errors are retried with exponential backoff
+(the library's DEFAULT_RETRY, also for uploads, which are otherwise not retried).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Iterator
+from typing import IO, Any
+
+from lightly_ray.storage.backends import ObjectInfo, SpooledUpload
+from lightly_ray.storage.optional import require
+
+HTTP_POOL_SIZE = 64
+
+
+class GcsBackend(SpooledUpload):
+    """One GCS bucket."""
+
+    def __init__(self, bucket: str) -> None:
+        self.bucket_name = bucket
+
+    @property
+    def bucket(self) -> Any:
+        """The bucket handle on the process-wide client."""
+        return _client().bucket(self.bucket_name)
+
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Stream the listing page by page."""
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        for blob in _client().list_blobs(self.bucket_name, prefix=prefix, retry=DEFAULT_RETRY):
+            if blob.name.endswith("/"):
+                continue
+            updated = blob.updated
+            yield ObjectInfo(
+                key=blob.name,
+                size=int(blob.size or 0),
+                mtime_ns=int(updated.timestamp() * 1e9) if updated else None,
+                etag=blob.etag,
+            )
+
+    def list_folders(self, prefix: str) -> list[str]:
+        """Prefixes one level below `prefix`."""
+        pages = _client().list_blobs(self.bucket_name, prefix=prefix, delimiter="/")
+        for _ in pages:
+            pass  # the prefixes are collected while iterating
+        return sorted(pages.prefixes)
+
+    def read(self, key: str) -> bytes:
+        """Download the object."""
+        from google.api_core.exceptions import NotFound
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        try:
+            data: bytes = self.bucket.blob(key).download_as_bytes(retry=DEFAULT_RETRY)
+        except NotFound:
+            raise FileNotFoundError(key) from None
+        return data
+
+    def exists(self, key: str) -> bool:
+        """Whether the object exists."""
+        return bool(self.bucket.blob(key).exists())
+
+    def delete(self, key: str) -> None:
+        """Delete the object if it exists."""
+        from google.api_core.exceptions import NotFound
+
+        with contextlib.suppress(NotFound):
+            self.bucket.blob(key).delete()
+
+    def upload(self, key: str, stream: IO[bytes], size: int) -> None:
+        """One upload (resumable above the library's threshold); the object appears when done."""
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        self.bucket.blob(key).upload_from_file(stream, size=size, rewind=False, retry=DEFAULT_RETRY)
+
+
+@functools.cache
+def _client() -> Any:
+    storage = require("google.cloud.storage", extra="gcs")
+    project = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCLOUD_PROJECT")
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        client = storage.Client(project=project or "lightly-ray-emulator")
+    else:
+        client = storage.Client(project=project)
+    # Decode tasks read many objects at once: keep one pooled connection per concurrent read.
+    import requests.adapters
+
+    adapter = requests.adapters.HTTPAdapter(pool_connections=HTTP_POOL_SIZE, pool_maxsize=HTTP_POOL_SIZE)
+    client._http.mount("https://", adapter)
+    client._http.mount("http://", adapter)
+    return client
