@@ -35,22 +35,21 @@ class AzureBackend(SpooledUpload):
     def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
         """Stream the listing page by page."""
         for blob in self.container.list_blobs(name_starts_with=prefix or None):
-            if blob.name.endswith("/"):
-                continue
-            modified = blob.last_modified
-            yield ObjectInfo(
-                key=blob.name,
-                size=int(blob.size or 0),
-                mtime_ns=int(modified.timestamp() * 1e9) if modified else None,
-                etag=str(blob.etag).strip('"') if blob.etag else None,
-            )
+            if not blob.name.endswith("/"):
+                yield _object_of(blob)
 
-    def list_folders(self, prefix: str) -> list[str]:
-        """Prefixes one level below `prefix`."""
+    def list_level(self, prefix: str) -> tuple[list[ObjectInfo], list[str]]:
+        """Blobs and prefixes one level below `prefix`."""
         from azure.storage.blob import BlobPrefix
 
-        entries = self.container.walk_blobs(name_starts_with=prefix or None, delimiter="/")
-        return sorted(entry.name for entry in entries if isinstance(entry, BlobPrefix))
+        files: list[ObjectInfo] = []
+        folders: list[str] = []
+        for entry in self.container.walk_blobs(name_starts_with=prefix or None, delimiter="/"):
+            if isinstance(entry, BlobPrefix):
+                folders.append(entry.name)
+            elif not entry.name.endswith("/"):
+                files.append(_object_of(entry))
+        return files, sorted(folders)
 
     def read(self, key: str) -> bytes:
         """Download the blob."""
@@ -76,6 +75,16 @@ class AzureBackend(SpooledUpload):
     def upload(self, key: str, stream: IO[bytes], size: int) -> None:
         """One block-blob upload; the blob is committed (visible) only at the end."""
         self.container.upload_blob(key, stream, length=size, overwrite=True)
+
+
+def _object_of(blob: Any) -> ObjectInfo:
+    modified = blob.last_modified
+    return ObjectInfo(
+        key=blob.name,
+        size=int(blob.size or 0),
+        mtime_ns=int(modified.timestamp() * 1e9) if modified else None,
+        etag=str(blob.etag).strip('"') if blob.etag else None,
+    )
 
 
 @functools.cache

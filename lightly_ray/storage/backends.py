@@ -42,8 +42,8 @@ class StorageBackend(Protocol):
         """Yield every object whose key starts with `prefix`, page by page, without holding them."""
         ...
 
-    def list_folders(self, prefix: str) -> list[str]:
-        """The immediate sub-prefixes ("folders", ending in '/') below `prefix`."""
+    def list_level(self, prefix: str) -> tuple[list[ObjectInfo], list[str]]:
+        """One level below `prefix`: its objects, and its sub-prefixes ("folders", ending in '/')."""
         ...
 
     def read(self, key: str) -> bytes:
@@ -80,12 +80,20 @@ class LocalBackend:
                     continue  # deleted while listing
                 yield ObjectInfo(key=path.replace(os.sep, "/"), size=stat.st_size, mtime_ns=stat.st_mtime_ns)
 
-    def list_folders(self, prefix: str) -> list[str]:
-        """Sub-folders of the folder `prefix`, each ending in '/'."""
+    def list_level(self, prefix: str) -> tuple[list[ObjectInfo], list[str]]:
+        """Files and sub-folders (each ending in '/') of the folder `prefix`."""
         if not os.path.isdir(prefix):
-            return []
+            return [], []
+        files, folders = [], []
         with os.scandir(prefix) as entries:
-            return sorted(f"{entry.path}/" for entry in entries if entry.is_dir())
+            for entry in entries:
+                path = entry.path.replace(os.sep, "/")
+                if entry.is_dir():
+                    folders.append(f"{path}/")
+                elif entry.is_file():
+                    stat = entry.stat()
+                    files.append(ObjectInfo(key=path, size=stat.st_size, mtime_ns=stat.st_mtime_ns))
+        return sorted(files, key=lambda info: info.key), sorted(folders)
 
     def read(self, key: str) -> bytes:
         """Read a file."""

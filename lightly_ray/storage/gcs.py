@@ -36,22 +36,16 @@ class GcsBackend(SpooledUpload):
         from google.cloud.storage.retry import DEFAULT_RETRY
 
         for blob in _client().list_blobs(self.bucket_name, prefix=prefix, retry=DEFAULT_RETRY):
-            if blob.name.endswith("/"):
-                continue
-            updated = blob.updated
-            yield ObjectInfo(
-                key=blob.name,
-                size=int(blob.size or 0),
-                mtime_ns=int(updated.timestamp() * 1e9) if updated else None,
-                etag=blob.etag,
-            )
+            if not blob.name.endswith("/"):
+                yield _object_of(blob)
 
-    def list_folders(self, prefix: str) -> list[str]:
-        """Prefixes one level below `prefix`."""
-        pages = _client().list_blobs(self.bucket_name, prefix=prefix, delimiter="/")
-        for _ in pages:
-            pass  # the prefixes are collected while iterating
-        return sorted(pages.prefixes)
+    def list_level(self, prefix: str) -> tuple[list[ObjectInfo], list[str]]:
+        """Objects and prefixes one level below `prefix`."""
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        pages = _client().list_blobs(self.bucket_name, prefix=prefix, delimiter="/", retry=DEFAULT_RETRY)
+        files = [_object_of(blob) for blob in pages if not blob.name.endswith("/")]
+        return files, sorted(pages.prefixes)  # prefixes are collected while iterating
 
     def read(self, key: str) -> bytes:
         """Download the object."""
@@ -80,6 +74,16 @@ class GcsBackend(SpooledUpload):
         from google.cloud.storage.retry import DEFAULT_RETRY
 
         self.bucket.blob(key).upload_from_file(stream, size=size, rewind=False, retry=DEFAULT_RETRY)
+
+
+def _object_of(blob: Any) -> ObjectInfo:
+    updated = blob.updated
+    return ObjectInfo(
+        key=blob.name,
+        size=int(blob.size or 0),
+        mtime_ns=int(updated.timestamp() * 1e9) if updated else None,
+        etag=blob.etag,
+    )
 
 
 @functools.cache

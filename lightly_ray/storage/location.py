@@ -95,14 +95,25 @@ class Location:
         except Exception as error:  # noqa: BLE001 - any SDK error becomes a redacted StorageError
             raise StorageError(f"cannot list {self._describe(prefix)}: {_safe_message(error)}") from None
 
-    def list_folders(self, prefix: str = "") -> list[str]:
-        """Immediate sub-folders below `prefix`, relative to the root, each ending in '/'."""
+    def list_level(self, prefix: str = "") -> tuple[list[ListedFile], list[str]]:
+        """One level below `prefix` (not recursive): its files, and its sub-folders.
+
+        Returns:
+            (files, folders), relative to the root; folders end in '/'. Hidden entries are
+            included: the caller decides.
+        """
         base = self.key_of(prefix) + "/" if prefix else (f"{self.root}/" if self.root else "")
         strip = len(self.root) + 1 if self.root else 0
         try:
-            return [folder[strip:] for folder in self.backend.list_folders(base)]
+            infos, folders = self.backend.list_level(base)
         except Exception as error:  # noqa: BLE001 - any SDK error becomes a redacted StorageError
             raise StorageError(f"cannot list {self._describe(prefix)}: {_safe_message(error)}") from None
+        files = [ListedFile(info.key[strip:], info.size, info.mtime_ns, info.etag) for info in infos]
+        return files, [folder[strip:] for folder in folders]
+
+    def list_folders(self, prefix: str = "") -> list[str]:
+        """Immediate sub-folders below `prefix`, relative to the root, each ending in '/'."""
+        return self.list_level(prefix)[1]
 
     def exists(self, relative: str) -> bool:
         """Whether a file exists at `relative`."""

@@ -34,23 +34,17 @@ class S3Backend(SpooledUpload):
         """Stream ListObjectsV2 pages (1,000 keys each)."""
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-            for item in page.get("Contents", ()):
-                if item["Key"].endswith("/"):
-                    continue  # a "folder" marker object
-                yield ObjectInfo(
-                    key=item["Key"],
-                    size=int(item["Size"]),
-                    mtime_ns=int(item["LastModified"].timestamp() * 1e9),
-                    etag=str(item.get("ETag", "")).strip('"') or None,
-                )
+            yield from _objects_of(page)
 
-    def list_folders(self, prefix: str) -> list[str]:
-        """Common prefixes one level below `prefix`."""
+    def list_level(self, prefix: str) -> tuple[list[ObjectInfo], list[str]]:
+        """Objects and common prefixes one level below `prefix`."""
         paginator = self.client.get_paginator("list_objects_v2")
+        files: list[ObjectInfo] = []
         folders: list[str] = []
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
+            files += _objects_of(page)
             folders += [entry["Prefix"] for entry in page.get("CommonPrefixes", ())]
-        return folders
+        return files, folders
 
     def read(self, key: str) -> bytes:
         """GET the object (one request, no HEAD before it)."""
@@ -81,6 +75,19 @@ class S3Backend(SpooledUpload):
     def upload(self, key: str, stream: IO[bytes], size: int) -> None:
         """A single PUT below 8 MiB, a multipart upload (completed or aborted as a whole) above."""
         self.client.upload_fileobj(stream, self.bucket, key)
+
+
+def _objects_of(page: dict[str, Any]) -> list[ObjectInfo]:
+    return [
+        ObjectInfo(
+            key=item["Key"],
+            size=int(item["Size"]),
+            mtime_ns=int(item["LastModified"].timestamp() * 1e9),
+            etag=str(item.get("ETag", "")).strip('"') or None,
+        )
+        for item in page.get("Contents", ())
+        if not item["Key"].endswith("/")  # "folder" marker objects
+    ]
 
 
 @functools.cache
