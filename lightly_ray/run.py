@@ -11,15 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from lightly_ray.config import RunConfig, load_config, unsupported_features
+from lightly_ray.embedding_sources import embed_from_csv, embed_with_model
 from lightly_ray.errors import LightlyRayError, NotYetSupportedError, StorageError
-from lightly_ray.models.backbones import ModelState, build_state
-from lightly_ray.models.checkpoint import read_checkpoint
+from lightly_ray.formats.lightly_inputs import read_lightly_inputs
+from lightly_ray.formats.relevant_filenames import RelevantFilenames, read_relevant_filenames
 from lightly_ray.outputs import DatasetSizes, RunFolder, build_report, new_run_id
-from lightly_ray.pipeline.build import ClusterShape, build_image_pipeline
-from lightly_ray.pipeline.gather import GATHERED_COLUMNS, GatheredSamples, gather_batches
+from lightly_ray.pipeline.gather import GatheredSamples
 from lightly_ray.pipeline.listing import IMAGE_EXTENSIONS, list_images
-from lightly_ray.progress import Stopwatch, captured_run_log, logger, progress_bar
+from lightly_ray.progress import Stopwatch, captured_run_log, logger
 from lightly_ray.ray_session import ray_session
 from lightly_ray.selection import DiversityEngine, SelectionEngine, SelectionInputs, SelectionResult
 from lightly_ray.storage import Location
@@ -140,20 +142,24 @@ def _run(
     if not config.worker_config.datasource.bypass_verify:
         _verify_locations(input_location, lightly_location)
     folder.write_json("config.json", _config_record(config, input_location, lightly_location))
-    logger.info("run %s: listing %s", folder.run_id, input_location.url)
-    with watch("listing"):
-        listing = list_images(input_location)
-    if listing.num_rows == 0:
-        raise StorageError(
-            f"no image files in input '{input_location.url}' "
-            f"(looked for {', '.join(IMAGE_EXTENSIONS)}, hidden folders skipped)"
-        )
-    logger.info("found %d image files", listing.num_rows)
+    relevant = read_relevant_filenames(lightly_location, config.worker_config.relevant_filenames_file)
     with ray_session(address):
-        with watch("model"):
-            state = _model_state(config, lightly_location)
-        with watch("decode_embed"):
-            gathered = _decode_and_embed(config, input_location, listing, state, show_progress)
+        logger.info("run %s: listing %s", folder.run_id, input_location.url)
+        with watch("listing"):
+            listing = list_images(input_location, relevant, parallel=True)
+        _check_listing(listing, input_location, relevant)
+        with watch("embed"):
+            if config.worker_config.embeddings is not None:
+                embedded = embed_from_csv(config, lightly_location, listing)
+            else:
+                embedded = embed_with_model(config, input_location, lightly_location, listing, show_progress)
+    gathered = embedded.gathered
+    with watch("inputs"):
+        inputs = read_lightly_inputs(lightly_location, config, gathered.candidate_names())
+    if inputs.problem_count():
+        logger.warning(
+            "%d problems in .lightly/ inputs: files skipped, see report.json", inputs.problem_count()
+        )
     sizes = DatasetSizes(
         n_input=len(gathered.names),
         n_corrupt=int(gathered.corrupt.sum()),
@@ -183,7 +189,8 @@ def _run(
         sizes=sizes,
         timings=watch.timings,
         selection=selection,
-        embedding=_embedding_record(config),
+        embedding=embedded.source,
+        inputs=inputs.report(),
     )
     folder.write_json("report.json", report)
     folder.write_text("log.txt", log.text())
@@ -231,62 +238,23 @@ def _verify_locations(input_location: Location, lightly_location: Location) -> N
         ) from None
 
 
-def _model_state(config: RunConfig, lightly_location: Location) -> ModelState:
-    model = config.lightly_config.model
-    checkpoint = None
-    if config.worker_config.checkpoint is not None:
-        relative = _inside_location(config.worker_config.checkpoint, lightly_location)
-        logger.info("loading checkpoint %s", relative)
-        try:
-            data = lightly_location.read_bytes(relative)
-        except FileNotFoundError as error:
-            raise StorageError(f"worker_config.checkpoint: {error}") from None
-        checkpoint = read_checkpoint(data, model, f"'{relative}' in '{lightly_location.url}'")
-        weights = f"checkpoint {relative}"
-    else:
-        weights = f"{model.weights} weights"
-    logger.info("embedding model: %s, %s, out_dim %d", model.name, weights, model.out_dim)
-    return build_state(model, config.lightly_config.seed, checkpoint)
-
-
-def _inside_location(path: str, location: Location) -> str:
-    """A path relative to the location, from a relative path or one that points inside it."""
-    for prefix in (location.url.rstrip("/") + "/", location.root.rstrip("/") + "/"):
-        if path.startswith(prefix):
-            return path[len(prefix) :]
-    if "://" in path or path.startswith("/"):
+def _check_listing(listing: pa.Table, input_location: Location, relevant: RelevantFilenames | None) -> None:
+    if listing.num_rows == 0:
+        where = " that the relevant filenames file keeps" if relevant is not None else ""
         raise StorageError(
-            f"worker_config.checkpoint '{path}' is not inside the lightly location "
-            f"'{location.url}'; give a path relative to it"
+            f"no image files{where} in input '{input_location.url}' "
+            f"(looked for {', '.join(IMAGE_EXTENSIONS)}, hidden folders skipped)"
         )
-    return path
-
-
-def _decode_and_embed(
-    config: RunConfig,
-    input_location: Location,
-    listing: Any,
-    state: ModelState,
-    show_progress: bool,
-) -> GatheredSamples:
-    cluster = ClusterShape.current()
-    pipeline = build_image_pipeline(
-        listing, input_location=input_location, config=config, model_state=state, cluster=cluster
-    )
-    logger.info("pipeline on %d CPUs, %d GPUs:\n%s", cluster.cpus, cluster.gpus, pipeline.describe())
-    bar = progress_bar(listing.num_rows, "decode+embed", show_progress)
-
-    def counted() -> Any:
-        for batch in pipeline.dataset.select_columns(list(GATHERED_COLUMNS)).iter_batches(
-            batch_size=256, batch_format="numpy"
-        ):
-            bar.update(len(batch["name"]))
-            yield batch
-
-    try:
-        return gather_batches(counted(), remove_exact_duplicates=config.worker_config.remove_exact_duplicates)
-    finally:
-        bar.close()
+    logger.info("found %d image files", listing.num_rows)
+    if relevant is not None:
+        missing = relevant.missing_files(listing.column("name").to_pylist())
+        if missing:
+            logger.warning(
+                "%s: %d listed files are not in the input (e.g. %s)",
+                relevant.source,
+                len(missing),
+                missing[0],
+            )
 
 
 def _select(config: RunConfig, gathered: GatheredSamples) -> SelectionResult:
@@ -324,17 +292,6 @@ def _config_record(config: RunConfig, input_location: Location, lightly_location
         "input": input_location.url,
         "lightly": lightly_location.url,
         **config.model_dump(mode="json"),
-    }
-
-
-def _embedding_record(config: RunConfig) -> dict[str, Any]:
-    model = config.lightly_config.model
-    return {
-        "model": model.name,
-        "weights": config.worker_config.checkpoint or model.weights,
-        "dim": model.out_dim,
-        "inputSize": config.lightly_config.collate.input_size,
-        "normalized": config.worker_config.normalize_embeddings,
     }
 
 

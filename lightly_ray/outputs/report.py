@@ -57,6 +57,7 @@ def build_report(
     timings: dict[str, float],
     selection: SelectionResult,
     embedding: dict[str, Any],
+    inputs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble report.json.
 
@@ -69,7 +70,8 @@ def build_report(
         sizes: Counts of the run.
         timings: Seconds per stage.
         selection: The selection's outcome.
-        embedding: Model name, weights, dimension and normalisation.
+        embedding: Where the embeddings came from (model and weights, or the CSV).
+        inputs: What was read from `.lightly/` (predictions, metadata) and its problems.
 
     Returns:
         A JSON-serialisable dict.
@@ -87,6 +89,7 @@ def build_report(
         },
         "datasetSizes": sizes.as_report(),
         "embedding": embedding,
+        "inputs": inputs or {},
         "selection": {
             "budget": selection.budget,
             "nSelected": len(selection.indices),

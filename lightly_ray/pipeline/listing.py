@@ -1,13 +1,26 @@
-"""Listing: find the input's image files and cut them into Ray Data blocks."""
+"""Listing: find the input's image files, filter them, and cut them into Ray Data blocks.
+
+On object stores a large input is listed in parallel: the driver lists one level of folders
+(descending while there is a single folder and no files), and each folder is listed by its
+own Ray task, which filters its names and returns them as an Arrow table. Names never pass
+through one Python list on the driver; the driver holds the final listing as Arrow columns
+(about 50 bytes per file).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pyarrow as pa
+import ray
 import ray.data
 
-from lightly_ray.storage import Location
+from lightly_ray.formats.relevant_filenames import RelevantFilenames
+from lightly_ray.storage import ListedFile, Location
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+ARROW_CHUNK_ROWS = 65_536
+MAX_SPLIT_DEPTH = 3
 
 LISTING_SCHEMA = pa.schema(
     [
@@ -18,27 +31,27 @@ LISTING_SCHEMA = pa.schema(
 )
 
 
-def list_images(location: Location) -> pa.Table:
-    """List every image file of a location, sorted by name.
+def list_images(
+    location: Location, relevant: RelevantFilenames | None = None, *, parallel: bool = False
+) -> pa.Table:
+    """List every image file of a location that is relevant, sorted by name.
 
     Args:
         location: The input location.
+        relevant: Keep only these files (the relevant filenames file); None keeps all.
+        parallel: List folders of object stores in parallel Ray tasks (needs a Ray session).
 
     Returns:
         A table with columns name (path relative to the root), size (bytes) and mtime_ns.
         Sorting by name makes runs deterministic: candidate index 0 is the first name.
-
     """
-    names: list[str] = []
-    sizes: list[int] = []
-    mtimes: list[int | None] = []
-    for listed in location.list_files():
-        if listed.path.lower().endswith(IMAGE_EXTENSIONS):
-            names.append(listed.path)
-            sizes.append(listed.size)
-            mtimes.append(listed.mtime_ns)
-    table = pa.table({"name": names, "size": sizes, "mtime_ns": mtimes}, schema=LISTING_SCHEMA)
-    return table.sort_by("name")
+    folders = relevant.listing_folders() if relevant is not None else [""]
+    if not parallel or location.is_local:
+        tables = [_filtered_table(location.list_files(folder), relevant) for folder in folders]
+    else:
+        tables = _list_in_tasks(location, folders, relevant)
+    table = pa.concat_tables(tables) if tables else LISTING_SCHEMA.empty_table()
+    return table.sort_by("name").combine_chunks()
 
 
 def listing_dataset(listing: pa.Table, *, rows_per_block: int) -> ray.data.Dataset:
@@ -50,9 +63,71 @@ def listing_dataset(listing: pa.Table, *, rows_per_block: int) -> ray.data.Datas
 
     Returns:
         A dataset with the listing's columns.
-
     """
     blocks = [
         listing.slice(offset, rows_per_block) for offset in range(0, max(listing.num_rows, 1), rows_per_block)
     ]
     return ray.data.from_arrow(blocks)
+
+
+def _list_in_tasks(
+    location: Location, folders: list[str], relevant: RelevantFilenames | None
+) -> list[pa.Table]:
+    direct: list[ListedFile] = []
+    split: list[str] = []
+    for folder in folders:
+        files, subfolders = _split_point(location, folder)
+        direct += files
+        split += [sub.rstrip("/") for sub in subfolders if not _hidden(sub)]
+    refs = [_list_folder_task.remote(location, folder, relevant) for folder in split]
+    return [_filtered_table(direct, relevant), *ray.get(refs)]
+
+
+def _split_point(location: Location, folder: str) -> tuple[list[ListedFile], list[str]]:
+    """Files above the split, and the folders to list in parallel (descend single folders)."""
+    files: list[ListedFile] = []
+    for _ in range(MAX_SPLIT_DEPTH):
+        level_files, subfolders = location.list_level(folder)
+        files += level_files
+        if len(subfolders) != 1 or level_files:
+            return files, subfolders
+        folder = subfolders[0].rstrip("/")
+    return files, [f"{folder}/"]
+
+
+@ray.remote(num_cpus=0.25)
+def _list_folder_task(location: Location, folder: str, relevant: RelevantFilenames | None) -> pa.Table:
+    return _filtered_table(location.list_files(folder), relevant)
+
+
+def _filtered_table(listed: Iterable[ListedFile], relevant: RelevantFilenames | None) -> pa.Table:
+    """Keep visible image files (and relevant ones); build the table in Arrow chunks."""
+    chunks: list[pa.RecordBatch] = []
+    names: list[str] = []
+    sizes: list[int] = []
+    mtimes: list[int | None] = []
+
+    def flush() -> None:
+        if not names:
+            return
+        batch = pa.record_batch([names, sizes, mtimes], schema=LISTING_SCHEMA)
+        if relevant is not None:
+            batch = batch.filter(pa.array(relevant.mask(list(names))))
+        chunks.append(batch)
+        names.clear()
+        sizes.clear()
+        mtimes.clear()
+
+    for item in listed:
+        if item.path.lower().endswith(IMAGE_EXTENSIONS) and not _hidden(item.path):
+            names.append(item.path)
+            sizes.append(item.size)
+            mtimes.append(item.mtime_ns)
+            if len(names) >= ARROW_CHUNK_ROWS:
+                flush()
+    flush()
+    return pa.Table.from_batches(chunks, schema=LISTING_SCHEMA)
+
+
+def _hidden(path: str) -> bool:
+    return any(part.startswith(".") for part in path.rstrip("/").split("/"))

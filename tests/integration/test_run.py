@@ -82,7 +82,7 @@ def test_diversity_picks_one_image_per_group(grouped_input: Path, tmp_path: Path
     report = json.loads((folder / "report.json").read_text())
     assert report["datasetSizes"]["nSelected"] == GROUPS
     assert report["selection"]["stopReason"] == "budget"
-    assert set(report["stageTimings"]) >= {"listing", "decode_embed", "selection", "write"}
+    assert set(report["stageTimings"]) >= {"listing", "embed", "inputs", "selection", "write"}
     config = json.loads((folder / "config.json").read_text())
     assert config["lightly_config"]["model"]["weights"] == "random"
     assert finished_run_ids(Location(str(tmp_path / "lightly"), writable=False)) == [result.run_id]
@@ -160,3 +160,86 @@ def test_empty_input_is_a_clear_error(tmp_path: Path) -> None:
             lightly_config=FAST_MODEL,
             show_progress=False,
         )
+
+
+def test_relevant_filenames_limit_the_input(grouped_input: Path, tmp_path: Path) -> None:
+    lightly = tmp_path / "lightly"
+    (lightly / ".lightly").mkdir(parents=True)
+    (lightly / ".lightly" / "relevant_filenames.txt").write_text(
+        "group_1/img_0.png\ngroup_2/* group_2/img_[0-2].png !group_2/img_1.png\ngroup_4/img_9.png\n"
+    )
+    result = lightly_ray.run(
+        grouped_input,
+        lightly,
+        **SEED_CONFIGS["visual_diversity"],
+        lightly_config=FAST_MODEL,
+        show_progress=False,
+    )
+    assert result.counts["nInput"] == 3
+    assert result.selected == ["group_1/img_0.png", "group_2/img_0.png", "group_2/img_2.png"]
+    log = (Path(result.run_folder) / "log.txt").read_text()
+    assert "1 listed files are not in the input (e.g. group_4/img_9.png)" in log
+
+
+def test_embeddings_csv_replaces_the_model(grouped_input: Path, tmp_path: Path) -> None:
+    from lightly_ray.formats.embeddings_csv import write_embeddings_csv
+
+    lightly = Location(str(tmp_path / "lightly"), writable=True)
+    names = [f"group_{g}/img_{m}.png" for g in range(GROUPS) for m in range(PER_GROUP)] + ["gone.png"]
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(GROUPS, 8))
+    groups = [min(index // PER_GROUP, GROUPS - 1) for index in range(len(names))]
+    vectors = np.stack([centres[group] + 0.01 * rng.normal(size=8) for group in groups])
+    write_embeddings_csv(lightly, "embeddings/precomputed.csv", names, vectors.astype(np.float32))
+    result = lightly_ray.run(
+        grouped_input,
+        tmp_path / "lightly",
+        **SEED_CONFIGS["visual_diversity"],
+        overrides=["selection_config.n_samples=5", "worker_config.embeddings=embeddings/precomputed.csv"],
+        show_progress=False,
+    )
+    assert sorted(name.split("/")[0] for name in result.selected) == [f"group_{g}" for g in range(GROUPS)]
+    source = result.report["embedding"]
+    assert source["source"] == "csv" and source["dim"] == 8
+    assert source["rowsNotInInput"] == 1 and source["rowsNotInInputExamples"] == ["gone.png"]
+    # broken.jpg and the duplicate copy have no row: left out and counted.
+    assert source["inputWithoutEmbedding"] == 2
+    assert result.counts["nInput"] == GROUPS * PER_GROUP
+
+
+def test_prediction_and_metadata_problems_are_reported(grouped_input: Path, tmp_path: Path) -> None:
+    lightly = Location(str(tmp_path / "lightly"), writable=True)
+    lightly.write_bytes(".lightly/predictions/tasks.json", b'["weather"]')
+    schema = {
+        "task_type": "classification",
+        "categories": [{"id": 0, "name": "sun"}, {"id": 1, "name": "rain"}],
+    }
+    lightly.write_bytes(".lightly/predictions/weather/schema.json", json.dumps(schema).encode())
+    good = {
+        "file_name": "group_0/img_1.png",
+        "predictions": [{"category_id": 0, "probabilities": [0.9, 0.1]}],
+    }
+    bad = {"file_name": "group_0/img_2.png", "predictions": [{"category_id": 7, "probabilities": [0.9, 0.1]}]}
+    lightly.write_bytes(".lightly/predictions/weather/group_0/img_1.json", json.dumps(good).encode())
+    lightly.write_bytes(".lightly/predictions/weather/group_0/img_2.json", json.dumps(bad).encode())
+    metadata_schema = [
+        {"name": "Temp", "path": "temperature", "defaultValue": 0.0, "valueDataType": "NUMERIC_FLOAT"}
+    ]
+    lightly.write_bytes(".lightly/metadata/schema.json", json.dumps(metadata_schema).encode())
+    sample = {"file_name": "group_1/img_0.png", "type": "image", "metadata": {"temperature": "hot"}}
+    lightly.write_bytes(".lightly/metadata/group_1/img_0.json", json.dumps(sample).encode())
+    result = lightly_ray.run(
+        grouped_input,
+        tmp_path / "lightly",
+        **SEED_CONFIGS["visual_diversity"],
+        lightly_config=FAST_MODEL,
+        show_progress=False,
+    )
+    inputs = result.report["inputs"]
+    weather = inputs["predictions"]["weather"]
+    assert (weather["files"], weather["validFiles"], weather["nProblems"]) == (2, 1, 1)
+    assert weather["problems"][0].startswith(
+        ".lightly/predictions/weather/group_0/img_2.json: predictions[0].category_id"
+    )
+    assert inputs["metadata"]["nProblems"] == 1
+    assert "temperature" in inputs["metadata"]["problems"][0]

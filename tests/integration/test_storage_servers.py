@@ -67,3 +67,37 @@ def test_missing_bucket_is_a_clear_error(scheme: str, make_url: Callable[[str, s
     location = Location(f"{scheme}://no-such-bucket-lr/prefix", writable=False)
     with pytest.raises(StorageError, match="no-such-bucket-lr"):
         list(location.list_files())
+
+
+@pytest.mark.usefixtures("ray_instance")
+@pytest.mark.parametrize("scheme", ["s3", "gs", "az"])
+def test_parallel_listing_equals_sequential(scheme: str, make_url: Callable[[str, str], str]) -> None:
+    from lightly_ray.formats.relevant_filenames import parse_relevant_filenames
+    from lightly_ray.pipeline.listing import list_images
+
+    location = Location(make_url(scheme, "lr-input"), writable=True)
+    names = ["top.png", "notes.txt", ".hidden/x.png", "only/deep/er/a.jpg", "only/deep/er/b.JPG"]
+    names += [
+        f"f{folder}/sub{sub}/img_{index}.png" for folder in range(4) for sub in range(2) for index in range(3)
+    ]
+    for name in names:
+        location.write_bytes(name, b"x" * (len(name) % 7))
+    reader = Location(location.url, writable=False)
+    sequential = list_images(reader)
+    parallel = list_images(reader, parallel=True)
+    assert parallel.equals(sequential)
+    assert parallel.num_rows == 1 + 2 + 24
+    assert parallel.column("name").to_pylist()[:3] == [
+        "f0/sub0/img_0.png",
+        "f0/sub0/img_1.png",
+        "f0/sub0/img_2.png",
+    ]
+    relevant = parse_relevant_filenames("top.png\nf2/* f2/sub1/* !*_2.png\nonly/*")
+    kept = list_images(reader, relevant, parallel=True).column("name").to_pylist()
+    assert kept == [
+        "f2/sub1/img_0.png",
+        "f2/sub1/img_1.png",
+        "only/deep/er/a.jpg",
+        "only/deep/er/b.JPG",
+        "top.png",
+    ]

@@ -1,0 +1,159 @@
+"""Where a run's embeddings come from: the model pipeline on Ray, or a precomputed embeddings CSV."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from lightly_ray.config import RunConfig
+from lightly_ray.errors import StorageError
+from lightly_ray.formats.embeddings_csv import read_embeddings_csv
+from lightly_ray.models.backbones import ModelState, build_state
+from lightly_ray.models.checkpoint import read_checkpoint
+from lightly_ray.pipeline.build import ClusterShape, build_image_pipeline
+from lightly_ray.pipeline.gather import GATHERED_COLUMNS, GatheredSamples, gather_batches
+from lightly_ray.progress import logger, progress_bar
+from lightly_ray.storage import Location
+
+MISSING_NAMES_IN_REPORT = 50
+
+
+@dataclass
+class EmbeddedSamples:
+    """The gathered samples and a description of where their embeddings came from."""
+
+    gathered: GatheredSamples
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+def embed_with_model(
+    config: RunConfig,
+    input_location: Location,
+    lightly_location: Location,
+    listing: pa.Table,
+    show_progress: bool,
+) -> EmbeddedSamples:
+    """Decode and embed every listed file on Ray (a Ray session must be active)."""
+    state = model_state(config, lightly_location)
+    cluster = ClusterShape.current()
+    pipeline = build_image_pipeline(
+        listing, input_location=input_location, config=config, model_state=state, cluster=cluster
+    )
+    logger.info("pipeline on %d CPUs, %d GPUs:\n%s", cluster.cpus, cluster.gpus, pipeline.describe())
+    bar = progress_bar(listing.num_rows, "decode+embed", show_progress)
+
+    def counted() -> Any:
+        rows = pipeline.dataset.select_columns(list(GATHERED_COLUMNS))
+        for batch in rows.iter_batches(batch_size=256, batch_format="numpy"):
+            bar.update(len(batch["name"]))
+            yield batch
+
+    try:
+        gathered = gather_batches(
+            counted(), remove_exact_duplicates=config.worker_config.remove_exact_duplicates
+        )
+    finally:
+        bar.close()
+    model = config.lightly_config.model
+    source = {
+        "source": "model",
+        "model": model.name,
+        "weights": config.worker_config.checkpoint or model.weights,
+        "dim": model.out_dim,
+        "inputSize": config.lightly_config.collate.input_size,
+        "normalized": config.worker_config.normalize_embeddings,
+    }
+    return EmbeddedSamples(gathered=gathered, source=source)
+
+
+def embed_from_csv(config: RunConfig, lightly_location: Location, listing: pa.Table) -> EmbeddedSamples:
+    """Use the embeddings CSV of `worker_config.embeddings` instead of running the model.
+
+    Input files without a row are left out of the run; rows naming no input file are ignored.
+    Both are counted (and the first names listed) in the report. Files are not read, so there
+    is no corruptness check and no exact-duplicate removal on this path.
+    """
+    path = inside_location(str(config.worker_config.embeddings), lightly_location, "worker_config.embeddings")
+    logger.info("reading precomputed embeddings from %s", path)
+    table = read_embeddings_csv(lightly_location, path)
+    listed = listing.column("name").to_pylist()
+    row_of = {name: row for row, name in enumerate(table.filenames)}
+    matched = sorted(name for name in listed if name in row_of)
+    if not matched:
+        raise StorageError(
+            f"worker_config.embeddings '{path}': none of its {len(table.filenames)} file names is an "
+            f"input file (e.g. '{table.filenames[0] if table.filenames else ''}')"
+        )
+    vectors = table.embeddings[[row_of[name] for name in matched]].astype(np.float32)
+    if config.worker_config.normalize_embeddings:
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = vectors / np.maximum(norms, 1e-12)
+    count = len(matched)
+    gathered = GatheredSamples(
+        names=np.asarray(matched, dtype=object),
+        errors=np.full(count, "", dtype=object),
+        candidate=np.ones(count, dtype=bool),
+        duplicate_of=np.full(count, "", dtype=object),
+        embeddings=vectors,
+    )
+    listed_set = set(listed)
+    without_row = sorted(name for name in listed if name not in row_of)
+    not_in_input = sorted(name for name in table.filenames if name not in listed_set)
+    source = {
+        "source": "csv",
+        "file": path,
+        "rows": len(table.filenames),
+        "dim": table.dimension,
+        "normalized": config.worker_config.normalize_embeddings,
+        "inputWithoutEmbedding": len(without_row),
+        "inputWithoutEmbeddingExamples": without_row[:MISSING_NAMES_IN_REPORT],
+        "rowsNotInInput": len(not_in_input),
+        "rowsNotInInputExamples": not_in_input[:MISSING_NAMES_IN_REPORT],
+    }
+    if without_row or not_in_input:
+        logger.warning(
+            "embeddings CSV: %d input files have no row (left out), %d rows name no input file",
+            len(without_row),
+            len(not_in_input),
+        )
+    return EmbeddedSamples(gathered=gathered, source=source)
+
+
+def model_state(config: RunConfig, lightly_location: Location) -> ModelState:
+    """Build the embedding model's weights once, on the driver (checkpoint, ImageNet or random)."""
+    model = config.lightly_config.model
+    checkpoint = None
+    if config.worker_config.checkpoint is not None:
+        relative = inside_location(
+            config.worker_config.checkpoint, lightly_location, "worker_config.checkpoint"
+        )
+        logger.info("loading checkpoint %s", relative)
+        try:
+            data = lightly_location.read_bytes(relative)
+        except FileNotFoundError as error:
+            raise StorageError(f"worker_config.checkpoint: {error}") from None
+        checkpoint = read_checkpoint(data, model, f"'{relative}' in '{lightly_location.url}'")
+        weights = f"checkpoint {relative}"
+    else:
+        weights = f"{model.weights} weights"
+    logger.info("embedding model: %s, %s, out_dim %d", model.name, weights, model.out_dim)
+    return build_state(model, config.lightly_config.seed, checkpoint)
+
+
+def inside_location(path: str, location: Location, key: str) -> str:
+    """A path relative to the location, from a relative path or a path/URL that points inside it.
+
+    Raises:
+        StorageError: When the path lies outside the location.
+    """
+    for prefix in (location.url.rstrip("/") + "/", location.root.rstrip("/") + "/"):
+        if path.startswith(prefix):
+            return path[len(prefix) :]
+    if "://" in path or path.startswith("/"):
+        raise StorageError(
+            f"{key} '{path}' is not inside the lightly location '{location.url}'; give a path relative to it"
+        )
+    return path

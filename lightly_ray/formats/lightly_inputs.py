@@ -1,0 +1,132 @@
+"""Everything a run reads beside the data: predictions and metadata, validated, with a report.
+
+Partly invalid files are skipped and listed in the run's report; a task the configuration uses
+must exist and have at least one valid file, otherwise the run fails before selection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from lightly_ray.config.run_config import RunConfig
+from lightly_ray.config.selection import EmbeddingsInput, PredictionsInput, ScoresInput
+from lightly_ray.errors import InputFormatError
+from lightly_ray.formats.metadata import MetadataColumns, read_metadata
+from lightly_ray.formats.prediction_schema import read_task_names
+from lightly_ray.formats.predictions import TaskPredictions, read_task_predictions, require_predictions
+from lightly_ray.formats.problems import FormatProblem
+from lightly_ray.storage import Location
+
+PRETAGGING_TASK = "lightly_pretagging"
+PROBLEMS_IN_REPORT = 100
+
+
+@dataclass
+class LightlyInputs:
+    """Predictions per task and custom metadata of the run's samples.
+
+    Attributes:
+        predictions: By task name.
+        metadata: Metadata columns (no columns without a metadata schema).
+        notes: Things the report should say (e.g. a task that was not read and why).
+    """
+
+    predictions: dict[str, TaskPredictions] = field(default_factory=dict)
+    metadata: MetadataColumns | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def report(self) -> dict[str, Any]:
+        """The report.json block `inputs`: per task and for metadata, files read and problems."""
+        predictions = {
+            task: {
+                "taskType": str(result.schema.task_type),
+                "categories": list(result.schema.category_names),
+                "files": result.n_files,
+                "validFiles": result.n_valid_files,
+                "samplesWithPredictions": len(result.predictions),
+                **_problems_block(result.problems),
+            }
+            for task, result in self.predictions.items()
+        }
+        block: dict[str, Any] = {"predictions": predictions, "notes": list(self.notes)}
+        if self.metadata is not None and self.metadata.fields:
+            block["metadata"] = {
+                "fields": [metadata_field.path for metadata_field in self.metadata.fields],
+                "filesRead": self.metadata.n_files_read,
+                **_problems_block(self.metadata.problems),
+            }
+        return block
+
+    def problem_count(self) -> int:
+        """All problems found (skipped files and values)."""
+        count = sum(len(result.problems) for result in self.predictions.values())
+        return count + (len(self.metadata.problems) if self.metadata is not None else 0)
+
+
+def read_lightly_inputs(
+    location: Location, config: RunConfig, sample_names: Collection[str]
+) -> LightlyInputs:
+    """Read and validate `.lightly/predictions` and `.lightly/metadata` for the run's samples.
+
+    Args:
+        location: The lightly location.
+        config: The run configuration (which tasks it uses).
+        sample_names: The run's samples.
+
+    Returns:
+        What was read, with the problems of skipped files.
+
+    Raises:
+        InputFormatError: When tasks.json or a listed task's schema or the metadata schema is
+            invalid, when the config uses a task that is not listed, or when a used task has no
+            valid prediction file.
+    """
+    inputs = LightlyInputs()
+    names = set(sample_names)
+    available = read_task_names(location)
+    used = tasks_used_by(config)
+    for task in available:
+        if task == PRETAGGING_TASK:
+            inputs.notes.append(
+                f"predictions of task '{PRETAGGING_TASK}' are written by pretagging in its own format; "
+                "they are not read as an input task"
+            )
+            continue
+        inputs.predictions[task] = read_task_predictions(location, task, names)
+    missing = sorted(task for task in used - set(available) if task != PRETAGGING_TASK)
+    if missing:
+        listed = ", ".join(repr(task) for task in available) or "none"
+        named = ", ".join(map(repr, missing))
+        raise InputFormatError(
+            f".lightly/predictions/tasks.json: the configuration uses task(s) {named}, "
+            f"which are not listed; listed tasks: {listed}"
+        )
+    for task in sorted(used & set(inputs.predictions)):
+        require_predictions(inputs.predictions[task])
+    inputs.metadata = read_metadata(location, sorted(names))
+    return inputs
+
+
+def tasks_used_by(config: RunConfig) -> set[str]:
+    """Prediction tasks named by the configuration (selection inputs and object level)."""
+    used = set()
+    for entry in config.selection_config.strategies:
+        task = (
+            entry.input.task
+            if isinstance(entry.input, (ScoresInput, PredictionsInput, EmbeddingsInput))
+            else None
+        )
+        if task is not None:
+            used.add(task)
+    if config.worker_config.object_level.task_name is not None:
+        used.add(config.worker_config.object_level.task_name)
+    return used
+
+
+def _problems_block(problems: list[FormatProblem]) -> dict[str, Any]:
+    return {
+        "nProblems": len(problems),
+        "problems": [str(problem) for problem in problems[:PROBLEMS_IN_REPORT]],
+    }
