@@ -10,7 +10,17 @@ from contextlib import contextmanager
 
 from tqdm import tqdm
 
+from lightly_ray.storage.secrets import redact
+
 logger = logging.getLogger("lightly_ray")
+
+
+class RedactingFormatter(logging.Formatter):
+    """A formatter that removes credentials from every line (see storage/secrets.py)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format the record, then redact it."""
+        return redact(super().format(record))
 
 
 class LogCapture(logging.Handler):
@@ -19,7 +29,7 @@ class LogCapture(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.INFO)
         self.lines: list[str] = []
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        self.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
         """Store one formatted record."""
@@ -38,7 +48,7 @@ def captured_run_log(show_progress: bool) -> Iterator[LogCapture]:
     logger.addHandler(capture)
     if show_progress:
         console = logging.StreamHandler(sys.stderr)
-        console.setFormatter(logging.Formatter("[lightly-ray] %(message)s"))
+        console.setFormatter(RedactingFormatter("[lightly-ray] %(message)s"))
         console.setLevel(logging.INFO)
         logger.addHandler(console)
     previous_level = logger.level
