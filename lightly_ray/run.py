@@ -16,14 +16,16 @@ import pyarrow as pa
 from lightly_ray.config import RunConfig, load_config, unsupported_features
 from lightly_ray.embedding_sources import embed_from_csv, embed_with_model
 from lightly_ray.errors import LightlyRayError, NotYetSupportedError, StorageError
-from lightly_ray.formats.lightly_inputs import read_lightly_inputs
+from lightly_ray.formats.lightly_inputs import LightlyInputs, read_lightly_inputs
 from lightly_ray.formats.relevant_filenames import RelevantFilenames, read_relevant_filenames
 from lightly_ray.outputs import DatasetSizes, RunFolder, build_report, new_run_id
 from lightly_ray.pipeline.gather import GatheredSamples
 from lightly_ray.pipeline.listing import IMAGE_EXTENSIONS, list_images
 from lightly_ray.progress import Stopwatch, captured_run_log, logger
 from lightly_ray.ray_session import ray_session
-from lightly_ray.selection import DiversityEngine, SelectionEngine, SelectionInputs, SelectionResult
+from lightly_ray.selection.base import SelectionResult
+from lightly_ray.selection.engine import select
+from lightly_ray.selection.inputs import SelectionData, build_problem
 from lightly_ray.storage import Location
 
 
@@ -172,7 +174,7 @@ def _run(
         sizes.n_candidates,
     )
     with watch("selection"):
-        selection = _select(config, gathered)
+        selection = _select(config, gathered, inputs)
     candidate_names = gathered.candidate_names()
     selected = sorted(candidate_names[index] for index in selection.indices)
     sizes.n_selected = len(selected)
@@ -257,13 +259,19 @@ def _check_listing(listing: pa.Table, input_location: Location, relevant: Releva
             )
 
 
-def _select(config: RunConfig, gathered: GatheredSamples) -> SelectionResult:
+def _select(config: RunConfig, gathered: GatheredSamples, inputs: LightlyInputs) -> SelectionResult:
     names = gathered.candidate_names()
     if not names:
         raise LightlyRayError("no samples are left to select from: every input file is corrupt")
-    engine: SelectionEngine = DiversityEngine()
-    inputs = SelectionInputs(names=names, embeddings=gathered.candidate_embeddings())
-    return engine.select(inputs, config.selection_config)
+    data = SelectionData(
+        names=names,
+        embeddings=gathered.candidate_embeddings(),
+        predictions=inputs.predictions,
+        metadata=inputs.metadata,
+        lightly_metadata=gathered.candidate_lightly_metadata(),
+        random_seed=config.lightly_config.seed,
+    )
+    return select(build_problem(config.selection_config, data))
 
 
 def _write_outputs(folder: RunFolder, gathered: GatheredSamples, selected: list[str]) -> None:

@@ -8,7 +8,7 @@ silently ignoring them.
 from __future__ import annotations
 
 from lightly_ray.config.run_config import RunConfig
-from lightly_ray.config.selection import DiversityStrategy, EmbeddingsInput
+from lightly_ray.config.selection import EmbeddingsInput
 
 
 def unsupported_features(config: RunConfig) -> list[str]:
@@ -49,13 +49,14 @@ def unsupported_features(config: RunConfig) -> list[str]:
             "(the torchvision backbones have width 1)"
         )
     for index, entry in enumerate(config.selection_config.strategies):
-        plain_embeddings = isinstance(entry.input, EmbeddingsInput) and entry.input.task is None
-        if not (plain_embeddings and isinstance(entry.strategy, DiversityStrategy)):
-            label: str = entry.input.type
-            if isinstance(entry.input, EmbeddingsInput) and entry.input.task is not None:
-                label = f"EMBEDDINGS with task {entry.input.task!r}"
+        if isinstance(entry.input, EmbeddingsInput) and entry.input.task is not None:
             found.append(
-                f"selection_config.strategies[{index}]: input {label} with strategy "
-                f"{entry.strategy.type} (this version selects with DIVERSITY on EMBEDDINGS)"
+                f"selection_config.strategies[{index}].input.task: {entry.input.task!r} "
+                "(object embeddings come with object crops)"
+            )
+        if isinstance(entry.input, EmbeddingsInput) and entry.input.dataset_id is not None:
+            found.append(
+                f"selection_config.strategies[{index}].input.dataset_id: {entry.input.dataset_id!r} "
+                "(query sets come from datasets and tags)"
             )
     return found

@@ -14,9 +14,12 @@ import warnings
 import numpy as np
 from PIL import Image
 
+from lightly_ray.pipeline.lightly_metadata import LIGHTLY_METADATA_NAMES, compute_lightly_metadata
 from lightly_ray.storage import Location
 
 Batch = dict[str, np.ndarray]
+
+METADATA_COLUMN_PREFIX = "lightly_"
 
 
 def decode_batch(batch: Batch, *, location: Location, input_size: int) -> Batch:
@@ -30,7 +33,8 @@ def decode_batch(batch: Batch, *, location: Location, input_size: int) -> Batch:
     Returns:
         The input columns plus image (uint8, shape (batch, input_size, input_size, 3)),
         ok (bool), error (str, empty when ok), content_hash (hex str), width and height
-        (of the original image; 0 when not decodable).
+        (of the original image; 0 when not decodable), and one float64 column
+        `lightly_<name>` per Lightly metadata value (sharpness, snr, ...; 0 when not decodable).
 
     """
     names = batch["name"]
@@ -41,6 +45,7 @@ def decode_batch(batch: Batch, *, location: Location, input_size: int) -> Batch:
     hashes = np.full(count, "", dtype=object)
     widths = np.zeros(count, dtype=np.int32)
     heights = np.zeros(count, dtype=np.int32)
+    metadata = {name: np.zeros(count, dtype=np.float64) for name in LIGHTLY_METADATA_NAMES}
     for row, data in enumerate(location.read_many([str(name) for name in names])):
         if isinstance(data, FileNotFoundError):
             errors[row] = "file was listed but no longer exists"
@@ -50,10 +55,13 @@ def decode_batch(batch: Batch, *, location: Location, input_size: int) -> Batch:
             continue
         hashes[row] = hashlib.blake2b(data, digest_size=16).hexdigest()
         try:
-            images[row], widths[row], heights[row] = decode_image(data, input_size)
+            images[row], full = decode_image(data, input_size)
         except Exception as error:  # noqa: BLE001 - any decode failure marks the file corrupt
             errors[row] = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             continue
+        heights[row], widths[row] = full.shape[:2]
+        for name, value in compute_lightly_metadata(full, len(data)).items():
+            metadata[name][row] = value
         ok[row] = True
     return {
         **batch,
@@ -63,18 +71,20 @@ def decode_batch(batch: Batch, *, location: Location, input_size: int) -> Batch:
         "content_hash": hashes,
         "width": widths,
         "height": heights,
+        **{f"{METADATA_COLUMN_PREFIX}{name}": values for name, values in metadata.items()},
     }
 
 
-def decode_image(data: bytes, input_size: int) -> tuple[np.ndarray, int, int]:
-    """Decode image bytes to a square RGB array.
+def decode_image(data: bytes, input_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decode image bytes to a square RGB array, and the RGB image at its original size.
 
     Args:
         data: Encoded image (any format Pillow reads).
         input_size: Side of the output square.
 
     Returns:
-        (pixels of shape (input_size, input_size, 3) uint8, original width, original height).
+        (pixels of shape (input_size, input_size, 3) uint8, pixels of shape (height, width, 3)
+        uint8 at the original resolution, for the Lightly metadata).
 
     Raises:
         ValueError: For empty data or a zero-sized image.
@@ -92,4 +102,4 @@ def decode_image(data: bytes, input_size: int) -> tuple[np.ndarray, int, int]:
                 raise ValueError(f"image has no pixels ({width}x{height})")
             rgb = opened.convert("RGB")
     resized = rgb.resize((input_size, input_size), Image.Resampling.BILINEAR)
-    return np.asarray(resized, dtype=np.uint8), width, height
+    return np.asarray(resized, dtype=np.uint8), np.asarray(rgb, dtype=np.uint8)

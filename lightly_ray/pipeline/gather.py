@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 
+from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
+from lightly_ray.pipeline.lightly_metadata import LIGHTLY_METADATA_NAMES
+
 Batch = dict[str, np.ndarray]
 
-GATHERED_COLUMNS = ("name", "size", "ok", "error", "content_hash", "width", "height", "embedding")
+METADATA_COLUMNS = tuple(f"{METADATA_COLUMN_PREFIX}{name}" for name in LIGHTLY_METADATA_NAMES)
+GATHERED_COLUMNS = ("name", "size", "ok", "error", "content_hash", "embedding", *METADATA_COLUMNS)
 
 
 @dataclass
@@ -23,6 +27,8 @@ class GatheredSamples:
         candidate: Mask of files that enter selection (decoded and not a duplicate).
         duplicate_of: Per file, the name of the earlier file with identical bytes, or "".
         embeddings: Array of shape (n_files, dim); rows of corrupt files are zero.
+        lightly_metadata: Lightly metadata by name (sharpness, ...), arrays of shape (n_files,);
+            empty when the files were not decoded (precomputed embeddings).
 
     """
 
@@ -31,6 +37,7 @@ class GatheredSamples:
     candidate: np.ndarray
     duplicate_of: np.ndarray
     embeddings: np.ndarray
+    lightly_metadata: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def corrupt(self) -> np.ndarray:
@@ -45,6 +52,10 @@ class GatheredSamples:
     def candidate_embeddings(self) -> np.ndarray:
         """Embeddings of the candidates, shape (n_candidates, dim), float32."""
         return np.ascontiguousarray(self.embeddings[self.candidate], dtype=np.float32)
+
+    def candidate_lightly_metadata(self) -> dict[str, np.ndarray]:
+        """Lightly metadata of the candidates, by name."""
+        return {name: values[self.candidate] for name, values in self.lightly_metadata.items()}
 
     def embeddings_table(self) -> pa.Table:
         """The candidates as an Arrow table: name (string), embedding (fixed-size list of float32)."""
@@ -91,6 +102,10 @@ def gather_batches(batches: Iterable[Batch], *, remove_exact_duplicates: bool) -
         candidate=ok & (duplicate_of == ""),
         duplicate_of=duplicate_of,
         embeddings=_as_matrix(columns["embedding"][order]),
+        lightly_metadata={
+            name: columns[f"{METADATA_COLUMN_PREFIX}{name}"][order].astype(np.float64)
+            for name in LIGHTLY_METADATA_NAMES
+        },
     )
 
 
