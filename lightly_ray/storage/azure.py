@@ -3,8 +3,9 @@
 Credentials, in order: `AZURE_STORAGE_CONNECTION_STRING` (also how Azurite is reached); else
 the account (from the URL or `AZURE_STORAGE_ACCOUNT_NAME`) with `AZURE_STORAGE_SAS_TOKEN`,
 `AZURE_STORAGE_KEY`, or azure-identity's DefaultAzureCredential (environment, workload
-identity on AKS, managed identity, Azure CLI login). The SDK retries transient errors with
-exponential backoff.
+identity on AKS, managed identity, Azure CLI login). Transient errors are retried by the SDK's
+exponential retry policy, configured like the other stores: 8 retries, backoff 1 s + 2^n s
+with 1 s jitter (the SDK's default is 3 retries from 15 s).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import IO, Any
 from lightly_ray.errors import StorageError
 from lightly_ray.storage.backends import ObjectInfo, SpooledUpload
 from lightly_ray.storage.optional import require
+
+RETRY_TOTAL = 8
 
 
 class AzureBackend(SpooledUpload):
@@ -90,9 +93,12 @@ def _object_of(blob: Any) -> ObjectInfo:
 @functools.cache
 def _service(account: str) -> Any:
     blob = require("azure.storage.blob", extra="azure")
+    retry = blob.ExponentialRetry(
+        initial_backoff=1, increment_base=2, retry_total=RETRY_TOTAL, random_jitter_range=1
+    )
     connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
     if connection_string:
-        return blob.BlobServiceClient.from_connection_string(connection_string)
+        return blob.BlobServiceClient.from_connection_string(connection_string, retry_policy=retry)
     account = account or os.environ.get("AZURE_STORAGE_ACCOUNT_NAME", "")
     if not account:
         raise StorageError(
@@ -107,4 +113,4 @@ def _service(account: str) -> Any:
         credential = identity.DefaultAzureCredential()
     elif credential == os.environ.get("AZURE_STORAGE_KEY"):
         credential = {"account_name": account, "account_key": credential}
-    return blob.BlobServiceClient(account_url=url, credential=credential)
+    return blob.BlobServiceClient(account_url=url, credential=credential, retry_policy=retry)
