@@ -23,13 +23,10 @@ Every error is a `SelectionInputError` that starts with the config path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Sized
-from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from lightly_ray.config.selection import (
     BalanceStrategy,
@@ -45,10 +42,16 @@ from lightly_ray.config.selection import (
     TypicalityStrategy,
     WeightsStrategy,
 )
-from lightly_ray.errors import LightlyRayError
-from lightly_ray.formats.metadata import MetadataColumns
-from lightly_ray.formats.predictions import TaskPredictions
+from lightly_ray.selection.data import ObjectEmbeddings, SelectionData, SelectionInputError
 from lightly_ray.selection.embedding_scores import similarity_scores, typicality_scores
+from lightly_ray.selection.input_values import (
+    MAX_NAMED_SAMPLES,
+    balance_target,
+    class_vectors,
+    name_list,
+    numeric_values,
+    require_finite,
+)
 from lightly_ray.selection.problem import (
     BalanceObjective,
     DiversityObjective,
@@ -57,59 +60,8 @@ from lightly_ray.selection.problem import (
     ThresholdFilter,
     WeightsObjective,
 )
-from lightly_ray.selection.scorers import (
-    UnknownScoreError,
-    category_count,
-    class_distribution,
-    compute_score,
-)
 
-LIGHTLY_PREFIX = "lightly."
-MAX_NAMED_SAMPLES = 5
-
-
-class SelectionInputError(LightlyRayError, ValueError):
-    """A strategy's input cannot be built from the run's data (unknown task, score, key, class...)."""
-
-
-@dataclass(frozen=True)
-class ObjectEmbeddings:
-    """Embeddings of a detection task's objects (crops), for EMBEDDINGS with `task`.
-
-    Attributes:
-        embeddings: Array of shape (n_objects, dim), float32.
-        candidate_index: Array of shape (n_objects,), int64: the candidate (image) of each object.
-    """
-
-    embeddings: np.ndarray
-    candidate_index: np.ndarray
-
-
-@dataclass
-class SelectionData:
-    """Everything known per candidate, ordered by candidate name.
-
-    Attributes:
-        names: Candidate names, sorted and unique; index i of every array is names[i].
-        embeddings: Array of shape (n, dim), float32, or None when no strategy uses them.
-        object_embeddings: By task name.
-        query_embeddings: By (dataset_id, tag_name): arrays of shape (n_queries, dim).
-        predictions: By task name (including `lightly_pretagging` when run).
-        metadata: Custom metadata columns, or None without a schema.
-        lightly_metadata: Computed Lightly metadata by name (`sharpness`, ...): arrays of shape (n,).
-        random_seed: Seed of RANDOM inputs without `random_seed`.
-        preselected: Candidate indices selected by earlier runs, int64.
-    """
-
-    names: list[str]
-    embeddings: np.ndarray | None = None
-    object_embeddings: dict[str, ObjectEmbeddings] = field(default_factory=dict)
-    query_embeddings: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
-    predictions: dict[str, TaskPredictions] = field(default_factory=dict)
-    metadata: MetadataColumns | None = None
-    lightly_metadata: dict[str, np.ndarray] = field(default_factory=dict)
-    random_seed: int = 0
-    preselected: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+__all__ = ["ObjectEmbeddings", "SelectionData", "SelectionInputError", "build_problem"]
 
 
 def build_problem(config: SelectionConfig, data: SelectionData) -> SelectionProblem:
@@ -169,9 +121,9 @@ def _build_strategy(
     what = _describe_input(selection_input)
     label = f"strategies[{index}]: {what}"
     if isinstance(strategy, BalanceStrategy):
-        class_names, vectors = _class_vectors(selection_input, path, data)
-        _require_finite(vectors, data.names, f"{path}.input", what)
-        target = _balance_target(strategy, class_names, vectors, f"{path}.strategy")
+        class_names, vectors = class_vectors(selection_input, path, data)
+        require_finite(vectors, data.names, f"{path}.input", what)
+        target = balance_target(strategy, class_names, vectors, f"{path}.strategy")
         return BalanceObjective(
             label=label,
             class_names=class_names,
@@ -179,8 +131,8 @@ def _build_strategy(
             target=target,
             strength=strategy.strength,
         )
-    values = _numeric_values(selection_input, path, data)
-    _require_finite(values, data.names, f"{path}.input", what)
+    values = numeric_values(selection_input, path, data)
+    require_finite(values, data.names, f"{path}.input", what)
     if isinstance(strategy, ThresholdStrategy):
         return ThresholdFilter(
             label=label, values=values, threshold=strategy.threshold, operation=strategy.operation
@@ -229,7 +181,7 @@ def _embeddings_objective(
     label = f"strategies[{index}]: EMBEDDINGS"
     if selection_input.task is not None:
         return _object_diversity(selection_input.task, strategy_config, path, label, data)
-    _require_finite(embeddings, data.names, f"{path}.input", "embeddings")
+    require_finite(embeddings, data.names, f"{path}.input", "embeddings")
     if isinstance(strategy, DiversityStrategy):
         return DiversityObjective(
             label=label,
@@ -301,7 +253,7 @@ def _object_diversity(
         )
     bad = ~np.isfinite(objects.embeddings).all(axis=1)
     if bad.any():
-        names = _name_list(data.names, np.unique(groups[bad]))
+        names = name_list(data.names, np.unique(groups[bad]))
         raise SelectionInputError(
             f"{path}.input: object embeddings of task '{task}' hold NaN or inf for {names}"
         )
@@ -312,180 +264,3 @@ def _object_diversity(
         minimum_distance=strategy.stopping_condition_minimum_distance,
         groups=groups,
     )
-
-
-# --- numeric values ---------------------------------------------------------------------------
-
-
-def _numeric_values(selection_input: Any, path: str, data: SelectionData) -> npt.NDArray[np.float64]:
-    if isinstance(selection_input, ScoresInput):
-        task = _task(selection_input.task, f"{path}.input.task", data)
-        try:
-            return compute_score(task, data.names, selection_input.score)
-        except UnknownScoreError as error:
-            raise SelectionInputError(
-                f"{path}.input.score: unknown score '{selection_input.score}' for task '{task.task_name}' "
-                f"({task.schema.task_type.value}); available: {', '.join(error.available)}"
-            ) from None
-    if isinstance(selection_input, PredictionsInput):
-        task = _task(selection_input.task, f"{path}.input.task", data)
-        columns = None
-        if selection_input.categories is not None:
-            columns = _category_columns(selection_input.categories, task, f"{path}.input.categories")
-        return category_count(task, data.names, columns)
-    if isinstance(selection_input, RandomInput):
-        seed = data.random_seed if selection_input.random_seed is None else selection_input.random_seed
-        return np.random.default_rng(seed).random(len(data.names))
-    if isinstance(selection_input, MetadataInput):
-        key = selection_input.key
-        if key.startswith(LIGHTLY_PREFIX):
-            return _lightly_metadata(key, f"{path}.input.key", data)
-        numeric, column = _metadata_column(key, f"{path}.input.key", data)
-        if not numeric:
-            raise SelectionInputError(
-                f"{path}.input.key: metadata '{key}' is categorical; WEIGHTS and THRESHOLD need a numeric "
-                "key (NUMERIC_INT or NUMERIC_FLOAT); use BALANCE for categorical metadata"
-            )
-        return np.asarray(column, dtype=np.float64)
-    raise SelectionInputError(f"{path}.input.type: {selection_input.type} has no numeric values")
-
-
-def _task(name: str, path: str, data: SelectionData) -> TaskPredictions:
-    task = data.predictions.get(name)
-    if task is None:
-        known = ", ".join(sorted(data.predictions)) or "none"
-        raise SelectionInputError(f"{path}: unknown task '{name}'; available: {known}")
-    return task
-
-
-def _category_columns(categories: Sequence[str], task: TaskPredictions, path: str) -> list[int]:
-    names = task.schema.category_names
-    unknown = [name for name in categories if name not in names]
-    if unknown:
-        raise SelectionInputError(
-            f"{path}: unknown {_plural('category', unknown)} {', '.join(repr(n) for n in unknown)} of task "
-            f"'{task.task_name}'; available: {', '.join(names)}"
-        )
-    return [names.index(name) for name in categories]
-
-
-def _lightly_metadata(key: str, path: str, data: SelectionData) -> npt.NDArray[np.float64]:
-    name = key[len(LIGHTLY_PREFIX) :]
-    column = data.lightly_metadata.get(name)
-    if column is None:
-        known = ", ".join(LIGHTLY_PREFIX + known for known in sorted(data.lightly_metadata)) or "none"
-        raise SelectionInputError(f"{path}: unknown Lightly metadata '{key}'; available: {known}")
-    return np.asarray(column, dtype=np.float64)
-
-
-def _metadata_column(key: str, path: str, data: SelectionData) -> tuple[bool, npt.NDArray[Any]]:
-    """Whether the custom metadata key is numeric, and its values aligned with the candidates."""
-    metadata = data.metadata
-    fields = {} if metadata is None else {item.path: item for item in metadata.fields}
-    if metadata is None or key not in fields:
-        known = ", ".join(sorted(fields)) or "none"
-        raise SelectionInputError(
-            f"{path}: unknown metadata key '{key}'; available: {known} "
-            "(computed metadata: lightly.<name>, e.g. lightly.sharpness)"
-        )
-    metadata_field = fields[key]
-    column = metadata.columns[key]
-    if metadata.sample_names != data.names:
-        position = {name: i for i, name in enumerate(metadata.sample_names)}
-        aligned = np.empty(len(data.names), dtype=column.dtype)
-        for i, name in enumerate(data.names):
-            j = position.get(name)
-            aligned[i] = metadata_field.default if j is None else column[j]
-        column = aligned
-    return metadata_field.value_type.is_numeric, column
-
-
-# --- classes ----------------------------------------------------------------------------------
-
-
-def _class_vectors(
-    selection_input: Any, path: str, data: SelectionData
-) -> tuple[list[str], npt.NDArray[np.float64]]:
-    if isinstance(selection_input, PredictionsInput):
-        task = _task(selection_input.task, f"{path}.input.task", data)
-        return list(task.schema.category_names), class_distribution(task, data.names)
-    if isinstance(selection_input, MetadataInput):
-        key = selection_input.key
-        numeric = key.startswith(LIGHTLY_PREFIX)
-        column: npt.NDArray[Any] = np.zeros(0)
-        if not numeric:
-            numeric, column = _metadata_column(key, f"{path}.input.key", data)
-        if numeric:
-            raise SelectionInputError(
-                f"{path}.input.key: metadata '{key}' is numeric; BALANCE needs a categorical key "
-                "(CATEGORICAL_STRING, CATEGORICAL_INT or CATEGORICAL_BOOLEAN); use WEIGHTS or THRESHOLD"
-            )
-        labels = np.asarray([_class_name(value) for value in column], dtype=object)
-        class_names = sorted(set(labels.tolist()))
-        index = {name: i for i, name in enumerate(class_names)}
-        codes = np.fromiter((index[label] for label in labels), dtype=np.int64, count=len(labels))
-        vectors = np.zeros((len(labels), len(class_names)), dtype=np.float64)
-        vectors[np.arange(len(labels)), codes] = 1.0
-        return class_names, vectors
-    raise SelectionInputError(f"{path}.input.type: {selection_input.type} has no classes for BALANCE")
-
-
-def _class_name(value: object) -> str:
-    if isinstance(value, bool | np.bool_):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _balance_target(
-    strategy: BalanceStrategy, class_names: list[str], vectors: npt.NDArray[np.float64], path: str
-) -> npt.NDArray[np.float64]:
-    n_classes = len(class_names)
-    if n_classes == 0:
-        raise SelectionInputError(f"{path}: BALANCE needs at least one class, the input has none")
-    if strategy.distribution == "UNIFORM":
-        return np.full(n_classes, 1.0 / n_classes)
-    if strategy.distribution == "INPUT":
-        totals = vectors.sum(axis=0)
-        if totals.sum() <= 0.0:
-            raise SelectionInputError(
-                f"{path}.distribution: INPUT needs a class distribution, but no candidate has any class"
-            )
-        return np.asarray(totals / totals.sum(), dtype=np.float64)
-    target = np.full(n_classes, np.nan)
-    requested = strategy.target or {}
-    unknown = [name for name in requested if name not in class_names]
-    if unknown:
-        raise SelectionInputError(
-            f"{path}.target: unknown {_plural('class', unknown)} {', '.join(repr(n) for n in unknown)}; "
-            f"available: {', '.join(class_names)}"
-        )
-    for name, fraction in requested.items():
-        target[class_names.index(name)] = fraction
-    return target
-
-
-# --- checks -----------------------------------------------------------------------------------
-
-
-def _require_finite(values: npt.NDArray[Any], names: Sequence[str], path: str, what: str) -> None:
-    finite = np.isfinite(values)
-    if finite.ndim > 1:
-        finite = finite.all(axis=tuple(range(1, finite.ndim)))
-    if finite.all():
-        return
-    bad = np.flatnonzero(~finite)
-    raise SelectionInputError(
-        f"{path}: {what} holds NaN or inf for {len(bad)} {_plural('sample', bad)}: {_name_list(names, bad)}"
-    )
-
-
-def _name_list(names: Sequence[str], indices: npt.NDArray[np.int64]) -> str:
-    shown = ", ".join(names[int(i)] for i in indices[:MAX_NAMED_SAMPLES])
-    more = len(indices) - MAX_NAMED_SAMPLES
-    return shown + (f" and {more} more" if more > 0 else "")
-
-
-def _plural(word: str, items: Sized) -> str:
-    if len(items) == 1:
-        return word
-    return word[:-1] + "ies" if word.endswith("y") else word + ("es" if word.endswith("s") else "s")

@@ -1,0 +1,55 @@
+"""The per-candidate data a selection's inputs are built from, and the error for bad inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lightly_ray.errors import LightlyRayError
+from lightly_ray.formats.metadata import MetadataColumns
+from lightly_ray.formats.predictions import TaskPredictions
+
+
+class SelectionInputError(LightlyRayError, ValueError):
+    """A strategy's input cannot be built from the run's data (unknown task, score, key, class...)."""
+
+
+@dataclass(frozen=True)
+class ObjectEmbeddings:
+    """Embeddings of a detection task's objects (crops), for EMBEDDINGS with `task`.
+
+    Attributes:
+        embeddings: Array of shape (n_objects, dim), float32.
+        candidate_index: Array of shape (n_objects,), int64: the candidate (image) of each object.
+    """
+
+    embeddings: np.ndarray
+    candidate_index: np.ndarray
+
+
+@dataclass
+class SelectionData:
+    """Everything known per candidate, ordered by candidate name.
+
+    Attributes:
+        names: Candidate names, sorted and unique; index i of every array is names[i].
+        embeddings: Array of shape (n, dim), float32, or None when no strategy uses them.
+        object_embeddings: By task name.
+        query_embeddings: By (dataset_id, tag_name): arrays of shape (n_queries, dim).
+        predictions: By task name (including `lightly_pretagging` when run).
+        metadata: Custom metadata columns, or None without a schema.
+        lightly_metadata: Computed Lightly metadata by name (`sharpness`, ...): arrays of shape (n,).
+        random_seed: Seed of RANDOM inputs without `random_seed`.
+        preselected: Candidate indices selected by earlier runs, int64.
+    """
+
+    names: list[str]
+    embeddings: np.ndarray | None = None
+    object_embeddings: dict[str, ObjectEmbeddings] = field(default_factory=dict)
+    query_embeddings: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    predictions: dict[str, TaskPredictions] = field(default_factory=dict)
+    metadata: MetadataColumns | None = None
+    lightly_metadata: dict[str, np.ndarray] = field(default_factory=dict)
+    random_seed: int = 0
+    preselected: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
