@@ -1,0 +1,96 @@
+"""Sequence selection: select whole groups of consecutive video frames.
+
+With `worker_config.selected_sequence_length: X`, each video is cut into consecutive,
+non-overlapping sequences of X frames (trailing frames dropped). A sequence is a candidate:
+its embedding is the mean of its frames' embeddings (re-normalised to unit length when the
+frames' embeddings are), its weights and threshold values are the means over its frames, and
+its class vector is the sum of its frames'. The budget counts frames and is rounded down to
+whole sequences, so the number of selected frames is a multiple of X. Selecting a sequence
+selects all its frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from lightly_ray.selection.base import SelectionResult
+from lightly_ray.selection.engine import select
+from lightly_ray.selection.problem import (
+    BalanceObjective,
+    DiversityObjective,
+    Objective,
+    SelectionProblem,
+    ThresholdFilter,
+    WeightsObjective,
+)
+
+
+def select_sequences(problem: SelectionProblem, sequence_of: np.ndarray) -> SelectionResult:
+    """Select whole sequences of frames.
+
+    Args:
+        problem: The frame-level problem (candidates are frames, sorted by name).
+        sequence_of: Array of shape (n_frames,), int64: the sequence id of each frame, or -1 for
+            frames in no sequence (trailing frames), which are never selected. Every sequence
+            has the same number of frames.
+
+    Returns:
+        The selected frames (all frames of each selected sequence, sequences in pick order,
+        frames in index order), the stop reason, the budget in frames and the reports.
+
+    Raises:
+        ValueError: When sequences have different lengths or there are none.
+    """
+    ids = np.asarray(sequence_of, dtype=np.int64)
+    sequences = np.unique(ids[ids >= 0])
+    if len(sequences) == 0:
+        raise ValueError("no complete sequence: every video is shorter than selected_sequence_length")
+    members = [np.flatnonzero(ids == sequence) for sequence in sequences]
+    length = len(members[0])
+    if any(len(frames) != length for frames in members):
+        raise ValueError("every sequence must hold the same number of frames")
+    frame_budget = _frame_budget(problem, int((ids >= 0).sum()))
+    sequence_problem = SelectionProblem(
+        names=[problem.names[frames[0]] for frames in members],
+        objectives=[_aggregate(objective, members) for objective in problem.objectives],
+        filters=[_aggregate_filter(item, members) for item in problem.filters],
+        n_samples=max(1, frame_budget // length),
+        preselected=_preselected_sequences(problem.preselected, ids, sequences),
+    )
+    result = select(sequence_problem)
+    frames = [int(frame) for sequence in result.indices for frame in members[int(sequence)]]
+    return replace(result, indices=np.asarray(frames, dtype=np.int64), budget=result.budget * length)
+
+
+def _frame_budget(problem: SelectionProblem, n_frames: int) -> int:
+    if problem.n_samples is not None:
+        return problem.n_samples
+    fraction = problem.proportion_samples or 1.0
+    return max(1, int(fraction * n_frames + 1e-9))
+
+
+def _aggregate(objective: Objective, members: list[np.ndarray]) -> Objective:
+    if isinstance(objective, DiversityObjective):
+        if objective.groups is not None:
+            raise ValueError("object-level diversity cannot be combined with sequence selection")
+        means = np.stack([objective.embeddings[frames].mean(axis=0) for frames in members])
+        norms = np.linalg.norm(objective.embeddings, axis=1)
+        if len(norms) and np.allclose(norms, 1.0, atol=1e-3):
+            means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+        return replace(objective, embeddings=means.astype(np.float32))
+    if isinstance(objective, WeightsObjective):
+        return replace(objective, weights=np.array([objective.weights[frames].mean() for frames in members]))
+    assert isinstance(objective, BalanceObjective)
+    vectors = np.stack([objective.class_vectors[frames].sum(axis=0) for frames in members])
+    return replace(objective, class_vectors=vectors)
+
+
+def _aggregate_filter(item: ThresholdFilter, members: list[np.ndarray]) -> ThresholdFilter:
+    return replace(item, values=np.array([item.values[frames].mean() for frames in members]))
+
+
+def _preselected_sequences(preselected: np.ndarray, ids: np.ndarray, sequences: np.ndarray) -> np.ndarray:
+    chosen = {int(ids[index]) for index in np.asarray(preselected, dtype=np.int64) if ids[index] >= 0}
+    return np.asarray([position for position, sequence in enumerate(sequences) if int(sequence) in chosen])
