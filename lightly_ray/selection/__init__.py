@@ -1,18 +1,6 @@
-"""Selection: inputs, strategies and the greedy engine that combines them."""
+"""Selection: inputs, strategies and the greedy engine that combines them.
 
-from lightly_ray.selection.base import (
-    SelectionEngine,
-    SelectionInputs,
-    SelectionResult,
-    selection_budget,
-)
-from lightly_ray.selection.diversity import DiversityEngine, farthest_first
-
-__all__ = [
-    "DiversityEngine",
-    "SelectionEngine",
-    "SelectionInputs",
-    "SelectionResult",
-    "farthest_first",
-    "selection_budget",
-]
+`inputs.build_problem` turns the config and the run's data into a `problem.SelectionProblem`;
+`engine.select` solves it. `sharded` runs farthest-first over Ray actors, `sequences` selects
+whole groups of video frames, `diversity.farthest_first` is the plain float64 reference.
+"""

@@ -1,54 +1,12 @@
-"""DIVERSITY on embeddings: greedy farthest-first traversal, computed in float64.
+"""Farthest-first traversal in plain float64 numpy: the simple reference for DIVERSITY alone.
 
-This is the foundation's engine: simple and exact (distances in float64, ties to the lowest
-index). The full engine, with every strategy and their combination, replaces it behind
-`SelectionEngine`.
+Distances are computed as `sum((x - c)**2)` in float64, ties go to the lowest index. The engine
+(`engine.py`) and the sharded and compiled paths are checked against it.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-
-from lightly_ray.config.selection import DiversityStrategy, SelectionConfig
-from lightly_ray.selection.base import SelectionInputs, SelectionResult, selection_budget
-
-
-class DiversityEngine:
-    """Select with a single DIVERSITY strategy on plain embeddings."""
-
-    def select(self, inputs: SelectionInputs, config: SelectionConfig) -> SelectionResult:
-        """Select by farthest-first traversal.
-
-        Args:
-            inputs: Candidates with their embeddings.
-            config: A selection config with exactly one DIVERSITY strategy.
-
-        Returns:
-            The picks, why selection stopped and the achieved minimum distance.
-
-        """
-        strategies = [entry.strategy for entry in config.strategies]
-        if len(strategies) != 1 or not isinstance(strategies[0], DiversityStrategy):
-            raise ValueError("DiversityEngine runs exactly one DIVERSITY strategy")
-        strategy = strategies[0]
-        budget = selection_budget(config, len(inputs.names))
-        picks, stop_reason, distances = farthest_first(
-            inputs.embeddings,
-            budget=budget,
-            preselected=inputs.preselected,
-            minimum_distance=strategy.stopping_condition_minimum_distance,
-            strength=strategy.strength,
-        )
-        achieved: dict[str, Any] = {
-            "strategy": "DIVERSITY",
-            "input": "EMBEDDINGS",
-            "strength": strategy.strength,
-            "stopping_condition_minimum_distance": strategy.stopping_condition_minimum_distance,
-            "final_minimum_distance": float(distances[-1]) if len(distances) else None,
-        }
-        return SelectionResult(indices=picks, stop_reason=stop_reason, budget=budget, strategies=[achieved])
 
 
 def farthest_first(

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from lightly_ray.config import load_config
-from lightly_ray.selection import DiversityEngine, SelectionInputs, farthest_first, selection_budget
+from lightly_ray.selection.diversity import farthest_first
 
 
 def test_points_on_a_line() -> None:
@@ -45,30 +43,3 @@ def test_negative_strength_picks_nearest() -> None:
     points = np.array([[0.0], [10.0], [0.5], [3.0]])
     picks, _, _ = farthest_first(points, budget=3, strength=-1.0)
     assert picks.tolist() == [0, 2, 3]
-
-
-def test_budget_from_proportion_and_cap() -> None:
-    strategies = [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}]
-    by_fraction = load_config({"selection_config": {"proportion_samples": 0.29, "strategies": strategies}})
-    assert selection_budget(by_fraction.selection_config, 100) == 29
-    assert selection_budget(by_fraction.selection_config, 2) == 1
-    by_count = load_config({"selection_config": {"n_samples": 50, "strategies": strategies}})
-    assert selection_budget(by_count.selection_config, 10) == 10
-
-
-def test_engine_reports_what_it_achieved() -> None:
-    config = load_config(
-        {
-            "selection_config": {
-                "n_samples": 2,
-                "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
-            }
-        }
-    )
-    inputs = SelectionInputs(
-        names=["a", "b", "c"], embeddings=np.array([[1.0], [3.0], [5.0]], dtype=np.float32)
-    )
-    result = DiversityEngine().select(inputs, config.selection_config)
-    assert result.indices.tolist() == [0, 2]
-    assert result.strategies[0]["final_minimum_distance"] == pytest.approx(4.0)
-    assert result.budget == 2
