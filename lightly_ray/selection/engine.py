@@ -15,6 +15,7 @@ import numpy as np
 
 from lightly_ray.errors import LightlyRayError
 from lightly_ray.selection.base import SelectionResult
+from lightly_ray.selection.fast_diversity import fast_diversity_applies, select_fast_diversity
 from lightly_ray.selection.potentials import BalanceState, DiversityState, ObjectiveState, WeightsState
 from lightly_ray.selection.problem import (
     BalanceObjective,
@@ -71,6 +72,8 @@ def select(problem: SelectionProblem) -> SelectionResult:
     chosen[preselected] = True
     available = np.flatnonzero(allowed & ~chosen)
     budget = min(wanted_samples(problem, n_candidates), len(available) + len(preselected))
+    if fast_diversity_applies(problem):
+        return select_fast_diversity(problem, allowed, preselected, budget)
     states = [make_state(objective, n_candidates) for objective in problem.objectives]
     for index in preselected:
         for state in states:

@@ -1,0 +1,407 @@
+"""Numba kernels for exact farthest-first selection.
+
+Every squared distance that reaches the running minimum is computed in float64 with the same
+operations, in the same order, as numpy's `((x - c) ** 2).sum()` on float64 rows (numpy's
+pairwise summation), so the stored minimum distances are bit-identical to a float64 numpy
+reference. Rows are only skipped when a rigorous lower bound proves the new distance cannot be
+smaller than the stored one (see `docs/selection_performance.md`).
+
+Kernels are compiled on first use and cached on disk (`cache=True`). `fastmath` stays off in
+every kernel that touches floating point so that LLVM neither reorders sums nor contracts
+multiply-adds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+# Relative slack on every lower bound (covers float64 rounding in the bound itself and in the
+# reference computation of a squared distance, for any dim up to millions).
+BOUND_SLACK = 1e-9
+_CHOSEN = -1.0
+
+
+@numba.njit(cache=True, fastmath=False)
+def _leaf_sq(x: np.ndarray, c: np.ndarray, lo: int, count: int) -> float:  # pragma: no cover
+    """Numpy's pairwise_sum for count <= 128 (eight accumulators), on `(x[j] - c[j]) ** 2`."""
+    if count < 8:
+        res = 0.0
+        for j in range(lo, lo + count):
+            diff = np.float64(x[j]) - c[j]
+            res += diff * diff
+        return res
+    if count <= 128:
+        r0 = (np.float64(x[lo]) - c[lo]) ** 2
+        r1 = (np.float64(x[lo + 1]) - c[lo + 1]) ** 2
+        r2 = (np.float64(x[lo + 2]) - c[lo + 2]) ** 2
+        r3 = (np.float64(x[lo + 3]) - c[lo + 3]) ** 2
+        r4 = (np.float64(x[lo + 4]) - c[lo + 4]) ** 2
+        r5 = (np.float64(x[lo + 5]) - c[lo + 5]) ** 2
+        r6 = (np.float64(x[lo + 6]) - c[lo + 6]) ** 2
+        r7 = (np.float64(x[lo + 7]) - c[lo + 7]) ** 2
+        end = lo + count - (count % 8)
+        j = lo + 8
+        while j < end:
+            r0 += (np.float64(x[j]) - c[j]) ** 2
+            r1 += (np.float64(x[j + 1]) - c[j + 1]) ** 2
+            r2 += (np.float64(x[j + 2]) - c[j + 2]) ** 2
+            r3 += (np.float64(x[j + 3]) - c[j + 3]) ** 2
+            r4 += (np.float64(x[j + 4]) - c[j + 4]) ** 2
+            r5 += (np.float64(x[j + 5]) - c[j + 5]) ** 2
+            r6 += (np.float64(x[j + 6]) - c[j + 6]) ** 2
+            r7 += (np.float64(x[j + 7]) - c[j + 7]) ** 2
+            j += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while j < lo + count:
+            res += (np.float64(x[j]) - c[j]) ** 2
+            j += 1
+        return float(res)
+    return 0.0  # unreachable: count <= 128 here
+
+
+@numba.njit(cache=True, fastmath=False)
+def _pairwise_sq(x: np.ndarray, c: np.ndarray, lo: int, count: int) -> float:  # pragma: no cover
+    """The numpy pairwise sum of `(float64(x[j]) - c[j]) ** 2` over j in [lo, lo + count).
+
+    numpy splits blocks longer than 128 in two (the first half a multiple of 8) and adds the
+    halves; this walks the same tree with an explicit stack (numba's on-disk cache mishandles
+    recursive functions).
+    """
+    if count <= 128:
+        return _leaf_sq(x, c, lo, count)
+    task_lo = np.empty(128, dtype=np.int64)
+    task_count = np.empty(128, dtype=np.int64)
+    values = np.empty(128, dtype=np.float64)
+    n_tasks = 1
+    n_values = 0
+    task_lo[0] = lo
+    task_count[0] = count
+    while n_tasks:
+        n_tasks -= 1
+        t_lo = task_lo[n_tasks]
+        t_count = task_count[n_tasks]
+        if t_count < 0:  # combine the two values on top: left + right
+            n_values -= 1
+            values[n_values - 1] = values[n_values - 1] + values[n_values]
+        elif t_count <= 128:
+            values[n_values] = _leaf_sq(x, c, t_lo, t_count)
+            n_values += 1
+        else:
+            half = t_count // 2
+            half -= half % 8
+            task_lo[n_tasks] = 0
+            task_count[n_tasks] = -1
+            task_lo[n_tasks + 1] = t_lo + half
+            task_count[n_tasks + 1] = t_count - half
+            task_lo[n_tasks + 2] = t_lo
+            task_count[n_tasks + 2] = half
+            n_tasks += 3
+    return float(values[0])
+
+
+@numba.njit(cache=True, fastmath=False)
+def sq_distance(x: np.ndarray, c: np.ndarray) -> float:  # pragma: no cover
+    """Squared distance of a float32 row to a float64 point, exactly as numpy's float64 reference."""
+    return _pairwise_sq(x, c, 0, x.shape[0])
+
+
+@numba.njit(parallel=True, cache=True, fastmath=False)
+def quantize(
+    x: np.ndarray, q: np.ndarray, scale: np.ndarray, qnorm2: np.ndarray, residual: np.ndarray
+) -> None:  # pragma: no cover
+    """Fill the int8 copy: x[i] = scale[i] * q[i] + r[i] with |r[i]| <= residual[i] (rounded up)."""
+    n, d = x.shape
+    for i in numba.prange(n):
+        top = 0.0
+        for j in range(d):
+            v = abs(np.float64(x[i, j]))
+            if v > top:
+                top = v
+        s = np.float32(top / 127.0) if top > 0.0 else np.float32(1.0)
+        s64 = np.float64(s)
+        acc = 0
+        res2 = 0.0
+        for j in range(d):
+            v = np.float64(x[i, j])
+            level = np.rint(v / s64)
+            if level > 127.0:
+                level = 127.0
+            elif level < -127.0:
+                level = -127.0
+            qi = np.int32(level)
+            q[i, j] = qi
+            acc += int(qi * qi)
+            r = v - s64 * level
+            res2 += r * r
+        scale[i] = s
+        qnorm2[i] = acc
+        residual[i] = np.float32(math.sqrt(res2) * (1.0 + 1e-6) + 1e-30)
+
+
+@numba.njit(cache=True, fastmath=False)
+def _int_dot(qa: np.ndarray, qb: np.ndarray) -> np.int32:  # pragma: no cover
+    # Explicit int32 wrapping keeps the accumulation in 32-bit lanes (vectorised); it cannot
+    # overflow: |q| <= 127, so |sum| <= 127 * 127 * d < 2**31 for d < 133,000.
+    acc = np.int32(0)
+    for j in range(qa.shape[0]):
+        acc = np.int32(acc + np.int32(qa[j]) * np.int32(qb[j]))
+    return acc
+
+
+@numba.njit(parallel=True, cache=True, fastmath=False)
+def add_center(
+    x: np.ndarray,
+    q: np.ndarray,
+    scale: np.ndarray,
+    qnorm2: np.ndarray,
+    residual: np.ndarray,
+    min_sq: np.ndarray,
+    nearest: np.ndarray,
+    selected: np.ndarray,
+    center_sq: np.ndarray,
+    center: int,
+    center_pos: int,
+    block_rows: int,
+    block_best: np.ndarray,
+    block_best_value: np.ndarray,
+    block_recomputed: np.ndarray,
+    block_triangle: np.ndarray,
+    use_triangle: bool,
+) -> None:  # pragma: no cover
+    """Add row `center` to the selected set: update `min_sq` exactly, and per block the argmax.
+
+    Args:
+        x: (n, d) float32 matrix.
+        q: (n, d) int8 copy of x.
+        scale: (n,) float32 per-row scale of q.
+        qnorm2: (n,) int32 squared norm of each row of q.
+        residual: (n,) float32 upper bound on |x[i] - scale[i] * q[i]|.
+        min_sq: (n,) float64 running minimum squared distances; -1 marks selected rows.
+        nearest: (n,) int32, for every row the position (in selection order) of a selected row
+            whose squared distance is `min_sq` (valid where `min_sq` is finite).
+        selected: Selected rows in selection order (the first `center_pos` entries are used).
+        center_sq: Scratch of at least `center_pos` float64: squared distances of the new center
+            to every selected row, by position (for the triangle inequality). Computed here,
+            serially: k d work, and one parallel region per pick is cheaper than two on a busy
+            machine.
+        center: Index of the new center.
+        center_pos: Its position in selection order.
+        block_rows: Rows per parallel block.
+        block_best: Per block, the non-selected row with the largest `min_sq` (lowest index on
+            ties), -1 if the block has none.
+        block_best_value: Its value.
+        block_recomputed: Per block, how many rows needed the float64 computation.
+        block_triangle: Per block, how many rows the triangle inequality settled.
+        use_triangle: Whether to try the triangle inequality (and fill `center_sq`).
+
+    A block's best row is kept from the previous call unless that row was selected or its
+    distance dropped: other rows' distances only decrease, so they cannot overtake it.
+    """
+    n, d = x.shape
+    c64 = np.empty(d, dtype=np.float64)
+    for j in range(d):
+        c64[j] = np.float64(x[center, j])
+    qc = q[center]
+    sc = np.float64(scale[center])
+    qn2c = np.float64(qnorm2[center])
+    rc = np.float64(residual[center])
+    if use_triangle:
+        for p in range(center_pos):
+            center_sq[p] = _pairwise_sq(x[selected[p]], c64, 0, d)
+    n_blocks = (n + block_rows - 1) // block_rows
+    low = 1.0 - BOUND_SLACK
+    high = 1.0 + BOUND_SLACK
+    for b in numba.prange(n_blocks):
+        start = b * block_rows
+        count = min(n, start + block_rows) - start
+        dots = np.zeros(count, dtype=np.float64)
+        check = np.zeros(count, dtype=np.bool_)
+        triangle = 0
+        # 1. Triangle inequality: |x - c| >= |c - a| - |x - a| with a the nearest selected row,
+        #    so rows with |c - a| >= 2 |x - a| keep their distance (no int8 read at all).
+        #    Other rows get the int8 dot product with the center.
+        for k in range(count):
+            i = start + k
+            current = min_sq[i]
+            if current < 0.0:
+                continue
+            if use_triangle and current < np.inf and center_sq[nearest[i]] * low > 4.0 * current * high:
+                triangle += 1
+                continue
+            check[k] = True
+            dots[k] = np.float64(_int_dot(q[i], qc))
+        # 2. int8 bound (vectorised over rows): |x - c| >= |s_x q_x - s_c q_c| - |r_x| - |r_c|.
+        for k in range(count):
+            i = start + k
+            sx = np.float64(scale[i])
+            p1 = sx * sx * np.float64(qnorm2[i])
+            p3 = 2.0 * sx * sc * dots[k]
+            a2 = (p1 + sc * sc * qn2c - p3) - 1e-12 * (p1 + sc * sc * qn2c + abs(p3))
+            lower = math.sqrt(max(a2, 0.0)) * low - (np.float64(residual[i]) + rc) * high
+            safe = (lower > 0.0) & (lower * lower * low > min_sq[i] * high)
+            check[k] = check[k] & (not safe)
+        # 3. Exact float64 distance where no bound decided.
+        best = block_best[b]
+        rescan = best < 0 or best == center
+        recomputed = 0
+        for k in range(count):
+            if check[k]:
+                i = start + k
+                recomputed += 1
+                value = _pairwise_sq(x[i], c64, 0, d)
+                if value < min_sq[i]:
+                    min_sq[i] = value
+                    nearest[i] = center_pos
+                    if i == best:
+                        rescan = True
+        # 4. The block's best row (lowest index on ties), rescanned only when it may have changed.
+        if rescan:
+            best = -1
+            best_value = -1.0
+            for i in range(start, start + count):
+                if min_sq[i] > best_value and i != center:
+                    best_value = min_sq[i]
+                    best = i
+            block_best[b] = best
+            block_best_value[b] = best_value
+        block_recomputed[b] = recomputed
+        block_triangle[b] = triangle
+    min_sq[center] = _CHOSEN
+
+
+@numba.njit(cache=True, fastmath=False)
+def reduce_best(block_best: np.ndarray, block_best_value: np.ndarray) -> int:  # pragma: no cover
+    """The block winner with the largest value; blocks are in index order, so ties go low."""
+    best = -1
+    best_value = -1.0
+    for b in range(block_best.shape[0]):
+        if block_best[b] >= 0 and block_best_value[b] > best_value:
+            best_value = block_best_value[b]
+            best = block_best[b]
+    return best
+
+
+@numba.njit(parallel=True, cache=True, fastmath=False)
+def combined_scores_blocked(
+    min_sq: np.ndarray,
+    weights: np.ndarray,
+    diversity_offset: float,
+    weight_offset: float,
+    diversity_strength: float,
+    weight_strength: float,
+    block_rows: int,
+    out: np.ndarray,
+    block_magnitude: np.ndarray,
+) -> None:  # pragma: no cover
+    """out[i] = s_d * log(D_S + sqrt(min_sq[i])) + s_w * log(W_S + w[i]) (NaN for selected rows).
+
+    A zero strength drops its term. Per block, `block_magnitude` gets the largest finite
+    |s_d * log(..)| + |s_w * log(..)|: each score is within a few ulps of that of numpy's value,
+    which is all `near_best` needs before numpy re-scores the near-ties.
+    """
+    n = min_sq.shape[0]
+    n_blocks = (n + block_rows - 1) // block_rows
+    for b in numba.prange(n_blocks):
+        magnitude = 0.0
+        for i in range(b * block_rows, min(n, (b + 1) * block_rows)):
+            m = min_sq[i]
+            if m < 0.0:
+                out[i] = np.nan  # selected: never a candidate
+                continue
+            t1 = 0.0
+            if diversity_strength != 0.0:
+                t1 = diversity_strength * math.log(diversity_offset + math.sqrt(m))
+            t2 = 0.0
+            if weight_strength != 0.0:
+                t2 = weight_strength * math.log(weight_offset + weights[i])
+            score = t1 + t2
+            out[i] = score
+            size = abs(t1) + abs(t2)
+            if size < np.inf and size > magnitude:
+                magnitude = size
+        block_magnitude[b] = magnitude
+
+
+@numba.njit(cache=True, fastmath=False)
+def near_best(scores: np.ndarray, tolerance: float) -> np.ndarray:  # pragma: no cover
+    """Indices (ascending) within `tolerance` of the largest score (NaN never; exact when infinite)."""
+    n = scores.shape[0]
+    best = -np.inf
+    found = False
+    for i in range(n):
+        if scores[i] > best or (not found and scores[i] == best):
+            best = scores[i]
+            found = True
+    threshold = best - tolerance if abs(best) < np.inf else best
+    count = 0
+    for i in range(n):
+        if scores[i] >= threshold:
+            count += 1
+    out = np.empty(count, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        if scores[i] >= threshold:
+            out[k] = i
+            k += 1
+    return out
+
+
+@numba.njit(cache=True, fastmath=False)
+def scan_by_weight(
+    min_sq: np.ndarray,
+    weights: np.ndarray,
+    order: np.ndarray,
+    diversity_offset: float,
+    weight_offset: float,
+    diversity_strength: float,
+    weight_strength: float,
+    diversity_bound: float,
+    tolerance: float,
+    out_rows: np.ndarray,
+    out_scores: np.ndarray,
+) -> int:  # pragma: no cover
+    """Score rows in decreasing weight order until no later row can reach the best score.
+
+    Needs weight_strength > 0 and diversity_strength >= 0, `order` sorting the weights in
+    decreasing order, and `diversity_bound` >= s_d * log(D_S + m) for every unselected row (the
+    term at the largest minimum distance). A later row scores at most
+    `diversity_bound + s_w * log(W_S + w)` with the current row's w, so the scan stops once that
+    is below the best score by more than `2 * tolerance` (each computed score is within
+    `tolerance` of numpy's). Writes the scanned rows and their scores; returns how many.
+    """
+    best = -np.inf
+    count = 0
+    for p in range(order.shape[0]):
+        i = order[p]
+        m = min_sq[i]
+        if m < 0.0:
+            continue
+        weight_term = weight_strength * math.log(weight_offset + weights[i])
+        if diversity_bound + weight_term < best - 2.0 * tolerance:
+            break
+        score = weight_term
+        if diversity_strength != 0.0:
+            score += diversity_strength * math.log(diversity_offset + math.sqrt(m))
+        out_rows[count] = i
+        out_scores[count] = score
+        count += 1
+        if score > best:
+            best = score
+    return count
+
+
+@numba.njit(parallel=True, cache=True, fastmath=True)
+def stream_sum(a: np.ndarray, block: int) -> float:  # pragma: no cover
+    """Sum of a large float32 array read by all threads (a memory-bandwidth probe for benchmarks)."""
+    n = a.shape[0]
+    n_blocks = (n + block - 1) // block
+    partial = np.zeros(n_blocks, dtype=np.float64)
+    for b in numba.prange(n_blocks):
+        acc = np.float32(0.0)
+        for i in range(b * block, min(n, (b + 1) * block)):
+            acc += a[i]
+        partial[b] = acc
+    return float(partial.sum())

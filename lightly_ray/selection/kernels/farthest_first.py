@@ -1,0 +1,304 @@
+"""Exact greedy farthest-first selection and its diversity x weights variant (numba, CPU)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from lightly_ray.selection.kernels import _numba
+from lightly_ray.selection.kernels.reference import STOP_BUDGET, STOP_MINIMUM_DISTANCE, combined_scores
+from lightly_ray.selection.kernels.state import _BLOCK_ROWS, MinDistanceState
+
+# Scores from the numba kernel and from numpy differ by a few ulps of the terms' magnitude at
+# most; candidates within this relative tolerance of the best are re-scored by numpy.
+_SCORE_TOLERANCE = 1e-12
+
+
+@dataclass(frozen=True)
+class FarthestFirstResult:
+    """Outcome of a greedy selection.
+
+    Attributes:
+        indices: New picks in the order they were made, int64.
+        min_distances_at_pick: Float64 Euclidean distance of each pick to the selected set just
+            before it was picked (inf for the first pick of an empty set).
+        stop_reason: "budget" or "stopping_condition_minimum_distance".
+    """
+
+    indices: np.ndarray
+    min_distances_at_pick: np.ndarray
+    stop_reason: str
+
+
+def _preselect(state: MinDistanceState, preselected: np.ndarray | None) -> np.ndarray:
+    rows = np.unique(np.asarray(preselected if preselected is not None else [], dtype=np.int64))
+    if len(rows) and (rows[0] < 0 or rows[-1] >= state.n):
+        raise IndexError("preselected index out of range")
+    for index in rows:
+        state.add(int(index))
+    return rows
+
+
+def farthest_first(
+    embeddings: np.ndarray,
+    budget: int,
+    *,
+    preselected: np.ndarray | None = None,
+    minimum_distance: float | None = None,
+) -> FarthestFirstResult:
+    """Greedy farthest-first traversal (k-center greedy), exact as the float64 reference.
+
+    Each pick is the unselected row with the largest float64 squared distance to the selected
+    set, ties to the lowest index; with nothing preselected the first pick is row 0.
+
+    Args:
+        embeddings: Array of shape (n, d), float32 (converted if not).
+        budget: Size of the selection, preselected rows included (capped at n).
+        preselected: Rows already selected.
+        minimum_distance: Stop when the best candidate's Euclidean distance to the selected set
+            is below this.
+
+    Returns:
+        The picks, their distances at pick time and the stop reason.
+    """
+    state = MinDistanceState(embeddings)
+    chosen = _preselect(state, preselected)
+    target = min(int(budget), state.n)
+    picks: list[int] = []
+    distances: list[float] = []
+    stop = STOP_BUDGET
+    while len(chosen) + len(picks) < target:
+        index, sq = state.best()
+        distance = math.sqrt(sq)
+        if minimum_distance is not None and distance < minimum_distance:
+            stop = STOP_MINIMUM_DISTANCE
+            break
+        picks.append(index)
+        distances.append(distance)
+        state.add(index)
+    return FarthestFirstResult(np.asarray(picks, dtype=np.int64), np.asarray(distances), stop)
+
+
+def best_combined(
+    state: MinDistanceState,
+    weights: np.ndarray,
+    diversity_offset: float,
+    weight_offset: float,
+    diversity_strength: float = 1.0,
+    weight_strength: float = 1.0,
+    *,
+    scratch: np.ndarray | None = None,
+    order: np.ndarray | None = None,
+    scratch_rows: np.ndarray | None = None,
+) -> int:
+    """The unselected row maximising s_d * log(D_S + m) + s_w * log(W_S + w), exactly.
+
+    m is the row's Euclidean distance to the selected set. Scores are computed by numba; every
+    row within a rigorous tolerance of the best is re-scored with numpy
+    (`reference.combined_scores`) and numpy's order decides, ties to the lowest index.
+
+    Args:
+        state: The running minimum distances (at least one row selected).
+        weights: Array (n,), float64, finite, with W_S + w >= 0.
+        diversity_offset: D_S.
+        weight_offset: W_S.
+        diversity_strength: s_d.
+        weight_strength: s_w.
+        scratch: Optional float64 buffer of n entries to reuse.
+        order: Optional row order by decreasing weight (`np.argsort(-weights, kind="stable")`):
+            with positive s_w and s_d >= 0 only the rows that can still beat the best are scored.
+        scratch_rows: Optional int64 buffer of n entries to reuse (with `order`).
+
+    Returns:
+        The row, or -1 when every row is selected.
+    """
+    raw = state.raw_min_sq()
+    if order is not None and weight_strength > 0.0 and diversity_strength >= 0.0:
+        row = _best_by_weight_scan(
+            state,
+            weights,
+            order,
+            diversity_offset,
+            weight_offset,
+            diversity_strength,
+            weight_strength,
+            scratch,
+            scratch_rows,
+        )
+        if row is not None:
+            return row
+    scores = scratch if scratch is not None else np.empty(state.n, dtype=np.float64)
+    n_blocks = max(1, math.ceil(state.n / _BLOCK_ROWS))
+    magnitude = np.zeros(n_blocks, dtype=np.float64)
+    _numba.combined_scores_blocked(
+        raw,
+        weights,
+        float(diversity_offset),
+        float(weight_offset),
+        float(diversity_strength),
+        float(weight_strength),
+        _BLOCK_ROWS,
+        scores,
+        magnitude,
+    )
+    candidates = _numba.near_best(scores, _SCORE_TOLERANCE * (float(magnitude.max()) + 1e-300))
+    if len(candidates) == 0:
+        return -1
+    if len(candidates) == 1:
+        return int(candidates[0])
+    exact = combined_scores(
+        np.maximum(raw[candidates], 0.0),
+        weights[candidates],
+        diversity_offset,
+        weight_offset,
+        diversity_strength,
+        weight_strength,
+    )
+    return int(candidates[int(np.argmax(exact))])
+
+
+def _rescore(
+    rows: np.ndarray,
+    raw: np.ndarray,
+    weights: np.ndarray,
+    diversity_offset: float,
+    weight_offset: float,
+    diversity_strength: float,
+    weight_strength: float,
+) -> int:
+    """Numpy decides between near-tied rows (ascending), ties to the lowest index."""
+    exact = combined_scores(
+        np.maximum(raw[rows], 0.0),
+        weights[rows],
+        diversity_offset,
+        weight_offset,
+        diversity_strength,
+        weight_strength,
+    )
+    return int(rows[int(np.argmax(exact))])
+
+
+def _log(value: float) -> float:
+    return math.log(value) if value > 0.0 else -math.inf
+
+
+def _best_by_weight_scan(
+    state: MinDistanceState,
+    weights: np.ndarray,
+    order: np.ndarray,
+    diversity_offset: float,
+    weight_offset: float,
+    diversity_strength: float,
+    weight_strength: float,
+    scratch: np.ndarray | None,
+    scratch_rows: np.ndarray | None,
+) -> int | None:
+    """`best_combined` for s_w > 0, s_d >= 0 by a weight-ordered scan; None when not applicable."""
+    top, top_sq = state.best()
+    if top < 0:
+        return -1
+    d_hi = diversity_strength * _log(diversity_offset + math.sqrt(top_sq))
+    d_lo = diversity_strength * _log(diversity_offset)
+    w_hi = weight_strength * _log(weight_offset + float(weights[order[0]]))
+    w_lo = weight_strength * _log(weight_offset + float(weights[order[-1]]))
+    if diversity_strength == 0.0:
+        d_hi = d_lo = 0.0
+    magnitude = max(abs(d_hi), abs(d_lo)) + max(abs(w_hi), abs(w_lo))
+    if not math.isfinite(magnitude) or top_sq == 0.0:
+        return None  # log(0) somewhere: the full kernel handles infinite scores exactly
+    tolerance = _SCORE_TOLERANCE * magnitude
+    raw = state.raw_min_sq()
+    rows = scratch_rows if scratch_rows is not None else np.empty(state.n, dtype=np.int64)
+    scores = scratch if scratch is not None else np.empty(state.n, dtype=np.float64)
+    count = _numba.scan_by_weight(
+        raw,
+        weights,
+        order,
+        float(diversity_offset),
+        float(weight_offset),
+        float(diversity_strength),
+        float(weight_strength),
+        d_hi + tolerance,
+        tolerance,
+        rows,
+        scores,
+    )
+    scores = scores[:count]
+    near = np.sort(rows[:count][scores >= scores.max() - 2.0 * tolerance])
+    if len(near) == 1:
+        return int(near[0])
+    return _rescore(near, raw, weights, diversity_offset, weight_offset, diversity_strength, weight_strength)
+
+
+def farthest_first_weighted(
+    embeddings: np.ndarray,
+    weights: np.ndarray,
+    budget: int,
+    *,
+    preselected: np.ndarray | None = None,
+    diversity_strength: float = 1.0,
+    weight_strength: float = 1.0,
+    minimum_distance: float | None = None,
+) -> FarthestFirstResult:
+    """Greedy DIVERSITY x WEIGHTS: each pick maximises s_d * log(D_S + m) + s_w * log(W_S + w).
+
+    D_S is the sum of the new picks' distances at pick time, W_S the sum of the selected rows'
+    weights (preselected included), m a row's Euclidean distance to the selected set. With
+    nothing preselected the first pick is row 0. Exact as `reference_farthest_first(weights=...)`.
+
+    Args:
+        embeddings: Array of shape (n, d), float32.
+        weights: Array of shape (n,), finite and >= 0.
+        budget: Size of the selection, preselected rows included (capped at n).
+        preselected: Rows already selected.
+        diversity_strength: s_d.
+        weight_strength: s_w.
+        minimum_distance: Stop when the next pick's Euclidean distance is below this.
+
+    Returns:
+        The picks, their distances at pick time and the stop reason.
+    """
+    state = MinDistanceState(embeddings)
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    if w.shape != (state.n,):
+        raise ValueError(f"weights must have shape ({state.n},), got {w.shape}")
+    if not (np.isfinite(w).all() and (w >= 0).all()):
+        raise ValueError("weights must be finite and >= 0")
+    chosen = _preselect(state, preselected)
+    weight_sum = float(w[chosen].sum()) if len(chosen) else 0.0
+    diversity_sum = 0.0
+    scratch = np.empty(state.n, dtype=np.float64)
+    order = np.argsort(-w, kind="stable")
+    scratch_rows = np.empty(state.n, dtype=np.int64)
+    target = min(int(budget), state.n)
+    picks: list[int] = []
+    distances: list[float] = []
+    stop = STOP_BUDGET
+    while len(chosen) + len(picks) < target:
+        if len(chosen) + len(picks) == 0:
+            index = 0
+        else:
+            index = best_combined(
+                state,
+                w,
+                diversity_sum,
+                weight_sum,
+                diversity_strength,
+                weight_strength,
+                scratch=scratch,
+                order=order,
+                scratch_rows=scratch_rows,
+            )
+        distance = math.sqrt(float(state.min_sq_distances(np.array([index]))[0]))
+        if minimum_distance is not None and distance < minimum_distance:
+            stop = STOP_MINIMUM_DISTANCE
+            break
+        picks.append(index)
+        distances.append(distance)
+        if math.isfinite(distance):
+            diversity_sum += distance
+        weight_sum += float(w[index])
+        state.add(index)
+    return FarthestFirstResult(np.asarray(picks, dtype=np.int64), np.asarray(distances), stop)
