@@ -34,7 +34,7 @@ from lightly_ray.formats.metadata_schema import (
     read_metadata_schema,
 )
 from lightly_ray.formats.problems import FieldError, FormatProblem, child_key, expected
-from lightly_ray.formats.sample_files import check_file_name, list_sample_files, stem
+from lightly_ray.formats.sample_files import check_file_name, list_sample_files, split_known_files, stem
 from lightly_ray.formats.values import as_object
 from lightly_ray.storage import Location
 
@@ -107,19 +107,8 @@ def read_metadata(
             wanted.setdefault(stem(video), {})[video] = "video"
 
     files = list_sample_files(location, METADATA_FOLDER, skip=("schema.json",))
-    to_read: list[tuple[str, str]] = []
-    for file_stem, path in sorted(files.items(), key=lambda item: item[1]):
-        if file_stem in wanted:
-            to_read.append((path, file_stem))
-        else:
-            result.problems.append(
-                FormatProblem(
-                    file=path,
-                    key="",
-                    message=f"expected a file of an input sample or video, but none has the path without "
-                    f"extension '{file_stem}'; the file is ignored",
-                )
-            )
+    to_read, unmatched = split_known_files(files, wanted, "an input sample or video")
+    result.problems += unmatched
 
     def load(item: tuple[str, str]) -> tuple[str, str, dict[str, Value], list[FormatProblem]] | FormatProblem:
         path, file_stem = item

@@ -27,7 +27,7 @@ from lightly_ray.formats.jsonfile import parse_json
 from lightly_ray.formats.prediction_items import Prediction, parse_prediction_file
 from lightly_ray.formats.prediction_schema import TaskSchema, read_task_schema, task_folder
 from lightly_ray.formats.problems import FieldError, FormatProblem, summarize_problems
-from lightly_ray.formats.sample_files import index_by_stem, list_sample_files
+from lightly_ray.formats.sample_files import index_by_stem, list_sample_files, split_known_files
 from lightly_ray.storage import Location
 
 DEFAULT_READ_THREADS = 16
@@ -140,19 +140,10 @@ def read_task_predictions(
     if names is None:
         to_read = sorted((path, file_stem) for file_stem, path in files.items())
     else:
-        by_stem = index_by_stem(names)
-        for file_stem, path in sorted(files.items(), key=lambda item: item[1]):
-            if file_stem in by_stem:
-                to_read.append((path, file_stem))
-            else:
-                result.problems.append(
-                    FormatProblem(
-                        file=path,
-                        key="",
-                        message=f"expected a file of an input sample, but no input sample has the path "
-                        f"without extension '{file_stem}'; the file is ignored",
-                    )
-                )
+        to_read, unmatched = split_known_files(
+            files, index_by_stem(names), "an input sample", nobody="no input sample"
+        )
+        result.problems += unmatched
 
     def load(item: tuple[str, str]) -> tuple[str, list[Prediction]] | FormatProblem:
         path, file_stem = item

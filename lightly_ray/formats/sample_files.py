@@ -9,11 +9,11 @@ Video frames are samples named `{video path without extension}-{index}-{extensio
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any
 
 from lightly_ray.errors import UnsafePathError
-from lightly_ray.formats.problems import FieldError, expected
+from lightly_ray.formats.problems import FieldError, FormatProblem, expected
 from lightly_ray.storage import Location, safe_relative_path
 
 
@@ -60,6 +60,34 @@ def list_sample_files(location: Location, folder: str, *, skip: Iterable[str] = 
             continue
         files[relative[: -len(".json")]] = listed.path
     return files
+
+
+def split_known_files(
+    files: dict[str, str], known_stems: Container[str], what: str, nobody: str = "none"
+) -> tuple[list[tuple[str, str]], list[FormatProblem]]:
+    """Split listed sample files into those of known samples and problems for the others.
+
+    Args:
+        files: File stem -> file path, from `list_sample_files`.
+        known_stems: Stems of the samples (or videos) a file may describe.
+        what: What a file should belong to, for the message, e.g. "an input sample".
+        nobody: Who, in the message, has no such path, e.g. "no input sample".
+
+    Returns:
+        (path, stem) pairs to read, sorted by path, and one problem per unmatched file.
+    """
+    to_read: list[tuple[str, str]] = []
+    problems: list[FormatProblem] = []
+    for file_stem, path in sorted(files.items(), key=lambda item: item[1]):
+        if file_stem in known_stems:
+            to_read.append((path, file_stem))
+        else:
+            message = (
+                f"expected a file of {what}, but {nobody} has the path without extension "
+                f"'{file_stem}'; the file is ignored"
+            )
+            problems.append(FormatProblem(file=path, key="", message=message))
+    return to_read, problems
 
 
 def check_file_name(value: Any, key: str, file_stem: str) -> str:

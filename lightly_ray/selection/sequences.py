@@ -16,7 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from lightly_ray.selection.base import SelectionResult
-from lightly_ray.selection.engine import select
+from lightly_ray.selection.engine import select, wanted_samples
 from lightly_ray.selection.problem import (
     BalanceObjective,
     DiversityObjective,
@@ -51,7 +51,7 @@ def select_sequences(problem: SelectionProblem, sequence_of: np.ndarray) -> Sele
     length = len(members[0])
     if any(len(frames) != length for frames in members):
         raise ValueError("every sequence must hold the same number of frames")
-    frame_budget = _frame_budget(problem, int((ids >= 0).sum()))
+    frame_budget = wanted_samples(problem, int((ids >= 0).sum()))
     sequence_problem = SelectionProblem(
         names=[problem.names[frames[0]] for frames in members],
         objectives=[_aggregate(objective, members) for objective in problem.objectives],
@@ -62,13 +62,6 @@ def select_sequences(problem: SelectionProblem, sequence_of: np.ndarray) -> Sele
     result = select(sequence_problem)
     frames = [int(frame) for sequence in result.indices for frame in members[int(sequence)]]
     return replace(result, indices=np.asarray(frames, dtype=np.int64), budget=result.budget * length)
-
-
-def _frame_budget(problem: SelectionProblem, n_frames: int) -> int:
-    if problem.n_samples is not None:
-        return problem.n_samples
-    fraction = problem.proportion_samples or 1.0
-    return max(1, int(fraction * n_frames + 1e-9))
 
 
 def _aggregate(objective: Objective, members: list[np.ndarray]) -> Objective:
