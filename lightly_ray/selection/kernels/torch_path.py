@@ -54,6 +54,10 @@ def _unit_roundoff() -> float:
     return 2.0**-24
 
 
+def _chunks(n: int, rows: int) -> range:
+    return range(0, n, rows)
+
+
 def farthest_first_torch(
     embeddings: np.ndarray | torch.Tensor,
     budget: int,
@@ -64,8 +68,14 @@ def farthest_first_torch(
 ) -> FarthestFirstResult:
     """Greedy farthest-first traversal on a torch device; same picks as `farthest_first`.
 
+    Per pick: one float32 matrix-vector product, a handful of elementwise float64 passes over
+    n values, one `nonzero` for the rows to recompute and one `argmax` (first index among
+    equal maxima). Selected rows hold -1 in the minimum-distance array, so neither step needs
+    a mask.
+
     Args:
-        embeddings: Array or tensor of shape (n, d), float32 (converted if not).
+        embeddings: Array or tensor of shape (n, d), float32 (converted if not). A tensor
+            already on `device` is used in place.
         budget: Size of the selection, preselected rows included (capped at n).
         preselected: Rows already selected.
         minimum_distance: Stop when the best candidate's Euclidean distance is below this.
@@ -79,28 +89,32 @@ def farthest_first_torch(
     x = torch.as_tensor(embeddings).to(device=device, dtype=torch.float32).contiguous()
     n, dim = x.shape
     norm_sq = torch.empty(n, dtype=torch.float64, device=x.device)
-    for start in range(0, n, 65536):
-        rows = x[start : start + 65536].double()
-        norm_sq[start : start + 65536] = (rows * rows).sum(dim=1)
+    for start in _chunks(n, 1 << 20):
+        rows = x[start : start + (1 << 20)].double()
+        norm_sq[start : start + (1 << 20)] = (rows * rows).sum(dim=1)
     norm = norm_sq.sqrt()
     u = _unit_roundoff()
     gamma = dim * u / (1.0 - dim * u)
     min_sq = torch.full((n,), math.inf, dtype=torch.float64, device=x.device)
-    selected = torch.zeros(n, dtype=torch.bool, device=x.device)
+    recompute_rows = max(1, (1 << 27) // max(dim, 1))  # float64 scratch of at most 1 GiB
 
     def add(index: int) -> None:
         c = x[index]
         dots = (x @ c).double()
-        # |fl(x.c) - x.c| <= gamma_d * |x| |c| for any summation order (Cauchy-Schwarz).
-        estimate = norm_sq + norm_sq[index] - 2.0 * dots
-        error = 2.0 * gamma * norm * norm[index] + 1e-12 * (norm_sq + norm_sq[index])
-        lower = (estimate - error) * (1.0 - _SLACK)
-        rows = torch.nonzero((lower <= min_sq) & ~selected).flatten()
-        if len(rows):
-            diff = x[rows].double() - c.double()
+        # |fl(x.c) - x.c| <= gamma_d * |x| |c| for any summation order (Cauchy-Schwarz), so
+        # `lower` is below the exact squared distance; rows where it exceeds the stored
+        # minimum keep it (selected rows hold -1 and are never recomputed).
+        lower = (norm_sq + norm_sq[index]).mul_(1.0 - 1e-12)
+        lower.sub_(dots, alpha=2.0).sub_(norm, alpha=2.0 * gamma * float(norm[index]))
+        lower.mul_(1.0 - _SLACK)
+        rows = torch.nonzero(lower <= min_sq).flatten()
+        c64 = c.double()
+        for start in _chunks(len(rows), recompute_rows):
+            part = rows[start : start + recompute_rows]
+            diff = x[part].double() - c64
             exact = pairwise_row_sums(diff * diff)
-            min_sq[rows] = torch.minimum(min_sq[rows], exact)
-        selected[index] = True
+            min_sq[part] = torch.minimum(min_sq[part], exact)
+        min_sq[index] = -1.0
 
     chosen = np.unique(np.asarray(preselected if preselected is not None else [], dtype=np.int64))
     for index in chosen:
@@ -113,10 +127,9 @@ def farthest_first_torch(
         if len(chosen) + len(picks) == 0:
             index, sq = 0, math.inf
         else:
-            masked = torch.where(selected, -1.0, min_sq)
-            best = masked.max()
-            index = int(torch.nonzero(masked == best)[0, 0])  # lowest index among ties
-            sq = float(best)
+            best = torch.argmax(min_sq)  # the first index among equal maxima
+            index = int(best)
+            sq = float(min_sq[index])
         distance = math.sqrt(sq)
         if minimum_distance is not None and distance < minimum_distance:
             stop = STOP_MINIMUM_DISTANCE
@@ -125,3 +138,37 @@ def farthest_first_torch(
         distances.append(distance)
         add(index)
     return FarthestFirstResult(np.asarray(picks, dtype=np.int64), np.asarray(distances), stop)
+
+
+def reference_farthest_first_torch(
+    embeddings: torch.Tensor, budget: int, *, chunk_rows: int = 1 << 20
+) -> np.ndarray:
+    """The float64 reference on a torch device: every distance recomputed at every pick.
+
+    Bit-identical to `kernels.reference_farthest_first` (numpy's pairwise order, exactly
+    rounded elementwise operations), but fast enough on a GPU to check millions of rows.
+
+    Args:
+        embeddings: Float32 tensor (n, d) on any device.
+        budget: Number of picks (capped at n); the first pick is row 0.
+        chunk_rows: Rows per float64 chunk (scratch of chunk_rows * d * 8 bytes, twice).
+
+    Returns:
+        The picks, int64.
+    """
+    x = embeddings.to(dtype=torch.float32).contiguous()
+    n = x.shape[0]
+    min_sq = torch.full((n,), math.inf, dtype=torch.float64, device=x.device)
+    picks = [0]
+    for _ in range(min(int(budget), n) - 1):
+        c64 = x[picks[-1]].double()
+        for start in _chunks(n, chunk_rows):
+            diff = x[start : start + chunk_rows].double() - c64
+            torch.minimum(
+                min_sq[start : start + chunk_rows],
+                pairwise_row_sums(diff * diff),
+                out=min_sq[start : start + chunk_rows],
+            )
+        min_sq[picks[-1]] = -1.0
+        picks.append(int(torch.argmax(min_sq)))
+    return np.asarray(picks, dtype=np.int64)

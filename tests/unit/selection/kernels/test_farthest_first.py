@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -18,6 +19,7 @@ from lightly_ray.selection.kernels import (
     farthest_first_weighted,
     reference_farthest_first,
 )
+from lightly_ray.selection.kernels.torch_path import reference_farthest_first_torch
 
 
 def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
@@ -161,6 +163,33 @@ def test_torch_cpu_matches_numba(seed: int) -> None:
     b = farthest_first(x, budget, minimum_distance=stop_at)
     np.testing.assert_array_equal(a.indices, b.indices)
     assert a.stop_reason == b.stop_reason
+
+
+@pytest.mark.parametrize("dim", [5, 128, 300])
+def test_torch_reference_is_the_numpy_reference(dim: int) -> None:
+    x = _unit(np.random.default_rng(dim), 700, dim)
+    x[5] = x[3]  # an exact duplicate: a tie that only the lowest-index rule breaks
+    expected = reference_farthest_first(x, 150)[0]
+    got = reference_farthest_first_torch(torch.from_numpy(x), 150, chunk_rows=128)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_torch_path_uses_a_device_tensor_in_place() -> None:
+    x = torch.from_numpy(_unit(np.random.default_rng(4), 500, 16))
+    result = farthest_first_torch(x, 60, device="cpu")
+    np.testing.assert_array_equal(result.indices, farthest_first(x.numpy(), 60).indices)
+
+
+@pytest.mark.gpu
+def test_torch_cuda_matches_numba() -> None:
+    x = _near_ties(2)
+    budget = min(len(x), 300)
+    expected = farthest_first(x, budget)
+    got = farthest_first_torch(x, budget, device="cuda")
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    np.testing.assert_array_equal(got.min_distances_at_pick, expected.min_distances_at_pick)
+    reference = reference_farthest_first_torch(torch.from_numpy(x).cuda(), budget)
+    np.testing.assert_array_equal(reference, expected.indices)
 
 
 _VALUES = st.sampled_from([-1.0, -0.5, -0.25, 0.0, 0.1, 0.25, 0.3, 0.5, 1.0, 1e-7, 2.0])
