@@ -4,7 +4,7 @@ Cases (all on float32 unit-normalised embeddings, seeded):
 
 * `diversity`: N x dim Gaussian random vectors, DIVERSITY, k picks.
 * `diversity_weights`: the same vectors, DIVERSITY x WEIGHTS (weights uniform in (0, 1], both
-  strengths 1): score = log(D_S + m) + log(W_S + w), see kernels.farthest_first_weighted.
+  strengths 1): the engine's score log(A + m) + log(W + w), see kernels.farthest_first_weighted.
 * `clustered`: 1,000 random unit centres plus Gaussian noise (std 0.03 per coordinate),
   normalised; DIVERSITY, k picks.
 
@@ -14,8 +14,8 @@ score in numpy), and lightly-mundig (`Selection().add_diversifying_strategy` /
 `add_weighting_strategy` / `run_selection`). `identical` compares all engine picks with the float64
 numpy reference (kernels.reference_farthest_first: `((x - c) ** 2).sum()` in float64, chunked);
 `numpy_identical` does the same for the float32 numpy loop; `mundig_agreement` is the fraction of
-positions where the engine and mundig picked the same row (mundig's DIVERSITY x WEIGHTS objective
-is not the same formula, so low agreement there is expected).
+positions where the engine and mundig picked the same row (mundig accumulates in float32, so it
+leaves the float64 order at the first near-tie; every later pick may differ).
 
 Memory: `engine_peak_mb` is the peak growth of the process RSS (sampled from /proc/self/statm
 every 2 ms by a thread, from just before the engine call until it returns, with the input matrix
@@ -120,28 +120,35 @@ class RssPeak:
 
 
 def numpy_loop(x: np.ndarray, k: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """The plain float32 baseline: 2 - 2 X @ c, minimum, argmax (unit vectors)."""
+    """The plain float32 baseline: 2 - 2 X @ c, minimum, argmax (unit vectors).
+
+    With weights, the engine's score log(A + m) + log(W + w) on those float32 distances (A the
+    sum of the selected rows' squared distances to their nearest other selected row).
+    """
     n = len(x)
     nearest = np.full(n, np.inf, dtype=np.float32)
     chosen = np.zeros(n, dtype=bool)
-    picks = [0]
-    diversity_sum = 0.0
+    picks = [0 if weights is None else int(np.argmax(np.log(weights)))]
+    nearest_other = np.empty(0, dtype=np.float32)
     weight_sum = 0.0
     for _ in range(k - 1):
         c = picks[-1]
         chosen[c] = True
         if weights is not None:
             weight_sum += float(weights[c])
+            others = np.float32(2.0) - np.float32(2.0) * (x[picks[:-1]] @ x[c])
+            nearest_other = np.append(np.minimum(nearest_other, others), others.min(initial=np.inf))
         np.minimum(nearest, np.float32(2.0) - np.float32(2.0) * (x @ x[c]), out=nearest)
         if weights is None:
             scores = np.where(chosen, -np.inf, nearest)
         else:
-            m = np.sqrt(np.maximum(nearest, 0.0), dtype=np.float64)
-            scores = np.log(diversity_sum + m) + np.log(weight_sum + weights)
+            offset = float(np.where(np.isinf(nearest_other), 0.0, nearest_other).sum())
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scores = np.log(offset + np.maximum(nearest, 0.0).astype(np.float64)) + np.log(
+                    weight_sum + weights
+                )
             scores[chosen] = -np.inf
-        best = int(np.argmax(scores))
-        diversity_sum += float(np.sqrt(max(float(nearest[best]), 0.0)))
-        picks.append(best)
+        picks.append(int(np.argmax(scores)))
     return np.asarray(picks, dtype=np.int64)
 
 

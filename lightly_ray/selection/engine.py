@@ -15,7 +15,12 @@ import numpy as np
 
 from lightly_ray.errors import LightlyRayError
 from lightly_ray.selection.base import SelectionResult
-from lightly_ray.selection.fast_diversity import fast_diversity_applies, select_fast_diversity
+from lightly_ray.selection.fast_diversity import (
+    fast_diversity_applies,
+    fast_diversity_weights_applies,
+    select_fast_diversity,
+    select_fast_diversity_weights,
+)
 from lightly_ray.selection.potentials import BalanceState, DiversityState, ObjectiveState, WeightsState
 from lightly_ray.selection.problem import (
     BalanceObjective,
@@ -74,6 +79,8 @@ def select(problem: SelectionProblem) -> SelectionResult:
     budget = min(wanted_samples(problem, n_candidates), len(available) + len(preselected))
     if fast_diversity_applies(problem):
         return select_fast_diversity(problem, allowed, preselected, budget)
+    if fast_diversity_weights_applies(problem):
+        return select_fast_diversity_weights(problem, allowed, preselected, budget)
     states = [make_state(objective, n_candidates) for objective in problem.objectives]
     for index in preselected:
         for state in states:

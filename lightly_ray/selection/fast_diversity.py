@@ -1,10 +1,13 @@
-"""The engine's fast path for a lone DIVERSITY objective: the exact compiled kernel.
+"""The engine's fast paths: the exact compiled kernels for DIVERSITY, alone or with WEIGHTS.
 
 When the only objective is DIVERSITY on plain embeddings with a positive strength, the greedy
 pick is the candidate farthest from the selected set, and `kernels.farthest_first` computes
-exactly the float64 engine's picks, several times faster on large inputs (see
-docs/selection_performance.md). Small problems stay on the numpy path: there the kernel's
-one-time compilation (10-15 s on a new machine) would cost more than it saves.
+exactly the float64 engine's picks. DIVERSITY with one WEIGHTS-like objective (WEIGHTS,
+TYPICALITY, SIMILARITY) on non-negative weights goes to `kernels.farthest_first_weighted`, which
+maximises the same `s_d log(A + m) + s_w log(W + w)` with the same stopping conditions. Both are
+several times faster on large inputs (docs/selection_performance.md). Small problems stay on the
+numpy path: there the kernels' one-time compilation (10-15 s on a new machine) would cost more
+than it saves.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ from __future__ import annotations
 import numpy as np
 
 from lightly_ray.selection.base import SelectionResult
-from lightly_ray.selection.problem import DiversityObjective, SelectionProblem
+from lightly_ray.selection.problem import DiversityObjective, SelectionProblem, WeightsObjective
 
 FAST_PATH_MIN_ROWS = 20_000
+# The stop reasons of kernels.reference (not imported here: the kernels load numba and torch).
+_DIVERSITY_STOP = "stopping_condition_minimum_distance"
+_WEIGHT_STOPS = ("stopping_condition_max_sum", "stopping_condition_minimum_typicality")
 PAIRWISE_REPORT_MAX = 20_000
 
 
@@ -28,6 +34,98 @@ def fast_diversity_applies(problem: SelectionProblem, min_rows: int = FAST_PATH_
         and objective.groups is None
         and objective.strength > 0
         and len(problem.names) >= min_rows
+    )
+
+
+def fast_diversity_weights_applies(problem: SelectionProblem, min_rows: int = FAST_PATH_MIN_ROWS) -> bool:
+    """Whether the problem is DIVERSITY (plain embeddings) plus one objective with weights >= 0."""
+    if len(problem.objectives) != 2 or len(problem.names) < min_rows:
+        return False
+    kinds = {type(objective) for objective in problem.objectives}
+    if kinds != {DiversityObjective, WeightsObjective}:
+        return False
+    diversity, weights = _split(problem)
+    return diversity.groups is None and bool((np.asarray(weights.weights) >= 0).all())
+
+
+def _split(problem: SelectionProblem) -> tuple[DiversityObjective, WeightsObjective]:
+    first, second = problem.objectives
+    if isinstance(first, DiversityObjective) and isinstance(second, WeightsObjective):
+        return first, second
+    assert isinstance(second, DiversityObjective) and isinstance(first, WeightsObjective)
+    return second, first
+
+
+def _local_rows(allowed: np.ndarray, preselected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows the kernel sees (allowed or preselected, ascending) and the preselected among them."""
+    mask = allowed.copy()
+    mask[preselected] = True
+    rows = np.flatnonzero(mask)  # sorted, so ties to the lowest row are ties to the lowest index
+    return rows, np.searchsorted(rows, preselected)
+
+
+def select_fast_diversity_weights(
+    problem: SelectionProblem, allowed: np.ndarray, preselected: np.ndarray, budget: int
+) -> SelectionResult:
+    """DIVERSITY x WEIGHTS with the compiled kernel; the same result as the numpy engine.
+
+    Args:
+        problem: A problem for which `fast_diversity_weights_applies` holds.
+        allowed: Mask of candidates that passed the thresholds, shape (n_candidates,).
+        preselected: Sorted unique preselected candidate indices.
+        budget: Size of the selection, preselected included.
+
+    Returns:
+        The picks, the stop reason and both objectives' reports (config order).
+    """
+    from lightly_ray.selection.kernels import farthest_first_weighted
+
+    diversity, weights = _split(problem)
+    rows, local_preselected = _local_rows(allowed, preselected)
+    w = np.asarray(weights.weights, dtype=np.float64)
+    result = farthest_first_weighted(
+        np.ascontiguousarray(diversity.embeddings[rows], dtype=np.float32),
+        w[rows],
+        budget,
+        preselected=local_preselected,
+        diversity_strength=float(diversity.strength),
+        weight_strength=float(weights.strength),
+        minimum_distance=diversity.minimum_distance,
+        max_sum=weights.max_sum,
+        minimum_weight=weights.minimum_value,
+        diversity_stops_first=problem.objectives[0] is diversity,
+    )
+    picks = rows[result.indices]
+    selected = np.concatenate([preselected, picks])
+    distances = [float(value) for value in result.min_distances_at_pick if np.isfinite(value)]
+    pairwise = result.minimum_nearest_other
+    reports: dict[int, dict[str, object]] = {
+        id(diversity): {
+            "strategy": "DIVERSITY",
+            "label": diversity.label,
+            "strength": diversity.strength,
+            "stopping_condition_minimum_distance": diversity.minimum_distance,
+            "final_minimum_distance": distances[-1] if distances else None,
+            "minimum_pairwise_distance": float(np.sqrt(pairwise)) if np.isfinite(pairwise) else None,
+            "stop_reason": result.stop_reason if result.stop_reason == _DIVERSITY_STOP else None,
+        },
+        id(weights): {
+            "strategy": weights.kind,
+            "label": weights.label,
+            "strength": weights.strength,
+            "stopping_condition_max_sum": weights.max_sum,
+            "stopping_condition_minimum_value": weights.minimum_value,
+            "sum": result.weight_sum,
+            "mean": result.weight_sum / len(selected) if len(selected) else None,
+            "minimum": float(w[selected].min()) if len(selected) else None,
+            "stop_reason": result.stop_reason if result.stop_reason in _WEIGHT_STOPS else None,
+        },
+    }
+    return SelectionResult(
+        indices=picks.astype(np.int64),
+        stop_reason=result.stop_reason,
+        budget=budget,
+        strategies=[reports[id(objective)] for objective in problem.objectives],
     )
 
 
@@ -49,10 +147,7 @@ def select_fast_diversity(
 
     objective = problem.objectives[0]
     assert isinstance(objective, DiversityObjective)
-    mask = allowed.copy()
-    mask[preselected] = True
-    rows = np.flatnonzero(mask)  # sorted, so ties to the lowest row are ties to the lowest index
-    local_preselected = np.searchsorted(rows, preselected)
+    rows, local_preselected = _local_rows(allowed, preselected)
     result = farthest_first(
         np.ascontiguousarray(objective.embeddings[rows], dtype=np.float32),
         budget,

@@ -21,7 +21,6 @@ import numpy as np
 # Relative slack on every lower bound (covers float64 rounding in the bound itself and in the
 # reference computation of a squared distance, for any dim up to millions).
 BOUND_SLACK = 1e-9
-_CHOSEN = -1.0
 
 
 @numba.njit(cache=True, fastmath=False)
@@ -112,28 +111,30 @@ def sq_distance(x: np.ndarray, c: np.ndarray) -> float:  # pragma: no cover
 def quantize(
     x: np.ndarray, q: np.ndarray, scale: np.ndarray, qnorm2: np.ndarray, residual: np.ndarray
 ) -> None:  # pragma: no cover
-    """Fill the int8 copy: x[i] = scale[i] * q[i] + r[i] with |r[i]| <= residual[i] (rounded up)."""
+    """Fill the int8 copy: x[i] = scale[i] * q[i] + r[i] with |r[i]| <= residual[i] (rounded up).
+
+    Any level is valid (the residual is measured, not assumed), so the rounding multiplies by
+    the reciprocal of the scale instead of dividing. s * level is exact in float64 (24 + 7 bits)
+    and so is x - s * level; only the sum of squares rounds, hence the 1e-6 margin.
+    """
     n, d = x.shape
     for i in numba.prange(n):
-        top = 0.0
+        top = np.float32(0.0)
         for j in range(d):
-            v = abs(np.float64(x[i, j]))
+            v = abs(x[i, j])
             if v > top:
                 top = v
-        s = np.float32(top / 127.0) if top > 0.0 else np.float32(1.0)
+        s = np.float32(top / np.float32(127.0)) if top > 0.0 else np.float32(1.0)
         s64 = np.float64(s)
+        inverse = 1.0 / s64
         acc = 0
         res2 = 0.0
         for j in range(d):
             v = np.float64(x[i, j])
-            level = np.rint(v / s64)
-            if level > 127.0:
-                level = 127.0
-            elif level < -127.0:
-                level = -127.0
+            level = min(max(np.rint(v * inverse), -127.0), 127.0)
             qi = np.int32(level)
             q[i, j] = qi
-            acc += int(qi * qi)
+            acc += int(qi) * int(qi)
             r = v - s64 * level
             res2 += r * r
         scale[i] = s
@@ -143,145 +144,20 @@ def quantize(
 
 @numba.njit(cache=True, fastmath=False)
 def _int_dot(qa: np.ndarray, qb: np.ndarray) -> np.int32:  # pragma: no cover
-    # Explicit int32 wrapping keeps the accumulation in 32-bit lanes (vectorised); it cannot
-    # overflow: |q| <= 127, so |sum| <= 127 * 127 * d < 2**31 for d < 133,000.
+    # Explicit int32 wrapping keeps the accumulation in 32-bit lanes: LLVM turns it into
+    # sign-extend + pmaddwd (int16 pairs into int32). It cannot overflow: |q| <= 127, so
+    # |sum| <= 127 * 127 * d < 2**31 for d < 133,000. `qb` is the center widened to int16
+    # once per pick, which saves its per-row sign extension.
     acc = np.int32(0)
     for j in range(qa.shape[0]):
         acc = np.int32(acc + np.int32(qa[j]) * np.int32(qb[j]))
     return acc
 
 
-@numba.njit(parallel=True, cache=True, fastmath=False)
-def add_center(
-    x: np.ndarray,
-    q: np.ndarray,
-    scale: np.ndarray,
-    qnorm2: np.ndarray,
-    residual: np.ndarray,
-    min_sq: np.ndarray,
-    nearest: np.ndarray,
-    selected: np.ndarray,
-    center_sq: np.ndarray,
-    center: int,
-    center_pos: int,
-    block_rows: int,
-    block_best: np.ndarray,
-    block_best_value: np.ndarray,
-    block_recomputed: np.ndarray,
-    block_triangle: np.ndarray,
-    use_triangle: bool,
-) -> None:  # pragma: no cover
-    """Add row `center` to the selected set: update `min_sq` exactly, and per block the argmax.
-
-    Args:
-        x: (n, d) float32 matrix.
-        q: (n, d) int8 copy of x.
-        scale: (n,) float32 per-row scale of q.
-        qnorm2: (n,) int32 squared norm of each row of q.
-        residual: (n,) float32 upper bound on |x[i] - scale[i] * q[i]|.
-        min_sq: (n,) float64 running minimum squared distances; -1 marks selected rows.
-        nearest: (n,) int32, for every row the position (in selection order) of a selected row
-            whose squared distance is `min_sq` (valid where `min_sq` is finite).
-        selected: Selected rows in selection order (the first `center_pos` entries are used).
-        center_sq: Scratch of at least `center_pos` float64: squared distances of the new center
-            to every selected row, by position (for the triangle inequality). Computed here,
-            serially: k d work, and one parallel region per pick is cheaper than two on a busy
-            machine.
-        center: Index of the new center.
-        center_pos: Its position in selection order.
-        block_rows: Rows per parallel block.
-        block_best: Per block, the non-selected row with the largest `min_sq` (lowest index on
-            ties), -1 if the block has none.
-        block_best_value: Its value.
-        block_recomputed: Per block, how many rows needed the float64 computation.
-        block_triangle: Per block, how many rows the triangle inequality settled.
-        use_triangle: Whether to try the triangle inequality (and fill `center_sq`).
-
-    A block's best row is kept from the previous call unless that row was selected or its
-    distance dropped: other rows' distances only decrease, so they cannot overtake it.
-    """
-    n, d = x.shape
-    c64 = np.empty(d, dtype=np.float64)
-    for j in range(d):
-        c64[j] = np.float64(x[center, j])
-    qc = q[center]
-    sc = np.float64(scale[center])
-    qn2c = np.float64(qnorm2[center])
-    rc = np.float64(residual[center])
-    if use_triangle:
-        for p in range(center_pos):
-            center_sq[p] = _pairwise_sq(x[selected[p]], c64, 0, d)
-    n_blocks = (n + block_rows - 1) // block_rows
-    low = 1.0 - BOUND_SLACK
-    high = 1.0 + BOUND_SLACK
-    for b in numba.prange(n_blocks):
-        start = b * block_rows
-        count = min(n, start + block_rows) - start
-        dots = np.zeros(count, dtype=np.float64)
-        check = np.zeros(count, dtype=np.bool_)
-        triangle = 0
-        # 1. Triangle inequality: |x - c| >= |c - a| - |x - a| with a the nearest selected row,
-        #    so rows with |c - a| >= 2 |x - a| keep their distance (no int8 read at all).
-        #    Other rows get the int8 dot product with the center.
-        for k in range(count):
-            i = start + k
-            current = min_sq[i]
-            if current < 0.0:
-                continue
-            if use_triangle and current < np.inf and center_sq[nearest[i]] * low > 4.0 * current * high:
-                triangle += 1
-                continue
-            check[k] = True
-            dots[k] = np.float64(_int_dot(q[i], qc))
-        # 2. int8 bound (vectorised over rows): |x - c| >= |s_x q_x - s_c q_c| - |r_x| - |r_c|.
-        for k in range(count):
-            i = start + k
-            sx = np.float64(scale[i])
-            p1 = sx * sx * np.float64(qnorm2[i])
-            p3 = 2.0 * sx * sc * dots[k]
-            a2 = (p1 + sc * sc * qn2c - p3) - 1e-12 * (p1 + sc * sc * qn2c + abs(p3))
-            lower = math.sqrt(max(a2, 0.0)) * low - (np.float64(residual[i]) + rc) * high
-            safe = (lower > 0.0) & (lower * lower * low > min_sq[i] * high)
-            check[k] = check[k] & (not safe)
-        # 3. Exact float64 distance where no bound decided.
-        best = block_best[b]
-        rescan = best < 0 or best == center
-        recomputed = 0
-        for k in range(count):
-            if check[k]:
-                i = start + k
-                recomputed += 1
-                value = _pairwise_sq(x[i], c64, 0, d)
-                if value < min_sq[i]:
-                    min_sq[i] = value
-                    nearest[i] = center_pos
-                    if i == best:
-                        rescan = True
-        # 4. The block's best row (lowest index on ties), rescanned only when it may have changed.
-        if rescan:
-            best = -1
-            best_value = -1.0
-            for i in range(start, start + count):
-                if min_sq[i] > best_value and i != center:
-                    best_value = min_sq[i]
-                    best = i
-            block_best[b] = best
-            block_best_value[b] = best_value
-        block_recomputed[b] = recomputed
-        block_triangle[b] = triangle
-    min_sq[center] = _CHOSEN
-
-
 @numba.njit(cache=True, fastmath=False)
-def reduce_best(block_best: np.ndarray, block_best_value: np.ndarray) -> int:  # pragma: no cover
-    """The block winner with the largest value; blocks are in index order, so ties go low."""
-    best = -1
-    best_value = -1.0
-    for b in range(block_best.shape[0]):
-        if block_best[b] >= 0 and block_best_value[b] > best_value:
-            best_value = block_best_value[b]
-            best = block_best[b]
-    return best
+def _log(value: float) -> float:  # pragma: no cover
+    """Natural log, -inf for values <= 0 (as the engine's safe_log)."""
+    return math.log(value) if value > 0.0 else -np.inf
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
@@ -296,7 +172,7 @@ def combined_scores_blocked(
     out: np.ndarray,
     block_magnitude: np.ndarray,
 ) -> None:  # pragma: no cover
-    """out[i] = s_d * log(D_S + sqrt(min_sq[i])) + s_w * log(W_S + w[i]) (NaN for selected rows).
+    """out[i] = s_d * log(A + min_sq[i]) + s_w * log(W + w[i]) (NaN for selected rows).
 
     A zero strength drops its term. Per block, `block_magnitude` gets the largest finite
     |s_d * log(..)| + |s_w * log(..)|: each score is within a few ulps of that of numpy's value,
@@ -313,12 +189,12 @@ def combined_scores_blocked(
                 continue
             t1 = 0.0
             if diversity_strength != 0.0:
-                t1 = diversity_strength * math.log(diversity_offset + math.sqrt(m))
+                t1 = diversity_strength * _log(diversity_offset + m)
             t2 = 0.0
             if weight_strength != 0.0:
-                t2 = weight_strength * math.log(weight_offset + weights[i])
+                t2 = weight_strength * _log(weight_offset + weights[i])
             score = t1 + t2
-            out[i] = score
+            out[i] = score if score == score else -np.inf  # inf - inf counts as -inf
             size = abs(t1) + abs(t2)
             if size < np.inf and size > magnitude:
                 magnitude = size
@@ -366,9 +242,9 @@ def scan_by_weight(
     """Score rows in decreasing weight order until no later row can reach the best score.
 
     Needs weight_strength > 0 and diversity_strength >= 0, `order` sorting the weights in
-    decreasing order, and `diversity_bound` >= s_d * log(D_S + m) for every unselected row (the
+    decreasing order, and `diversity_bound` >= s_d * log(A + m) for every unselected row (the
     term at the largest minimum distance). A later row scores at most
-    `diversity_bound + s_w * log(W_S + w)` with the current row's w, so the scan stops once that
+    `diversity_bound + s_w * log(W + w)` with the current row's w, so the scan stops once that
     is below the best score by more than `2 * tolerance` (each computed score is within
     `tolerance` of numpy's). Writes the scanned rows and their scores; returns how many.
     """
@@ -379,18 +255,31 @@ def scan_by_weight(
         m = min_sq[i]
         if m < 0.0:
             continue
-        weight_term = weight_strength * math.log(weight_offset + weights[i])
+        weight_term = weight_strength * _log(weight_offset + weights[i])
         if diversity_bound + weight_term < best - 2.0 * tolerance:
             break
         score = weight_term
         if diversity_strength != 0.0:
-            score += diversity_strength * math.log(diversity_offset + math.sqrt(m))
+            score += diversity_strength * _log(diversity_offset + m)
         out_rows[count] = i
         out_scores[count] = score
         count += 1
         if score > best:
             best = score
     return count
+
+
+@numba.njit(cache=True, fastmath=False)
+def center_distances(
+    x: np.ndarray, rows: np.ndarray, center: int, out: np.ndarray
+) -> None:  # pragma: no cover
+    """out[p] = the reference's squared distance of row rows[p] to row `center`."""
+    d = x.shape[1]
+    c64 = np.empty(d, dtype=np.float64)
+    for j in range(d):
+        c64[j] = np.float64(x[center, j])
+    for p in range(rows.shape[0]):
+        out[p] = _pairwise_sq(x[rows[p]], c64, 0, d)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)

@@ -8,12 +8,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from lightly_ray.selection.kernels import _numba
-from lightly_ray.selection.kernels.reference import STOP_BUDGET, STOP_MINIMUM_DISTANCE, combined_scores
+from lightly_ray.selection.kernels.reference import (
+    STOP_BUDGET,
+    STOP_MAX_SUM,
+    STOP_MINIMUM_DISTANCE,
+    STOP_MINIMUM_WEIGHT,
+    combined_scores,
+    first_weighted_pick,
+    sum_nearest_other,
+)
 from lightly_ray.selection.kernels.state import _BLOCK_ROWS, MinDistanceState
 
 # Scores from the numba kernel and from numpy differ by a few ulps of the terms' magnitude at
 # most; candidates within this relative tolerance of the best are re-scored by numpy.
 _SCORE_TOLERANCE = 1e-12
+# Ranked candidates per pass in farthest-first: up to this many picks share one pass.
+_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -36,8 +46,7 @@ def _preselect(state: MinDistanceState, preselected: np.ndarray | None) -> np.nd
     rows = np.unique(np.asarray(preselected if preselected is not None else [], dtype=np.int64))
     if len(rows) and (rows[0] < 0 or rows[-1] >= state.n):
         raise IndexError("preselected index out of range")
-    for index in rows:
-        state.add(int(index))
+    state.add_many(rows)
     return rows
 
 
@@ -63,21 +72,27 @@ def farthest_first(
     Returns:
         The picks, their distances at pick time and the stop reason.
     """
-    state = MinDistanceState(embeddings)
+    state = MinDistanceState(embeddings, candidates=_BATCH)
     chosen = _preselect(state, preselected)
     target = min(int(budget), state.n)
     picks: list[int] = []
     distances: list[float] = []
     stop = STOP_BUDGET
     while len(chosen) + len(picks) < target:
-        index, sq = state.best()
-        distance = math.sqrt(sq)
-        if minimum_distance is not None and distance < minimum_distance:
-            stop = STOP_MINIMUM_DISTANCE
+        batch = state.farthest_batch(target - len(chosen) - len(picks))
+        if not len(batch):
             break
-        picks.append(index)
-        distances.append(distance)
-        state.add(index)
+        squared = state.top()[1][: len(batch)] if len(chosen) + len(picks) else np.array([np.inf])
+        batch_distances = np.sqrt(squared)
+        if minimum_distance is not None and (batch_distances < minimum_distance).any():
+            keep = int(np.argmax(batch_distances < minimum_distance))
+            batch, batch_distances = batch[:keep], batch_distances[:keep]
+            stop = STOP_MINIMUM_DISTANCE
+        picks.extend(int(i) for i in batch)
+        distances.extend(float(v) for v in batch_distances)
+        state.add_many(batch)
+        if stop != STOP_BUDGET:
+            break
     return FarthestFirstResult(np.asarray(picks, dtype=np.int64), np.asarray(distances), stop)
 
 
@@ -93,17 +108,19 @@ def best_combined(
     order: np.ndarray | None = None,
     scratch_rows: np.ndarray | None = None,
 ) -> int:
-    """The unselected row maximising s_d * log(D_S + m) + s_w * log(W_S + w), exactly.
+    """The unselected row maximising s_d * log(A + m) + s_w * log(W + w), exactly.
 
-    m is the row's Euclidean distance to the selected set. Scores are computed by numba; every
+    m is the row's squared distance to the selected set (the engine's DIVERSITY potential is
+    A + m, A the sum of the selected rows' squared distances to their nearest other selected
+    row; the WEIGHTS potential is W + w). Scores are computed by numba; every
     row within a rigorous tolerance of the best is re-scored with numpy
     (`reference.combined_scores`) and numpy's order decides, ties to the lowest index.
 
     Args:
         state: The running minimum distances (at least one row selected).
-        weights: Array (n,), float64, finite, with W_S + w >= 0.
-        diversity_offset: D_S.
-        weight_offset: W_S.
+        weights: Array (n,), float64, finite, with W + w >= 0.
+        diversity_offset: A.
+        weight_offset: W.
         diversity_strength: s_d.
         weight_strength: s_w.
         scratch: Optional float64 buffer of n entries to reuse.
@@ -199,14 +216,14 @@ def _best_by_weight_scan(
     top, top_sq = state.best()
     if top < 0:
         return -1
-    d_hi = diversity_strength * _log(diversity_offset + math.sqrt(top_sq))
+    d_hi = diversity_strength * _log(diversity_offset + top_sq)
     d_lo = diversity_strength * _log(diversity_offset)
     w_hi = weight_strength * _log(weight_offset + float(weights[order[0]]))
     w_lo = weight_strength * _log(weight_offset + float(weights[order[-1]]))
     if diversity_strength == 0.0:
         d_hi = d_lo = 0.0
     magnitude = max(abs(d_hi), abs(d_lo)) + max(abs(w_hi), abs(w_lo))
-    if not math.isfinite(magnitude) or top_sq == 0.0:
+    if not math.isfinite(magnitude) or diversity_offset + top_sq <= 0.0:
         return None  # log(0) somewhere: the full kernel handles infinite scores exactly
     tolerance = _SCORE_TOLERANCE * magnitude
     raw = state.raw_min_sq()
@@ -241,12 +258,17 @@ def farthest_first_weighted(
     diversity_strength: float = 1.0,
     weight_strength: float = 1.0,
     minimum_distance: float | None = None,
-) -> FarthestFirstResult:
-    """Greedy DIVERSITY x WEIGHTS: each pick maximises s_d * log(D_S + m) + s_w * log(W_S + w).
+    max_sum: float | None = None,
+    minimum_weight: float | None = None,
+    diversity_stops_first: bool = True,
+) -> WeightedResult:
+    """Greedy DIVERSITY x WEIGHTS: each pick maximises s_d * log(A + m) + s_w * log(W + w).
 
-    D_S is the sum of the new picks' distances at pick time, W_S the sum of the selected rows'
-    weights (preselected included), m a row's Euclidean distance to the selected set. With
-    nothing preselected the first pick is row 0. Exact as `reference_farthest_first(weights=...)`.
+    The engine's objective (docs/selection.md): A is the sum over selected rows of the squared
+    distance to their nearest other selected row (0 for a lone row), m a row's squared distance
+    to the selected set, W the selected rows' weight sum (preselected included). With nothing
+    selected the diversity term is the same for every row and the weights decide the first pick.
+    Exact as `reference_farthest_first(weights=...)`.
 
     Args:
         embeddings: Array of shape (n, d), float32.
@@ -255,10 +277,15 @@ def farthest_first_weighted(
         preselected: Rows already selected.
         diversity_strength: s_d.
         weight_strength: s_w.
-        minimum_distance: Stop when the next pick's Euclidean distance is below this.
+        minimum_distance: Stop when the best row's Euclidean distance to the selected set is
+            below this (once something is selected).
+        max_sum: Stop when adding the best row would take W above this.
+        minimum_weight: Stop when the best row's weight is below this.
+        diversity_stops_first: Which condition names the stop when both hold at once (the
+            engine checks its objectives in config order).
 
     Returns:
-        The picks, their distances at pick time and the stop reason.
+        The picks, their distances at pick time, the stop reason, A and W at the end.
     """
     state = MinDistanceState(embeddings)
     w = np.ascontiguousarray(weights, dtype=np.float64)
@@ -267,8 +294,10 @@ def farthest_first_weighted(
     if not (np.isfinite(w).all() and (w >= 0).all()):
         raise ValueError("weights must be finite and >= 0")
     chosen = _preselect(state, preselected)
+    nearest_other = _NearestOther(state.matrix)
+    for index in chosen:
+        nearest_other.add(int(index))
     weight_sum = float(w[chosen].sum()) if len(chosen) else 0.0
-    diversity_sum = 0.0
     scratch = np.empty(state.n, dtype=np.float64)
     order = np.argsort(-w, kind="stable")
     scratch_rows = np.empty(state.n, dtype=np.int64)
@@ -278,12 +307,12 @@ def farthest_first_weighted(
     stop = STOP_BUDGET
     while len(chosen) + len(picks) < target:
         if len(chosen) + len(picks) == 0:
-            index = 0
+            index = first_weighted_pick(w, 0.0, weight_strength)
         else:
             index = best_combined(
                 state,
                 w,
-                diversity_sum,
+                nearest_other.total(),
                 weight_sum,
                 diversity_strength,
                 weight_strength,
@@ -292,13 +321,68 @@ def farthest_first_weighted(
                 scratch_rows=scratch_rows,
             )
         distance = math.sqrt(float(state.min_sq_distances(np.array([index]))[0]))
+        reasons = []
         if minimum_distance is not None and distance < minimum_distance:
-            stop = STOP_MINIMUM_DISTANCE
+            reasons.append(STOP_MINIMUM_DISTANCE)
+        weight_reasons = []
+        if max_sum is not None and weight_sum + float(w[index]) > max_sum:
+            weight_reasons.append(STOP_MAX_SUM)
+        if minimum_weight is not None and float(w[index]) < minimum_weight:
+            weight_reasons.append(STOP_MINIMUM_WEIGHT)
+        reasons = reasons + weight_reasons if diversity_stops_first else weight_reasons + reasons
+        if reasons:
+            stop = reasons[0]
             break
         picks.append(index)
         distances.append(distance)
-        if math.isfinite(distance):
-            diversity_sum += distance
         weight_sum += float(w[index])
+        nearest_other.add(index)
         state.add(index)
-    return FarthestFirstResult(np.asarray(picks, dtype=np.int64), np.asarray(distances), stop)
+    return WeightedResult(
+        np.asarray(picks, dtype=np.int64),
+        np.asarray(distances),
+        stop,
+        nearest_other.total(),
+        weight_sum,
+        float(nearest_other.values.min(initial=math.inf)),
+    )
+
+
+@dataclass(frozen=True)
+class WeightedResult(FarthestFirstResult):
+    """`FarthestFirstResult` plus the final potentials of DIVERSITY x WEIGHTS.
+
+    Attributes:
+        diversity_offset: A, the sum of the selected rows' squared nearest-other distances.
+        weight_sum: W, the selected rows' weight sum (preselected included).
+        minimum_nearest_other: The smallest squared distance between two selected rows.
+    """
+
+    diversity_offset: float = 0.0
+    weight_sum: float = 0.0
+    minimum_nearest_other: float = math.inf
+
+
+class _NearestOther:
+    """Each selected row's squared distance to its nearest other selected row, and their sum A."""
+
+    def __init__(self, matrix: np.ndarray) -> None:
+        self.matrix = matrix
+        self.rows = np.empty(0, dtype=np.int64)  # ascending, as the engine sums them
+        self.values = np.empty(0, dtype=np.float64)
+        self._buffer = np.empty(16, dtype=np.float64)
+
+    def add(self, index: int) -> None:
+        count = len(self.rows)
+        if count > len(self._buffer):
+            self._buffer = np.empty(2 * count, dtype=np.float64)
+        squared = self._buffer[:count]
+        _numba.center_distances(self.matrix, self.rows, index, squared)
+        np.minimum(self.values, squared, out=self.values)
+        position = int(np.searchsorted(self.rows, index))
+        own = float(squared.min()) if count else math.inf
+        self.rows = np.insert(self.rows, position, index)
+        self.values = np.insert(self.values, position, own)
+
+    def total(self) -> float:
+        return sum_nearest_other(self.values)

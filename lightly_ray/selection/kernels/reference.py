@@ -10,6 +10,17 @@ import numpy as np
 
 STOP_BUDGET = "budget"
 STOP_MINIMUM_DISTANCE = "stopping_condition_minimum_distance"
+STOP_MAX_SUM = "stopping_condition_max_sum"
+STOP_MINIMUM_WEIGHT = "stopping_condition_minimum_typicality"
+
+
+def safe_log(values: np.ndarray) -> np.ndarray:
+    """Natural log, -inf for values <= 0 (never NaN), as the selection engine takes it."""
+    values = np.asarray(values, dtype=np.float64)
+    out = np.full(values.shape, -np.inf)
+    positive = values > 0
+    out[positive] = np.log(values[positive])
+    return out
 
 
 def combined_scores(
@@ -20,17 +31,44 @@ def combined_scores(
     diversity_strength: float,
     weight_strength: float,
 ) -> np.ndarray:
-    """Diversity x weights score: s_d * log(D_S + sqrt(min_sq)) + s_w * log(W_S + w), in float64.
+    """Diversity x weights score: s_d * log(A + min_sq) + s_w * log(W + w), in float64.
 
-    A zero strength drops its term.
+    This is the engine's sum of strength x log(potential) for DIVERSITY and WEIGHTS: A is the
+    sum over selected rows of the squared distance to their nearest other selected row,
+    `min_sq` a candidate's squared distance to the selected set, W the selected rows' weight
+    sum. A zero strength drops its term; log of a value <= 0 is -inf; inf - inf is -inf.
     """
     scores = np.zeros(len(min_sq), dtype=np.float64)
-    with np.errstate(divide="ignore"):
+    with np.errstate(invalid="ignore"):
         if diversity_strength != 0.0:
-            scores += diversity_strength * np.log(diversity_offset + np.sqrt(min_sq))
+            scores = scores + diversity_strength * safe_log(diversity_offset + np.asarray(min_sq))
         if weight_strength != 0.0:
-            scores += weight_strength * np.log(weight_offset + np.asarray(weights, dtype=np.float64))
-    return scores
+            scores = scores + weight_strength * safe_log(
+                weight_offset + np.asarray(weights, dtype=np.float64)
+            )
+    return np.where(np.isnan(scores), -np.inf, scores)
+
+
+def first_weighted_pick(weights: np.ndarray, weight_offset: float, weight_strength: float) -> int:
+    """The first pick of DIVERSITY x WEIGHTS with nothing selected.
+
+    The diversity term is the same for every candidate then (the engine leaves it out), so the
+    weights decide (ties to the lowest index; with s_w = 0, index 0).
+    """
+    if weight_strength == 0.0:
+        return 0
+    scores = weight_strength * safe_log(weight_offset + np.asarray(weights, dtype=np.float64))
+    return int(np.argmax(np.where(np.isnan(scores), -np.inf, scores)))
+
+
+def sum_nearest_other(nearest_other: np.ndarray) -> float:
+    """A: the sum of the selected rows' squared distances to their nearest other selected row.
+
+    Args:
+        nearest_other: One value per selected row in ascending row order, inf for a lone row
+            (counted as 0), as the engine sums it.
+    """
+    return float(np.where(np.isinf(nearest_other), 0.0, nearest_other).sum())
 
 
 def _update(points: np.ndarray, center: int, nearest: np.ndarray, chunk: int, buffer: np.ndarray) -> None:
@@ -61,8 +99,9 @@ def reference_farthest_first(
         budget: Size of the selection, preselected rows included.
         preselected: Rows selected before.
         minimum_distance: Stop when the next pick is closer (Euclidean) than this.
-        weights: If given, pick by `combined_scores` with D_S = sum of the new picks' distances
-            and W_S = sum of the selected rows' weights.
+        weights: If given, pick by `combined_scores` (A = sum of the selected rows' squared
+            distances to their nearest other selected row, W = their weight sum); with nothing
+            selected the weights alone decide the first pick.
         diversity_strength: s_d (weights only).
         weight_strength: s_w (weights only).
         chunk: Rows per numpy chunk.
@@ -75,26 +114,40 @@ def reference_farthest_first(
     n = len(points)
     nearest = np.full(n, np.inf)
     chosen = np.zeros(n, dtype=bool)
+    other = np.full(n, np.inf)  # per selected row: squared distance to its nearest other one
     buffer = np.empty((min(chunk, max(n, 1)), points.shape[1]), dtype=np.float64)
     weight_sum = 0.0
-    for index in np.unique(np.asarray(preselected if preselected is not None else [], dtype=np.int64)):
+
+    def add(index: int) -> None:
+        rows = np.flatnonzero(chosen)
+        if len(rows):
+            squared = ((points[rows] - points[index]) ** 2).sum(axis=1)
+            other[rows] = np.minimum(other[rows], squared)
+            other[index] = squared.min()
         chosen[index] = True
-        _update(points, int(index), nearest, chunk, buffer)
+        _update(points, index, nearest, chunk, buffer)
+
+    for index in np.unique(np.asarray(preselected if preselected is not None else [], dtype=np.int64)):
+        add(int(index))
         if weights is not None:
             weight_sum += float(weights[index])
     budget = min(budget, n)
     picks: list[int] = []
     distances: list[float] = []
-    diversity_sum = 0.0
     stop = STOP_BUDGET
     while int(chosen.sum()) < budget:
         if not chosen.any():
-            candidate = 0
+            candidate = 0 if weights is None else first_weighted_pick(weights, 0.0, weight_strength)
         elif weights is None:
             candidate = int(np.argmax(np.where(chosen, -1.0, nearest)))
         else:
             scores = combined_scores(
-                nearest, weights, diversity_sum, weight_sum, diversity_strength, weight_strength
+                nearest,
+                weights,
+                sum_nearest_other(other[chosen]),
+                weight_sum,
+                diversity_strength,
+                weight_strength,
             )
             open_rows = np.flatnonzero(~chosen)
             candidate = int(open_rows[np.argmax(scores[open_rows])])
@@ -104,10 +157,7 @@ def reference_farthest_first(
             break
         picks.append(candidate)
         distances.append(distance)
-        if np.isfinite(distance):
-            diversity_sum += distance
         if weights is not None:
             weight_sum += float(weights[candidate])
-        chosen[candidate] = True
-        _update(points, candidate, nearest, chunk, buffer)
+        add(candidate)
     return np.asarray(picks, dtype=np.int64), np.asarray(distances, dtype=np.float64), stop

@@ -7,10 +7,11 @@ import math
 import numba
 import numpy as np
 
-from lightly_ray.selection.kernels import _numba
+from lightly_ray.selection.kernels import _batch, _numba
 
 _BLOCK_ROWS = 2048
-_MAX_DIM = 133_000  # int32 accumulation of int8 products stays exact below this
+_MAX_DIM = 133_000
+_MAX_TRIANGLE_BATCH = 64  # int32 accumulation of int8 products stays exact below this
 
 
 class MinDistanceState:
@@ -28,9 +29,11 @@ class MinDistanceState:
 
     Args:
         embeddings: Array of shape (n, d), float32 (other dtypes are converted to float32 first).
+        candidates: How many of the best rows `top` ranks (the longest batch `farthest_batch`
+            can return).
     """
 
-    def __init__(self, embeddings: np.ndarray) -> None:
+    def __init__(self, embeddings: np.ndarray, candidates: int = 1) -> None:
         matrix = np.ascontiguousarray(embeddings, dtype=np.float32)
         if matrix.ndim != 2:
             raise ValueError(f"embeddings must be 2-D, got shape {matrix.shape}")
@@ -39,6 +42,8 @@ class MinDistanceState:
             raise ValueError(f"dim must be below {_MAX_DIM}, got {dim}")
         if n and not np.isfinite(matrix).all():
             raise ValueError("embeddings must be finite")
+        if candidates < 1:
+            raise ValueError(f"candidates must be at least 1, got {candidates}")
         self.matrix = matrix
         self.n = n
         self.dim = dim
@@ -51,17 +56,25 @@ class MinDistanceState:
         self._min_sq = np.full(n, np.inf, dtype=np.float64)
         self._nearest = np.zeros(n, dtype=np.int32)
         self._selected = np.empty(min(max(n, 1), 1024), dtype=np.int64)  # grows by doubling
-        self._center_sq = np.empty(len(self._selected), dtype=np.float64)
+        self._center_sq = np.empty((1, len(self._selected)), dtype=np.float64)
         self._count = 0
         n_blocks = max(1, math.ceil(n / _BLOCK_ROWS))
-        self._block_best = np.full(n_blocks, -1, dtype=np.int64)
-        self._block_best_value = np.full(n_blocks, -1.0, dtype=np.float64)
+        self._top_rows = np.full((n_blocks, candidates), -1, dtype=np.int64)
+        self._top_values = np.full((n_blocks, candidates), -1.0, dtype=np.float64)
+        self._rows = np.full(candidates, -1, dtype=np.int64)
+        self._values = np.full(candidates, -1.0, dtype=np.float64)
+        if n:
+            self._rows[0], self._values[0] = 0, np.inf  # nothing selected: row 0 first
         self._block_recomputed = np.zeros(n_blocks, dtype=np.int64)
         self._block_triangle = np.zeros(n_blocks, dtype=np.int64)
+        threads = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+        self._scratch = np.empty((threads, _BLOCK_ROWS), dtype=np.float64)
+        self._scratch_flags = np.empty((threads, _BLOCK_ROWS), dtype=np.bool_)
         self._triangle_pause = 0
-        self._best = 0 if n else -1
         self.recomputed_rows = 0
-        """Rows whose distance was computed in float64 over all `add` calls (the rest were pruned)."""
+        """(row, center) distances computed in float64 over all `add` calls (the rest were pruned)."""
+        self.passes = 0
+        """Passes over the rows so far (one per `add` / `add_many` call that added something)."""
 
     @property
     def nbytes(self) -> int:
@@ -75,6 +88,8 @@ class MinDistanceState:
             self._nearest,
             self._selected,
             self._center_sq,
+            self._top_rows,
+            self._top_values,
         )
         return int(sum(a.nbytes for a in arrays))
 
@@ -90,28 +105,44 @@ class MinDistanceState:
     def add(self, index: int) -> None:
         """Add row `index` to the selected set (no-op if it is already selected).
 
-        Updates the minimum distances of all rows exactly and the best candidate.
+        Updates the minimum distances of all rows exactly and the best candidates.
         """
-        index = int(index)
-        if not 0 <= index < self.n:
-            raise IndexError(f"row {index} out of range for {self.n} rows")
-        if self._min_sq[index] < 0.0:
+        self.add_many(np.array([index], dtype=np.int64))
+
+    def add_many(self, indices: np.ndarray) -> None:
+        """Add rows to the selected set in one pass over the matrix (already selected: skipped).
+
+        Args:
+            indices: Row indices; their order is the selection order.
+        """
+        rows = np.asarray(indices, dtype=np.int64).ravel()
+        if len(rows) and (rows.min() < 0 or rows.max() >= self.n):
+            bad = int(rows[(rows < 0) | (rows >= self.n)][0])
+            raise IndexError(f"row {bad} out of range for {self.n} rows")
+        _, first_seen = np.unique(rows, return_index=True)
+        rows = rows[np.sort(first_seen)]
+        rows = rows[self._min_sq[rows] >= 0.0]
+        if not len(rows):
             return
-        pos = self._count
-        if pos == len(self._selected):
+        first = self._count
+        while first + len(rows) > len(self._selected):
             self._selected = np.concatenate([self._selected, np.empty_like(self._selected)])
-            self._center_sq = np.empty(len(self._selected), dtype=np.float64)
-        self._selected[pos] = index
-        self._count += 1
-        # Blocks are handed out one at a time (dynamic scheduling): on a busy machine a thread
-        # that loses its core delays the pick by one block, not by half the matrix.
+        self._selected[first : first + len(rows)] = rows
+        self._count += len(rows)
         # The triangle inequality only pays on clustered data; when it settles under 2 % of the
-        # rows, skip it (and its k x d center table) for the next 32 picks, then try again.
-        use_triangle = self._triangle_pause == 0
+        # (row, center) pairs, skip it (and its center table) for the next 32 passes.
+        # Large batches (preselected rows) skip it too: its table has one row per new center.
+        use_triangle = self._triangle_pause == 0 and first > 0 and len(rows) <= _MAX_TRIANGLE_BATCH
         self._triangle_pause = max(0, self._triangle_pause - 1)
+        if use_triangle and (
+            self._center_sq.shape[0] < len(rows) or self._center_sq.shape[1] < len(self._selected)
+        ):
+            self._center_sq = np.empty((max(len(rows), self._center_sq.shape[0]), len(self._selected)))
+        # Blocks are handed out one at a time (dynamic scheduling): on a busy machine a thread
+        # that loses its core delays the pass by one block, not by half the matrix.
         previous_chunksize = numba.get_parallel_chunksize()
         numba.set_parallel_chunksize(1)
-        _numba.add_center(
+        _batch.add_centers(
             self.matrix,
             self._q,
             self._scale,
@@ -120,21 +151,24 @@ class MinDistanceState:
             self._min_sq,
             self._nearest,
             self._selected,
+            first,
+            len(rows),
             self._center_sq,
-            index,
-            pos,
             _BLOCK_ROWS,
-            self._block_best,
-            self._block_best_value,
+            self._top_rows,
+            self._top_values,
             self._block_recomputed,
             self._block_triangle,
             use_triangle,
+            self._scratch,
+            self._scratch_flags,
         )
         numba.set_parallel_chunksize(previous_chunksize)
+        self.passes += 1
         self.recomputed_rows += int(self._block_recomputed.sum())
-        if use_triangle and pos and int(self._block_triangle.sum()) < 0.02 * self.n:
+        if use_triangle and int(self._block_triangle.sum()) < 0.02 * self.n * len(rows):
             self._triangle_pause = 32
-        self._best = int(_numba.reduce_best(self._block_best, self._block_best_value))
+        _batch.merge_top(self._top_rows, self._top_values, self._rows, self._values)
 
     def best(self) -> tuple[int, float]:
         """The unselected row farthest from the selected set, ties to the lowest index.
@@ -143,9 +177,35 @@ class MinDistanceState:
             (row, squared Euclidean distance in float64); (-1, -1.0) when every row is selected.
             With nothing selected yet: (0, inf).
         """
-        if self._best < 0:
-            return -1, -1.0
-        return self._best, float(self._min_sq[self._best])
+        return int(self._rows[0]), float(self._values[0])
+
+    def top(self) -> tuple[np.ndarray, np.ndarray]:
+        """The `candidates` best unselected rows (distance descending, index ascending).
+
+        Returns:
+            (rows, squared distances), copies; -1 pads both when fewer rows are unselected.
+        """
+        return self._rows.copy(), self._values.copy()
+
+    def farthest_batch(self, limit: int) -> np.ndarray:
+        """The next picks of greedy farthest-first that are certain now (at least one).
+
+        The ranked candidates c_1, c_2, ... are the next picks for as long as each keeps its
+        distance when the earlier ones are added (its reference distance to each of them is at
+        least its own minimum distance): then no other row can overtake it. See `_batch`.
+
+        Args:
+            limit: The most rows to return (the remaining budget), at least 1.
+
+        Returns:
+            Row indices in pick order; empty when every row is selected.
+        """
+        if self._rows[0] < 0:
+            return np.empty(0, dtype=np.int64)
+        if self._count == 0:
+            return self._rows[:1].copy()  # row 0: every distance is infinite
+        size = int(_batch.batch_prefix(self.matrix, self._rows, self._values, max(1, int(limit))))
+        return self._rows[:size].copy()
 
     def min_sq_distances(self, rows: np.ndarray | None = None) -> np.ndarray:
         """Exact float64 minimum squared distances to the selected set (0 for selected rows).

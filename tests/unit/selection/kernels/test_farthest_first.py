@@ -237,3 +237,31 @@ def test_stream_probe() -> None:
 def test_more_picks_than_initial_selected_buffer() -> None:
     x = np.random.default_rng(14).standard_normal((1500, 2)).astype(np.float32)
     _assert_same(x, 1300)
+
+
+def test_farthest_batch_is_the_next_picks_and_stops_at_interacting_candidates() -> None:
+    # Rows 1 and 2 are the two farthest from row 0 but close to each other: once row 1 is
+    # picked, row 2's distance drops, so a batch must end before it.
+    x = np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 0.5], [0.0, 6.0], [-5.0, 0.0], [0.0, -4.0]], np.float32)
+    state = MinDistanceState(x, candidates=4)
+    np.testing.assert_array_equal(state.farthest_batch(4), [0])
+    state.add_many(np.array([0]))
+    np.testing.assert_array_equal(state.farthest_batch(4), [2])  # 10.01 > 10, then row 1 interacts
+    state.add(2)
+    # Row 1 is now 0.5 from row 2 and far from rows 3, 4, 5: all four are certain.
+    np.testing.assert_array_equal(state.farthest_batch(4), [3, 4, 5, 1])
+    np.testing.assert_array_equal(state.farthest_batch(2), [3, 4])  # the budget caps a batch
+    reference = reference_farthest_first(x, 6)[0]
+    np.testing.assert_array_equal(farthest_first(x, 6).indices, reference)
+
+
+def test_batches_share_passes_on_random_data() -> None:
+    x = _unit(np.random.default_rng(8), 3000, 32)
+    state = MinDistanceState(x, candidates=8)
+    picks: list[int] = []
+    while len(picks) < 400:
+        batch = state.farthest_batch(400 - len(picks))
+        picks.extend(int(i) for i in batch)
+        state.add_many(batch)
+    np.testing.assert_array_equal(picks, reference_farthest_first(x, 400)[0])
+    assert state.passes < 0.5 * len(picks)

@@ -1,0 +1,223 @@
+"""Numba kernels for adding several centers in one pass, and for the exact farthest-first batch.
+
+Greedy farthest-first is sequential: every pick depends on the minimum distances after the
+previous one. But the next few picks are known in advance whenever they do not interact. Take
+the candidates c_1, c_2, ... in decreasing order of their exact minimum distance D (ties to the
+lowest index). c_1 is the next pick. After adding c_1, every distance can only drop, and c_2 is
+still the best candidate exactly when its own distance did not drop, i.e. when
+`sq(c_2, c_1) >= D(c_2)` computed as the reference computes it. By induction, the prefix
+c_1..c_m in which each c_j keeps its distance against all earlier c_i is exactly the next m
+picks. `batch_prefix` finds it; `add_centers` then updates every row against all m centers in
+one pass over the int8 copy, so a pass that used to serve one pick serves m. On random
+embeddings, top candidates are almost never within each other's distance, so batches are
+full; on clustered data they are shorter, and m = 1 is the old one-center pass.
+
+The per-row tests are the ones of `_numba.add_center` (see there and
+docs/selection_performance.md): triangle inequality, int8 lower bound, exact float64 distance in
+numpy's summation order otherwise. Each block keeps its `top` best rows (value descending, index
+ascending) and rescans only when one of them was selected or its distance dropped.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from lightly_ray.selection.kernels._numba import BOUND_SLACK, _int_dot, _pairwise_sq
+
+_CHOSEN = -1.0
+
+
+@numba.njit(cache=True, fastmath=False)
+def _insert_top(rows: np.ndarray, values: np.ndarray, row: int, value: float) -> None:  # pragma: no cover
+    """Insert into a list sorted by value descending; callers visit rows in ascending order."""
+    size = rows.shape[0]
+    if value <= values[size - 1]:
+        return
+    p = size - 1
+    while p > 0 and value > values[p - 1]:
+        rows[p] = rows[p - 1]
+        values[p] = values[p - 1]
+        p -= 1
+    rows[p] = row
+    values[p] = value
+
+
+@numba.njit(parallel=True, cache=True, fastmath=False)
+def add_centers(
+    x: np.ndarray,
+    q: np.ndarray,
+    scale: np.ndarray,
+    qnorm2: np.ndarray,
+    residual: np.ndarray,
+    min_sq: np.ndarray,
+    nearest: np.ndarray,
+    selected: np.ndarray,
+    first: int,
+    count: int,
+    center_sq: np.ndarray,
+    block_rows: int,
+    top_rows: np.ndarray,
+    top_values: np.ndarray,
+    block_recomputed: np.ndarray,
+    block_triangle: np.ndarray,
+    use_triangle: bool,
+    scratch: np.ndarray,
+    scratch_flags: np.ndarray,
+) -> None:  # pragma: no cover
+    """Add selected[first:first + count] to the selected set in one pass over the rows.
+
+    Blocks are processed in parallel; within a block, the centers one after the other, so a
+    block's int8 rows come from memory once and from the core's cache for the other centers.
+    Per center: (1) triangle test and int8 dot products, (2) the int8 bounds, vectorised over
+    rows, (3) exact float64 distances where no bound decided.
+
+    Args:
+        x: (n, d) float32 matrix.
+        q: (n, d) int8 copy of x.
+        scale: (n,) float32 per-row scale of q.
+        qnorm2: (n,) int32 |q|^2 per row.
+        residual: (n,) float32 bound on |x - scale * q| per row.
+        min_sq: (n,) float64 exact minimum squared distances; -1 marks selected rows.
+        nearest: (n,) int32 position (selection order) of a selected row attaining `min_sq`.
+        selected: Selected rows in selection order.
+        first: Position of the first new center.
+        count: Number of new centers.
+        center_sq: (>= count, >= first + count) float64 scratch: squared distances of each new
+            center to every earlier selected position (filled here when `use_triangle`).
+        block_rows: Rows per parallel block.
+        top_rows: (n_blocks, top) int64: per block, its best rows (value descending, index
+            ascending), -1 where the block has fewer.
+        top_values: (n_blocks, top) float64, their values (-1 where no row).
+        block_recomputed: Per block, how many (row, center) pairs needed float64.
+        block_triangle: Per block, how many pairs the triangle inequality settled.
+        use_triangle: Whether to try the triangle inequality.
+        scratch: (threads, block_rows) float64.
+        scratch_flags: (threads, block_rows) bool.
+    """
+    n, d = x.shape
+    low = 1.0 - BOUND_SLACK
+    high = 1.0 + BOUND_SLACK
+    c64 = np.empty((count, d), dtype=np.float64)
+    qc = np.empty((count, d), dtype=np.int16)
+    sc = np.empty(count, dtype=np.float64)
+    cterm = np.empty(count, dtype=np.float64)
+    rc = np.empty(count, dtype=np.float64)
+    for t in range(count):
+        center = selected[first + t]
+        for j in range(d):
+            c64[t, j] = np.float64(x[center, j])
+            qc[t, j] = q[center, j]
+        sc[t] = np.float64(scale[center])
+        cterm[t] = sc[t] * sc[t] * np.float64(qnorm2[center])
+        rc[t] = np.float64(residual[center])
+    if use_triangle:
+        for t in range(count):
+            for p in range(first + t):
+                center_sq[t, p] = _pairwise_sq(x[selected[p]], c64[t], 0, d)
+    for t in range(count):
+        min_sq[selected[first + t]] = _CHOSEN
+    n_blocks = (n + block_rows - 1) // block_rows
+    size = top_rows.shape[1]
+    for b in numba.prange(n_blocks):
+        start = b * block_rows
+        rows = min(n, start + block_rows) - start
+        thread = numba.get_thread_id()  # type: ignore[attr-defined]
+        dots = scratch[thread]
+        flags = scratch_flags[thread]
+        rescan = top_rows[b, 0] < 0
+        for p in range(size):
+            row = top_rows[b, p]
+            if row >= 0 and min_sq[row] < 0.0:
+                rescan = True
+        recomputed = 0
+        triangle = 0
+        for t in range(count):
+            # One center at a time over the block (its int8 rows stay in the core's cache).
+            # 1. Triangle inequality (|c - a| >= 2 |x - a|, a the nearest selected row), else
+            #    the int8 dot product.
+            for k in range(rows):
+                i = start + k
+                current = min_sq[i]
+                flags[k] = False
+                if current < 0.0:
+                    continue
+                if (
+                    use_triangle
+                    and current < np.inf
+                    and center_sq[t, nearest[i]] * low > 4.0 * current * high
+                ):
+                    triangle += 1
+                    continue
+                flags[k] = True
+                dots[k] = np.float64(_int_dot(q[i], qc[t]))
+            # 2. int8 bound, vectorised over rows: |x - c| >= |s_x q_x - s_c q_c| - rho_x - rho_c.
+            for k in range(rows):
+                i = start + k
+                current = min_sq[i]
+                sx = np.float64(scale[i])
+                p1 = sx * sx * np.float64(qnorm2[i])
+                p3 = 2.0 * sx * sc[t] * dots[k]
+                a2 = (p1 + cterm[t] - p3) - 1e-12 * (p1 + cterm[t] + abs(p3))
+                lower = math.sqrt(max(a2, 0.0)) * low - (np.float64(residual[i]) + rc[t]) * high
+                safe = (current < np.inf) & (lower > 0.0) & (lower * lower * low > current * high)
+                flags[k] = flags[k] & (not safe)
+            # 3. Exact float64 distances, numpy's order, where no bound decided.
+            for k in range(rows):
+                if flags[k]:
+                    i = start + k
+                    recomputed += 1
+                    value = _pairwise_sq(x[i], c64[t], 0, d)
+                    if value < min_sq[i]:
+                        min_sq[i] = value
+                        nearest[i] = first + t
+                        for p in range(size):
+                            if top_rows[b, p] == i:
+                                rescan = True
+        if rescan:
+            for p in range(size):
+                top_rows[b, p] = -1
+                top_values[b, p] = -1.0
+            for i in range(start, start + rows):
+                if min_sq[i] > top_values[b, size - 1]:
+                    _insert_top(top_rows[b], top_values[b], i, min_sq[i])
+        block_recomputed[b] = recomputed
+        block_triangle[b] = triangle
+
+
+@numba.njit(cache=True, fastmath=False)
+def merge_top(
+    top_rows: np.ndarray, top_values: np.ndarray, rows: np.ndarray, values: np.ndarray
+) -> None:  # pragma: no cover
+    """The best rows over all blocks (value descending, index ascending) into rows/values."""
+    rows[:] = -1
+    values[:] = -1.0
+    for b in range(top_rows.shape[0]):  # blocks and their lists are in index order: ties go low
+        for p in range(top_rows.shape[1]):
+            row = top_rows[b, p]
+            if row < 0 or top_values[b, p] <= values[values.shape[0] - 1]:
+                break
+            _insert_top(rows, values, row, top_values[b, p])
+
+
+@numba.njit(cache=True, fastmath=False)
+def batch_prefix(x: np.ndarray, rows: np.ndarray, values: np.ndarray, limit: int) -> int:  # pragma: no cover
+    """How many of the ranked candidates are exactly the next picks (at least 1, at most limit).
+
+    Candidate j joins while, for every earlier candidate i, the reference's squared distance of
+    row j to center i is at least D(j): adding i then leaves D(j), and every other row, whose
+    distance is at most D(j) and can only drop, cannot overtake it.
+    """
+    d = x.shape[1]
+    c64 = np.empty(d, dtype=np.float64)
+    m = 1
+    while m < min(limit, rows.shape[0]) and rows[m] >= 0:
+        for i in range(m):
+            for j in range(d):
+                c64[j] = np.float64(x[rows[i], j])
+            if _pairwise_sq(x[rows[m]], c64, 0, d) < values[m]:
+                return m
+        m += 1
+    return m
