@@ -225,10 +225,10 @@ def near_best(scores: np.ndarray, tolerance: float) -> np.ndarray:  # pragma: no
     return out
 
 
-@numba.njit(cache=True, fastmath=False)
+@numba.njit(parallel=True, cache=True, fastmath=False)
 def scan_by_weight(
     min_sq: np.ndarray,
-    weights: np.ndarray,
+    sorted_weights: np.ndarray,
     order: np.ndarray,
     diversity_offset: float,
     weight_offset: float,
@@ -238,35 +238,50 @@ def scan_by_weight(
     tolerance: float,
     out_rows: np.ndarray,
     out_scores: np.ndarray,
-) -> int:  # pragma: no cover
+    parts: int,
+) -> np.ndarray:  # pragma: no cover
     """Score rows in decreasing weight order until no later row can reach the best score.
 
     Needs weight_strength > 0 and diversity_strength >= 0, `order` sorting the weights in
-    decreasing order, and `diversity_bound` >= s_d * log(A + m) for every unselected row (the
-    term at the largest minimum distance). A later row scores at most
-    `diversity_bound + s_w * log(W + w)` with the current row's w, so the scan stops once that
-    is below the best score by more than `2 * tolerance` (each computed score is within
-    `tolerance` of numpy's). Writes the scanned rows and their scores; returns how many.
+    decreasing order (`sorted_weights` = weights[order]), and `diversity_bound` >=
+    s_d * log(A + m) for every unselected row (the term at the largest minimum distance). A
+    later row scores at most `diversity_bound + s_w * log(W + w)` with the current row's w, so
+    a scan stops once that is below its best score by more than `2 * tolerance` (each computed
+    score is within `tolerance` of numpy's).
+
+    The order is split into `parts` interleaved scans (position p goes to part p % parts) that
+    run in parallel; each stops on its own best, which is at most the overall best, so no row
+    that can reach the overall best is missed. Part t writes its rows and scores from
+    t * ceil(n / parts) on.
+
+    Returns:
+        (parts,) int64: how many rows each part wrote.
     """
-    best = -np.inf
-    count = 0
-    for p in range(order.shape[0]):
-        i = order[p]
-        m = min_sq[i]
-        if m < 0.0:
-            continue
-        weight_term = weight_strength * _log(weight_offset + weights[i])
-        if diversity_bound + weight_term < best - 2.0 * tolerance:
-            break
-        score = weight_term
-        if diversity_strength != 0.0:
-            score += diversity_strength * _log(diversity_offset + m)
-        out_rows[count] = i
-        out_scores[count] = score
-        count += 1
-        if score > best:
-            best = score
-    return count
+    n = order.shape[0]
+    stride = (n + parts - 1) // parts
+    counts = np.zeros(parts, dtype=np.int64)
+    for t in numba.prange(parts):
+        best = -np.inf
+        count = 0
+        base = t * stride
+        for p in range(t, n, parts):
+            i = order[p]
+            m = min_sq[i]
+            if m < 0.0:
+                continue
+            weight_term = weight_strength * _log(weight_offset + sorted_weights[p])
+            if diversity_bound + weight_term < best - 2.0 * tolerance:
+                break
+            score = weight_term
+            if diversity_strength != 0.0:
+                score += diversity_strength * _log(diversity_offset + m)
+            out_rows[base + count] = i
+            out_scores[base + count] = score
+            count += 1
+            if score > best:
+                best = score
+        counts[t] = count
+    return counts
 
 
 @numba.njit(cache=True, fastmath=False)

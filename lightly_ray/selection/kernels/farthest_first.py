@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from lightly_ray.selection.kernels import _numba
@@ -107,6 +108,7 @@ def best_combined(
     scratch: np.ndarray | None = None,
     order: np.ndarray | None = None,
     scratch_rows: np.ndarray | None = None,
+    sorted_weights: np.ndarray | None = None,
 ) -> int:
     """The unselected row maximising s_d * log(A + m) + s_w * log(W + w), exactly.
 
@@ -127,6 +129,7 @@ def best_combined(
         order: Optional row order by decreasing weight (`np.argsort(-weights, kind="stable")`):
             with positive s_w and s_d >= 0 only the rows that can still beat the best are scored.
         scratch_rows: Optional int64 buffer of n entries to reuse (with `order`).
+        sorted_weights: Optional `weights[order]`, to reuse (with `order`).
 
     Returns:
         The row, or -1 when every row is selected.
@@ -143,6 +146,7 @@ def best_combined(
             weight_strength,
             scratch,
             scratch_rows,
+            sorted_weights,
         )
         if row is not None:
             return row
@@ -211,6 +215,7 @@ def _best_by_weight_scan(
     weight_strength: float,
     scratch: np.ndarray | None,
     scratch_rows: np.ndarray | None,
+    sorted_weights: np.ndarray | None,
 ) -> int | None:
     """`best_combined` for s_w > 0, s_d >= 0 by a weight-ordered scan; None when not applicable."""
     top, top_sq = state.best()
@@ -229,9 +234,10 @@ def _best_by_weight_scan(
     raw = state.raw_min_sq()
     rows = scratch_rows if scratch_rows is not None else np.empty(state.n, dtype=np.int64)
     scores = scratch if scratch is not None else np.empty(state.n, dtype=np.float64)
-    count = _numba.scan_by_weight(
+    parts = max(1, min(numba.get_num_threads(), state.n))
+    counts = _numba.scan_by_weight(
         raw,
-        weights,
+        weights[order] if sorted_weights is None else sorted_weights,
         order,
         float(diversity_offset),
         float(weight_offset),
@@ -241,9 +247,12 @@ def _best_by_weight_scan(
         tolerance,
         rows,
         scores,
+        parts,
     )
-    scores = scores[:count]
-    near = np.sort(rows[:count][scores >= scores.max() - 2.0 * tolerance])
+    stride = -(-state.n // parts)
+    found = np.concatenate([np.arange(t * stride, t * stride + int(c)) for t, c in enumerate(counts)])
+    scanned_rows, scanned_scores = rows[found], scores[found]
+    near = np.sort(scanned_rows[scanned_scores >= scanned_scores.max() - 2.0 * tolerance])
     if len(near) == 1:
         return int(near[0])
     return _rescore(near, raw, weights, diversity_offset, weight_offset, diversity_strength, weight_strength)
@@ -301,6 +310,7 @@ def farthest_first_weighted(
     scratch = np.empty(state.n, dtype=np.float64)
     order = np.argsort(-w, kind="stable")
     scratch_rows = np.empty(state.n, dtype=np.int64)
+    sorted_weights = w[order]
     target = min(int(budget), state.n)
     picks: list[int] = []
     distances: list[float] = []
@@ -319,6 +329,7 @@ def farthest_first_weighted(
                 scratch=scratch,
                 order=order,
                 scratch_rows=scratch_rows,
+                sorted_weights=sorted_weights,
             )
         distance = math.sqrt(float(state.min_sq_distances(np.array([index]))[0]))
         reasons = []
