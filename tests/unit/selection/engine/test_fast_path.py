@@ -9,7 +9,12 @@ from lightly_ray.selection.fast_diversity import (
     fast_diversity_applies,
     fast_diversity_weights_applies,
 )
-from lightly_ray.selection.problem import DiversityObjective, SelectionProblem, ThresholdFilter, WeightsObjective
+from lightly_ray.selection.problem import (
+    DiversityObjective,
+    SelectionProblem,
+    ThresholdFilter,
+    WeightsObjective,
+)
 
 
 @pytest.mark.parametrize("minimum_distance", [None, 1.2])
