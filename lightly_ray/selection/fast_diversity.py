@@ -12,9 +12,12 @@ than it saves.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from lightly_ray.selection.base import SelectionResult
+from lightly_ray.selection.potentials import WeightsState
 from lightly_ray.selection.problem import DiversityObjective, SelectionProblem, WeightsObjective
 
 FAST_PATH_MIN_ROWS = 20_000
@@ -96,30 +99,20 @@ def select_fast_diversity_weights(
         diversity_stops_first=problem.objectives[0] is diversity,
     )
     picks = rows[result.indices]
-    selected = np.concatenate([preselected, picks])
-    distances = [float(value) for value in result.min_distances_at_pick if np.isfinite(value)]
     pairwise = result.minimum_nearest_other
-    reports: dict[int, dict[str, object]] = {
-        id(diversity): {
-            "strategy": "DIVERSITY",
-            "label": diversity.label,
-            "strength": diversity.strength,
-            "stopping_condition_minimum_distance": diversity.minimum_distance,
-            "final_minimum_distance": distances[-1] if distances else None,
-            "minimum_pairwise_distance": float(np.sqrt(pairwise)) if np.isfinite(pairwise) else None,
-            "stop_reason": result.stop_reason if result.stop_reason == _DIVERSITY_STOP else None,
-        },
-        id(weights): {
-            "strategy": weights.kind,
-            "label": weights.label,
-            "strength": weights.strength,
-            "stopping_condition_max_sum": weights.max_sum,
-            "stopping_condition_minimum_value": weights.minimum_value,
-            "sum": result.weight_sum,
-            "mean": result.weight_sum / len(selected) if len(selected) else None,
-            "minimum": float(w[selected].min()) if len(selected) else None,
-            "stop_reason": result.stop_reason if result.stop_reason in _WEIGHT_STOPS else None,
-        },
+    weights_state = WeightsState(weights)  # the engine's own report of a weights objective
+    for index in np.concatenate([preselected, picks]):
+        weights_state.add(int(index))
+    weights_report = weights_state.report()
+    weights_report["stop_reason"] = result.stop_reason if result.stop_reason in _WEIGHT_STOPS else None
+    reports = {
+        id(diversity): _diversity_report(
+            diversity,
+            result.min_distances_at_pick,
+            float(np.sqrt(pairwise)) if np.isfinite(pairwise) else None,
+            result.stop_reason if result.stop_reason == _DIVERSITY_STOP else None,
+        ),
+        id(weights): weights_report,
     }
     return SelectionResult(
         indices=picks.astype(np.int64),
@@ -155,20 +148,34 @@ def select_fast_diversity(
         minimum_distance=objective.minimum_distance,
     )
     picks = rows[result.indices]
-    distances = [float(value) for value in result.min_distances_at_pick if np.isfinite(value)]
-    selected = np.concatenate([preselected, picks])
-    report = {
+    report = _diversity_report(
+        objective,
+        result.min_distances_at_pick,
+        _minimum_pairwise(objective.embeddings, np.concatenate([preselected, picks])),
+        result.stop_reason,
+    )
+    return SelectionResult(
+        indices=picks.astype(np.int64), stop_reason=result.stop_reason, budget=budget, strategies=[report]
+    )
+
+
+def _diversity_report(
+    objective: DiversityObjective,
+    pick_distances: np.ndarray,
+    minimum_pairwise: float | None,
+    stop_reason: str | None,
+) -> dict[str, Any]:
+    """The DIVERSITY report, with the same keys as `potentials.DiversityState.report`."""
+    distances = [float(value) for value in pick_distances if np.isfinite(value)]
+    return {
         "strategy": "DIVERSITY",
         "label": objective.label,
         "strength": objective.strength,
         "stopping_condition_minimum_distance": objective.minimum_distance,
         "final_minimum_distance": distances[-1] if distances else None,
-        "minimum_pairwise_distance": _minimum_pairwise(objective.embeddings, selected),
-        "stop_reason": result.stop_reason,
+        "minimum_pairwise_distance": minimum_pairwise,
+        "stop_reason": stop_reason,
     }
-    return SelectionResult(
-        indices=picks.astype(np.int64), stop_reason=result.stop_reason, budget=budget, strategies=[report]
-    )
 
 
 def _minimum_pairwise(embeddings: np.ndarray, selected: np.ndarray) -> float | None:

@@ -169,15 +169,9 @@ def best_combined(
         return -1
     if len(candidates) == 1:
         return int(candidates[0])
-    exact = combined_scores(
-        np.maximum(raw[candidates], 0.0),
-        weights[candidates],
-        diversity_offset,
-        weight_offset,
-        diversity_strength,
-        weight_strength,
+    return _rescore(
+        candidates, raw, weights, diversity_offset, weight_offset, diversity_strength, weight_strength
     )
-    return int(candidates[int(np.argmax(exact))])
 
 
 def _rescore(
@@ -332,17 +326,19 @@ def farthest_first_weighted(
                 sorted_weights=sorted_weights,
             )
         distance = math.sqrt(float(state.min_sq_distances(np.array([index]))[0]))
-        reasons = []
-        if minimum_distance is not None and distance < minimum_distance:
-            reasons.append(STOP_MINIMUM_DISTANCE)
-        weight_reasons = []
-        if max_sum is not None and weight_sum + float(w[index]) > max_sum:
-            weight_reasons.append(STOP_MAX_SUM)
-        if minimum_weight is not None and float(w[index]) < minimum_weight:
-            weight_reasons.append(STOP_MINIMUM_WEIGHT)
-        reasons = reasons + weight_reasons if diversity_stops_first else weight_reasons + reasons
-        if reasons:
-            stop = reasons[0]
+        diversity_stop = minimum_distance is not None and distance < minimum_distance
+        weight_stop = (
+            STOP_MAX_SUM
+            if max_sum is not None and weight_sum + float(w[index]) > max_sum
+            else STOP_MINIMUM_WEIGHT
+            if minimum_weight is not None and float(w[index]) < minimum_weight
+            else None
+        )
+        if diversity_stop and (diversity_stops_first or weight_stop is None):
+            stop = STOP_MINIMUM_DISTANCE
+            break
+        if weight_stop is not None:
+            stop = weight_stop
             break
         picks.append(index)
         distances.append(distance)

@@ -8,19 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from lightly_ray.selection.potentials import safe_log
+
 STOP_BUDGET = "budget"
 STOP_MINIMUM_DISTANCE = "stopping_condition_minimum_distance"
 STOP_MAX_SUM = "stopping_condition_max_sum"
 STOP_MINIMUM_WEIGHT = "stopping_condition_minimum_typicality"
-
-
-def safe_log(values: np.ndarray) -> np.ndarray:
-    """Natural log, -inf for values <= 0 (never NaN), as the selection engine takes it."""
-    values = np.asarray(values, dtype=np.float64)
-    out = np.full(values.shape, -np.inf)
-    positive = values > 0
-    out[positive] = np.log(values[positive])
-    return out
 
 
 def combined_scores(
