@@ -25,7 +25,14 @@ import math
 import numba
 import numpy as np
 
-from lightly_ray.selection.kernels._numba import BOUND_SLACK, _int_dot, _pairwise_sq
+from lightly_ray.selection.kernels._numba import (
+    BOUND_SLACK,
+    CENTER_LEVELS,
+    ROW_OFFSET,
+    _pairwise_sq,
+    quantize_row,
+)
+from lightly_ray.selection.kernels._simd import dot_u8s8
 
 _CHOSEN = -1.0
 
@@ -74,12 +81,19 @@ def add_centers(
     Per center: (1) triangle test and int8 dot products, (2) the int8 bounds, vectorised over
     rows, (3) exact float64 distances where no bound decided.
 
+    The int8 bound: with x = s_x q_x + r_x and c = s_c q_c + r_c (|r| <= rho),
+    |x - c| >= |s_x q_x - s_c q_c| - rho_x - rho_c, where
+    |s_x q_x - s_c q_c|^2 = s_x^2 |q_x|^2 + s_c^2 |q_c|^2 - 2 s_x s_c q_x.q_c is computed from
+    integers. A row is skipped when that bound squared exceeds its current minimum. Compared
+    without a square root per (row, center): per row and pass u = sqrt(current) + rho_x (both
+    rounded up), per center `a2 > (u + rho_c)^2` with relative slack for every rounding.
+
     Args:
         x: (n, d) float32 matrix.
-        q: (n, d) int8 copy of x.
+        q: (n, d) uint8 copy of x (`level + ROW_OFFSET`, see `_numba.quantize`).
         scale: (n,) float32 per-row scale of q.
-        qnorm2: (n,) int32 |q|^2 per row.
-        residual: (n,) float32 bound on |x - scale * q| per row.
+        qnorm2: (n,) int32 |level|^2 per row.
+        residual: (n,) float32 bound on |x - scale * level| per row.
         min_sq: (n,) float64 exact minimum squared distances; -1 marks selected rows.
         nearest: (n,) int32 position (selection order) of a selected row attaining `min_sq`.
         selected: Selected rows in selection order.
@@ -94,25 +108,29 @@ def add_centers(
         block_recomputed: Per block, how many (row, center) pairs needed float64.
         block_triangle: Per block, how many pairs the triangle inequality settled.
         use_triangle: Whether to try the triangle inequality.
-        scratch: (threads, block_rows) float64.
+        scratch: (threads, 3, block_rows) float64.
         scratch_flags: (threads, block_rows) bool.
     """
     n, d = x.shape
     low = 1.0 - BOUND_SLACK
     high = 1.0 + BOUND_SLACK
+    low3 = low * low * low
     c64 = np.empty((count, d), dtype=np.float64)
-    qc = np.empty((count, d), dtype=np.int16)
+    qc = np.empty((count, d), dtype=np.int8)
     sc = np.empty(count, dtype=np.float64)
     cterm = np.empty(count, dtype=np.float64)
     rc = np.empty(count, dtype=np.float64)
+    shift = np.empty(count, dtype=np.float64)
     for t in range(count):
         center = selected[first + t]
         for j in range(d):
             c64[t, j] = np.float64(x[center, j])
-            qc[t, j] = q[center, j]
-        sc[t] = np.float64(scale[center])
-        cterm[t] = sc[t] * sc[t] * np.float64(qnorm2[center])
-        rc[t] = np.float64(residual[center])
+        # Centers get their own 7-bit quantisation (see _simd: pair sums fit in 16 bits).
+        s_c, squares, r_c, total = quantize_row(x[center], qc[t], CENTER_LEVELS, 0)
+        sc[t] = s_c
+        cterm[t] = s_c * s_c * np.float64(squares)
+        rc[t] = r_c * high
+        shift[t] = np.float64(ROW_OFFSET * total)  # dot(q + offset, qc) - dot(q, qc)
     if use_triangle:
         for t in range(count):
             for p in range(first + t):
@@ -125,13 +143,24 @@ def add_centers(
         start = b * block_rows
         rows = min(n, start + block_rows) - start
         thread = numba.get_thread_id()  # type: ignore[attr-defined]
-        dots = scratch[thread]
+        dots = scratch[thread, 0]
+        reach = scratch[thread, 1]
+        norms = scratch[thread, 2]
         flags = scratch_flags[thread]
         rescan = top_rows[b, 0] < 0
         for p in range(size):
             row = top_rows[b, p]
             if row >= 0 and min_sq[row] < 0.0:
                 rescan = True
+        # Per row, once per pass: sqrt(current) + rho_x rounded up (inf while nothing is
+        # selected: no bound can skip), and s_x^2 |q_x|^2.
+        for k in range(rows):
+            i = start + k
+            sx = np.float64(scale[i])
+            norms[k] = sx * sx * np.float64(qnorm2[i])
+            reach[k] = (
+                math.sqrt(max(min_sq[i], 0.0)) * (1.0 + 4.0 * BOUND_SLACK) + np.float64(residual[i]) * high
+            )
         recomputed = 0
         triangle = 0
         for t in range(count):
@@ -152,18 +181,15 @@ def add_centers(
                     triangle += 1
                     continue
                 flags[k] = True
-                dots[k] = np.float64(_int_dot(q[i], qc[t]))
-            # 2. int8 bound, vectorised over rows: |x - c| >= |s_x q_x - s_c q_c| - rho_x - rho_c.
+                dots[k] = np.float64(dot_u8s8(q[i], qc[t])) - shift[t]
+            # 2. int8 bound, vectorised over rows: skip when a2 > (reach + rho_c)^2, a2 a lower
+            #    bound on |s_x q_x - s_c q_c|^2 (rounding of the three terms covered).
             for k in range(rows):
-                i = start + k
-                current = min_sq[i]
-                sx = np.float64(scale[i])
-                p1 = sx * sx * np.float64(qnorm2[i])
-                p3 = 2.0 * sx * sc[t] * dots[k]
+                p1 = norms[k]
+                p3 = 2.0 * np.float64(scale[start + k]) * sc[t] * dots[k]
                 a2 = (p1 + cterm[t] - p3) - 1e-12 * (p1 + cterm[t] + abs(p3))
-                lower = math.sqrt(max(a2, 0.0)) * low - (np.float64(residual[i]) + rc[t]) * high
-                safe = (current < np.inf) & (lower > 0.0) & (lower * lower * low > current * high)
-                flags[k] = flags[k] & (not safe)
+                w = reach[k] + rc[t]
+                flags[k] = flags[k] & (a2 * low3 <= w * w * high)
             # 3. Exact float64 distances, numpy's order, where no bound decided.
             for k in range(rows):
                 if flags[k]:

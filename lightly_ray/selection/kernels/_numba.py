@@ -107,51 +107,62 @@ def sq_distance(x: np.ndarray, c: np.ndarray) -> float:  # pragma: no cover
     return _pairwise_sq(x, c, 0, x.shape[0])
 
 
+ROW_OFFSET = 128
+"""Rows are stored as `level + ROW_OFFSET` (uint8, levels in [-127, 127]) for `_simd.dot_u8s8`."""
+CENTER_LEVELS = 63
+"""Centers are quantised to levels in [-63, 63] so that `dot_u8s8` pair sums fit in 16 bits."""
+
+
+@numba.njit(cache=True, fastmath=False)
+def quantize_row(
+    x: np.ndarray, out: np.ndarray, max_level: int, offset: int
+) -> tuple[float, int, float, int]:  # pragma: no cover
+    """Quantise one row: x = scale * level + r with |r| <= residual (rounded up).
+
+    Writes `level + offset` into `out`. Any level is valid (the residual is measured, not
+    assumed), so the rounding multiplies by the reciprocal of the scale instead of dividing.
+    s * level is exact in float64 (24 + 7 bits) and so is x - s * level; only the sum of
+    squares rounds, hence the 1e-6 margin.
+
+    Returns:
+        (scale as a float32 value, sum of level**2, residual as a float32 value, sum of levels).
+    """
+    d = x.shape[0]
+    top = np.float32(0.0)
+    for j in range(d):
+        v = abs(x[j])
+        if v > top:
+            top = v
+    s = np.float32(top / np.float32(max_level)) if top > 0.0 else np.float32(1.0)
+    s64 = np.float64(s)
+    inverse = 1.0 / s64
+    bound = np.float64(max_level)
+    squares = 0
+    total = 0
+    res2 = 0.0
+    for j in range(d):
+        v = np.float64(x[j])
+        level = min(max(np.rint(v * inverse), -bound), bound)
+        qi = int(level)
+        out[j] = qi + offset
+        squares += qi * qi
+        total += qi
+        r = v - s64 * level
+        res2 += r * r
+    residual = np.float32(math.sqrt(res2) * (1.0 + 1e-6) + 1e-30)
+    return float(s), squares, float(residual), total
+
+
 @numba.njit(parallel=True, cache=True, fastmath=False)
 def quantize(
     x: np.ndarray, q: np.ndarray, scale: np.ndarray, qnorm2: np.ndarray, residual: np.ndarray
 ) -> None:  # pragma: no cover
-    """Fill the int8 copy: x[i] = scale[i] * q[i] + r[i] with |r[i]| <= residual[i] (rounded up).
-
-    Any level is valid (the residual is measured, not assumed), so the rounding multiplies by
-    the reciprocal of the scale instead of dividing. s * level is exact in float64 (24 + 7 bits)
-    and so is x - s * level; only the sum of squares rounds, hence the 1e-6 margin.
-    """
-    n, d = x.shape
-    for i in numba.prange(n):
-        top = np.float32(0.0)
-        for j in range(d):
-            v = abs(x[i, j])
-            if v > top:
-                top = v
-        s = np.float32(top / np.float32(127.0)) if top > 0.0 else np.float32(1.0)
-        s64 = np.float64(s)
-        inverse = 1.0 / s64
-        acc = 0
-        res2 = 0.0
-        for j in range(d):
-            v = np.float64(x[i, j])
-            level = min(max(np.rint(v * inverse), -127.0), 127.0)
-            qi = np.int32(level)
-            q[i, j] = qi
-            acc += int(qi) * int(qi)
-            r = v - s64 * level
-            res2 += r * r
+    """Fill the uint8 copy (`level + ROW_OFFSET`, levels in [-127, 127]) row by row."""
+    for i in numba.prange(x.shape[0]):
+        s, squares, r, _ = quantize_row(x[i], q[i], 127, ROW_OFFSET)
         scale[i] = s
-        qnorm2[i] = acc
-        residual[i] = np.float32(math.sqrt(res2) * (1.0 + 1e-6) + 1e-30)
-
-
-@numba.njit(cache=True, fastmath=False)
-def _int_dot(qa: np.ndarray, qb: np.ndarray) -> np.int32:  # pragma: no cover
-    # Explicit int32 wrapping keeps the accumulation in 32-bit lanes: LLVM turns it into
-    # sign-extend + pmaddwd (int16 pairs into int32). It cannot overflow: |q| <= 127, so
-    # |sum| <= 127 * 127 * d < 2**31 for d < 133,000. `qb` is the center widened to int16
-    # once per pick, which saves its per-row sign extension.
-    acc = np.int32(0)
-    for j in range(qa.shape[0]):
-        acc = np.int32(acc + np.int32(qa[j]) * np.int32(qb[j]))
-    return acc
+        qnorm2[i] = squares
+        residual[i] = r
 
 
 @numba.njit(cache=True, fastmath=False)
@@ -285,16 +296,14 @@ def scan_by_weight(
 
 
 @numba.njit(cache=True, fastmath=False)
-def center_distances(
-    x: np.ndarray, rows: np.ndarray, center: int, out: np.ndarray
-) -> None:  # pragma: no cover
-    """out[p] = the reference's squared distance of row rows[p] to row `center`."""
-    d = x.shape[1]
+def center_distances(rows: np.ndarray, center: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    """out[p] = the reference's squared distance of float32 row rows[p] to float32 `center`."""
+    d = rows.shape[1]
     c64 = np.empty(d, dtype=np.float64)
     for j in range(d):
-        c64[j] = np.float64(x[center, j])
-    for p in range(rows.shape[0]):
-        out[p] = _pairwise_sq(x[rows[p]], c64, 0, d)
+        c64[j] = np.float64(center[j])
+    for p in range(out.shape[0]):
+        out[p] = _pairwise_sq(rows[p], c64, 0, d)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)

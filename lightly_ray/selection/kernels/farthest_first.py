@@ -309,42 +309,65 @@ def farthest_first_weighted(
     picks: list[int] = []
     distances: list[float] = []
     stop = STOP_BUDGET
-    while len(chosen) + len(picks) < target:
-        if len(chosen) + len(picks) == 0:
-            index = first_weighted_pick(w, 0.0, weight_strength)
-        else:
-            index = best_combined(
-                state,
-                w,
-                nearest_other.total(),
-                weight_sum,
-                diversity_strength,
-                weight_strength,
-                scratch=scratch,
-                order=order,
-                scratch_rows=scratch_rows,
-                sorted_weights=sorted_weights,
+    # Picks are made in batches that share one pass over the rows (`state.add_many`). Within a
+    # batch the stored minimum distances m are stale: each can only drop when the batch is added.
+    # With s_d >= 0 a stale score is an upper bound on the true one, so the best stale score is
+    # the true next pick whenever its own m did not drop, i.e. its reference distance to every
+    # earlier batch member is >= m (the pass would then leave m as it is, ties included; see
+    # `_batch` for the same argument in plain farthest-first). A and W are exact at every step.
+    # Otherwise the batch ends and the pick is made again after the pass.
+    limit = _BATCH if diversity_strength >= 0.0 else 1
+    raw = state.raw_min_sq()
+    while len(chosen) + len(picks) < target and stop == STOP_BUDGET:
+        batch: list[int] = []
+        while len(batch) < limit and len(chosen) + len(picks) < target:
+            if len(chosen) + len(picks) == 0:
+                index = first_weighted_pick(w, 0.0, weight_strength)
+                limit = 1  # every distance changes with the first row
+            else:
+                index = best_combined(
+                    state,
+                    w,
+                    nearest_other.total(),
+                    weight_sum,
+                    diversity_strength,
+                    weight_strength,
+                    scratch=scratch,
+                    order=order,
+                    scratch_rows=scratch_rows,
+                    sorted_weights=sorted_weights,
+                )
+            if index < 0:
+                break
+            to_selected = nearest_other.pick_distances(index)
+            squared = max(float(raw[index]), 0.0)
+            if batch and bool((to_selected[len(to_selected) - len(batch) :] < squared).any()):
+                break  # its distance drops when the batch is added: decide after the pass
+            distance = math.sqrt(squared)
+            diversity_stop = minimum_distance is not None and distance < minimum_distance
+            weight_stop = (
+                STOP_MAX_SUM
+                if max_sum is not None and weight_sum + float(w[index]) > max_sum
+                else STOP_MINIMUM_WEIGHT
+                if minimum_weight is not None and float(w[index]) < minimum_weight
+                else None
             )
-        distance = math.sqrt(float(state.min_sq_distances(np.array([index]))[0]))
-        diversity_stop = minimum_distance is not None and distance < minimum_distance
-        weight_stop = (
-            STOP_MAX_SUM
-            if max_sum is not None and weight_sum + float(w[index]) > max_sum
-            else STOP_MINIMUM_WEIGHT
-            if minimum_weight is not None and float(w[index]) < minimum_weight
-            else None
-        )
-        if diversity_stop and (diversity_stops_first or weight_stop is None):
-            stop = STOP_MINIMUM_DISTANCE
+            if diversity_stop and (diversity_stops_first or weight_stop is None):
+                stop = STOP_MINIMUM_DISTANCE
+                break
+            if weight_stop is not None:
+                stop = weight_stop
+                break
+            picks.append(index)
+            distances.append(distance)
+            weight_sum += float(w[index])
+            nearest_other.add(index, to_selected)
+            batch.append(index)
+            state.hold(index)
+        if not batch:
             break
-        if weight_stop is not None:
-            stop = weight_stop
-            break
-        picks.append(index)
-        distances.append(distance)
-        weight_sum += float(w[index])
-        nearest_other.add(index)
-        state.add(index)
+        state.add_many(np.asarray(batch, dtype=np.int64))
+        limit = _BATCH if diversity_strength >= 0.0 else 1
     return WeightedResult(
         np.asarray(picks, dtype=np.int64),
         np.asarray(distances),
@@ -371,25 +394,41 @@ class WeightedResult(FarthestFirstResult):
 
 
 class _NearestOther:
-    """Each selected row's squared distance to its nearest other selected row, and their sum A."""
+    """Each selected row's squared distance to its nearest other selected row, and their sum A.
+
+    The selected rows are copied, in pick order, into one contiguous buffer, so the distances
+    of a new row to all of them are read sequentially (not gathered from the whole matrix).
+    """
 
     def __init__(self, matrix: np.ndarray) -> None:
         self.matrix = matrix
         self.rows = np.empty(0, dtype=np.int64)  # ascending, as the engine sums them
-        self.values = np.empty(0, dtype=np.float64)
-        self._buffer = np.empty(16, dtype=np.float64)
+        self.values = np.empty(0, dtype=np.float64)  # in the order of `rows`
+        self._pick_of = np.empty(0, dtype=np.int64)  # position in pick order, in the order of `rows`
+        self._picked = np.empty((16, matrix.shape[1]), dtype=np.float32)
+        self._squared = np.empty(16, dtype=np.float64)
 
-    def add(self, index: int) -> None:
+    def pick_distances(self, index: int) -> np.ndarray:
+        """Squared distances of row `index` to the selected rows in pick order (a scratch view)."""
         count = len(self.rows)
-        if count > len(self._buffer):
-            self._buffer = np.empty(2 * count, dtype=np.float64)
-        squared = self._buffer[:count]
-        _numba.center_distances(self.matrix, self.rows, index, squared)
+        if count == len(self._picked):
+            self._picked = np.concatenate([self._picked, np.empty_like(self._picked)])
+            self._squared = np.empty(len(self._picked), dtype=np.float64)
+        _numba.center_distances(self._picked[:count], self.matrix[index], self._squared[:count])
+        return self._squared[:count]
+
+    def add(self, index: int, pick_distances: np.ndarray | None = None) -> None:
+        """Add a row; `pick_distances` is `pick_distances(index)` if the caller has it."""
+        count = len(self.rows)
+        in_pick_order = self.pick_distances(index) if pick_distances is None else pick_distances
+        squared = in_pick_order[self._pick_of]
         np.minimum(self.values, squared, out=self.values)
         position = int(np.searchsorted(self.rows, index))
         own = float(squared.min()) if count else math.inf
+        self._picked[count] = self.matrix[index]
         self.rows = np.insert(self.rows, position, index)
         self.values = np.insert(self.values, position, own)
+        self._pick_of = np.insert(self._pick_of, position, count)
 
     def total(self) -> float:
         return sum_nearest_other(self.values)

@@ -47,7 +47,7 @@ class MinDistanceState:
         self.matrix = matrix
         self.n = n
         self.dim = dim
-        self._q = np.empty((n, dim), dtype=np.int8)
+        self._q = np.empty((n, dim), dtype=np.uint8)
         self._scale = np.empty(n, dtype=np.float32)
         self._qnorm2 = np.empty(n, dtype=np.int32)
         self._residual = np.empty(n, dtype=np.float32)
@@ -68,9 +68,10 @@ class MinDistanceState:
         self._block_recomputed = np.zeros(n_blocks, dtype=np.int64)
         self._block_triangle = np.zeros(n_blocks, dtype=np.int64)
         threads = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
-        self._scratch = np.empty((threads, _BLOCK_ROWS), dtype=np.float64)
+        self._scratch = np.empty((threads, 3, _BLOCK_ROWS), dtype=np.float64)
         self._scratch_flags = np.empty((threads, _BLOCK_ROWS), dtype=np.bool_)
         self._triangle_pause = 0
+        self._held: list[tuple[int, float]] = []
         self.recomputed_rows = 0
         """(row, center) distances computed in float64 over all `add` calls (the rest were pruned)."""
         self.passes = 0
@@ -109,12 +110,27 @@ class MinDistanceState:
         """
         self.add_many(np.array([index], dtype=np.int64))
 
+    def hold(self, index: int) -> None:
+        """Make an unselected row read as selected (-1) in `raw_min_sq` until the next `add_many`.
+
+        Callers that pick several rows before one pass over the matrix hold each pick so that
+        their scans skip it, then add them all. `best` and `top` still list held rows.
+        """
+        if self._min_sq[index] >= 0.0:
+            self._held.append((int(index), float(self._min_sq[index])))
+            self._min_sq[index] = _batch._CHOSEN
+
     def add_many(self, indices: np.ndarray) -> None:
         """Add rows to the selected set in one pass over the matrix (already selected: skipped).
+
+        Held rows (`hold`) get their distances back first.
 
         Args:
             indices: Row indices; their order is the selection order.
         """
+        for row, value in self._held:
+            self._min_sq[row] = value
+        self._held.clear()
         rows = np.asarray(indices, dtype=np.int64).ravel()
         if len(rows) and (rows.min() < 0 or rows.max() >= self.n):
             bad = int(rows[(rows < 0) | (rows >= self.n)][0])

@@ -1,0 +1,127 @@
+"""The int8 dot product of the filter pass, written as LLVM vector code.
+
+`dot_u8s8(a, b)` returns `sum(a[j] * b[j])` over unsigned 8-bit `a` and signed 8-bit `b`, exactly,
+as an int32. It is the hot loop of farthest-first: one call per (row, new center).
+
+Why a hand-written kernel: from a plain numba loop LLVM emits sign extension to 16 bits plus
+`pmaddwd` on 128-bit registers (8 multiply-adds per instruction). On x86 with AVX2 this uses
+`vpmaddubsw` on 256-bit registers instead: 32 unsigned x signed byte products per instruction,
+summed in adjacent pairs into 16-bit lanes, then `vpmaddwd` by ones into 32-bit lanes. That is
+exact only while a pair sum fits in 16 bits, |a_j b_j + a_{j+1} b_{j+1}| <= 32767 (the
+instruction saturates). Callers guarantee it: rows are stored as `level + 128` in [1, 255] and
+centers quantised to [-63, 63], so a pair is at most 2 * 255 * 63 = 32130.
+
+Elsewhere (no AVX2, or not x86: ARM clusters) the same function emits portable vector IR
+(widen to 32 bits, multiply, add), which LLVM maps to the target's own instructions. Both give
+the same integer. Which one is compiled is decided when the calling kernel is compiled, from the
+host CPU's features; numba's on-disk cache is keyed on the CPU name and its features, so a cache
+written on one CPU is not reused on another.
+
+The 32-bit accumulation cannot overflow for the callers' inputs: |sum| <= 255 * 63 * d < 2**31
+for d < 133,000 (their dimension limit).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import llvmlite.binding as llvm
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+_CHUNK = 32  # bytes per 256-bit vector
+
+
+def host_has_avx2() -> bool:
+    """Whether the host CPU can run the AVX2 `vpmaddubsw` kernel."""
+    features = llvm.get_host_cpu_features()
+    return llvm.get_process_triple().startswith(("x86_64", "i686", "i386")) and bool(
+        features.get("avx2", False)
+    )
+
+
+def _function(module: ir.Module, fnty: ir.FunctionType, name: str) -> ir.Function:
+    return cgutils.get_or_insert_function(module, fnty, name)  # type: ignore[no-untyped-call]
+
+
+def _variable(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
+    return cgutils.alloca_once_value(builder, value)  # type: ignore[no-untyped-call]
+
+
+def _dot_ir(builder: ir.IRBuilder, pa: ir.Value, pb: ir.Value, length: ir.Value, avx2: bool) -> ir.Value:
+    """IR for sum(a[j] * b[j]) over j < length (i64) from byte pointers pa (u8) and pb (s8)."""
+    i8, i16, i32, i64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
+    bytes_ty = ir.VectorType(i8, _CHUNK)
+    acc_ty = ir.VectorType(i32, _CHUNK // 4 if avx2 else _CHUNK)
+    module = builder.module
+    if avx2:
+        pmaddubsw = _function(
+            module, ir.FunctionType(ir.VectorType(i16, 16), [bytes_ty, bytes_ty]), "llvm.x86.avx2.pmadd.ub.sw"
+        )
+        pmaddwd = _function(
+            module,
+            ir.FunctionType(ir.VectorType(i32, 8), [ir.VectorType(i16, 16), ir.VectorType(i16, 16)]),
+            "llvm.x86.avx2.pmadd.wd",
+        )
+        ones = ir.Constant(ir.VectorType(i16, 16), [1] * 16)
+    reduce_add = _function(
+        module, ir.FunctionType(i32, [acc_ty]), f"llvm.vector.reduce.add.v{acc_ty.count}i32"
+    )
+    chunks = builder.udiv(length, ir.Constant(i64, _CHUNK))
+    acc = _variable(builder, ir.Constant(acc_ty, None))
+    with cgutils.for_range(builder, chunks) as loop:
+        offset = builder.mul(loop.index, ir.Constant(i64, _CHUNK))
+        va = builder.load(builder.bitcast(builder.gep(pa, [offset]), bytes_ty.as_pointer()), align=1)
+        vb = builder.load(builder.bitcast(builder.gep(pb, [offset]), bytes_ty.as_pointer()), align=1)
+        if avx2:
+            pairs = builder.call(pmaddubsw, [va, vb])
+            part = builder.call(pmaddwd, [pairs, ones])
+        else:
+            wide = ir.VectorType(i32, _CHUNK)
+            part = builder.mul(builder.zext(va, wide), builder.sext(vb, wide))
+        builder.store(builder.add(builder.load(acc), part), acc)
+    total = _variable(builder, builder.call(reduce_add, [builder.load(acc)]))
+    tail_start = builder.mul(chunks, ir.Constant(i64, _CHUNK))
+    with cgutils.for_range_slice(builder, tail_start, length, ir.Constant(i64, 1)) as (index, _):
+        a = builder.zext(builder.load(builder.gep(pa, [index])), i32)
+        b = builder.sext(builder.load(builder.gep(pb, [index])), i32)
+        builder.store(builder.add(builder.load(total), builder.mul(a, b)), total)
+    return builder.load(total)
+
+
+def _make_dot(force_generic: bool) -> Any:
+    @intrinsic
+    def dot(typingctx: Any, a: types.Array, b: types.Array) -> Any:
+        if not (
+            isinstance(a, types.Array)
+            and isinstance(b, types.Array)
+            and a.ndim == 1
+            and b.ndim == 1
+            and a.layout == "C"
+            and b.layout == "C"
+            and a.dtype == types.uint8
+            and b.dtype == types.int8
+        ):
+            return None
+
+        def codegen(context: Any, builder: ir.IRBuilder, signature: Any, args: Any) -> ir.Value:
+            array_a = context.make_array(signature.args[0])(context, builder, args[0])
+            array_b = context.make_array(signature.args[1])(context, builder, args[1])
+            length_a, length_b = array_a.nitems, array_b.nitems
+            length = builder.select(builder.icmp_signed("<", length_b, length_a), length_b, length_a)
+            avx2 = not force_generic and host_has_avx2()
+            return _dot_ir(builder, array_a.data, array_b.data, length, avx2)
+
+        return types.int32(a, b), codegen
+
+    return dot
+
+
+dot_u8s8 = _make_dot(force_generic=False)
+"""sum(a[j] * b[j]) as int32 over 1-D C-contiguous uint8 `a` and int8 `b` (the shorter length);
+AVX2 `vpmaddubsw` where the host has it (pair sums must fit in 16 bits, see the module doc)."""
+
+dot_u8s8_generic = _make_dot(force_generic=True)
+"""The portable variant of `dot_u8s8` (used where AVX2 is missing; compiled here for tests)."""
