@@ -32,7 +32,7 @@ from lightly_ray.selection.kernels._numba import (
     _pairwise_sq,
     quantize_row,
 )
-from lightly_ray.selection.kernels._simd import dot_u8s8
+from lightly_ray.selection.kernels._simd import dot4_u8s8, dot_u8s8
 
 _CHOSEN = -1.0
 
@@ -50,6 +50,41 @@ def _insert_top(rows: np.ndarray, values: np.ndarray, row: int, value: float) ->
         p -= 1
     rows[p] = row
     values[p] = value
+
+
+@numba.njit(cache=True, fastmath=False, inline="always")
+def _settle(
+    x: np.ndarray,
+    c64: np.ndarray,
+    min_sq: np.ndarray,
+    i: int,
+    t: int,
+    dot: np.int32,
+    sx: float,
+    p1: float,
+    reach: float,
+    sc: np.ndarray,
+    cterm: np.ndarray,
+    rc: np.ndarray,
+    shift: np.ndarray,
+) -> int:  # pragma: no cover
+    """Row i against center t, given their int8 dot product.
+
+    Returns 0 when the int8 bound skips the pair, 1 when the float64 distance was computed and
+    did not lower min_sq[i], 2 when it did (min_sq[i] updated).
+    """
+    high = 1.0 + BOUND_SLACK
+    low = 1.0 - BOUND_SLACK
+    p3 = 2.0 * sx * sc[t] * (np.float64(dot) - shift[t])
+    a2 = (p1 + cterm[t] - p3) - 1e-12 * (p1 + cterm[t] + abs(p3))
+    w = reach + rc[t]
+    if a2 * (low * low * low) > w * w * high:
+        return 0
+    value = _pairwise_sq(x[i], c64[t], 0, x.shape[1])
+    if value < min_sq[i]:
+        min_sq[i] = value
+        return 2
+    return 1
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
@@ -163,45 +198,75 @@ def add_centers(
             )
         recomputed = 0
         triangle = 0
-        for t in range(count):
-            # One center at a time over the block (its int8 rows stay in the core's cache).
-            # 1. Triangle inequality (|c - a| >= 2 |x - a|, a the nearest selected row), else
-            #    the int8 dot product.
+        if not use_triangle:
+            # Row by row: its int8 dot products with four centers at a time (the row is read
+            # once), then bound and exact distance per center in selection order.
             for k in range(rows):
                 i = start + k
-                current = min_sq[i]
-                flags[k] = False
-                if current < 0.0:
+                if min_sq[i] < 0.0:
                     continue
-                if (
-                    use_triangle
-                    and current < np.inf
-                    and center_sq[t, nearest[i]] * low > 4.0 * current * high
-                ):
-                    triangle += 1
-                    continue
-                flags[k] = True
-                dots[k] = np.float64(dot_u8s8(q[i], qc[t])) - shift[t]
-            # 2. int8 bound, vectorised over rows: skip when a2 > (reach + rho_c)^2, a2 a lower
-            #    bound on |s_x q_x - s_c q_c|^2 (rounding of the three terms covered).
-            for k in range(rows):
-                p1 = norms[k]
-                p3 = 2.0 * np.float64(scale[start + k]) * sc[t] * dots[k]
-                a2 = (p1 + cterm[t] - p3) - 1e-12 * (p1 + cterm[t] + abs(p3))
-                w = reach[k] + rc[t]
-                flags[k] = flags[k] & (a2 * low3 <= w * w * high)
-            # 3. Exact float64 distances, numpy's order, where no bound decided.
-            for k in range(rows):
-                if flags[k]:
+                qi = q[i]
+                sx = np.float64(scale[i])
+                t = 0
+                while t < count:
+                    if t + 4 <= count:
+                        dots4 = dot4_u8s8(qi, qc[t], qc[t + 1], qc[t + 2], qc[t + 3])
+                        width = 4
+                    else:
+                        dots4 = (dot_u8s8(qi, qc[t]), np.int32(0), np.int32(0), np.int32(0))
+                        width = 1
+                    for u in range(width):
+                        outcome = _settle(
+                            x, c64, min_sq, i, t + u, dots4[u], sx, norms[k], reach[k], sc, cterm, rc, shift
+                        )
+                        if outcome:
+                            recomputed += 1
+                        if outcome == 2:
+                            nearest[i] = first + t + u
+                            for p in range(size):
+                                if top_rows[b, p] == i:
+                                    rescan = True
+                    t += width
+        else:
+            for t in range(count):
+                # One center at a time over the block (its int8 rows stay in the core's cache).
+                # 1. Triangle inequality (|c - a| >= 2 |x - a|, a the nearest selected row), else
+                #    the int8 dot product.
+                for k in range(rows):
                     i = start + k
-                    recomputed += 1
-                    value = _pairwise_sq(x[i], c64[t], 0, d)
-                    if value < min_sq[i]:
-                        min_sq[i] = value
-                        nearest[i] = first + t
-                        for p in range(size):
-                            if top_rows[b, p] == i:
-                                rescan = True
+                    current = min_sq[i]
+                    flags[k] = False
+                    if current < 0.0:
+                        continue
+                    if (
+                        use_triangle
+                        and current < np.inf
+                        and center_sq[t, nearest[i]] * low > 4.0 * current * high
+                    ):
+                        triangle += 1
+                        continue
+                    flags[k] = True
+                    dots[k] = np.float64(dot_u8s8(q[i], qc[t])) - shift[t]
+                # 2. int8 bound, vectorised over rows: skip when a2 > (reach + rho_c)^2, a2 a lower
+                #    bound on |s_x q_x - s_c q_c|^2 (rounding of the three terms covered).
+                for k in range(rows):
+                    p1 = norms[k]
+                    p3 = 2.0 * np.float64(scale[start + k]) * sc[t] * dots[k]
+                    a2 = (p1 + cterm[t] - p3) - 1e-12 * (p1 + cterm[t] + abs(p3))
+                    w = reach[k] + rc[t]
+                    flags[k] = flags[k] & (a2 * low3 <= w * w * high)
+                # 3. Exact float64 distances, numpy's order, where no bound decided.
+                for k in range(rows):
+                    if flags[k]:
+                        i = start + k
+                        recomputed += 1
+                        value = _pairwise_sq(x[i], c64[t], 0, d)
+                        if value < min_sq[i]:
+                            min_sq[i] = value
+                            nearest[i] = first + t
+                            for p in range(size):
+                                if top_rows[b, p] == i:
+                                    rescan = True
         if rescan:
             for p in range(size):
                 top_rows[b, p] = -1

@@ -125,7 +125,8 @@ def quantize_row(
     squares rounds, hence the 1e-6 margin.
 
     Returns:
-        (scale as a float32 value, sum of level**2, residual as a float32 value, sum of levels).
+        (scale, sum of level**2, residual, sum of levels); scale and residual are float32 values
+        held in float64.
     """
     d = x.shape[0]
     top = np.float32(0.0)
@@ -149,8 +150,8 @@ def quantize_row(
         total += qi
         r = v - s64 * level
         res2 += r * r
-    residual = np.float32(math.sqrt(res2) * (1.0 + 1e-6) + 1e-30)
-    return float(s), squares, float(residual), total
+    residual = np.float64(np.float32(math.sqrt(res2) * (1.0 + 1e-6) + 1e-30))
+    return s64, squares, residual, total  # float64 values (a float32 would round s * s)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)

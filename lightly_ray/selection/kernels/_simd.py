@@ -50,8 +50,27 @@ def _variable(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
     return cgutils.alloca_once_value(builder, value)  # type: ignore[no-untyped-call]
 
 
-def _dot_ir(builder: ir.IRBuilder, pa: ir.Value, pb: ir.Value, length: ir.Value, avx2: bool) -> ir.Value:
-    """IR for sum(a[j] * b[j]) over j < length (i64) from byte pointers pa (u8) and pb (s8)."""
+def _joint_sum(builder: ir.IRBuilder, accs: list[ir.Value]) -> list[ir.Value]:
+    """Lane sums of four <8 x i32> vectors at once (pairwise adds of shuffled halves)."""
+    even, odd = list(range(0, 16, 2)), list(range(1, 16, 2))
+
+    def pairs(x: ir.Value, y: ir.Value, lanes: int) -> ir.Value:
+        first = builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(ir.IntType(32), lanes), even[:lanes]))
+        second = builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(ir.IntType(32), lanes), odd[:lanes]))
+        return builder.add(first, second)
+
+    halves = pairs(pairs(accs[0], accs[1], 8), pairs(accs[2], accs[3], 8), 8)  # 2 lanes per input
+    sums = pairs(halves, halves, 4)  # lanes 0..3: the four totals
+    return [builder.extract_element(sums, ir.Constant(ir.IntType(32), j)) for j in range(4)]
+
+
+def _dots_ir(
+    builder: ir.IRBuilder, pa: ir.Value, pbs: list[ir.Value], length: ir.Value, avx2: bool
+) -> list[ir.Value]:
+    """IR for sum(a[j] * b[j]) over j < length (i64) for byte pointers pa (u8) and each b (s8).
+
+    The row `a` is loaded once per 32-byte chunk for all the b's.
+    """
     i8, i16, i32, i64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
     bytes_ty = ir.VectorType(i8, _CHUNK)
     acc_ty = ir.VectorType(i32, _CHUNK // 4 if avx2 else _CHUNK)
@@ -70,40 +89,43 @@ def _dot_ir(builder: ir.IRBuilder, pa: ir.Value, pb: ir.Value, length: ir.Value,
         module, ir.FunctionType(i32, [acc_ty]), f"llvm.vector.reduce.add.v{acc_ty.count}i32"
     )
     chunks = builder.udiv(length, ir.Constant(i64, _CHUNK))
-    acc = _variable(builder, ir.Constant(acc_ty, None))
+    accs = [_variable(builder, ir.Constant(acc_ty, None)) for _ in pbs]
     with cgutils.for_range(builder, chunks) as loop:
         offset = builder.mul(loop.index, ir.Constant(i64, _CHUNK))
         va = builder.load(builder.bitcast(builder.gep(pa, [offset]), bytes_ty.as_pointer()), align=1)
-        vb = builder.load(builder.bitcast(builder.gep(pb, [offset]), bytes_ty.as_pointer()), align=1)
-        if avx2:
-            pairs = builder.call(pmaddubsw, [va, vb])
-            part = builder.call(pmaddwd, [pairs, ones])
-        else:
-            wide = ir.VectorType(i32, _CHUNK)
-            part = builder.mul(builder.zext(va, wide), builder.sext(vb, wide))
-        builder.store(builder.add(builder.load(acc), part), acc)
-    total = _variable(builder, builder.call(reduce_add, [builder.load(acc)]))
+        wide = ir.VectorType(i32, _CHUNK)
+        if not avx2:
+            va = builder.zext(va, wide)
+        for pb, acc in zip(pbs, accs, strict=True):
+            vb = builder.load(builder.bitcast(builder.gep(pb, [offset]), bytes_ty.as_pointer()), align=1)
+            if avx2:
+                part = builder.call(pmaddwd, [builder.call(pmaddubsw, [va, vb]), ones])
+            else:
+                part = builder.mul(va, builder.sext(vb, wide))
+            builder.store(builder.add(builder.load(acc), part), acc)
+    loaded = [builder.load(acc) for acc in accs]
+    if avx2 and len(pbs) == 4:
+        sums = _joint_sum(builder, loaded)
+    else:
+        sums = [builder.call(reduce_add, [value]) for value in loaded]
+    totals = [_variable(builder, value) for value in sums]
     tail_start = builder.mul(chunks, ir.Constant(i64, _CHUNK))
     with cgutils.for_range_slice(builder, tail_start, length, ir.Constant(i64, 1)) as (index, _):
         a = builder.zext(builder.load(builder.gep(pa, [index])), i32)
-        b = builder.sext(builder.load(builder.gep(pb, [index])), i32)
-        builder.store(builder.add(builder.load(total), builder.mul(a, b)), total)
-    return builder.load(total)
+        for pb, total in zip(pbs, totals, strict=True):
+            b = builder.sext(builder.load(builder.gep(pb, [index])), i32)
+            builder.store(builder.add(builder.load(total), builder.mul(a, b)), total)
+    return [builder.load(total) for total in totals]
+
+
+def _is_row(a: Any, dtype: Any) -> bool:
+    return isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype == dtype
 
 
 def _make_dot(force_generic: bool) -> Any:
     @intrinsic
     def dot(typingctx: Any, a: types.Array, b: types.Array) -> Any:
-        if not (
-            isinstance(a, types.Array)
-            and isinstance(b, types.Array)
-            and a.ndim == 1
-            and b.ndim == 1
-            and a.layout == "C"
-            and b.layout == "C"
-            and a.dtype == types.uint8
-            and b.dtype == types.int8
-        ):
+        if not (_is_row(a, types.uint8) and _is_row(b, types.int8)):
             return None
 
         def codegen(context: Any, builder: ir.IRBuilder, signature: Any, args: Any) -> ir.Value:
@@ -112,11 +134,34 @@ def _make_dot(force_generic: bool) -> Any:
             length_a, length_b = array_a.nitems, array_b.nitems
             length = builder.select(builder.icmp_signed("<", length_b, length_a), length_b, length_a)
             avx2 = not force_generic and host_has_avx2()
-            return _dot_ir(builder, array_a.data, array_b.data, length, avx2)
+            return _dots_ir(builder, array_a.data, [array_b.data], length, avx2)[0]
 
         return types.int32(a, b), codegen
 
     return dot
+
+
+def _make_dot4(force_generic: bool) -> Any:
+    @intrinsic
+    def dot4(typingctx: Any, a: types.Array, b0: Any, b1: Any, b2: Any, b3: Any) -> Any:
+        if not (_is_row(a, types.uint8) and all(_is_row(b, types.int8) for b in (b0, b1, b2, b3))):
+            return None
+        result = types.UniTuple(types.int32, 4)  # type: ignore[no-untyped-call]
+
+        def codegen(context: Any, builder: ir.IRBuilder, signature: Any, args: Any) -> ir.Value:
+            arrays = [
+                context.make_array(t)(context, builder, v) for t, v in zip(signature.args, args, strict=True)
+            ]
+            length = arrays[0].nitems
+            for array in arrays[1:]:
+                length = builder.select(builder.icmp_signed("<", array.nitems, length), array.nitems, length)
+            avx2 = not force_generic and host_has_avx2()
+            sums = _dots_ir(builder, arrays[0].data, [array.data for array in arrays[1:]], length, avx2)
+            return context.make_tuple(builder, result, sums)
+
+        return result(a, b0, b1, b2, b3), codegen
+
+    return dot4
 
 
 dot_u8s8 = _make_dot(force_generic=False)
@@ -125,3 +170,9 @@ AVX2 `vpmaddubsw` where the host has it (pair sums must fit in 16 bits, see the 
 
 dot_u8s8_generic = _make_dot(force_generic=True)
 """The portable variant of `dot_u8s8` (used where AVX2 is missing; compiled here for tests)."""
+
+dot4_u8s8 = _make_dot4(force_generic=False)
+"""(dot_u8s8(a, b0), ..., dot_u8s8(a, b3)) in one pass over `a` (a tuple of four int32)."""
+
+dot4_u8s8_generic = _make_dot4(force_generic=True)
+"""The portable variant of `dot4_u8s8`."""

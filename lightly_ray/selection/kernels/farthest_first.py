@@ -23,8 +23,11 @@ from lightly_ray.selection.kernels.state import _BLOCK_ROWS, MinDistanceState
 # Scores from the numba kernel and from numpy differ by a few ulps of the terms' magnitude at
 # most; candidates within this relative tolerance of the best are re-scored by numpy.
 _SCORE_TOLERANCE = 1e-12
-# Ranked candidates per pass in farthest-first: up to this many picks share one pass.
-_BATCH = 8
+# Ranked candidates per pass in farthest-first: up to this many picks share one pass (measured
+# on 200,000 x 128: 32 beats 8 by about 15 % on random data; clustered data makes short batches).
+_BATCH = 32
+# Picks per pass in DIVERSITY x WEIGHTS (each costs a scan of the scores; 16 beat 8 and 32).
+_WEIGHTED_BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -316,7 +319,7 @@ def farthest_first_weighted(
     # earlier batch member is >= m (the pass would then leave m as it is, ties included; see
     # `_batch` for the same argument in plain farthest-first). A and W are exact at every step.
     # Otherwise the batch ends and the pick is made again after the pass.
-    limit = _BATCH if diversity_strength >= 0.0 else 1
+    limit = _WEIGHTED_BATCH if diversity_strength >= 0.0 else 1
     raw = state.raw_min_sq()
     while len(chosen) + len(picks) < target and stop == STOP_BUDGET:
         batch: list[int] = []
@@ -367,7 +370,7 @@ def farthest_first_weighted(
         if not batch:
             break
         state.add_many(np.asarray(batch, dtype=np.int64))
-        limit = _BATCH if diversity_strength >= 0.0 else 1
+        limit = _WEIGHTED_BATCH if diversity_strength >= 0.0 else 1
     return WeightedResult(
         np.asarray(picks, dtype=np.int64),
         np.asarray(distances),

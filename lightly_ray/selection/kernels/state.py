@@ -11,7 +11,7 @@ from lightly_ray.selection.kernels import _batch, _numba
 
 _BLOCK_ROWS = 2048
 _MAX_DIM = 133_000
-_MAX_TRIANGLE_BATCH = 64  # int32 accumulation of int8 products stays exact below this
+_MAX_TRIANGLE_BATCH = 64  # larger batches (preselected rows) skip the triangle table
 
 
 class MinDistanceState:

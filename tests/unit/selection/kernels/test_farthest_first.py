@@ -126,7 +126,10 @@ def test_state_min_distances_exact() -> None:
     assert state.is_selected(500) and not state.is_selected(501)
 
 
-@pytest.mark.parametrize(("s_d", "s_w", "seed"), [(1.0, 1.0, 0), (2.0, 0.5, 1), (1.0, 0.0, 2), (0.3, 3.0, 3)])
+@pytest.mark.parametrize(
+    ("s_d", "s_w", "seed"),
+    [(1.0, 1.0, 0), (2.0, 0.5, 1), (1.0, 0.0, 2), (0.3, 3.0, 3), (0.0, 1.0, 4), (-0.5, 1.0, 5)],
+)
 def test_weighted_matches_reference(s_d: float, s_w: float, seed: int) -> None:
     rng = np.random.default_rng(seed)
     x = _unit(rng, 700, 32)
@@ -140,6 +143,48 @@ def test_weighted_matches_reference(s_d: float, s_w: float, seed: int) -> None:
     np.testing.assert_array_equal(result.indices, picks)
     np.testing.assert_array_equal(result.min_distances_at_pick, distances)
     assert result.stop_reason == stop
+
+
+def test_weighted_batches_end_where_a_pick_would_lose_distance() -> None:
+    # Clustered rows: the best stale score often belongs to a row next to an earlier pick of the
+    # same batch, so batches are cut short and the pick is made again after the pass.
+    rng = np.random.default_rng(21)
+    centres = _unit(rng, 12, 16)
+    x = centres[rng.integers(0, 12, 900)] + 0.02 * rng.standard_normal((900, 16)).astype(np.float32)
+    w = rng.random(900)
+    result = farthest_first_weighted(x, w, 300, preselected=np.array([5, 17]))
+    picks, distances, stop = reference_farthest_first(x, 300, weights=w, preselected=np.array([5, 17]))
+    np.testing.assert_array_equal(result.indices, picks)
+    np.testing.assert_array_equal(result.min_distances_at_pick, distances)
+    assert result.stop_reason == stop
+
+
+def test_center_scale_is_squared_in_float64() -> None:
+    # Found by the property test: a center scale squared in float32 made the int8 bound skip
+    # row 23, whose distance to row 1 is 1e-14 below its distance to row 0.
+    x = np.full((24, 3), 0.25, dtype=np.float32)
+    x[0] = [1e-7, 0.0, 0.25]
+    x[23] = [0.25, 1e-7, 0.25]
+    _assert_same(x, 3)
+    state = MinDistanceState(x)
+    state.add(0)
+    state.add(1)
+    exact = ((x[23].astype(np.float64) - x[1].astype(np.float64)) ** 2).sum()
+    assert state.raw_min_sq()[23] == exact
+
+
+def test_state_hold_hides_a_row_until_the_next_pass() -> None:
+    x = _unit(np.random.default_rng(2), 50, 8)
+    state = MinDistanceState(x)
+    state.add(0)
+    before = state.raw_min_sq()[7]
+    state.hold(7)
+    assert state.raw_min_sq()[7] == -1.0 and state.is_selected(7)
+    state.add_many(np.array([7]))
+    assert state.selected.tolist() == [0, 7] and before > 0.0
+    state.hold(3)
+    state.add_many(np.array([4]))  # a held row that is not added gets its distance back
+    assert not state.is_selected(3) and state.raw_min_sq()[3] >= 0.0
 
 
 def test_weighted_ties_and_duplicates() -> None:
