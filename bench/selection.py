@@ -186,8 +186,12 @@ def run_case(name: str, n: int, dim: int, k: int, skip_reference: bool, skip_mun
     log(f"[{name}] engine {engine_s:.2f} s, peak RSS growth {rss.growth_mb:.1f} MB")
     # n (d + 24) bytes of per-row state, 16 per selected row; the weighted
     # variant adds a score buffer, a row buffer, the weight order and the sorted weights (8 bytes
-    # per row each).
-    alloc_mb = (n * (dim + 24) + 16 * max(k, 1024) + (32 * n if weights is not None else 0)) / 1e6
+    # per row each) and a float32 copy of the selected rows (a buffer that doubles from 16 rows).
+    picked_rows = 16
+    while picked_rows <= k:
+        picked_rows *= 2
+    weighted_bytes = 32 * n + 4 * dim * picked_rows if weights is not None else 0
+    alloc_mb = (n * (dim + 24) + 16 * max(k, 1024) + weighted_bytes) / 1e6
     probe = MinDistanceState(x)
     probe_rows = 0
     if k > 1:  # recomputed rows over the first min(k, 200) picks (diversity order), for the report
