@@ -57,8 +57,12 @@ def _settle(
     x: np.ndarray,
     c64: np.ndarray,
     min_sq: np.ndarray,
+    nearest: np.ndarray,
+    top_rows: np.ndarray,
+    b: int,
     i: int,
     t: int,
+    first: int,
     dot: np.int32,
     sx: float,
     p1: float,
@@ -68,10 +72,14 @@ def _settle(
     rc: np.ndarray,
     shift: np.ndarray,
 ) -> int:  # pragma: no cover
-    """Row i against center t, given their int8 dot product.
+    """Row i against new center t (selection position first + t), given their int8 dot product.
 
-    Returns 0 when the int8 bound skips the pair, 1 when the float64 distance was computed and
-    did not lower min_sq[i], 2 when it did (min_sq[i] updated).
+    Skips the pair when the int8 bound proves the minimum cannot drop; otherwise computes the
+    float64 distance in numpy's order and lowers min_sq[i] (and nearest[i]) when it is smaller.
+
+    Returns:
+        0 when the bound skipped the pair, 1 when the distance was computed, 2 when it lowered
+        the minimum of a row on block b's top list (`top_rows[b]`: the block must rescan).
     """
     high = 1.0 + BOUND_SLACK
     low = 1.0 - BOUND_SLACK
@@ -83,7 +91,10 @@ def _settle(
     value = _pairwise_sq(x[i], c64[t], 0, x.shape[1])
     if value < min_sq[i]:
         min_sq[i] = value
-        return 2
+        nearest[i] = first + t
+        for p in range(top_rows.shape[1]):
+            if top_rows[b, p] == i:
+                return 2
     return 1
 
 
@@ -107,14 +118,14 @@ def add_centers(
     block_triangle: np.ndarray,
     use_triangle: bool,
     scratch: np.ndarray,
-    scratch_flags: np.ndarray,
 ) -> None:  # pragma: no cover
     """Add selected[first:first + count] to the selected set in one pass over the rows.
 
-    Blocks are processed in parallel; within a block, the centers one after the other, so a
-    block's int8 rows come from memory once and from the core's cache for the other centers.
-    Per center: (1) triangle test and int8 dot products, (2) the int8 bounds, vectorised over
-    rows, (3) exact float64 distances where no bound decided.
+    Blocks are processed in parallel. Without the triangle test, row by row: the int8 dot
+    products with four centers per read of the row, then per center in selection order the
+    int8 bound and, where it does not decide, the exact float64 distance in numpy's order. With
+    it, center by center over the block (its rows stay in the core's cache): the triangle test,
+    then the same per-pair steps.
 
     The int8 bound: with x = s_x q_x + r_x and c = s_c q_c + r_c (|r| <= rho),
     |x - c| >= |s_x q_x - s_c q_c| - rho_x - rho_c, where
@@ -143,13 +154,11 @@ def add_centers(
         block_recomputed: Per block, how many (row, center) pairs needed float64.
         block_triangle: Per block, how many pairs the triangle inequality settled.
         use_triangle: Whether to try the triangle inequality.
-        scratch: (threads, 3, block_rows) float64.
-        scratch_flags: (threads, block_rows) bool.
+        scratch: (threads, 2, block_rows) float64.
     """
     n, d = x.shape
     low = 1.0 - BOUND_SLACK
     high = 1.0 + BOUND_SLACK
-    low3 = low * low * low
     c64 = np.empty((count, d), dtype=np.float64)
     qc = np.empty((count, d), dtype=np.int8)
     sc = np.empty(count, dtype=np.float64)
@@ -178,10 +187,8 @@ def add_centers(
         start = b * block_rows
         rows = min(n, start + block_rows) - start
         thread = numba.get_thread_id()  # type: ignore[attr-defined]
-        dots = scratch[thread, 0]
-        reach = scratch[thread, 1]
-        norms = scratch[thread, 2]
-        flags = scratch_flags[thread]
+        reach = scratch[thread, 0]
+        norms = scratch[thread, 1]
         rescan = top_rows[b, 0] < 0
         for p in range(size):
             row = top_rows[b, p]
@@ -217,56 +224,35 @@ def add_centers(
                         width = 1
                     for u in range(width):
                         outcome = _settle(
-                            x, c64, min_sq, i, t + u, dots4[u], sx, norms[k], reach[k], sc, cterm, rc, shift
-                        )
+                            x, c64, min_sq, nearest, top_rows, b, i, t + u, first, dots4[u],
+                            sx, norms[k], reach[k], sc, cterm, rc, shift,
+                        )  # fmt: skip
                         if outcome:
                             recomputed += 1
-                        if outcome == 2:
-                            nearest[i] = first + t + u
-                            for p in range(size):
-                                if top_rows[b, p] == i:
-                                    rescan = True
+                            if outcome == 2:
+                                rescan = True
                     t += width
         else:
+            # One center at a time over the block (its int8 rows stay in the core's cache): the
+            # triangle inequality (|c - a| >= 2 |x - a|, a the nearest selected row), else the
+            # int8 dot product, bound and exact distance.
             for t in range(count):
-                # One center at a time over the block (its int8 rows stay in the core's cache).
-                # 1. Triangle inequality (|c - a| >= 2 |x - a|, a the nearest selected row), else
-                #    the int8 dot product.
                 for k in range(rows):
                     i = start + k
                     current = min_sq[i]
-                    flags[k] = False
                     if current < 0.0:
                         continue
-                    if (
-                        use_triangle
-                        and current < np.inf
-                        and center_sq[t, nearest[i]] * low > 4.0 * current * high
-                    ):
+                    if current < np.inf and center_sq[t, nearest[i]] * low > 4.0 * current * high:
                         triangle += 1
                         continue
-                    flags[k] = True
-                    dots[k] = np.float64(dot_u8s8(q[i], qc[t])) - shift[t]
-                # 2. int8 bound, vectorised over rows: skip when a2 > (reach + rho_c)^2, a2 a lower
-                #    bound on |s_x q_x - s_c q_c|^2 (rounding of the three terms covered).
-                for k in range(rows):
-                    p1 = norms[k]
-                    p3 = 2.0 * np.float64(scale[start + k]) * sc[t] * dots[k]
-                    a2 = (p1 + cterm[t] - p3) - 1e-12 * (p1 + cterm[t] + abs(p3))
-                    w = reach[k] + rc[t]
-                    flags[k] = flags[k] & (a2 * low3 <= w * w * high)
-                # 3. Exact float64 distances, numpy's order, where no bound decided.
-                for k in range(rows):
-                    if flags[k]:
-                        i = start + k
+                    outcome = _settle(
+                        x, c64, min_sq, nearest, top_rows, b, i, t, first, dot_u8s8(q[i], qc[t]),
+                        np.float64(scale[i]), norms[k], reach[k], sc, cterm, rc, shift,
+                    )  # fmt: skip
+                    if outcome:
                         recomputed += 1
-                        value = _pairwise_sq(x[i], c64[t], 0, d)
-                        if value < min_sq[i]:
-                            min_sq[i] = value
-                            nearest[i] = first + t
-                            for p in range(size):
-                                if top_rows[b, p] == i:
-                                    rescan = True
+                        if outcome == 2:
+                            rescan = True
         if rescan:
             for p in range(size):
                 top_rows[b, p] = -1

@@ -122,21 +122,29 @@ def _is_row(a: Any, dtype: Any) -> bool:
     return isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype == dtype
 
 
+def _codegen(force_generic: bool, single: bool) -> Any:
+    """Codegen for the row `args[0]` against the centers `args[1:]` over their shortest length."""
+
+    def codegen(context: Any, builder: ir.IRBuilder, signature: Any, args: Any) -> ir.Value:
+        arrays = [
+            context.make_array(t)(context, builder, v) for t, v in zip(signature.args, args, strict=True)
+        ]
+        length = arrays[0].nitems
+        for array in arrays[1:]:
+            length = builder.select(builder.icmp_signed("<", array.nitems, length), array.nitems, length)
+        avx2 = not force_generic and host_has_avx2()
+        sums = _dots_ir(builder, arrays[0].data, [array.data for array in arrays[1:]], length, avx2)
+        return sums[0] if single else context.make_tuple(builder, signature.return_type, sums)
+
+    return codegen
+
+
 def _make_dot(force_generic: bool) -> Any:
     @intrinsic
     def dot(typingctx: Any, a: types.Array, b: types.Array) -> Any:
         if not (_is_row(a, types.uint8) and _is_row(b, types.int8)):
             return None
-
-        def codegen(context: Any, builder: ir.IRBuilder, signature: Any, args: Any) -> ir.Value:
-            array_a = context.make_array(signature.args[0])(context, builder, args[0])
-            array_b = context.make_array(signature.args[1])(context, builder, args[1])
-            length_a, length_b = array_a.nitems, array_b.nitems
-            length = builder.select(builder.icmp_signed("<", length_b, length_a), length_b, length_a)
-            avx2 = not force_generic and host_has_avx2()
-            return _dots_ir(builder, array_a.data, [array_b.data], length, avx2)[0]
-
-        return types.int32(a, b), codegen
+        return types.int32(a, b), _codegen(force_generic, single=True)
 
     return dot
 
@@ -147,19 +155,7 @@ def _make_dot4(force_generic: bool) -> Any:
         if not (_is_row(a, types.uint8) and all(_is_row(b, types.int8) for b in (b0, b1, b2, b3))):
             return None
         result = types.UniTuple(types.int32, 4)  # type: ignore[no-untyped-call]
-
-        def codegen(context: Any, builder: ir.IRBuilder, signature: Any, args: Any) -> ir.Value:
-            arrays = [
-                context.make_array(t)(context, builder, v) for t, v in zip(signature.args, args, strict=True)
-            ]
-            length = arrays[0].nitems
-            for array in arrays[1:]:
-                length = builder.select(builder.icmp_signed("<", array.nitems, length), array.nitems, length)
-            avx2 = not force_generic and host_has_avx2()
-            sums = _dots_ir(builder, arrays[0].data, [array.data for array in arrays[1:]], length, avx2)
-            return context.make_tuple(builder, result, sums)
-
-        return result(a, b0, b1, b2, b3), codegen
+        return result(a, b0, b1, b2, b3), _codegen(force_generic, single=False)
 
     return dot4
 

@@ -319,14 +319,15 @@ def farthest_first_weighted(
     # earlier batch member is >= m (the pass would then leave m as it is, ties included; see
     # `_batch` for the same argument in plain farthest-first). A and W are exact at every step.
     # Otherwise the batch ends and the pick is made again after the pass.
-    limit = _WEIGHTED_BATCH if diversity_strength >= 0.0 else 1
+    batch_limit = _WEIGHTED_BATCH if diversity_strength >= 0.0 else 1
     raw = state.raw_min_sq()
     while len(chosen) + len(picks) < target and stop == STOP_BUDGET:
         batch: list[int] = []
+        # The first row of an empty selection changes every distance: a batch of its own.
+        limit = batch_limit if len(chosen) + len(picks) else 1
         while len(batch) < limit and len(chosen) + len(picks) < target:
             if len(chosen) + len(picks) == 0:
                 index = first_weighted_pick(w, 0.0, weight_strength)
-                limit = 1  # every distance changes with the first row
             else:
                 index = best_combined(
                     state,
@@ -370,7 +371,6 @@ def farthest_first_weighted(
         if not batch:
             break
         state.add_many(np.asarray(batch, dtype=np.int64))
-        limit = _WEIGHTED_BATCH if diversity_strength >= 0.0 else 1
     return WeightedResult(
         np.asarray(picks, dtype=np.int64),
         np.asarray(distances),

@@ -68,8 +68,7 @@ class MinDistanceState:
         self._block_recomputed = np.zeros(n_blocks, dtype=np.int64)
         self._block_triangle = np.zeros(n_blocks, dtype=np.int64)
         threads = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
-        self._scratch = np.empty((threads, 3, _BLOCK_ROWS), dtype=np.float64)
-        self._scratch_flags = np.empty((threads, _BLOCK_ROWS), dtype=np.bool_)
+        self._scratch = np.empty((threads, 2, _BLOCK_ROWS), dtype=np.float64)
         self._triangle_pause = 0
         self._held: list[tuple[int, float]] = []
         self.recomputed_rows = 0
@@ -177,7 +176,6 @@ class MinDistanceState:
             self._block_triangle,
             use_triangle,
             self._scratch,
-            self._scratch_flags,
         )
         numba.set_parallel_chunksize(previous_chunksize)
         self.passes += 1
