@@ -1,41 +1,70 @@
-"""`lightly-ray`: run, validate, schema and demo; a thin shell over `lightly_ray.run`."""
+"""`lightly-ray`: run, validate, schema and demo; a thin shell over `lightly_ray.run`.
+
+Every mistake that needs no Ray is answered before Ray or torch are imported (see
+`lightly_ray.preflight`): one message on stderr that says what to change, no traceback unless
+`--debug` (or LIGHTLY_RAY_DEBUG=1) asks for it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from lightly_ray.config import config_json_schema, load_config, unsupported_features
-from lightly_ray.errors import ConfigError, LightlyRayError
+from lightly_ray import __version__
+from lightly_ray.cluster_address import ACCEPTED_FORMS, DEFAULT_CONNECT_TIMEOUT_S
+from lightly_ray.errors import ConfigError, UsageError, user_message
 
-EXIT_CONFIG = 2
 EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
+DEBUG_VARIABLE = "LIGHTLY_RAY_DEBUG"
+
+
+class _Clock:
+    """When the command started: its wall time (Ray start included) is reported in the summary."""
+
+    started = time.monotonic()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `lightly-ray` command.
 
     Returns:
-        The process exit code: 0 on success, 2 for an invalid configuration, 1 for other errors.
+        The process exit code: 0 on success, 2 for an invalid configuration or argument, 1 for
+        any other error, 130 when interrupted.
 
     """
-    parser = _parser()
-    args = parser.parse_args(argv)
+    _Clock.started = time.monotonic()
+    args = _parser().parse_args(argv)
+    debug = bool(getattr(args, "debug", False)) or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
+    args.debug = debug
     try:
         code: int = args.handler(args)
         return code
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_CONFIG
-    except LightlyRayError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_FAILED
     except KeyboardInterrupt:
-        print("interrupted: the run folder has no _SUCCESS and is not a finished run", file=sys.stderr)
-        return 130
+        _fail(args, "interrupted: the run stopped; a run folder it started has no _SUCCESS", debug)
+        return EXIT_INTERRUPTED
+    except (ConfigError, UsageError) as error:
+        _fail(args, str(error), debug)
+        return EXIT_CONFIG
+    except Exception as error:  # noqa: BLE001 - every error ends in one message, not a traceback
+        _fail(args, user_message(error), debug)
+        return EXIT_FAILED
+
+
+def _fail(args: argparse.Namespace, message: str, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    print(f"error: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message}))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,22 +72,51 @@ def _parser() -> argparse.ArgumentParser:
         prog="lightly-ray",
         description="Ray-distributed data curation, configured like the Lightly Worker.",
     )
+    parser.add_argument("--version", action="version", version=f"lightly-ray {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run a curation job")
-    run.add_argument("--input", required=True, help="input location (read-only): a folder or URL")
-    run.add_argument("--lightly", required=True, help="lightly location (read-write): a folder or URL")
+    run = commands.add_parser(
+        "run",
+        help="run a curation job",
+        description="List, decode, embed and select; write the run folder to the lightly location.",
+    )
+    required = run.add_argument_group("required")
+    required.add_argument("--input", required=True, help="input location (read-only): a folder or URL")
+    required.add_argument(
+        "--lightly",
+        required=True,
+        help="lightly location (read-write, outside the input): a folder or URL",
+    )
     run.add_argument(
         "--config", help="YAML or JSON file with worker_config, selection_config, lightly_config"
     )
-    run.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local instance)")
-    run.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
-    run.add_argument("--json", action="store_true", help="print the result as JSON instead of a summary")
+    run.add_argument(
+        "--address",
+        help=f"Ray cluster to join: {ACCEPTED_FORMS} (default: RAY_ADDRESS, else a local instance)",
+    )
+    run.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=DEFAULT_CONNECT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"give up joining the cluster after this long (default {DEFAULT_CONNECT_TIMEOUT_S:g})",
+    )
+    _output_options(run, json_option=True)
     run.add_argument("overrides", nargs="*", metavar="key.path=value", help="config overrides")
     run.set_defaults(handler=_run)
 
-    validate = commands.add_parser("validate", help="check a config file without running")
+    validate = commands.add_parser(
+        "validate",
+        help="check a config file without running",
+        description="Check a config (and, with --lightly, what it names there) without running.",
+    )
     validate.add_argument("config", help="YAML or JSON config file")
+    validate.add_argument(
+        "--lightly",
+        metavar="URL",
+        help="also check the prediction tasks, scores, metadata keys and files it names there",
+    )
+    validate.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     validate.add_argument("overrides", nargs="*", metavar="key.path=value", help="config overrides")
     validate.set_defaults(handler=_validate)
 
@@ -67,44 +125,57 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="prepare the example dataset and run on it")
     demo.add_argument("--dir", default="lightly-ray-demo", help="folder for input/ and lightly/")
-    demo.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
+    _output_options(demo, json_option=False)
     demo.add_argument("overrides", nargs="*", metavar="key.path=value", help="config overrides")
     demo.set_defaults(handler=_demo)
     return parser
 
 
-def _run(args: argparse.Namespace) -> int:
-    from lightly_ray.run import run
+def _output_options(command: argparse.ArgumentParser, *, json_option: bool) -> None:
+    command.add_argument(
+        "--quiet", action="store_true", help="print only the summary and errors (no progress, no Ray lines)"
+    )
+    if json_option:
+        command.add_argument(
+            "--json", action="store_true", help="print the result as one JSON document on stdout"
+        )
+    command.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"show Ray's output and the full traceback of an error (also {DEBUG_VARIABLE}=1)",
+    )
 
-    result = run(
+
+def _run(args: argparse.Namespace) -> int:
+    from lightly_ray.preflight import prepare_run
+
+    prepared = prepare_run(
         args.input,
         args.lightly,
         config=args.config,
         overrides=args.overrides,
         address=args.address,
-        show_progress=not args.quiet,
+        connect_timeout_s=args.connect_timeout,
     )
+    _say(args, f"configuration and locations checked in {_elapsed():.1f}s; starting Ray")
+    from lightly_ray.run import execute_run  # imports Ray and torch: only once the checks passed
+
+    result = execute_run(prepared, show_progress=not args.quiet, quiet_ray=not args.debug)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "run_id": result.run_id,
-                    "run_folder": result.run_folder,
-                    "counts": result.counts,
-                    "selected": result.selected,
-                },
-                indent=2,
-            )
-        )
+        print(json.dumps(_result_document(result), indent=2))
     else:
-        print(result.summary())
+        print(result.summary(duration_s=_elapsed()))
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
-    config = load_config(args.config, args.overrides)
-    print(f"{args.config}: valid")
-    pending = unsupported_features(config)
+    from lightly_ray.preflight import validate_config
+    from lightly_ray.storage import Location
+
+    lightly = Location(args.lightly, writable=False) if args.lightly else None
+    _, pending = validate_config(args.config, args.overrides, lightly=lightly)
+    checked = f" (and what it names in {lightly.url})" if lightly is not None else ""
+    print(f"{args.config}: valid{checked}")
     if pending:
         print("note: valid, but this version cannot run yet:")
         for feature in pending:
@@ -113,14 +184,17 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
+    from lightly_ray.config import config_json_schema
+
     print(json.dumps(config_json_schema(), indent=2))
     return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
     from lightly_ray.demo import DEMO_CONFIG, prepare_example_dataset
-    from lightly_ray.run import run
+    from lightly_ray.preflight import prepare_run, validate_config
 
+    validate_config(DEMO_CONFIG, args.overrides)  # a mistake in an override, before the dataset is made
     folder = Path(args.dir).resolve()
     input_folder, lightly_folder = folder / "input", folder / "lightly"
     counts = prepare_example_dataset(input_folder)
@@ -130,15 +204,35 @@ def _demo(args: argparse.Namespace) -> int:
         f"({', '.join(f'{count} {kind}' for kind, count in counts.items())})"
     )
     print("config: diversity selection of 30 images, resnet-18 with random weights (offline demo)")
-    result = run(
-        input_folder,
-        lightly_folder,
-        config=DEMO_CONFIG,
-        overrides=args.overrides,
-        show_progress=not args.quiet,
-    )
-    print(result.summary())
+    prepared = prepare_run(input_folder, lightly_folder, config=DEMO_CONFIG, overrides=args.overrides)
+    from lightly_ray.run import execute_run
+
+    result = execute_run(prepared, show_progress=not args.quiet, quiet_ray=not args.debug)
+    print(result.summary(duration_s=_elapsed()))
     return 0
+
+
+def _result_document(result: Any) -> dict[str, Any]:
+    selection = result.report["selection"]
+    return {
+        "run_id": result.run_id,
+        "run_folder": result.run_folder,
+        "duration_s": round(_elapsed(), 3),
+        "requested": selection["requested"],
+        "stop_reason": selection["stopReason"],
+        "shortfall": selection["shortfall"],
+        "counts": result.counts,
+        "selected": result.selected,
+    }
+
+
+def _say(args: argparse.Namespace, message: str) -> None:
+    if not args.quiet:
+        print(f"[lightly-ray] {message}", file=sys.stderr)
+
+
+def _elapsed() -> float:
+    return time.monotonic() - _Clock.started
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from lightly_ray.models.checkpoint import read_checkpoint
 from lightly_ray.pipeline.build import ClusterShape, build_image_pipeline
 from lightly_ray.pipeline.gather import GATHERED_COLUMNS, GatheredSamples, gather_batches
 from lightly_ray.progress import logger, progress_bar
-from lightly_ray.storage import Location
+from lightly_ray.storage import Location, relative_inside
 
 MISSING_NAMES_IN_REPORT = 50
 
@@ -76,7 +76,7 @@ def embed_from_csv(config: RunConfig, lightly_location: Location, listing: pa.Ta
     Both are counted (and the first names listed) in the report. Files are not read, so there
     is no corruptness check and no exact-duplicate removal on this path.
     """
-    path = inside_location(str(config.worker_config.embeddings), lightly_location, "worker_config.embeddings")
+    path = relative_inside(str(config.worker_config.embeddings), lightly_location, "worker_config.embeddings")
     logger.info("reading precomputed embeddings from %s", path)
     table = read_embeddings_csv(lightly_location, path)
     listed = listing.column("name").to_pylist()
@@ -127,7 +127,7 @@ def model_state(config: RunConfig, lightly_location: Location) -> ModelState:
     model = config.lightly_config.model
     checkpoint = None
     if config.worker_config.checkpoint is not None:
-        relative = inside_location(
+        relative = relative_inside(
             config.worker_config.checkpoint, lightly_location, "worker_config.checkpoint"
         )
         logger.info("loading checkpoint %s", relative)
@@ -141,19 +141,3 @@ def model_state(config: RunConfig, lightly_location: Location) -> ModelState:
         weights = f"{model.weights} weights"
     logger.info("embedding model: %s, %s, out_dim %d", model.name, weights, model.out_dim)
     return build_state(model, config.lightly_config.seed, checkpoint)
-
-
-def inside_location(path: str, location: Location, key: str) -> str:
-    """A path relative to the location, from a relative path or a path/URL that points inside it.
-
-    Raises:
-        StorageError: When the path lies outside the location.
-    """
-    for prefix in (location.url.rstrip("/") + "/", location.root.rstrip("/") + "/"):
-        if path.startswith(prefix):
-            return path[len(prefix) :]
-    if "://" in path or path.startswith("/"):
-        raise StorageError(
-            f"{key} '{path}' is not inside the lightly location '{location.url}'; give a path relative to it"
-        )
-    return path

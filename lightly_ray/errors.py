@@ -61,3 +61,39 @@ class InputFormatError(LightlyRayError):
     Predictions, metadata, relevant filenames, embeddings CSV: the message names the file and
     the key and says what was expected.
     """
+
+
+class ClusterError(LightlyRayError):
+    """The Ray cluster named by `--address` (or RAY_ADDRESS) is malformed or does not answer."""
+
+
+class UsageError(LightlyRayError):
+    """A command-line or API argument is malformed (not the config: see ConfigError)."""
+
+
+def user_message(error: BaseException) -> str:
+    """The one message a user sees for an error: what went wrong and what to change.
+
+    A lightly_ray error speaks for itself. An error raised inside a Ray task arrives wrapped in
+    Ray's task error, whose text repeats the remote traceback: its cause is shown instead. Any
+    other exception is a bug, and the message says how to report it.
+
+    Args:
+        error: The exception that ended the command.
+
+    Returns:
+        A message without a traceback.
+
+    """
+    cause = getattr(error, "cause", None)
+    if type(error).__name__.startswith("RayTaskError") and isinstance(cause, BaseException):
+        error = cause
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(error, LightlyRayError):
+        return str(error)
+    detail = str(error) or "(no message)"
+    return (
+        f"unexpected {type(error).__name__}: {detail}\n"
+        "This is a bug in lightly_ray: rerun with --debug (or LIGHTLY_RAY_DEBUG=1) and report the traceback."
+    )

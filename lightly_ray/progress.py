@@ -3,16 +3,42 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 from tqdm import tqdm
 
 from lightly_ray.storage.secrets import redact
 
 logger = logging.getLogger("lightly_ray")
+RAY_LINE_PREFIX = "ray | "
+
+
+class _Console:
+    """Where lightly_ray's own messages and progress bars go.
+
+    That is stderr, or the terminal saved by `ray_output_to_log` while Ray's output is redirected.
+    """
+
+    stream: TextIO | None = None
+
+    @classmethod
+    def get(cls) -> TextIO:
+        return cls.stream if cls.stream is not None else sys.stderr
+
+
+class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes to the console of the moment (see `_Console`)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the record to the current console."""
+        self.setStream(_Console.get())
+        super().emit(record)
 
 
 class RedactingFormatter(logging.Formatter):
@@ -35,6 +61,11 @@ class LogCapture(logging.Handler):
         """Store one formatted record."""
         self.lines.append(self.format(record))
 
+    def note(self, level: int, message: str) -> None:
+        """Add a line to the log only (not to the terminal), e.g. the error that ended the run."""
+        record = logging.LogRecord(logger.name, level, __file__, 0, message, None, None)
+        self.lines.append(self.format(record))
+
     def text(self) -> str:
         """All captured lines, newline-terminated."""
         return "".join(f"{line}\n" for line in self.lines)
@@ -47,7 +78,7 @@ def captured_run_log(show_progress: bool) -> Iterator[LogCapture]:
     console: logging.Handler | None = None
     logger.addHandler(capture)
     if show_progress:
-        console = logging.StreamHandler(sys.stderr)
+        console = _ConsoleHandler(sys.stderr)
         console.setFormatter(RedactingFormatter("[lightly-ray] %(message)s"))
         console.setLevel(logging.INFO)
         logger.addHandler(console)
@@ -62,6 +93,47 @@ def captured_run_log(show_progress: bool) -> Iterator[LogCapture]:
         logger.setLevel(previous_level)
 
 
+@contextmanager
+def ray_output_to_log(capture: LogCapture, enabled: bool = True) -> Iterator[None]:
+    """Send what Ray writes to this process's stdout and stderr to the run's log, not the terminal.
+
+    That is Ray's warnings, its C++ core's log lines and the output its workers forward.
+    lightly_ray's own messages and progress bars still reach the terminal. The redirection is at
+    the file-descriptor level, because Ray's C++ core writes to descriptor 2 directly. Ray's lines
+    are added to the log, prefixed with `ray | `, when the block ends.
+
+    Args:
+        capture: The run's log.
+        enabled: False leaves the terminal as it is (`--debug`).
+
+    """
+    if not enabled:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    terminal = os.fdopen(os.dup(saved_err), "w", buffering=1, encoding="utf-8", errors="replace")
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        _Console.stream = terminal
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved_out, 1)
+            os.dup2(saved_err, 2)
+            os.close(saved_out)
+            os.close(saved_err)
+            _Console.stream = None
+            terminal.close()
+            sink.seek(0)
+            text = sink.read().decode("utf-8", errors="replace")
+            capture.lines += [RAY_LINE_PREFIX + line for line in text.splitlines() if line.strip()]
+
+
 def progress_bar(total: int, description: str, enabled: bool) -> tqdm:
     """A progress bar on stderr (updated at most once a second when not on a terminal)."""
     return tqdm(
@@ -69,8 +141,8 @@ def progress_bar(total: int, description: str, enabled: bool) -> tqdm:
         desc=f"[lightly-ray] {description}",
         unit="img",
         disable=not enabled,
-        file=sys.stderr,
-        mininterval=0.5 if sys.stderr.isatty() else 5.0,
+        file=_Console.get(),
+        mininterval=0.5 if _Console.get().isatty() else 5.0,
         dynamic_ncols=True,
     )
 

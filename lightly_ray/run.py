@@ -5,26 +5,34 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from lightly_ray.config import RunConfig, load_config, unsupported_features
+from lightly_ray.cluster_address import DEFAULT_CONNECT_TIMEOUT_S
+from lightly_ray.config import RunConfig
 from lightly_ray.embedding_sources import embed_from_csv, embed_with_model
-from lightly_ray.errors import LightlyRayError, NotYetSupportedError, StorageError
+from lightly_ray.errors import LightlyRayError, StorageError, user_message
 from lightly_ray.formats.lightly_inputs import LightlyInputs, read_lightly_inputs
-from lightly_ray.formats.relevant_filenames import RelevantFilenames, read_relevant_filenames
-from lightly_ray.outputs import DatasetSizes, RunFolder, build_report, new_run_id
+from lightly_ray.formats.relevant_filenames import RelevantFilenames
+from lightly_ray.outputs import (
+    DatasetSizes,
+    RunFolder,
+    build_report,
+    new_run_id,
+    write_sample_lists,
+    write_selection_table,
+)
 from lightly_ray.pipeline.gather import GatheredSamples
-from lightly_ray.pipeline.listing import IMAGE_EXTENSIONS, list_images
-from lightly_ray.progress import Stopwatch, captured_run_log, logger
+from lightly_ray.pipeline.input_kinds import IMAGE_EXTENSIONS
+from lightly_ray.pipeline.listing import list_images
+from lightly_ray.preflight import ConfigSource, PreparedRun, prepare_run
+from lightly_ray.progress import LogCapture, Stopwatch, captured_run_log, logger, ray_output_to_log
 from lightly_ray.ray_session import ray_session
-from lightly_ray.selection.base import SelectionResult
 from lightly_ray.selection.engine import select
+from lightly_ray.selection.explain import SelectionExplanation, explain_selection
 from lightly_ray.selection.inputs import SelectionData, build_problem
 from lightly_ray.storage import Location
 
@@ -50,58 +58,75 @@ class RunResult:
     report: dict[str, Any]
     config: RunConfig
 
-    def summary(self) -> str:
-        """A one-screen summary of the run and where its outputs are."""
+    def summary(self, duration_s: float | None = None) -> str:
+        """A one-screen summary of the run and where its outputs are.
+
+        Args:
+            duration_s: The whole command's wall time; default the run's own duration.
+
+        """
         counts = self.counts
         candidates = counts["nInput"] - counts["nCorrupt"] - counts["nDuplicate"]
+        seconds = self.report["run"]["durationSeconds"] if duration_s is None else duration_s
         timings = ", ".join(
-            f"{stage} {seconds:.1f}s" for stage, seconds in self.report["stageTimings"].items()
+            f"{stage} {stage_seconds:.1f}s" for stage, stage_seconds in self.report["stageTimings"].items()
         )
         selection = self.report["selection"]
-        return "\n".join(
-            [
-                f"Run {self.run_id} finished in {self.report['run']['durationSeconds']:.1f}s",
-                f"  input:      {counts['nInput']} images ({counts['nCorrupt']} corrupt, "
-                f"{counts['nDuplicate']} exact duplicates)",
-                f"  selected:   {counts['nSelected']} of {candidates} "
-                f"candidates (budget {selection['budget']}, stopped: {selection['stopReason']})",
-                f"  stages:     {timings}",
-                f"  run folder: {self.run_folder}",
-                "    selected names  filenames/selected.txt",
-                "    embeddings      embeddings.parquet",
-                "    report          report.json",
-                "    corrupt files   corruptness_check_information.json",
-            ]
-        )
+        lines = [
+            f"Run {self.run_id} finished in {seconds:.1f}s",
+            f"  input:      {counts['nInput']} images ({counts['nCorrupt']} corrupt, "
+            f"{counts['nDuplicate']} exact duplicates)",
+            f"  requested:  {selection['requested']}",
+            f"  selected:   {counts['nSelected']} of {candidates} candidates "
+            f"(stopped: {selection['stopReason']})",
+        ]
+        if selection["shortfall"] is not None:
+            lines.append(f"  why fewer:  {selection['shortfall']['message']}")
+        lines += [
+            f"  stages:     {timings}",
+            f"  run folder: {self.run_folder}",
+            "    selected names  filenames/selected.txt",
+            "    pick order      selection.csv, selection.parquet (each strategy's value per pick)",
+            "    embeddings      embeddings.parquet",
+            "    report          report.json",
+            "    corrupt files   corruptness_check_information.json",
+        ]
+        return "\n".join(lines)
 
 
 def run(
     input: str | os.PathLike[str],  # noqa: A002 - the Lightly Worker's name for it
     lightly: str | os.PathLike[str],
     *,
-    config: str | Path | Mapping[str, Any] | RunConfig | None = None,
+    config: ConfigSource = None,
     worker_config: Mapping[str, Any] | None = None,
     selection_config: Mapping[str, Any] | None = None,
     lightly_config: Mapping[str, Any] | None = None,
     overrides: Sequence[str] = (),
     address: str | None = None,
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
     show_progress: bool = True,
 ) -> RunResult:
     """Run a curation job: list, decode, embed, select and write the run folder.
 
     The three config dicts take exactly the keys of the Lightly Worker's
     `schedule_compute_worker_run(worker_config=..., selection_config=..., lightly_config=...)`.
+    Every check that needs no Ray (configuration, cluster address, locations, what the config
+    names in the lightly location) runs first, in seconds (`lightly_ray.preflight`).
 
     Args:
-        input: Input location (read-only): a local folder (object storage URLs later).
+        input: Input location (read-only): a local folder or an s3://, gs:// or az:// URL.
         lightly: Lightly location (read-write): predictions and metadata are read from it and
-            the run folder is written to `.lightly/runs/<run id>/` in it.
+            the run folder is written to `.lightly/runs/<run id>/` in it. It must not lie inside
+            the input.
         config: A YAML/JSON file, a dict of the three blocks, or a RunConfig.
         worker_config: Replaces config's worker_config block.
         selection_config: Replaces config's selection_config block.
         lightly_config: Replaces config's lightly_config block.
         overrides: Dotted `key=value` assignments, applied last.
-        address: Ray cluster to join; default RAY_ADDRESS, else a local Ray instance.
+        address: Ray cluster to join (`auto`, `HOST:PORT`, `ray://HOST:PORT`); default
+            RAY_ADDRESS, else a local Ray instance.
+        connect_timeout_s: How long joining the cluster may take before the run gives up.
         show_progress: Print stage messages and a progress bar to stderr.
 
     Returns:
@@ -110,46 +135,66 @@ def run(
     Raises:
         ConfigError: For an invalid configuration (before any work).
         NotYetSupportedError: For a valid configuration this version cannot run (before any work).
+        UsageError: For a malformed cluster address (before any work).
+        ClusterError: When the cluster does not answer within the connect timeout.
         WeightsNotAvailableError: When the chosen model weights cannot be loaded.
         StorageError: When a location cannot be read or written.
 
     """
-    run_config = _resolve_config(config, worker_config, selection_config, lightly_config, overrides)
-    missing = unsupported_features(run_config)
-    if missing:
-        raise NotYetSupportedError(missing)
-    input_location = Location(os.fspath(input), writable=False)
-    lightly_location = Location(os.fspath(lightly), writable=True)
+    prepared = prepare_run(
+        input,
+        lightly,
+        config=config,
+        worker_config=worker_config,
+        selection_config=selection_config,
+        lightly_config=lightly_config,
+        overrides=overrides,
+        address=address,
+        connect_timeout_s=connect_timeout_s,
+    )
+    return execute_run(prepared, show_progress=show_progress)
+
+
+def execute_run(prepared: PreparedRun, *, show_progress: bool = True, quiet_ray: bool = True) -> RunResult:
+    """Run a checked run (see `lightly_ray.preflight.prepare_run`) and commit its run folder.
+
+    Args:
+        prepared: The checked run.
+        show_progress: Print stage messages and a progress bar to stderr.
+        quiet_ray: Send Ray's own output to the run's log.txt instead of the terminal.
+
+    Returns:
+        The run's result.
+
+    Raises:
+        Whatever stopped the run; its folder then has no _SUCCESS, and its log.txt ends with the
+        error's message.
+
+    """
     with captured_run_log(show_progress) as log:
-        folder = RunFolder(lightly_location, new_run_id())
+        folder = RunFolder(prepared.lightly_location, new_run_id())
         try:
-            return _run(run_config, input_location, lightly_location, folder, address, show_progress, log)
-        except BaseException:
-            logger.error("run %s failed; its folder %s has no _SUCCESS", folder.run_id, folder.url)
+            return _run(prepared, folder, log, show_progress=show_progress, quiet_ray=quiet_ray)
+        except BaseException as error:
+            log.note(logging.ERROR, f"run {folder.run_id} failed; its folder {folder.url} has no _SUCCESS")
+            log.note(logging.ERROR, user_message(error))
             _write_log_best_effort(folder, log.text())
             raise
 
 
 def _run(
-    config: RunConfig,
-    input_location: Location,
-    lightly_location: Location,
-    folder: RunFolder,
-    address: str | None,
-    show_progress: bool,
-    log: Any,
+    prepared: PreparedRun, folder: RunFolder, log: LogCapture, *, show_progress: bool, quiet_ray: bool
 ) -> RunResult:
+    config = prepared.config
+    input_location, lightly_location = prepared.input_location, prepared.lightly_location
     started = dt.datetime.now(dt.UTC)
     watch = Stopwatch()
-    if not config.worker_config.datasource.bypass_verify:
-        _verify_locations(input_location, lightly_location)
     folder.write_json("config.json", _config_record(config, input_location, lightly_location))
-    relevant = read_relevant_filenames(lightly_location, config.worker_config.relevant_filenames_file)
-    with ray_session(address):
+    with ray_output_to_log(log, enabled=quiet_ray), ray_session(prepared.address, prepared.connect_timeout_s):
         logger.info("run %s: listing %s", folder.run_id, input_location.url)
         with watch("listing"):
-            listing = list_images(input_location, relevant, parallel=True)
-        _check_listing(listing, input_location, relevant)
+            listing = list_images(input_location, prepared.relevant, parallel=True)
+        _check_listing(listing, input_location, prepared.relevant)
         with watch("embed"):
             if config.worker_config.embeddings is not None:
                 embedded = embed_from_csv(config, lightly_location, listing)
@@ -174,13 +219,21 @@ def _run(
         sizes.n_candidates,
     )
     with watch("selection"):
-        selection = _select(config, gathered, inputs)
-    candidate_names = gathered.candidate_names()
-    selected = sorted(candidate_names[index] for index in selection.indices)
+        explanation = _select(config, gathered, inputs)
+    picked = explanation.table()
+    selected = sorted(picked.column("name").to_pylist())
     sizes.n_selected = len(selected)
-    logger.info("selected %d samples (%s)", len(selected), selection.stop_reason)
+    shortfall = explanation.shortfall()
+    logger.info(
+        "selected %d of %d requested samples (stopped: %s)%s",
+        len(selected),
+        explanation.result.requested,
+        explanation.result.stop_reason,
+        f": {shortfall['message']}" if shortfall else "",
+    )
     with watch("write"):
-        _write_outputs(folder, gathered, selected)
+        write_sample_lists(folder, gathered, selected)
+        write_selection_table(folder, picked)
     finished = dt.datetime.now(dt.UTC)
     report = build_report(
         run_id=folder.run_id,
@@ -190,7 +243,7 @@ def _run(
         lightly_url=lightly_location.url,
         sizes=sizes,
         timings=watch.timings,
-        selection=selection,
+        selection={**explanation.report(), "tableColumns": explanation.columns()},
         embedding=embedded.source,
         inputs=inputs.report(),
     )
@@ -205,39 +258,6 @@ def _run(
         report=report,
         config=config,
     )
-
-
-def _resolve_config(
-    config: str | Path | Mapping[str, Any] | RunConfig | None,
-    worker_config: Mapping[str, Any] | None,
-    selection_config: Mapping[str, Any] | None,
-    lightly_config: Mapping[str, Any] | None,
-    overrides: Sequence[str],
-) -> RunConfig:
-    source = config.model_dump() if isinstance(config, RunConfig) else config
-    return load_config(
-        source,
-        overrides,
-        worker_config=worker_config,
-        selection_config=selection_config,
-        lightly_config=lightly_config,
-    )
-
-
-def _verify_locations(input_location: Location, lightly_location: Location) -> None:
-    """Fail before any work when the input is missing or the lightly location is not writable."""
-    if input_location.is_local and not os.path.isdir(input_location.root):
-        raise StorageError(f"input location '{input_location.url}' does not exist or is not a folder")
-    input_location.list_folders()  # one request: the bucket exists and we may list it
-    probe = f".lightly/.write-check-{uuid.uuid4().hex[:8]}"
-    try:
-        lightly_location.write_bytes(probe, b"lightly_ray write check\n")
-        lightly_location.delete(probe)
-    except (OSError, StorageError) as error:
-        raise StorageError(
-            f"lightly location '{lightly_location.url}' is not writable: {error} "
-            "(set worker_config.datasource.bypass_verify=true to skip this check)"
-        ) from None
 
 
 def _check_listing(listing: pa.Table, input_location: Location, relevant: RelevantFilenames | None) -> None:
@@ -259,7 +279,7 @@ def _check_listing(listing: pa.Table, input_location: Location, relevant: Releva
             )
 
 
-def _select(config: RunConfig, gathered: GatheredSamples, inputs: LightlyInputs) -> SelectionResult:
+def _select(config: RunConfig, gathered: GatheredSamples, inputs: LightlyInputs) -> SelectionExplanation:
     names = gathered.candidate_names()
     if not names:
         raise LightlyRayError("no samples are left to select from: every input file is corrupt")
@@ -271,28 +291,8 @@ def _select(config: RunConfig, gathered: GatheredSamples, inputs: LightlyInputs)
         lightly_metadata=gathered.candidate_lightly_metadata(),
         random_seed=config.lightly_config.seed,
     )
-    return select(build_problem(config.selection_config, data))
-
-
-def _write_outputs(folder: RunFolder, gathered: GatheredSamples, selected: list[str]) -> None:
-    corrupt = {
-        str(name): str(error) for name, error in zip(gathered.names, gathered.errors, strict=True) if error
-    }
-    duplicates = {
-        str(name): str(first)
-        for name, first in zip(gathered.names, gathered.duplicate_of, strict=True)
-        if first
-    }
-    folder.write_parquet("embeddings.parquet", gathered.embeddings_table())
-    folder.write_json(
-        "corruptness_check_information.json",
-        {"corrupt_samples": sorted(corrupt), "errors": corrupt},
-    )
-    folder.write_lines("filenames/selected.txt", selected)
-    folder.write_lines("filenames/corrupt.txt", sorted(corrupt))
-    folder.write_lines("filenames/duplicate.txt", sorted(duplicates))
-    if duplicates:
-        folder.write_json("duplicates.json", duplicates)
+    problem = build_problem(config.selection_config, data)
+    return explain_selection(config.selection_config, problem, select(problem))
 
 
 def _config_record(config: RunConfig, input_location: Location, lightly_location: Location) -> dict[str, Any]:
@@ -310,4 +310,4 @@ def _write_log_best_effort(folder: RunFolder, text: str) -> None:
         logging.getLogger(__name__).debug("could not write log.txt", exc_info=True)
 
 
-__all__ = ["RunResult", "run"]
+__all__ = ["RunResult", "execute_run", "run"]

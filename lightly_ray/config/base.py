@@ -55,9 +55,24 @@ def unknown_key_message(key: str, allowed: list[str]) -> str:
         A message such as "unknown key; did you mean 'n_samples'? Allowed keys here: ...".
 
     """
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-    if not close:
-        lowered = {name.lower(): name for name in allowed}
-        close = [lowered[key.lower()]] if key.lower() in lowered else []
-    hint = f"; did you mean '{close[0]}'?" if close else "."
+    close = closest_key(key, allowed)
+    hint = f"; did you mean '{close}'?" if close else "."
     return f"unknown key{hint} Allowed keys here: {', '.join(allowed)}"
+
+
+def closest_key(key: str, allowed: list[str]) -> str | None:
+    """The valid name closest to a misspelled one, or None when none is close.
+
+    Args:
+        key: What was given.
+        allowed: The valid names.
+
+    Returns:
+        The closest name by spelling (or by case alone), else None.
+
+    """
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    lowered = {name.lower(): name for name in allowed}
+    return lowered.get(key.lower())

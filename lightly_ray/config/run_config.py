@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from lightly_ray.config.base import StrictModel, unknown_key_message
 from lightly_ray.config.lightly import LightlyConfig
@@ -52,6 +52,26 @@ class RunConfig(StrictModel):
     worker_config: WorkerConfig = Field(default_factory=WorkerConfig)
     selection_config: SelectionConfig
     lightly_config: LightlyConfig = Field(default_factory=LightlyConfig)
+
+    @model_validator(mode="after")
+    def _no_impossible_combinations(self) -> RunConfig:
+        worker = self.worker_config
+        if worker.enable_training and worker.use_datapool:
+            raise ValueError(
+                "worker_config.enable_training and worker_config.use_datapool cannot be combined: a "
+                "datapool keeps the embeddings of earlier runs, which a newly trained model would not match"
+            )
+        if worker.embeddings is not None:
+            for key, on in (
+                ("worker_config.enable_training", worker.enable_training),
+                ("worker_config.checkpoint", worker.checkpoint is not None),
+            ):
+                if on:
+                    raise ValueError(
+                        f"worker_config.embeddings replaces the model, so {key} would be ignored: "
+                        "set one of them"
+                    )
+        return self
 
 
 def load_config(

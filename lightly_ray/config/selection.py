@@ -8,9 +8,24 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from lightly_ray.config.base import StrictModel
+from lightly_ray.config.base import StrictModel, closest_key
+
+# The computed Lightly metadata (`lightly.<name>` in METADATA inputs); definitions in
+# pipeline/lightly_metadata.py. Here, so that a misspelled key is refused before any work.
+LIGHTLY_METADATA_PREFIX = "lightly."
+LIGHTLY_METADATA_NAMES = (
+    "sharpness",
+    "snr",
+    "sizeInBytes",
+    "width",
+    "height",
+    "meanRed",
+    "meanGreen",
+    "meanBlue",
+    "contrast",
+)
 
 # --- inputs -----------------------------------------------------------------------------------
 
@@ -56,6 +71,21 @@ class MetadataInput(StrictModel):
 
     type: Literal["METADATA"]
     key: str = Field(min_length=1, description="e.g. weather.temperature or lightly.sharpness.")
+
+    @field_validator("key")
+    @classmethod
+    def _lightly_key_exists(cls, key: str) -> str:
+        if not key.startswith(LIGHTLY_METADATA_PREFIX) or key[len(LIGHTLY_METADATA_PREFIX) :] in (
+            LIGHTLY_METADATA_NAMES
+        ):
+            return key
+        known = [LIGHTLY_METADATA_PREFIX + name for name in LIGHTLY_METADATA_NAMES]
+        close = closest_key(key[len(LIGHTLY_METADATA_PREFIX) :], list(LIGHTLY_METADATA_NAMES))
+        hint = f"; did you mean '{LIGHTLY_METADATA_PREFIX}{close}'?" if close else ";"
+        raise ValueError(
+            f"unknown Lightly metadata key '{key}'{hint} computed keys are {', '.join(known)} "
+            "(custom metadata keys have no 'lightly.' prefix)"
+        )
 
 
 class RandomInput(StrictModel):

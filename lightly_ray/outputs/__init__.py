@@ -2,5 +2,14 @@
 
 from lightly_ray.outputs.report import DatasetSizes, build_report
 from lightly_ray.outputs.run_folder import RunFolder, finished_run_ids, new_run_id
+from lightly_ray.outputs.sample_files import write_sample_lists, write_selection_table
 
-__all__ = ["DatasetSizes", "RunFolder", "build_report", "finished_run_ids", "new_run_id"]
+__all__ = [
+    "DatasetSizes",
+    "RunFolder",
+    "build_report",
+    "finished_run_ids",
+    "new_run_id",
+    "write_sample_lists",
+    "write_selection_table",
+]

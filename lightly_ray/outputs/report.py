@@ -11,8 +11,6 @@ import platform
 from dataclasses import dataclass
 from typing import Any
 
-from lightly_ray.selection.base import SelectionResult
-
 
 @dataclass
 class DatasetSizes:
@@ -55,7 +53,7 @@ def build_report(
     lightly_url: str,
     sizes: DatasetSizes,
     timings: dict[str, float],
-    selection: SelectionResult,
+    selection: dict[str, Any],
     embedding: dict[str, Any],
     inputs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -69,7 +67,8 @@ def build_report(
         lightly_url: The lightly location as given.
         sizes: Counts of the run.
         timings: Seconds per stage.
-        selection: The selection's outcome.
+        selection: The selection block: what was requested and selected, why fewer, and each
+            strategy in config order (`selection.explain.SelectionExplanation.report`).
         embedding: Where the embeddings came from (model and weights, or the CSV).
         inputs: What was read from `.lightly/` (predictions, metadata) and its problems.
 
@@ -90,12 +89,7 @@ def build_report(
         "datasetSizes": sizes.as_report(),
         "embedding": embedding,
         "inputs": inputs or {},
-        "selection": {
-            "budget": selection.budget,
-            "nSelected": len(selection.indices),
-            "stopReason": selection.stop_reason,
-            "strategies": selection.strategies,
-        },
+        "selection": selection,
         "stageTimings": dict(timings),
     }
 

@@ -14,7 +14,8 @@ import warnings
 import numpy as np
 from PIL import Image
 
-from lightly_ray.pipeline.lightly_metadata import LIGHTLY_METADATA_NAMES, compute_lightly_metadata
+from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
+from lightly_ray.pipeline.lightly_metadata import compute_lightly_metadata
 from lightly_ray.storage import Location
 
 Batch = dict[str, np.ndarray]

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
-from lightly_ray.pipeline.lightly_metadata import LIGHTLY_METADATA_NAMES
 
 Batch = dict[str, np.ndarray]
 

@@ -23,17 +23,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-LIGHTLY_METADATA_NAMES = (
-    "sharpness",
-    "snr",
-    "sizeInBytes",
-    "width",
-    "height",
-    "meanRed",
-    "meanGreen",
-    "meanBlue",
-    "contrast",
-)
+from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
+
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
 

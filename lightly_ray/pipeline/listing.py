@@ -16,9 +16,9 @@ import ray
 import ray.data
 
 from lightly_ray.formats.relevant_filenames import RelevantFilenames
+from lightly_ray.pipeline.input_kinds import is_hidden, is_sample_file
 from lightly_ray.storage import ListedFile, Location
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 ARROW_CHUNK_ROWS = 65_536
 MAX_SPLIT_DEPTH = 3
 
@@ -78,7 +78,7 @@ def _list_in_tasks(
     for folder in folders:
         files, subfolders = _split_point(location, folder)
         direct += files
-        split += [sub.rstrip("/") for sub in subfolders if not _hidden(sub)]
+        split += [sub.rstrip("/") for sub in subfolders if not is_hidden(sub)]
     refs = [_list_folder_task.remote(location, folder, relevant) for folder in split]
     return [_filtered_table(direct, relevant), *ray.get(refs)]
 
@@ -119,7 +119,7 @@ def _filtered_table(listed: Iterable[ListedFile], relevant: RelevantFilenames | 
         mtimes.clear()
 
     for item in listed:
-        if item.path.lower().endswith(IMAGE_EXTENSIONS) and not _hidden(item.path):
+        if is_sample_file(item.path):
             names.append(item.path)
             sizes.append(item.size)
             mtimes.append(item.mtime_ns)
@@ -127,7 +127,3 @@ def _filtered_table(listed: Iterable[ListedFile], relevant: RelevantFilenames | 
                 flush()
     flush()
     return pa.Table.from_batches(chunks, schema=LISTING_SCHEMA)
-
-
-def _hidden(path: str) -> bool:
-    return any(part.startswith(".") for part in path.rstrip("/").split("/"))

@@ -9,6 +9,7 @@ index; selection stops at the budget or at the first stopping condition.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -61,8 +62,10 @@ def select(problem: SelectionProblem) -> SelectionResult:
         problem: Candidates, objectives, threshold filters, budget and preselected indices.
 
     Returns:
-        The new picks in pick order, why selection stopped, the budget (preselected included)
-        and a report per objective (config order).
+        The new picks in pick order, why selection stopped, the budget (preselected included),
+        a report per objective (config order), what was requested, the candidate counts before
+        and after the thresholds, per threshold what it kept, and per DIVERSITY objective the
+        distance of each pick at pick time.
 
     Raises:
         SelectionInputError: An input holds NaN or infinite values, or has the wrong shape.
@@ -71,28 +74,67 @@ def select(problem: SelectionProblem) -> SelectionResult:
     """
     n_candidates = len(problem.names)
     validate(problem)
-    allowed = apply_filters(problem.filters, n_candidates)
+    allowed, thresholds = apply_filters(problem.filters, n_candidates)
     preselected = np.unique(np.asarray(problem.preselected, dtype=np.int64))
     chosen = np.zeros(n_candidates, dtype=bool)
     chosen[preselected] = True
     available = np.flatnonzero(allowed & ~chosen)
-    budget = min(wanted_samples(problem, n_candidates), len(available) + len(preselected))
+    requested = wanted_samples(problem, n_candidates)
+    n_after_thresholds = len(available) + len(preselected)
+    budget = min(requested, n_after_thresholds)
     if fast_diversity_applies(problem):
-        return select_fast_diversity(problem, allowed, preselected, budget)
-    if fast_diversity_weights_applies(problem):
-        return select_fast_diversity_weights(problem, allowed, preselected, budget)
-    states = [make_state(objective, n_candidates) for objective in problem.objectives]
+        result = select_fast_diversity(problem, allowed, preselected, budget)
+    elif fast_diversity_weights_applies(problem):
+        result = select_fast_diversity_weights(problem, allowed, preselected, budget)
+    else:
+        result = select_greedy(problem, preselected, available, budget)
+    return replace(
+        result,
+        requested=requested,
+        n_candidates=n_candidates,
+        n_after_thresholds=n_after_thresholds,
+        thresholds=thresholds,
+    )
+
+
+def select_greedy(
+    problem: SelectionProblem, preselected: np.ndarray, available: np.ndarray, budget: int
+) -> SelectionResult:
+    """The numpy engine: preselected candidates first, then greedy picks from `available`.
+
+    Args:
+        problem: The problem.
+        preselected: Sorted unique preselected candidate indices.
+        available: Ascending candidate indices that passed the thresholds and are not preselected.
+        budget: Size of the selection, preselected included.
+
+    Returns:
+        The picks, stop reason, budget, reports and DIVERSITY pick distances (the counts of
+        `select` are left at their defaults).
+
+    """
+    states = [make_state(objective, len(problem.names)) for objective in problem.objectives]
     for index in preselected:
         for state in states:
             state.add(int(index))
     picks, stop_reason, stopped_by = greedy(problem, states, available, budget - len(preselected))
     reports = []
+    pick_distances: list[np.ndarray | None] = []
     for position, state in enumerate(states):
         report = state.report()
         report["stop_reason"] = stop_reason if position == stopped_by else None
         reports.append(report)
+        if isinstance(state, DiversityState):
+            # One distance per add: the preselected candidates' come first.
+            pick_distances.append(np.asarray(state.add_distances[len(preselected) :], dtype=np.float64))
+        else:
+            pick_distances.append(None)
     return SelectionResult(
-        indices=np.asarray(picks, dtype=np.int64), stop_reason=stop_reason, budget=budget, strategies=reports
+        indices=np.asarray(picks, dtype=np.int64),
+        stop_reason=stop_reason,
+        budget=budget,
+        strategies=reports,
+        pick_distances=pick_distances,
     )
 
 
@@ -183,28 +225,34 @@ def stopping_condition(
     return None
 
 
-def apply_filters(filters: list[ThresholdFilter], n_candidates: int) -> np.ndarray:
-    """Which candidates pass every threshold.
+def apply_filters(
+    filters: list[ThresholdFilter], n_candidates: int
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Which candidates pass every threshold, and how many each threshold keeps.
 
     Returns:
-        Boolean array of shape (n_candidates,).
+        (boolean array of shape (n_candidates,), per threshold in order a dict with `label`,
+        `n_passed`: the candidates it keeps on its own, and `n_left`: the candidates kept by it
+        and every earlier threshold).
 
     Raises:
         NothingLeftError: When no candidate passes all of them.
 
     """
     allowed = np.ones(n_candidates, dtype=bool)
-    kept: dict[str, int] = {}
+    counts: list[dict[str, Any]] = []
     emptied_by: str | None = None
     for threshold in filters:
         passes = threshold_mask(threshold)
-        kept[threshold.label] = int(passes.sum())
         allowed &= passes
-        if emptied_by is None and not allowed.any():
+        n_left = int(allowed.sum())
+        counts.append({"label": threshold.label, "n_passed": int(passes.sum()), "n_left": n_left})
+        if emptied_by is None and n_left == 0:
             emptied_by = threshold.label
     if emptied_by is not None:
+        kept = {count["label"]: count["n_passed"] for count in counts}
         raise NothingLeftError(kept, emptied_by, n_candidates)
-    return allowed
+    return allowed, counts
 
 
 def threshold_mask(threshold: ThresholdFilter) -> np.ndarray:

@@ -119,6 +119,10 @@ def select_fast_diversity_weights(
         stop_reason=result.stop_reason,
         budget=budget,
         strategies=[reports[id(objective)] for objective in problem.objectives],
+        pick_distances=[
+            _at_pick(result.min_distances_at_pick) if objective is diversity else None
+            for objective in problem.objectives
+        ],
     )
 
 
@@ -155,8 +159,18 @@ def select_fast_diversity(
         result.stop_reason,
     )
     return SelectionResult(
-        indices=picks.astype(np.int64), stop_reason=result.stop_reason, budget=budget, strategies=[report]
+        indices=picks.astype(np.int64),
+        stop_reason=result.stop_reason,
+        budget=budget,
+        strategies=[report],
+        pick_distances=[_at_pick(result.min_distances_at_pick)],
     )
+
+
+def _at_pick(distances: np.ndarray) -> np.ndarray:
+    """The kernels' distances at pick time as the engine reports them: float64, NaN (not inf) first."""
+    values = np.asarray(distances, dtype=np.float64)
+    return np.where(np.isinf(values), np.nan, values)
 
 
 def _diversity_report(

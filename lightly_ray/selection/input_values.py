@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lightly_ray.config.selection import (
+    LIGHTLY_METADATA_PREFIX,
     BalanceStrategy,
     MetadataInput,
     PredictionsInput,
@@ -24,7 +25,6 @@ from lightly_ray.selection.scorers import (
     compute_score,
 )
 
-LIGHTLY_PREFIX = "lightly."
 MAX_NAMED_SAMPLES = 5
 
 
@@ -50,7 +50,7 @@ def numeric_values(selection_input: Any, path: str, data: SelectionData) -> npt.
         return np.random.default_rng(seed).random(len(data.names))
     if isinstance(selection_input, MetadataInput):
         key = selection_input.key
-        if key.startswith(LIGHTLY_PREFIX):
+        if key.startswith(LIGHTLY_METADATA_PREFIX):
             return _lightly_metadata(key, f"{path}.input.key", data)
         numeric, column = metadata_column(key, f"{path}.input.key", data)
         if not numeric:
@@ -83,10 +83,10 @@ def _category_columns(categories: Sequence[str], task: TaskPredictions, path: st
 
 
 def _lightly_metadata(key: str, path: str, data: SelectionData) -> npt.NDArray[np.float64]:
-    name = key[len(LIGHTLY_PREFIX) :]
+    name = key[len(LIGHTLY_METADATA_PREFIX) :]
     column = data.lightly_metadata.get(name)
     if column is None:
-        known = ", ".join(LIGHTLY_PREFIX + known for known in sorted(data.lightly_metadata)) or "none"
+        known = ", ".join(LIGHTLY_METADATA_PREFIX + item for item in sorted(data.lightly_metadata)) or "none"
         raise SelectionInputError(f"{path}: unknown Lightly metadata '{key}'; available: {known}")
     return np.asarray(column, dtype=np.float64)
 
@@ -125,7 +125,7 @@ def class_vectors(
         return list(task.schema.category_names), class_distribution(task, data.names)
     if isinstance(selection_input, MetadataInput):
         key = selection_input.key
-        numeric = key.startswith(LIGHTLY_PREFIX)
+        numeric = key.startswith(LIGHTLY_METADATA_PREFIX)
         column: npt.NDArray[Any] = np.zeros(0)
         if not numeric:
             numeric, column = metadata_column(key, f"{path}.input.key", data)

@@ -15,6 +15,7 @@ float64. The formulas are in `docs/selection.md`; in short:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -88,7 +89,10 @@ class DiversityState:
         self.selected_rows = np.zeros(n_rows, dtype=bool)
         self.selected: list[int] = []
         self.base = 0.0
+        #: distance of each added candidate to the selected set before it, once something was selected.
         self.pick_distances: list[float] = []
+        #: the same for every `add` call, in call order, NaN while nothing was selected.
+        self.add_distances: list[float] = []
 
     def terms(self, candidates: np.ndarray) -> np.ndarray:
         """Each candidate's term: mean over its rows of the squared distance to the selected rows.
@@ -128,7 +132,11 @@ class DiversityState:
     def add(self, candidate: int) -> None:
         """Add a candidate (all its rows) to the selected set."""
         if self.selected_rows.any():
-            self.pick_distances.append(float(np.sqrt(self.terms(np.array([candidate]))[0])))
+            distance = float(np.sqrt(self.terms(np.array([candidate]))[0]))
+            self.pick_distances.append(distance)
+            self.add_distances.append(distance)
+        else:
+            self.add_distances.append(math.nan)
         rows = self.rows_of[candidate]
         for row in rows:
             others = np.flatnonzero(self.selected_rows)

@@ -91,8 +91,11 @@ class Location:
                 if not include_hidden and (below.startswith(".") or "/." in below):
                     continue
                 yield ListedFile(path=relative, size=info.size, mtime_ns=info.mtime_ns, etag=info.etag)
-        except (OSError, StorageError):
+        except StorageError:
             raise
+        except OSError as error:
+            reason = error.strerror or str(error) or type(error).__name__
+            raise StorageError(f"cannot write {self._describe(relative)}: {reason}") from None
         except Exception as error:  # noqa: BLE001 - any SDK error becomes a redacted StorageError
             raise StorageError(f"cannot list {self._describe(prefix)}: {_safe_message(error)}") from None
 
@@ -177,8 +180,11 @@ class Location:
         try:
             with self.backend.open_atomic_output(key) as stream:
                 yield stream
-        except (OSError, StorageError):
+        except StorageError:
             raise
+        except OSError as error:
+            reason = error.strerror or str(error) or type(error).__name__
+            raise StorageError(f"cannot write {self._describe(relative)}: {reason}") from None
         except Exception as error:
             if type(error).__module__.split(".")[0] in ("botocore", "boto3", "google", "azure"):
                 message = _safe_message(error)
@@ -200,6 +206,22 @@ class Location:
         if not relative:
             return f"'{self.url}'"
         return f"'{relative}' in '{self.url}'"
+
+
+def relative_inside(path: str, location: Location, key: str) -> str:
+    """A path relative to the location, from a relative path or a path/URL that points inside it.
+
+    Raises:
+        StorageError: When the path lies outside the location.
+    """
+    for prefix in (location.url.rstrip("/") + "/", location.root.rstrip("/") + "/"):
+        if path.startswith(prefix):
+            return path[len(prefix) :]
+    if "://" in path or path.startswith("/"):
+        raise StorageError(
+            f"{key} '{path}' is not inside the lightly location '{location.url}'; give a path relative to it"
+        )
+    return path
 
 
 def safe_relative_path(relative: str) -> str:

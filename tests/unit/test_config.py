@@ -289,3 +289,42 @@ def test_unsupported_features_are_named() -> None:
         "(object embeddings come with object crops)"
     ]
     assert unsupported_features(load_config(None, **SEED_CONFIGS["visual_diversity"])) == []
+
+
+def _metadata_config(key: str) -> dict[str, Any]:
+    return {
+        "selection_config": {
+            "n_samples": 3,
+            "strategies": [{"input": {"type": "METADATA", "key": key}, "strategy": {"type": "WEIGHTS"}}],
+        }
+    }
+
+
+def test_misspelled_lightly_metadata_key_is_refused_with_the_closest() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(_metadata_config("lightly.sharpnes"))
+    assert caught.value.problems == [
+        "selection_config.strategies[0].input.key: unknown Lightly metadata key 'lightly.sharpnes'; "
+        "did you mean 'lightly.sharpness'? computed keys are lightly.sharpness, lightly.snr, "
+        "lightly.sizeInBytes, lightly.width, lightly.height, lightly.meanRed, lightly.meanGreen, "
+        "lightly.meanBlue, lightly.contrast (custom metadata keys have no 'lightly.' prefix)"
+    ]
+    with pytest.raises(ConfigError, match=r"unknown Lightly metadata key 'lightly\.blur'; computed keys"):
+        load_config(_metadata_config("lightly.blur"))
+    assert load_config(_metadata_config("lightly.meanRed")).selection_config.strategies[0].input.type == (
+        "METADATA"
+    )
+    assert load_config(_metadata_config("weather.temperature"))  # custom keys are checked against the schema
+
+
+@pytest.mark.parametrize(
+    ("worker", "named"),
+    [
+        ({"enable_training": True, "use_datapool": True}, "enable_training and worker_config.use_datapool"),
+        ({"embeddings": "e.csv", "checkpoint": "m.ckpt"}, "worker_config.checkpoint would be ignored"),
+        ({"embeddings": "e.csv", "enable_training": True}, "worker_config.enable_training would be ignored"),
+    ],
+)
+def test_impossible_combinations_are_refused(worker: dict[str, Any], named: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_config({**SEED_CONFIGS["visual_diversity"], "worker_config": worker})

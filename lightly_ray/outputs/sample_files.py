@@ -1,0 +1,55 @@
+"""The run folder's per-sample files: selected, corrupt and duplicate names, and the pick table."""
+
+from __future__ import annotations
+
+import io
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from lightly_ray.outputs.run_folder import RunFolder
+from lightly_ray.pipeline.gather import GatheredSamples
+
+
+def write_sample_lists(folder: RunFolder, gathered: GatheredSamples, selected: list[str]) -> None:
+    """Write embeddings.parquet, the filenames/ lists and the corrupt and duplicate details.
+
+    Args:
+        folder: The run folder.
+        gathered: Every input sample with its embedding, errors and duplicates.
+        selected: The selected names, sorted (the Lightly-compatible selected.txt).
+
+    """
+    corrupt = {
+        str(name): str(error) for name, error in zip(gathered.names, gathered.errors, strict=True) if error
+    }
+    duplicates = {
+        str(name): str(first)
+        for name, first in zip(gathered.names, gathered.duplicate_of, strict=True)
+        if first
+    }
+    folder.write_parquet("embeddings.parquet", gathered.embeddings_table())
+    folder.write_json(
+        "corruptness_check_information.json",
+        {"corrupt_samples": sorted(corrupt), "errors": corrupt},
+    )
+    folder.write_lines("filenames/selected.txt", selected)
+    folder.write_lines("filenames/corrupt.txt", sorted(corrupt))
+    folder.write_lines("filenames/duplicate.txt", sorted(duplicates))
+    if duplicates:
+        folder.write_json("duplicates.json", duplicates)
+
+
+def write_selection_table(folder: RunFolder, table: pa.Table) -> None:
+    """Write the selected samples in pick order as selection.parquet and selection.csv.
+
+    Args:
+        folder: The run folder.
+        table: `rank`, `name` and one value column per strategy
+            (`selection.explain.SelectionExplanation.table`).
+
+    """
+    folder.write_parquet("selection.parquet", table)
+    buffer = io.BytesIO()
+    pa_csv.write_csv(table, buffer)
+    folder.write_text("selection.csv", buffer.getvalue().decode("utf-8"))

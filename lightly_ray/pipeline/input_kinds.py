@@ -1,0 +1,39 @@
+"""Which input files are samples: the file extensions a run reads, and what it says of the others.
+
+Kept free of Ray and torch, so that the checks before a run (`preflight.py`) can use it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def is_hidden(path: str) -> bool:
+    """Whether a path lies in a hidden folder or is a hidden file (a part starts with a dot)."""
+    return any(part.startswith(".") for part in path.rstrip("/").split("/"))
+
+
+def is_sample_file(path: str) -> bool:
+    """Whether a listed path is read by a run: a visible file with an image extension (any case)."""
+    return path.lower().endswith(IMAGE_EXTENSIONS) and not is_hidden(path)
+
+
+def extension_counts(paths: Iterable[str]) -> Counter[str]:
+    """How many paths have each extension (lower case, '(none)' for none)."""
+    counts: Counter[str] = Counter()
+    for path in paths:
+        name = path.rsplit("/", 1)[-1]
+        stem, dot, extension = name.rpartition(".")
+        counts[f".{extension.lower()}" if dot and stem else "(none)"] += 1
+    return counts
+
+
+def describe_counts(counts: Counter[str], shown: int = 6) -> str:
+    """'12 .txt, 3 .mp4 and 2 other kinds', most common first."""
+    common = counts.most_common()
+    text = ", ".join(f"{count} {extension}" for extension, count in common[:shown])
+    rest = len(common) - shown
+    return text + (f" and {rest} other kinds" if rest > 0 else "")

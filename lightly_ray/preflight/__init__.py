@@ -1,0 +1,167 @@
+"""Everything checked before a run does any work, without importing Ray or torch.
+
+`validate_config` is the one validation of a configuration: `lightly-ray validate`, `run` and
+`demo` all call it. `prepare_run` adds the cluster address and the two locations, so that a
+mistake is answered in seconds, naming the file or key, before Ray starts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lightly_ray.cluster_address import DEFAULT_CONNECT_TIMEOUT_S, ClusterAddress, parse_cluster_address
+from lightly_ray.config import RunConfig, load_config, unsupported_features
+from lightly_ray.errors import ConfigError, NotYetSupportedError, UsageError
+from lightly_ray.formats.relevant_filenames import RelevantFilenames, read_relevant_filenames
+from lightly_ray.preflight.locations import check_locations
+from lightly_ray.preflight.references import check_config_references
+from lightly_ray.storage import Location
+
+ConfigSource = str | Path | Mapping[str, Any] | RunConfig | None
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run that passed every check before work, ready to execute.
+
+    Attributes:
+        config: The validated configuration.
+        input_location: The input (read-only).
+        lightly_location: The lightly location (read-write).
+        address: The Ray cluster to join, or None for a local instance.
+        connect_timeout_s: How long joining the cluster may take.
+        relevant: The relevant filenames file, when there is one.
+
+    """
+
+    config: RunConfig
+    input_location: Location
+    lightly_location: Location
+    address: ClusterAddress | None
+    connect_timeout_s: float
+    relevant: RelevantFilenames | None
+
+
+def validate_config(
+    source: ConfigSource,
+    overrides: Sequence[str] = (),
+    *,
+    worker_config: Mapping[str, Any] | None = None,
+    selection_config: Mapping[str, Any] | None = None,
+    lightly_config: Mapping[str, Any] | None = None,
+    lightly: Location | None = None,
+) -> tuple[RunConfig, list[str]]:
+    """Validate a configuration, and what it names in the lightly location when one is given.
+
+    Args:
+        source: A YAML/JSON file, a dict of the three blocks, a RunConfig, or None.
+        overrides: Dotted `key=value` assignments, applied last.
+        worker_config: Replaces the source's worker_config block.
+        selection_config: Replaces the source's selection_config block.
+        lightly_config: Replaces the source's lightly_config block.
+        lightly: The lightly location: prediction tasks, scores, categories, metadata keys and
+            files the config names are checked against it.
+
+    Returns:
+        The configuration, and the features it uses that this version cannot run yet.
+
+    Raises:
+        ConfigError: Listing every problem with its key (and file).
+
+    """
+    raw = source.model_dump() if isinstance(source, RunConfig) else source
+    config = load_config(
+        raw,
+        overrides,
+        worker_config=worker_config,
+        selection_config=selection_config,
+        lightly_config=lightly_config,
+    )
+    if lightly is not None:
+        check_references(lightly, config, source)
+    return config, unsupported_features(config)
+
+
+def check_references(lightly: Location, config: RunConfig, source: ConfigSource) -> None:
+    """Raise one ConfigError for everything the config names that the lightly location lacks."""
+    problems = check_config_references(lightly, config)
+    if problems:
+        raise ConfigError(problems, source=str(source) if isinstance(source, str | Path) else None)
+
+
+def prepare_run(
+    input: str | os.PathLike[str],  # noqa: A002 - the Lightly Worker's name for it
+    lightly: str | os.PathLike[str],
+    *,
+    config: ConfigSource = None,
+    worker_config: Mapping[str, Any] | None = None,
+    selection_config: Mapping[str, Any] | None = None,
+    lightly_config: Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+    address: str | None = None,
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+) -> PreparedRun:
+    """Check a run before any work: configuration, cluster address, locations, lightly inputs.
+
+    Arguments are those of `lightly_ray.run`.
+
+    Returns:
+        The checked run.
+
+    Raises:
+        ConfigError: For an invalid configuration, or one naming what the lightly location lacks.
+        NotYetSupportedError: For a valid configuration this version cannot run.
+        UsageError: For a malformed cluster address or connect timeout.
+        StorageError: For a location that cannot be used.
+        InputFormatError: For an invalid relevant filenames file.
+
+    """
+    run_config, pending = validate_config(
+        config,
+        overrides,
+        worker_config=worker_config,
+        selection_config=selection_config,
+        lightly_config=lightly_config,
+    )
+    if pending:
+        raise NotYetSupportedError(pending)
+    if not connect_timeout_s > 0:
+        raise UsageError(f"the connect timeout must be a positive number of seconds, got {connect_timeout_s}")
+    cluster = resolve_address(address)
+    input_location = Location(os.fspath(input), writable=False)
+    lightly_location = Location(os.fspath(lightly), writable=True)
+    check_locations(
+        input_location, lightly_location, verify=not run_config.worker_config.datasource.bypass_verify
+    )
+    check_references(lightly_location, run_config, config)
+    relevant = read_relevant_filenames(lightly_location, run_config.worker_config.relevant_filenames_file)
+    return PreparedRun(
+        config=run_config,
+        input_location=input_location,
+        lightly_location=lightly_location,
+        address=cluster,
+        connect_timeout_s=float(connect_timeout_s),
+        relevant=relevant,
+    )
+
+
+def resolve_address(address: str | None) -> ClusterAddress | None:
+    """The cluster a run joins: `address`, else RAY_ADDRESS, else None (a local instance).
+
+    Raises:
+        UsageError: When the address has none of the accepted forms.
+
+    """
+    if address:
+        return parse_cluster_address(address, "--address")
+    from_environment = os.environ.get("RAY_ADDRESS", "").strip()
+    if from_environment:
+        return parse_cluster_address(from_environment, "RAY_ADDRESS")
+    return None
+
+
+__all__ = ["PreparedRun", "prepare_run", "resolve_address", "validate_config"]

@@ -1,0 +1,178 @@
+"""What a configuration names in the lightly location, checked before any work.
+
+Prediction tasks (listed in tasks.json, with a valid schema), their scores and categories,
+custom metadata keys (in the metadata schema, of the kind the strategy needs), and the files
+`worker_config` points to (embeddings CSV, checkpoint, relevant filenames). Only the small
+description files are read here; per-sample prediction and metadata files are read later, for
+the samples of the run. Each problem names the config key and the file, with the closest valid
+name where one is close.
+"""
+
+from __future__ import annotations
+
+from lightly_ray.config.base import closest_key
+from lightly_ray.config.run_config import RunConfig
+from lightly_ray.config.selection import (
+    LIGHTLY_METADATA_PREFIX,
+    BalanceStrategy,
+    MetadataInput,
+    PredictionsInput,
+    ScoresInput,
+    StrategyConfig,
+)
+from lightly_ray.errors import InputFormatError, StorageError
+from lightly_ray.formats.metadata_schema import METADATA_SCHEMA_FILE, MetadataField, read_metadata_schema
+from lightly_ray.formats.prediction_schema import TASKS_FILE, TaskSchema, read_task_names, read_task_schema
+from lightly_ray.selection.scorers import available_scores
+from lightly_ray.storage import Location, relative_inside
+
+PRETAGGING_TASK = "lightly_pretagging"
+
+
+def check_config_references(location: Location, config: RunConfig) -> list[str]:
+    """Check every name the configuration gives for the lightly location.
+
+    Args:
+        location: The lightly location.
+        config: A validated configuration.
+
+    Returns:
+        One message per problem, each starting with the config key; empty when all resolve.
+
+    """
+    problems: list[str] = []
+    tasks = _TaskSchemas(location, problems)
+    metadata = _MetadataSchema(location, problems)
+    for index, entry in enumerate(config.selection_config.strategies):
+        path = f"selection_config.strategies[{index}]"
+        selection_input = entry.input
+        if isinstance(selection_input, ScoresInput | PredictionsInput):
+            schema = tasks.get(selection_input.task, f"{path}.input.task")
+            if schema is not None:
+                problems += _task_problems(entry, schema, path)
+        elif isinstance(selection_input, MetadataInput) and not selection_input.key.startswith(
+            LIGHTLY_METADATA_PREFIX
+        ):
+            problems += metadata.check(selection_input.key, entry, f"{path}.input.key")
+    worker = config.worker_config
+    for key, value in (
+        ("worker_config.embeddings", worker.embeddings),
+        ("worker_config.checkpoint", worker.checkpoint),
+        ("worker_config.relevant_filenames_file", worker.relevant_filenames_file),
+    ):
+        if value is not None:
+            problems += _file_problems(location, value, key)
+    return problems
+
+
+class _TaskSchemas:
+    """tasks.json and the schemas of the tasks the config names, read once each."""
+
+    def __init__(self, location: Location, problems: list[str]) -> None:
+        self.location = location
+        self.problems = problems
+        self.schemas: dict[str, TaskSchema | None] = {}
+        self.names: list[str] | None = None
+
+    def get(self, task: str, key: str) -> TaskSchema | None:
+        if task == PRETAGGING_TASK:
+            return None
+        if self.names is None:
+            try:
+                self.names = read_task_names(self.location)
+            except InputFormatError as error:
+                self.names = []
+                self.problems.append(str(error))
+                return None
+        if task not in self.names:
+            close = closest_key(task, self.names)
+            hint = f"; did you mean '{close}'?" if close else ""
+            listed = ", ".join(self.names) if self.names else f"none ({TASKS_FILE} is missing or empty)"
+            self.problems.append(f"{key}: task '{task}' is not listed in {TASKS_FILE}{hint} listed: {listed}")
+            return None
+        if task not in self.schemas:
+            try:
+                self.schemas[task] = read_task_schema(self.location, task)
+            except InputFormatError as error:
+                self.schemas[task] = None
+                self.problems.append(f"{key}: {error}")
+        return self.schemas[task]
+
+
+def _task_problems(entry: StrategyConfig, schema: TaskSchema, path: str) -> list[str]:
+    selection_input = entry.input
+    categories = list(schema.category_names)
+    source = f"task '{schema.task_name}' ({schema.task_type.value})"
+    if isinstance(selection_input, ScoresInput):
+        scores = list(available_scores(schema.task_type))
+        if selection_input.score not in scores:
+            return [_unknown(f"{path}.input.score", "score", selection_input.score, scores, source)]
+        return []
+    problems = []
+    if isinstance(selection_input, PredictionsInput):
+        for category in selection_input.categories or []:
+            if category not in categories:
+                key = f"{path}.input.categories"
+                problems.append(_unknown(key, "category", category, categories, source))
+    strategy = entry.strategy
+    if isinstance(strategy, BalanceStrategy) and strategy.distribution == "TARGET":
+        for name in strategy.target or {}:
+            if name not in categories:
+                problems.append(_unknown(f"{path}.strategy.target", "class", name, categories, source))
+    return problems
+
+
+class _MetadataSchema:
+    """The custom metadata schema, read on first use."""
+
+    def __init__(self, location: Location, problems: list[str]) -> None:
+        self.location = location
+        self.problems = problems
+        self.fields: dict[str, MetadataField] | None = None
+
+    def check(self, key: str, entry: StrategyConfig, config_key: str) -> list[str]:
+        if self.fields is None:
+            try:
+                self.fields = {item.path: item for item in read_metadata_schema(self.location) or []}
+            except InputFormatError as error:
+                self.fields = {}
+                return [f"{config_key}: {error}"]
+        item = self.fields.get(key)
+        if item is None:
+            known = sorted(self.fields)
+            if not known:
+                return [
+                    f"{config_key}: custom metadata key '{key}' needs {METADATA_SCHEMA_FILE}, which is "
+                    f"missing or empty (computed keys start with '{LIGHTLY_METADATA_PREFIX}', "
+                    "e.g. lightly.sharpness)"
+                ]
+            return [_unknown(config_key, "metadata key", key, known, METADATA_SCHEMA_FILE)]
+        balance = isinstance(entry.strategy, BalanceStrategy)
+        if balance and item.value_type.is_numeric:
+            return [
+                f"{config_key}: metadata '{key}' is {item.value_type.value} in {METADATA_SCHEMA_FILE}; "
+                "BALANCE needs a categorical key (CATEGORICAL_STRING, CATEGORICAL_INT or CATEGORICAL_BOOLEAN)"
+            ]
+        if not balance and not item.value_type.is_numeric:
+            return [
+                f"{config_key}: metadata '{key}' is {item.value_type.value} in {METADATA_SCHEMA_FILE}; "
+                f"{entry.strategy.type} needs a numeric key (NUMERIC_INT or NUMERIC_FLOAT); use BALANCE "
+                "for categorical metadata"
+            ]
+        return []
+
+
+def _file_problems(location: Location, value: str, key: str) -> list[str]:
+    try:
+        relative = relative_inside(value, location, key)
+        if location.exists(relative):
+            return []
+    except StorageError as error:
+        return [str(error)]
+    return [f"{key}: '{relative}' does not exist in the lightly location '{location.url}'"]
+
+
+def _unknown(key: str, what: str, value: str, allowed: list[str], source: str) -> str:
+    close = closest_key(value, allowed)
+    hint = f"; did you mean '{close}'?" if close else ";"
+    return f"{key}: unknown {what} '{value}' of {source}{hint} available: {', '.join(allowed) or 'none'}"
