@@ -42,17 +42,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     """
     _Clock.started = time.monotonic()
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    # Overrides may come after options (`validate run.yaml --lightly URL key=value`), which
+    # argparse does not assign to a positional that it already passed.
+    stray = [item for item in extra if item.startswith("-") or "=" not in item]
+    if stray or (extra and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     debug = bool(getattr(args, "debug", False)) or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
     args.debug = debug
     try:
         code: int = args.handler(args)
         return code
-    except KeyboardInterrupt:
-        _fail(args, "interrupted: the run stopped; a run folder it started has no _SUCCESS", debug)
+    except KeyboardInterrupt as error:
+        _fail(args, user_message(error), debug)
         return EXIT_INTERRUPTED
     except (ConfigError, UsageError) as error:
-        _fail(args, str(error), debug)
+        _fail(args, user_message(error), debug)
         return EXIT_CONFIG
     except Exception as error:  # noqa: BLE001 - every error ends in one message, not a traceback
         _fail(args, user_message(error), debug)

@@ -65,7 +65,13 @@ def parse_cluster_address(text: str, source: str = "--address") -> ClusterAddres
         kind, rest = "client", value[len("ray://") :].rstrip("/")
     match = _HOST_PORT.match(rest)
     if match is None or not 0 < int(match["port"]) < 65536:
-        raise UsageError(f"{source} '{text}' is not a Ray cluster address; use {ACCEPTED_FORMS}")
+        hint = ""
+        if value.startswith(("http://", "https://")):
+            hint = (
+                " (an http:// address is the dashboard's, which `ray job submit` uses; a driver joins "
+                "the cluster at the GCS port or through ray://)"
+            )
+        raise UsageError(f"{source} '{text}' is not a Ray cluster address{hint}; use {ACCEPTED_FORMS}")
     return ClusterAddress(text=value, kind=kind, host=match["host"].strip("[]"), port=int(match["port"]))
 
 

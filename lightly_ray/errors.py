@@ -89,7 +89,7 @@ def user_message(error: BaseException) -> str:
     if type(error).__name__.startswith("RayTaskError") and isinstance(cause, BaseException):
         error = cause
     if isinstance(error, KeyboardInterrupt):
-        return "interrupted"
+        return "interrupted: the run stopped; a run folder it started has no _SUCCESS"
     if isinstance(error, LightlyRayError):
         return str(error)
     detail = str(error) or "(no message)"

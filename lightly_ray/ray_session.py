@@ -16,7 +16,7 @@ from typing import Any
 import ray
 import ray.data
 
-from lightly_ray.cluster_address import ClusterAddress, check_reachable
+from lightly_ray.cluster_address import ClusterAddress
 from lightly_ray.errors import ClusterError
 from lightly_ray.progress import logger
 
@@ -40,11 +40,10 @@ def ray_session(address: ClusterAddress | None, connect_timeout_s: float) -> Ite
         options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
         if address is not None:
             logger.info("joining Ray cluster at %s", address.text)
-            check_reachable(address, connect_timeout_s)
             _join(address, connect_timeout_s, options)
         else:
             logger.info("starting a local Ray instance")
-            ray.init(include_dashboard=False, **options)
+            ray.init(address="local", include_dashboard=False, **options)
         started_here = True
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False

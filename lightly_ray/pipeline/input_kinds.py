@@ -32,8 +32,8 @@ def extension_counts(paths: Iterable[str]) -> Counter[str]:
 
 
 def describe_counts(counts: Counter[str], shown: int = 6) -> str:
-    """'12 .txt, 3 .mp4 and 2 other kinds', most common first."""
-    common = counts.most_common()
+    """'12 .txt, 3 .mp4 and 2 other kinds', most common first (ties by name)."""
+    common = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     text = ", ".join(f"{count} {extension}" for extension, count in common[:shown])
     rest = len(common) - shown
     return text + (f" and {rest} other kinds" if rest > 0 else "")

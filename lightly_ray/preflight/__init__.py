@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lightly_ray.cluster_address import DEFAULT_CONNECT_TIMEOUT_S, ClusterAddress, parse_cluster_address
+from lightly_ray.cluster_address import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    ClusterAddress,
+    check_reachable,
+    parse_cluster_address,
+)
 from lightly_ray.config import RunConfig, load_config, unsupported_features
 from lightly_ray.errors import ConfigError, NotYetSupportedError, UsageError
 from lightly_ray.formats.relevant_filenames import RelevantFilenames, read_relevant_filenames
@@ -116,6 +121,7 @@ def prepare_run(
         ConfigError: For an invalid configuration, or one naming what the lightly location lacks.
         NotYetSupportedError: For a valid configuration this version cannot run.
         UsageError: For a malformed cluster address or connect timeout.
+        ClusterError: When nothing listens at the cluster address.
         StorageError: For a location that cannot be used.
         InputFormatError: For an invalid relevant filenames file.
 
@@ -132,6 +138,8 @@ def prepare_run(
     if not connect_timeout_s > 0:
         raise UsageError(f"the connect timeout must be a positive number of seconds, got {connect_timeout_s}")
     cluster = resolve_address(address)
+    if cluster is not None:
+        check_reachable(cluster, connect_timeout_s)
     input_location = Location(os.fspath(input), writable=False)
     lightly_location = Location(os.fspath(lightly), writable=True)
     check_locations(
