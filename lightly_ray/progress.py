@@ -32,13 +32,17 @@ class _Console:
         return cls.stream if cls.stream is not None else sys.stderr
 
 
-class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """A stream handler that writes to the console of the moment (see `_Console`)."""
+class _ConsoleHandler(logging.Handler):
+    """A handler that writes each record to the console of the moment (see `_Console`)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         """Write the record to the current console."""
-        self.setStream(_Console.get())
-        super().emit(record)
+        try:
+            stream = _Console.get()
+            stream.write(self.format(record) + "\n")
+            stream.flush()
+        except Exception:  # noqa: BLE001 - logging's own convention: report, never raise
+            self.handleError(record)
 
 
 class RedactingFormatter(logging.Formatter):
@@ -78,7 +82,7 @@ def captured_run_log(show_progress: bool) -> Iterator[LogCapture]:
     console: logging.Handler | None = None
     logger.addHandler(capture)
     if show_progress:
-        console = _ConsoleHandler(sys.stderr)
+        console = _ConsoleHandler()
         console.setFormatter(RedactingFormatter("[lightly-ray] %(message)s"))
         console.setLevel(logging.INFO)
         logger.addHandler(console)

@@ -85,10 +85,8 @@ def check_input_has_samples(location: Location) -> None:
         if position >= SAMPLE_SEARCH_FILES or time.monotonic() > deadline:
             return  # a large input: the run's own listing decides
     looked_for = f"looked for {', '.join(IMAGE_EXTENSIONS)} in any case; hidden files and folders are skipped"
-    if not others:
-        raise StorageError(f"input location '{location.url}' holds no files ({looked_for})")
-    found = describe_counts(extension_counts(others))
-    raise StorageError(f"no image files in input location '{location.url}': it holds {found} ({looked_for})")
+    found = f"it holds {describe_counts(extension_counts(others))}" if others else "it is empty"
+    raise StorageError(f"no image files in input location '{location.url}': {found} ({looked_for})")
 
 
 def check_writable(location: Location) -> None:

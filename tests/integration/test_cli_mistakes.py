@@ -217,7 +217,7 @@ def test_location_mistakes_are_answered_before_ray(small_input: Path, tmp_path: 
     cases = [
         (tmp_path / "missing", tmp_path / "l1", "input location '{input}' does not exist"),
         (config, tmp_path / "l2", "input location '{input}' is a file, not a folder"),
-        (tmp_path / "empty", tmp_path / "l3", "input location '{input}' holds no files"),
+        (tmp_path / "empty", tmp_path / "l3", "no image files in input location '{input}': it is empty"),
         (
             others,
             tmp_path / "l4",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,8 @@ def test_diversity_picks_one_image_per_group(grouped_input: Path, tmp_path: Path
         "embeddings.parquet",
         "corruptness_check_information.json",
         "filenames/selected.txt",
+        "selection.parquet",
+        "selection.csv",
         "filenames/corrupt.txt",
         "filenames/duplicate.txt",
         "duplicates.json",
@@ -66,6 +69,12 @@ def test_diversity_picks_one_image_per_group(grouped_input: Path, tmp_path: Path
     }
     assert {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()} == expected
     assert (folder / "filenames" / "selected.txt").read_text().splitlines() == result.selected
+    picks = pq.read_table(folder / "selection.parquet")
+    assert picks.column_names == ["rank", "name", "s0_diversity_distance"]
+    assert picks.column("rank").to_pylist() == list(range(1, GROUPS + 1))
+    assert sorted(picks.column("name").to_pylist()) == result.selected
+    distances = picks.column("s0_diversity_distance").to_pylist()
+    assert distances[0] is None and all(later <= earlier for earlier, later in pairwise(distances[1:]))
     assert (folder / "filenames" / "corrupt.txt").read_text() == "broken.jpg\n"
     assert (folder / "filenames" / "duplicate.txt").read_text() == "group_0/img_0_copy.png\n"
     corrupt = json.loads((folder / "corruptness_check_information.json").read_text())
@@ -106,6 +115,10 @@ def test_minimum_distance_and_proportion(grouped_input: Path, tmp_path: Path) ->
     assert sorted(name.split("/")[0] for name in result.selected) == [f"group_{g}" for g in range(GROUPS)]
     assert result.report["selection"]["stopReason"] == "stopping_condition_minimum_distance"
     assert result.report["selection"]["strategies"][0]["final_minimum_distance"] >= 0.1
+    shortfall = result.report["selection"]["shortfall"]
+    assert result.report["selection"]["requested"] == GROUPS * PER_GROUP
+    assert shortfall["reason"] == "stopping_condition"
+    assert "stopping_condition_minimum_distance" in shortfall["message"]
 
 
 def test_cli_run_with_yaml_and_overrides(

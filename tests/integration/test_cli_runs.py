@@ -1,0 +1,165 @@
+"""Whole runs through the command as a subprocess: what --quiet and --json print, the summary's
+wall time, and Ctrl-C (exit 130, no Ray process left, the log says so).
+
+Each test gives its process its own RAY_TMPDIR, so that its Ray instance is found (and proven
+gone) by that folder in the processes' command lines.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.cli_process import lightly_ray, start_lightly_ray
+from tests.data.grouped_images import FAST_MODEL, GROUPS, PER_GROUP
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def ray_tmpdir() -> Iterator[Path]:
+    # Short, because Ray puts Unix sockets below it (at most 107 characters a path).
+    folder = Path(tempfile.mkdtemp(prefix="lrc-", dir="/tmp"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _ray_processes(marker: Path) -> list[str]:
+    """Command lines of the live processes that name `marker` (read from /proc, never truncated)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(marker) in command:
+            found.append(f"{entry.name} {command}")
+    return found
+
+
+def _config(tmp_path: Path, n_samples: int) -> Path:
+    path = tmp_path / "run.yaml"
+    strategies = [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}]
+    content = {
+        "selection_config": {"n_samples": n_samples, "strategies": strategies},
+        "lightly_config": FAST_MODEL,
+    }
+    path.write_text(yaml.safe_dump(content))
+    return path
+
+
+def test_quiet_json_and_summary(grouped_input: Path, tmp_path: Path, ray_tmpdir: Path) -> None:
+    config = _config(tmp_path, 500)
+    env = {"RAY_TMPDIR": str(ray_tmpdir)}
+    common = [
+        "run",
+        "--input",
+        str(grouped_input),
+        "--lightly",
+        str(tmp_path / "lightly"),
+        "--config",
+        str(config),
+    ]
+    as_json = lightly_ray(*common, "--quiet", "--json", env=env)
+    assert as_json.code == 0, as_json.err
+    assert as_json.err == "", "--quiet prints nothing but errors (no Ray lines)"
+    document = json.loads(as_json.out)  # stdout is exactly one JSON document
+    candidates = GROUPS * PER_GROUP
+    assert document["requested"] == 500
+    assert document["counts"]["nSelected"] == candidates
+    assert document["shortfall"]["reason"] == "input_smaller_than_requested"
+    folder = Path(document["run_folder"])
+    log = (folder / "log.txt").read_text()
+    assert "ray | " in log, "Ray's own lines go to the run's log"
+
+    plain = lightly_ray(*common, "--quiet", env=env)
+    assert plain.code == 0 and plain.err == ""
+    assert "  requested:  500\n" in plain.out
+    assert f"  selected:   {candidates} of {candidates} candidates (stopped: budget)" in plain.out
+    assert "  why fewer:  500 samples were requested but the input has only" in plain.out
+    match = re.search(r"finished in ([0-9.]+)s", plain.out)
+    assert match is not None
+    run_id = re.search(r"Run (\S+) finished", plain.out)
+    assert run_id is not None
+    report = json.loads((tmp_path / "lightly" / ".lightly" / "runs" / run_id[1] / "report.json").read_text())
+    # The whole command's wall time: at least the run's, at most what the test measured.
+    assert report["run"]["durationSeconds"] <= float(match[1]) + 0.05 <= plain.seconds + 0.1
+
+    verbose = lightly_ray(*common, "selection_config.n_samples=3", env=env)
+    assert verbose.code == 0
+    assert "[lightly-ray] configuration and locations checked in" in verbose.err
+    assert "Token authentication" not in verbose.err and "core_worker" not in verbose.err
+    assert _ray_processes(ray_tmpdir) == []
+
+
+def test_ctrl_c_stops_the_run_and_leaves_no_ray_process(
+    grouped_input: Path, tmp_path: Path, ray_tmpdir: Path
+) -> None:
+    lightly = tmp_path / "lightly"
+    process = start_lightly_ray(
+        "run",
+        "--input",
+        str(grouped_input),
+        "--lightly",
+        str(lightly),
+        "--config",
+        str(_config(tmp_path, 3)),
+        env={"RAY_TMPDIR": str(ray_tmpdir)},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not _ray_processes(ray_tmpdir) and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        if process.poll() is not None:
+            pytest.fail(f"the run ended before Ray started: {process.communicate()}")
+        assert _ray_processes(ray_tmpdir), "Ray did not start"
+        time.sleep(3)  # inside the run: Ray up, the pipeline starting
+        interrupted = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        stopped_after = time.monotonic() - interrupted
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    assert stopped_after < 30
+    assert "Traceback" not in err
+    assert err.rstrip().endswith(
+        "error: interrupted: the run stopped; a run folder it started has no _SUCCESS"
+    )
+    deadline = time.monotonic() + 15
+    while _ray_processes(ray_tmpdir) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _ray_processes(ray_tmpdir) == []
+    (folder,) = (lightly / ".lightly" / "runs").iterdir()
+    assert not (folder / "_SUCCESS").exists()
+    assert (
+        (folder / "log.txt")
+        .read_text()
+        .rstrip()
+        .endswith("interrupted: the run stopped; a run folder it started has no _SUCCESS")
+    )
+
+
+def test_version_and_help() -> None:
+    version = lightly_ray("--version")
+    assert version.code == 0 and re.fullmatch(r"lightly-ray \d+\.\d+\.\d+\n", version.out)
+    run_help = lightly_ray("run", "--help")
+    assert run_help.code == 0
+    required = run_help.out.split("required:", 1)[1]
+    assert "--input" in required and "--lightly" in required
+    for option in ("--quiet", "--json", "--debug", "--address", "--connect-timeout"):
+        assert option in run_help.out
