@@ -89,9 +89,8 @@ class DiversityState:
         self.selected_rows = np.zeros(n_rows, dtype=bool)
         self.selected: list[int] = []
         self.base = 0.0
-        #: distance of each added candidate to the selected set before it, once something was selected.
-        self.pick_distances: list[float] = []
-        #: the same for every `add` call, in call order, NaN while nothing was selected.
+        #: per `add` call, in call order: the distance of the added candidate to the selected set
+        #: before it (NaN while nothing was selected).
         self.add_distances: list[float] = []
 
     def terms(self, candidates: np.ndarray) -> np.ndarray:
@@ -132,9 +131,7 @@ class DiversityState:
     def add(self, candidate: int) -> None:
         """Add a candidate (all its rows) to the selected set."""
         if self.selected_rows.any():
-            distance = float(np.sqrt(self.terms(np.array([candidate]))[0]))
-            self.pick_distances.append(distance)
-            self.add_distances.append(distance)
+            self.add_distances.append(float(np.sqrt(self.terms(np.array([candidate]))[0])))
         else:
             self.add_distances.append(math.nan)
         rows = self.rows_of[candidate]
@@ -164,12 +161,13 @@ class DiversityState:
         """What the objective achieved."""
         selected = self.nearest_other[self.selected_rows]
         pairwise = float(np.sqrt(selected.min())) if len(selected) and np.isfinite(selected.min()) else None
+        final = self.add_distances[-1] if self.add_distances else math.nan
         return {
             "strategy": "DIVERSITY",
             "label": self.objective.label,
             "strength": self.objective.strength,
             "stopping_condition_minimum_distance": self.objective.minimum_distance,
-            "final_minimum_distance": self.pick_distances[-1] if self.pick_distances else None,
+            "final_minimum_distance": None if math.isnan(final) else final,
             "minimum_pairwise_distance": pairwise,
         }
 

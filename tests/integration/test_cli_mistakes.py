@@ -8,8 +8,6 @@ ones.
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import yaml
 
 from tests.cli_process import Finished, lightly_ray
 from tests.data.grouped_images import FAST_MODEL, group_image
+from tests.silent_server import silent_server
 
 NO_RAY_SECONDS = 20.0  # the real bound is 5 s (config) and 10 s (locations): bench/cli_checks.py
 
@@ -295,40 +294,17 @@ def test_nothing_listening_at_the_address_is_reported_at_once(
 
 
 @pytest.fixture
-def silent_server() -> Iterator[str]:
-    """A TCP server on 127.0.0.2 that accepts connections and never answers (not Ray)."""
-    server = socket.socket()
-    server.bind(("127.0.0.2", 0))
-    server.listen(16)
-    server.settimeout(0.5)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.2:{server.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(5)
-        for connection in accepted:
-            connection.close()
-        server.close()
+def silent() -> Iterator[str]:
+    with silent_server() as address:
+        yield address
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("scheme", ["", "ray://"])
 def test_a_cluster_that_does_not_answer_is_given_up_after_the_timeout(
-    small_input: Path, tmp_path: Path, silent_server: str, scheme: str
+    small_input: Path, tmp_path: Path, silent: str, scheme: str
 ) -> None:
-    address = f"{scheme}{silent_server}"
+    address = f"{scheme}{silent}"
     config = _config(tmp_path, [DIVERSITY])
     finished = _run(small_input, tmp_path / "lightly", config, "--address", address, "--connect-timeout", "3")
     finished.assert_clean_failure(1)

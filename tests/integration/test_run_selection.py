@@ -65,7 +65,10 @@ def test_custom_metadata_threshold_and_balance(grouped_input: Path, tmp_path: Pa
     # Balance towards "wet" (members 0 and 1) dominates diversity at strength 10.
     assert all(name.split("/")[1] in ("img_0.png", "img_1.png") for name in result.selected)
     reports = result.report["selection"]["strategies"]
-    assert len(reports) == 2
+    assert [report["strategy"] for report in reports] == ["DIVERSITY", "THRESHOLD", "BALANCE"]
+    warm_groups = GROUPS - 2
+    assert (reports[1]["nPassed"], reports[1]["nLeft"]) == (warm_groups * PER_GROUP, warm_groups * PER_GROUP)
+    assert reports[2]["target"]["wet"] == 1.0
 
 
 def test_threshold_that_removes_everything_names_itself(grouped_input: Path, tmp_path: Path) -> None:
