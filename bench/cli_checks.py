@@ -173,7 +173,7 @@ def _cases(data: dict[str, Path], silent: str) -> list[tuple[str, str, list[str]
         ),
         ("cluster", "malformed address", [*run, "--address", "foo bar"]),
         ("cluster", "nothing at HOST:PORT", [*run, "--address", "127.0.0.2:1"]),
-        ("cluster", "nothing at ray://HOST:PORT", [*run, "--address", "ray://127.0.0.2:1"]),
+        ("cluster", "ray:// (Ray Client) address", [*run, "--address", "ray://127.0.0.2:1"]),
         ("cluster", "silent server at HOST:PORT (default timeout)", [*run, "--address", silent]),
     ]
 

@@ -1,13 +1,15 @@
 """The Ray cluster a run joins: the accepted address forms, checked before Ray is imported.
 
-Accepted forms (the ones `ray.init` and `ray job submit` use):
+Accepted forms (the ones a Ray driver uses):
 - `auto`: the cluster running on this machine (started with `ray start --head` here);
-- `HOST:PORT`: the GCS address of a cluster's head node (port 6379 by default);
-- `ray://HOST:PORT`: a Ray Client server (port 10001 by default).
+- `HOST:PORT`: the GCS address of a cluster's head node (port 6379 by default).
 
-Anything else is refused at once. For the two forms with a host, a TCP connection is tried
-first with a short timeout: nothing listening there is reported in a second, instead of Ray's
-own retries (which wait minutes).
+`ray://HOST:PORT` (Ray Client) is recognised and refused with what to do instead: Ray Data,
+which runs the pipeline, does not work through Ray Client (its maintainers' answer in
+ray-project/ray#42739 and #48682; measured here with Ray 2.60: the first pipeline step fails with
+`'Worker' object has no attribute 'core_worker'`). Anything else is refused at once. For
+HOST:PORT, a TCP connection is tried first with a short timeout: nothing listening there is
+reported in a second, instead of Ray's own retries (which wait minutes).
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from typing import Literal
 
 from lightly_ray.errors import ClusterError, UsageError
 
-ACCEPTED_FORMS = "'auto', 'HOST:PORT' (the head node's GCS, e.g. 10.0.0.5:6379) or 'ray://HOST:PORT'"
+ACCEPTED_FORMS = "'auto' or 'HOST:PORT' (the head node's GCS port, e.g. 10.0.0.5:6379)"
+RAY_CLIENT_INSTEAD = (
+    "Ray Client (ray://) cannot run lightly_ray's Ray Data pipeline: Ray Data does not support Ray "
+    "Client. Submit the run as a Ray job instead (`ray job submit --address http://HEAD:8265 -- "
+    "lightly-ray run ...`, where the job finds its cluster by itself), or run lightly-ray on a node "
+    "of the cluster with --address HEAD:6379 (or auto)"
+)
 DEFAULT_CONNECT_TIMEOUT_S = 30.0
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})$")
 
@@ -30,14 +38,14 @@ class ClusterAddress:
 
     Attributes:
         text: The address as given (what `ray.init` receives).
-        kind: "auto", "gcs" (HOST:PORT) or "client" (ray://HOST:PORT).
-        host: The host, for "gcs" and "client".
-        port: The port, for "gcs" and "client".
+        kind: "auto" or "gcs" (HOST:PORT).
+        host: The host, for "gcs".
+        port: The port, for "gcs".
 
     """
 
     text: str
-    kind: Literal["auto", "gcs", "client"]
+    kind: Literal["auto", "gcs"]
     host: str = ""
     port: int = 0
 
@@ -53,17 +61,15 @@ def parse_cluster_address(text: str, source: str = "--address") -> ClusterAddres
         The parsed address.
 
     Raises:
-        UsageError: When the address has none of the accepted forms.
+        UsageError: When the address has none of the accepted forms, or is a Ray Client address.
 
     """
     value = text.strip()
     if value == "auto":
         return ClusterAddress(text=value, kind="auto")
-    kind: Literal["gcs", "client"] = "gcs"
-    rest = value
     if value.startswith("ray://"):
-        kind, rest = "client", value[len("ray://") :].rstrip("/")
-    match = _HOST_PORT.match(rest)
+        raise UsageError(f"{source} '{text}': {RAY_CLIENT_INSTEAD}")
+    match = _HOST_PORT.match(value)
     if match is None or not 0 < int(match["port"]) < 65536:
         hint = ""
         if value.startswith(("http://", "https://")):
@@ -72,7 +78,7 @@ def parse_cluster_address(text: str, source: str = "--address") -> ClusterAddres
                 "the cluster at the GCS port or through ray://)"
             )
         raise UsageError(f"{source} '{text}' is not a Ray cluster address{hint}; use {ACCEPTED_FORMS}")
-    return ClusterAddress(text=value, kind=kind, host=match["host"].strip("[]"), port=int(match["port"]))
+    return ClusterAddress(text=value, kind="gcs", host=match["host"].strip("[]"), port=int(match["port"]))
 
 
 def check_reachable(address: ClusterAddress, timeout_s: float) -> None:
@@ -93,9 +99,8 @@ def check_reachable(address: ClusterAddress, timeout_s: float) -> None:
             pass
     except OSError as error:
         reason = error.strerror or str(error) or type(error).__name__
-        what = "Ray Client server" if address.kind == "client" else "Ray cluster (GCS)"
         raise ClusterError(
-            f"no {what} answers at {address.text}: {reason}. Check the address and that the cluster "
-            "is running (`ray status` on its head node), or leave --address out to start a local "
+            f"no Ray cluster (GCS) answers at {address.text}: {reason}. Check the address and that the "
+            "cluster is running (`ray status` on its head node), or leave --address out to start a local "
             "Ray instance"
         ) from None

@@ -116,7 +116,11 @@ def ray_output_to_log(capture: LogCapture, enabled: bool = True) -> Iterator[Non
         return
     sys.stdout.flush()
     sys.stderr.flush()
-    saved_out, saved_err = os.dup(1), os.dup(2)
+    try:
+        saved_out, saved_err = os.dup(1), os.dup(2)
+    except OSError:  # no stdout or stderr to redirect (a daemon): nothing reaches a terminal anyway
+        yield
+        return
     terminal = os.fdopen(os.dup(saved_err), "w", buffering=1, encoding="utf-8", errors="replace")
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 1)

@@ -75,9 +75,8 @@ def _join(address: ClusterAddress, timeout_s: float, options: dict[str, Any]) ->
         raise ClusterError(
             f"the Ray cluster at {address.text} did not answer within {timeout_s:g} s (something listens "
             "there, but it does not complete Ray's handshake). Check that the address is the head "
-            "node's GCS port (6379 by default) or Ray Client port (10001, with ray://), that this "
-            "machine runs the cluster's Ray version, and any token authentication "
-            "(RAY_AUTH_TOKEN); --connect-timeout sets the wait"
+            "node's GCS port (6379 by default), that this machine runs the cluster's Ray version, "
+            "and any token authentication (RAY_AUTH_TOKEN); --connect-timeout sets the wait"
         )
     error = outcome[0]
     if error is None:

@@ -124,7 +124,7 @@ def run(
         selection_config: Replaces config's selection_config block.
         lightly_config: Replaces config's lightly_config block.
         overrides: Dotted `key=value` assignments, applied last.
-        address: Ray cluster to join (`auto`, `HOST:PORT`, `ray://HOST:PORT`); default
+        address: Ray cluster to join (`auto` or the head node's `HOST:PORT`); default
             RAY_ADDRESS, else a local Ray instance.
         connect_timeout_s: How long joining the cluster may take before the run gives up.
         show_progress: Print stage messages and a progress bar to stderr.

@@ -63,7 +63,8 @@ class Location:
         return f"Location({self.url!r}, {mode})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_reopen, (self._raw_url, self.writable))
+        # A local path travels absolute: a worker's working directory is not the driver's.
+        return (_reopen, (self.root if self.is_local else self._raw_url, self.writable))
 
     def key_of(self, relative: str) -> str:
         """The backend key of a relative path, refusing any path that escapes the root.

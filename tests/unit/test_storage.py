@@ -66,3 +66,15 @@ def test_location_pickles_by_url(tmp_path: Path) -> None:
     location = pickle.loads(pickle.dumps(Location(str(tmp_path), writable=False)))
     assert location.root == tmp_path.resolve().as_posix()
     assert location.writable is False
+
+
+def test_a_relative_local_location_travels_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A worker of a cluster started elsewhere has another working directory than the driver.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.png").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    payload = pickle.dumps(Location("data", writable=False))
+    monkeypatch.chdir("/")
+    reopened = pickle.loads(payload)
+    assert reopened.root == (tmp_path / "data").resolve().as_posix()
+    assert reopened.read_bytes("a.png") == b"x"
