@@ -8,9 +8,13 @@ gone) by that folder in the processes' command lines.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli_process import lightly_ray, start_lightly_ray
+from tests.cli_process import environment, lightly_ray, start_lightly_ray
 from tests.data.grouped_images import FAST_MODEL, GROUPS, PER_GROUP
 
 pytestmark = pytest.mark.slow
@@ -163,3 +167,58 @@ def test_version_and_help() -> None:
     assert "--input" in required and "--lightly" in required
     for option in ("--quiet", "--json", "--debug", "--address", "--connect-timeout"):
         assert option in run_help.out
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.2", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def head_node(ray_tmpdir: Path) -> Iterator[str]:
+    """A real one-node Ray cluster started with `ray start` on 127.0.0.2 (stopped by its PID)."""
+    port = _free_port()
+    command = [
+        str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
+        "--node-ip-address=127.0.0.2", f"--port={port}", "--num-cpus=2",
+        "--object-store-memory=300000000", "--include-dashboard=false",
+        f"--ray-client-server-port={_free_port()}", f"--temp-dir={ray_tmpdir}",
+    ]  # fmt: skip
+    env = environment({"RAY_AUTH_MODE": "disabled", "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "2"})
+    head = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                probe.settimeout(1)
+                if probe.connect_ex(("127.0.0.2", port)) == 0:
+                    break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the head node did not start")
+        time.sleep(3)  # the raylet registers after the GCS listens
+        yield f"127.0.0.2:{port}"
+    finally:
+        head.send_signal(signal.SIGTERM)
+        try:
+            head.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+
+
+def test_a_run_joins_a_cluster_and_leaves_it_running(
+    grouped_input: Path, tmp_path: Path, head_node: str, ray_tmpdir: Path
+) -> None:
+    # The input is given relative to the command's folder: the cluster's workers run elsewhere.
+    workdir = grouped_input.parent
+    finished = lightly_ray(
+        "run", "--input", grouped_input.name, "--lightly", str(tmp_path / "lightly"),
+        "--config", str(_config(tmp_path, 3)), "--address", head_node, "--quiet",
+        cwd=workdir, env={"RAY_AUTH_MODE": "disabled"},
+    )  # fmt: skip
+    assert finished.code == 0, finished.err
+    assert "selected:   3 of 30 candidates" in finished.out
+    assert _ray_processes(ray_tmpdir), "joining a cluster must not stop it"
