@@ -31,8 +31,8 @@ import triton  # type: ignore[import-untyped]
 import triton.language as tl  # type: ignore[import-untyped]
 
 from lightly_ray.selection.kernels.farthest_first import FarthestFirstResult
+from lightly_ray.selection.kernels.int8_bound import HIGH, LOW, THRESHOLD_ROUND_UP, block_rows, quantize_rows
 from lightly_ray.selection.kernels.reference import STOP_BUDGET, STOP_MINIMUM_DISTANCE
-from lightly_ray.selection.kernels.torch_path import HIGH, LOW, THRESHOLD_ROUND_UP, block_rows, quantize_rows
 
 BLOCK_M = 128  # 32 rows per warp: one row per thread
 NUM_WARPS = 4

@@ -16,12 +16,8 @@ import pytest
 import torch
 
 from lightly_ray.selection.kernels import farthest_first, farthest_first_torch, reference_farthest_first
-from lightly_ray.selection.kernels.torch_path import (
-    quantize_rows,
-    reference_farthest_first_torch,
-    skip_rows,
-    thresholds,
-)
+from lightly_ray.selection.kernels.int8_bound import quantize_rows, skip_rows, thresholds
+from lightly_ray.selection.kernels.torch_path import reference_farthest_first_torch
 
 HAS_TRITON = importlib.util.find_spec("triton") is not None
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
