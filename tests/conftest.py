@@ -33,6 +33,8 @@ def make_url(storage_servers: StorageServers, tmp_path: Path) -> Callable[[str, 
             folder = tmp_path / f"{bucket}-{uuid.uuid4().hex[:8]}"
             folder.mkdir()
             return str(folder)
+        if scheme in storage_servers.failed:
+            pytest.fail(storage_servers.failed[scheme])
         if scheme in storage_servers.skipped:
             pytest.skip(storage_servers.skipped[scheme])
         return f"{scheme}://{bucket}/{uuid.uuid4().hex[:12]}"

@@ -29,7 +29,8 @@ class StorageServers:
     """The running servers and what was set up on them."""
 
     environment: dict[str, str] = field(default_factory=dict)
-    skipped: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # not installed here: those tests skip
+    failed: dict[str, str] = field(default_factory=dict)  # installed but did not start: those tests fail
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     moto: object | None = None
 
@@ -115,7 +116,7 @@ def _start_gcs(servers: StorageServers) -> None:
     )
     servers.processes.append(process)
     if not wait_for_port(port, process):
-        servers.skipped["gs"] = "gcp-storage-emulator did not start"
+        servers.failed["gs"] = f"gcp-storage-emulator is installed but did not start on port {port}"
         return
     servers.environment.update(
         STORAGE_EMULATOR_HOST=f"http://127.0.0.1:{port}", GOOGLE_CLOUD_PROJECT="lightly-ray-test"
@@ -152,7 +153,7 @@ def _start_azurite(servers: StorageServers) -> None:
     )  # fmt: skip
     servers.processes.append(process)
     if not wait_for_port(port, process):
-        servers.skipped["az"] = "Azurite did not start"
+        servers.failed["az"] = f"Azurite is installed but did not start on port {port}"
         return
     connection_string = (
         f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"

@@ -19,6 +19,7 @@ from lightly_ray.config.worker import WorkerConfig
 from lightly_ray.errors import ConfigError
 
 BLOCKS = ("worker_config", "selection_config", "lightly_config")
+PRETAGGING_TASK = "lightly_pretagging"
 _UNION_TAGS = {
     "EMBEDDINGS",
     "SCORES",
@@ -71,7 +72,33 @@ class RunConfig(StrictModel):
                         f"worker_config.embeddings replaces the model, so {key} would be ignored: "
                         "set one of them"
                     )
+        keys = [] if worker.pretagging else _pretagging_task_keys(self)
+        if keys:
+            raise ValueError(
+                f"{' and '.join(keys)} name{'s' if len(keys) == 1 else ''} '{PRETAGGING_TASK}', whose "
+                "predictions come from pretagging: set worker_config.pretagging=true, or name a "
+                "prediction task of your own"
+            )
+        length = worker.selected_sequence_length
+        n_samples = self.selection_config.n_samples
+        if length is not None and n_samples is not None and n_samples % length:
+            raise ValueError(
+                f"selection_config.n_samples ({n_samples}) must be a multiple of "
+                f"worker_config.selected_sequence_length ({length}): whole sequences are selected"
+            )
         return self
+
+
+def _pretagging_task_keys(config: RunConfig) -> list[str]:
+    """The config keys that name the built-in detector's task."""
+    keys = [
+        f"selection_config.strategies[{index}].input.task"
+        for index, entry in enumerate(config.selection_config.strategies)
+        if getattr(entry.input, "task", None) == PRETAGGING_TASK
+    ]
+    if config.worker_config.object_level.task_name == PRETAGGING_TASK:
+        keys.append("worker_config.object_level.task_name")
+    return keys
 
 
 def load_config(

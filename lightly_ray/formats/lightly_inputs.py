@@ -10,7 +10,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from lightly_ray.config.run_config import RunConfig
+from lightly_ray.config.run_config import PRETAGGING_TASK, RunConfig
 from lightly_ray.config.selection import EmbeddingsInput, PredictionsInput, ScoresInput
 from lightly_ray.errors import InputFormatError
 from lightly_ray.formats.metadata import MetadataColumns, read_metadata
@@ -19,7 +19,6 @@ from lightly_ray.formats.predictions import TaskPredictions, read_task_predictio
 from lightly_ray.formats.problems import FormatProblem
 from lightly_ray.storage import Location
 
-PRETAGGING_TASK = "lightly_pretagging"
 PROBLEMS_IN_REPORT = 100
 
 

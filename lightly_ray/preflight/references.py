@@ -11,7 +11,7 @@ name where one is close.
 from __future__ import annotations
 
 from lightly_ray.config.base import closest_key
-from lightly_ray.config.run_config import RunConfig
+from lightly_ray.config.run_config import PRETAGGING_TASK, RunConfig
 from lightly_ray.config.selection import (
     LIGHTLY_METADATA_PREFIX,
     BalanceStrategy,
@@ -25,8 +25,6 @@ from lightly_ray.formats.metadata_schema import METADATA_SCHEMA_FILE, MetadataFi
 from lightly_ray.formats.prediction_schema import TASKS_FILE, TaskSchema, read_task_names, read_task_schema
 from lightly_ray.selection.scorers import available_scores
 from lightly_ray.storage import Location, relative_inside
-
-PRETAGGING_TASK = "lightly_pretagging"
 
 
 def check_config_references(location: Location, config: RunConfig) -> list[str]:

@@ -170,6 +170,7 @@ SEED_CONFIGS: dict[str, dict[str, Any]] = {
         }
     },
     "object_balancing": {
+        "worker_config": {"pretagging": True},  # seed 002: pretagging on, its task balanced
         "selection_config": {
             "n_samples": 100,
             "strategies": [
@@ -193,7 +194,7 @@ SEED_CONFIGS: dict[str, dict[str, Any]] = {
                     },
                 }
             ],
-        }
+        },
     },
     "metadata_balancing": {
         "selection_config": {

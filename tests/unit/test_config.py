@@ -55,7 +55,9 @@ def test_selection_examples_read_straight_from_the_seeds_validate() -> None:
     assert len(blocks) >= 8
     for block in blocks:
         without_comments = re.sub(r"#[^\n]*", "", block)
-        load_config({"selection_config": ast.literal_eval(without_comments)})
+        # The seeds use the built-in detector's task with pretagging on, as they document.
+        worker = {"pretagging": "lightly_pretagging" in block}
+        load_config({"worker_config": worker, "selection_config": ast.literal_eval(without_comments)})
 
 
 def test_defaults_are_the_lightly_worker_defaults() -> None:
@@ -328,3 +330,25 @@ def test_misspelled_lightly_metadata_key_is_refused_with_the_closest() -> None:
 def test_impossible_combinations_are_refused(worker: dict[str, Any], named: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(named)):
         load_config({**SEED_CONFIGS["visual_diversity"], "worker_config": worker})
+
+
+def test_the_pretagging_task_needs_pretagging() -> None:
+    balance = {
+        "input": {"type": "PREDICTIONS", "task": "lightly_pretagging", "name": "CLASS_DISTRIBUTION"},
+        "strategy": {"type": "BALANCE", "distribution": "UNIFORM"},
+    }
+    raw = {"selection_config": {"n_samples": 10, "strategies": [DIVERSITY, balance]}}
+    assert problems_of(raw) == [
+        "selection_config.strategies[1].input.task names 'lightly_pretagging', whose predictions come "
+        "from pretagging: set worker_config.pretagging=true, or name a prediction task of your own"
+    ]
+    assert load_config({**raw, "worker_config": {"pretagging": True}}).worker_config.pretagging
+
+
+def test_sequence_length_must_divide_n_samples() -> None:
+    raw = {**selection(), "worker_config": {"selected_sequence_length": 4}}
+    assert problems_of(raw) == [
+        "selection_config.n_samples (10) must be a multiple of worker_config.selected_sequence_length (4): "
+        "whole sequences are selected"
+    ]
+    assert load_config(raw, ("selection_config.n_samples=12",)).selection_config.n_samples == 12
