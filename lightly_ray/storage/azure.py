@@ -64,6 +64,26 @@ class AzureBackend(SpooledUpload):
             raise FileNotFoundError(key) from None
         return data
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """Download one byte range of the blob."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            downloader = self.container.download_blob(key, offset=start, length=length, max_concurrency=1)
+            data: bytes = downloader.readall()
+        except ResourceNotFoundError:
+            raise FileNotFoundError(key) from None
+        return data
+
+    def size(self, key: str) -> int:
+        """The blob's size (one properties request)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return int(self.container.get_blob_client(key).get_blob_properties().size)
+        except ResourceNotFoundError:
+            raise FileNotFoundError(key) from None
+
     def exists(self, key: str) -> bool:
         """Whether the blob exists."""
         return bool(self.container.get_blob_client(key).exists())

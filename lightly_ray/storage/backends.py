@@ -50,6 +50,14 @@ class StorageBackend(Protocol):
         """Read a whole object; FileNotFoundError when it does not exist."""
         ...
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """Read `length` bytes from `start` (fewer at the end); FileNotFoundError when missing."""
+        ...
+
+    def size(self, key: str) -> int:
+        """The object's size in bytes; FileNotFoundError when it does not exist."""
+        ...
+
     def exists(self, key: str) -> bool:
         """Whether an object exists."""
         ...
@@ -99,6 +107,16 @@ class LocalBackend:
         """Read a file."""
         with open(key, "rb") as handle:
             return handle.read()
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """Read part of a file."""
+        with open(key, "rb") as handle:
+            handle.seek(start)
+            return handle.read(length)
+
+    def size(self, key: str) -> int:
+        """The file's size."""
+        return os.path.getsize(key)
 
     def exists(self, key: str) -> bool:
         """Whether a regular file exists at `key`."""

@@ -58,6 +58,28 @@ class GcsBackend(SpooledUpload):
             raise FileNotFoundError(key) from None
         return data
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """Download one byte range of the object (`end` is inclusive)."""
+        from google.api_core.exceptions import NotFound
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        try:
+            data: bytes = self.bucket.blob(key).download_as_bytes(
+                start=start, end=start + length - 1, retry=DEFAULT_RETRY
+            )
+        except NotFound:
+            raise FileNotFoundError(key) from None
+        return data
+
+    def size(self, key: str) -> int:
+        """The object's size (one metadata request)."""
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        blob = self.bucket.get_blob(key, retry=DEFAULT_RETRY)
+        if blob is None:
+            raise FileNotFoundError(key)
+        return int(blob.size)
+
     def exists(self, key: str) -> bool:
         """Whether the object exists."""
         return bool(self.bucket.blob(key).exists())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import IO, Any
 
 from lightly_ray.errors import ReadOnlyLocationError, StorageError, UnsafePathError
 from lightly_ray.storage.backends import LocalBackend, StorageBackend
+from lightly_ray.storage.ranged import RangedFile
 from lightly_ray.storage.secrets import redact
 from lightly_ray.storage.urls import StorageUrl, display_url, parse_location_url
 
@@ -143,6 +145,43 @@ class Location:
             raise FileNotFoundError(f"{self._describe(relative)} does not exist") from None
         except Exception as error:  # noqa: BLE001 - any SDK error becomes a redacted StorageError
             raise StorageError(f"cannot read {self._describe(relative)}: {_safe_message(error)}") from None
+
+    def open_read(self, relative: str, size: int | None = None) -> IO[bytes]:
+        """Open a file for seekable reading without reading it whole.
+
+        Locally this is the file itself; on object stores a `RangedFile` that fetches the
+        byte ranges that are read (a video decoder reads an index and the part it decodes).
+
+        Args:
+            relative: The file.
+            size: Its size when known (from the listing); else one request asks for it.
+
+        Raises:
+            FileNotFoundError: When the file does not exist.
+            StorageError: When its size cannot be read.
+        """
+        key = self.key_of(relative)
+        description = self._describe(relative)
+        if self.is_local:
+            try:
+                return open(key, "rb")
+            except FileNotFoundError:
+                raise FileNotFoundError(f"{description} does not exist") from None
+        if size is None:
+            try:
+                size = self.backend.size(key)
+            except FileNotFoundError:
+                raise FileNotFoundError(f"{description} does not exist") from None
+            except Exception as error:  # noqa: BLE001 - any SDK error becomes a redacted StorageError
+                raise StorageError(f"cannot read {description}: {_safe_message(error)}") from None
+
+        def fetch(start: int, length: int) -> bytes:
+            try:
+                return self.backend.read_range(key, start, length)
+            except Exception as error:  # noqa: BLE001 - any SDK error becomes a redacted StorageError
+                raise StorageError(f"cannot read {description}: {_safe_message(error)}") from None
+
+        return io.BufferedReader(RangedFile(fetch, size, name=relative), buffer_size=64 * 1024)
 
     def read_many(
         self, relatives: Sequence[str], *, concurrency: int = READ_CONCURRENCY

@@ -56,6 +56,30 @@ class S3Backend(SpooledUpload):
         data: bytes = response["Body"].read()
         return data
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """GET one byte range of the object."""
+        client = self.client
+        try:
+            response = client.get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes={start}-{start + length - 1}"
+            )
+        except client.exceptions.NoSuchKey:
+            raise FileNotFoundError(key) from None
+        data: bytes = response["Body"].read()
+        return data
+
+    def size(self, key: str) -> int:
+        """HEAD the object for its size."""
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise FileNotFoundError(key) from None
+            raise
+        return int(response["ContentLength"])
+
     def exists(self, key: str) -> bool:
         """HEAD the object."""
         from botocore.exceptions import ClientError
