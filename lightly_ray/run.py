@@ -26,7 +26,7 @@ from lightly_ray.outputs import (
     write_selection_table,
 )
 from lightly_ray.pipeline.gather import GatheredSamples
-from lightly_ray.pipeline.input_kinds import IMAGE_EXTENSIONS
+from lightly_ray.pipeline.input_kinds import IMAGE_EXTENSIONS, describe_counts
 from lightly_ray.pipeline.listing import list_images
 from lightly_ray.preflight import ConfigSource, PreparedRun, prepare_run
 from lightly_ray.progress import LogCapture, Stopwatch, captured_run_log, logger, ray_output_to_log
@@ -193,8 +193,15 @@ def _run(
     with ray_output_to_log(log, enabled=quiet_ray), ray_session(prepared.address, prepared.connect_timeout_s):
         logger.info("run %s: listing %s", folder.run_id, input_location.url)
         with watch("listing"):
-            listing = list_images(input_location, prepared.relevant, parallel=True)
+            listed = list_images(input_location, prepared.relevant, parallel=True)
+        listing = listed.table
         _check_listing(listing, input_location, prepared.relevant)
+        if listed.other_files:
+            logger.info(
+                "%d other files are not read: %s",
+                sum(listed.other_files.values()),
+                describe_counts(listed.other_files),
+            )
         with watch("embed"):
             if config.worker_config.embeddings is not None:
                 embedded = embed_from_csv(config, lightly_location, listing)
@@ -245,7 +252,7 @@ def _run(
         timings=watch.timings,
         selection={**explanation.report(), "tableColumns": explanation.columns()},
         embedding=embedded.source,
-        inputs=inputs.report(),
+        inputs={**inputs.report(), "otherFiles": dict(sorted(listed.other_files.items()))},
     )
     folder.write_json("report.json", report)
     folder.write_text("log.txt", log.text())

@@ -21,14 +21,15 @@ def is_sample_file(path: str) -> bool:
     return path.lower().endswith(IMAGE_EXTENSIONS) and not is_hidden(path)
 
 
+def extension_of(path: str) -> str:
+    """A file's extension in lower case with its dot ('.mp4'), or '(none)'."""
+    stem, dot, extension = path.rsplit("/", 1)[-1].rpartition(".")
+    return f".{extension.lower()}" if dot and stem else "(none)"
+
+
 def extension_counts(paths: Iterable[str]) -> Counter[str]:
-    """How many paths have each extension (lower case, '(none)' for none)."""
-    counts: Counter[str] = Counter()
-    for path in paths:
-        name = path.rsplit("/", 1)[-1]
-        stem, dot, extension = name.rpartition(".")
-        counts[f".{extension.lower()}" if dot and stem else "(none)"] += 1
-    return counts
+    """How many paths have each extension (see `extension_of`)."""
+    return Counter(extension_of(path) for path in paths)
 
 
 def describe_counts(counts: Counter[str], shown: int = 6) -> str:

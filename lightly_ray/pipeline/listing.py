@@ -1,5 +1,8 @@
 """Listing: find the input's image files, filter them, and cut them into Ray Data blocks.
 
+Files that are not read (other extensions) are counted per extension, so that report.json
+says what the input held beside the samples instead of letting them vanish.
+
 On object stores a large input is listed in parallel: the driver lists one level of folders
 (descending while there is a single folder and no files), and each folder is listed by its
 own Ray task, which filters its names and returns them as an Arrow table. Names never pass
@@ -9,14 +12,16 @@ through one Python list on the driver; the driver holds the final listing as Arr
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import ray
 import ray.data
 
 from lightly_ray.formats.relevant_filenames import RelevantFilenames
-from lightly_ray.pipeline.input_kinds import is_hidden, is_sample_file
+from lightly_ray.pipeline.input_kinds import extension_of, is_hidden, is_sample_file
 from lightly_ray.storage import ListedFile, Location
 
 ARROW_CHUNK_ROWS = 65_536
@@ -31,9 +36,25 @@ LISTING_SCHEMA = pa.schema(
 )
 
 
+@dataclass
+class Listing:
+    """What listing the input found.
+
+    Attributes:
+        table: The sample files, sorted by name: columns name (path relative to the root),
+            size (bytes) and mtime_ns.
+        other_files: Visible files that are not read, counted per extension (lower case,
+            "(none)" for names without one), before the relevant filenames filter.
+
+    """
+
+    table: pa.Table
+    other_files: Counter[str] = field(default_factory=Counter)
+
+
 def list_images(
     location: Location, relevant: RelevantFilenames | None = None, *, parallel: bool = False
-) -> pa.Table:
+) -> Listing:
     """List every image file of a location that is relevant, sorted by name.
 
     Args:
@@ -42,16 +63,20 @@ def list_images(
         parallel: List folders of object stores in parallel Ray tasks (needs a Ray session).
 
     Returns:
-        A table with columns name (path relative to the root), size (bytes) and mtime_ns.
-        Sorting by name makes runs deterministic: candidate index 0 is the first name.
+        The sample files, sorted by name (so that runs are deterministic: candidate index 0 is
+        the first name), and the counts of the other files.
     """
     folders = relevant.listing_folders() if relevant is not None else [""]
     if not parallel or location.is_local:
-        tables = [_filtered_table(location.list_files(folder), relevant) for folder in folders]
+        parts = [_filtered_table(location.list_files(folder), relevant) for folder in folders]
     else:
-        tables = _list_in_tasks(location, folders, relevant)
+        parts = _list_in_tasks(location, folders, relevant)
+    tables = [table for table, _ in parts]
     table = pa.concat_tables(tables) if tables else LISTING_SCHEMA.empty_table()
-    return table.sort_by("name").combine_chunks()
+    other_files: Counter[str] = Counter()
+    for _, counts in parts:
+        other_files.update(counts)
+    return Listing(table=table.sort_by("name").combine_chunks(), other_files=other_files)
 
 
 def listing_dataset(listing: pa.Table, *, rows_per_block: int) -> ray.data.Dataset:
@@ -72,7 +97,7 @@ def listing_dataset(listing: pa.Table, *, rows_per_block: int) -> ray.data.Datas
 
 def _list_in_tasks(
     location: Location, folders: list[str], relevant: RelevantFilenames | None
-) -> list[pa.Table]:
+) -> list[tuple[pa.Table, Counter[str]]]:
     direct: list[ListedFile] = []
     split: list[str] = []
     for folder in folders:
@@ -96,12 +121,17 @@ def _split_point(location: Location, folder: str) -> tuple[list[ListedFile], lis
 
 
 @ray.remote(num_cpus=0.25)
-def _list_folder_task(location: Location, folder: str, relevant: RelevantFilenames | None) -> pa.Table:
+def _list_folder_task(
+    location: Location, folder: str, relevant: RelevantFilenames | None
+) -> tuple[pa.Table, Counter[str]]:
     return _filtered_table(location.list_files(folder), relevant)
 
 
-def _filtered_table(listed: Iterable[ListedFile], relevant: RelevantFilenames | None) -> pa.Table:
-    """Keep visible image files (and relevant ones); build the table in Arrow chunks."""
+def _filtered_table(
+    listed: Iterable[ListedFile], relevant: RelevantFilenames | None
+) -> tuple[pa.Table, Counter[str]]:
+    """Keep visible image files (and relevant ones) in Arrow chunks; count the other files."""
+    others: Counter[str] = Counter()
     chunks: list[pa.RecordBatch] = []
     names: list[str] = []
     sizes: list[int] = []
@@ -125,5 +155,7 @@ def _filtered_table(listed: Iterable[ListedFile], relevant: RelevantFilenames | 
             mtimes.append(item.mtime_ns)
             if len(names) >= ARROW_CHUNK_ROWS:
                 flush()
+        elif not is_hidden(item.path):
+            others[extension_of(item.path)] += 1
     flush()
-    return pa.Table.from_batches(chunks, schema=LISTING_SCHEMA)
+    return pa.Table.from_batches(chunks, schema=LISTING_SCHEMA), others

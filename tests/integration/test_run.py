@@ -91,6 +91,7 @@ def test_diversity_picks_one_image_per_group(grouped_input: Path, tmp_path: Path
     report = json.loads((folder / "report.json").read_text())
     assert report["datasetSizes"]["nSelected"] == GROUPS
     assert report["selection"]["stopReason"] == "budget"
+    assert report["inputs"]["otherFiles"] == {".txt": 1}  # readme.txt: counted, not read
     assert set(report["stageTimings"]) >= {"listing", "embed", "inputs", "selection", "write"}
     config = json.loads((folder / "config.json").read_text())
     assert config["lightly_config"]["model"]["weights"] == "random"

@@ -84,8 +84,10 @@ def test_parallel_listing_equals_sequential(scheme: str, make_url: Callable[[str
         location.write_bytes(name, b"x" * (len(name) % 7))
     reader = Location(location.url, writable=False)
     sequential = list_images(reader)
-    parallel = list_images(reader, parallel=True)
-    assert parallel.equals(sequential)
+    listed = list_images(reader, parallel=True)
+    parallel = listed.table
+    assert parallel.equals(sequential.table)
+    assert listed.other_files == sequential.other_files == {".txt": 1}
     assert parallel.num_rows == 1 + 2 + 24
     assert parallel.column("name").to_pylist()[:3] == [
         "f0/sub0/img_0.png",
@@ -93,7 +95,7 @@ def test_parallel_listing_equals_sequential(scheme: str, make_url: Callable[[str
         "f0/sub0/img_2.png",
     ]
     relevant = parse_relevant_filenames("top.png\nf2/* f2/sub1/* !*_2.png\nonly/*")
-    kept = list_images(reader, relevant, parallel=True).column("name").to_pylist()
+    kept = list_images(reader, relevant, parallel=True).table.column("name").to_pylist()
     assert kept == [
         "f2/sub1/img_0.png",
         "f2/sub1/img_1.png",

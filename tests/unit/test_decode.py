@@ -25,7 +25,9 @@ def test_decode_marks_corrupt_files_and_keeps_going(tmp_path: Path) -> None:
     (tmp_path / "text.jpg").write_bytes(b"this is not an image")
     (tmp_path / "notes.txt").write_bytes(b"ignored: not an image extension")
     location = Location(str(tmp_path), writable=False)
-    listing = list_images(location)
+    listed = list_images(location)
+    assert dict(listed.other_files) == {".txt": 1}
+    listing = listed.table
     assert listing.column("name").to_pylist() == [
         "empty.jpg",
         "good.png",
@@ -55,7 +57,7 @@ def test_grey_and_rgba_images_become_rgb(tmp_path: Path) -> None:
         Image.new(mode, (8, 8)).save(buffer, format="PNG")
         (tmp_path / name).write_bytes(buffer.getvalue())
     location = Location(str(tmp_path), writable=False)
-    listing = list_images(location)
+    listing = list_images(location).table
     batch = {name: listing.column(name).to_numpy(zero_copy_only=False) for name in listing.column_names}
     out = decode_batch(batch, location=location, input_size=4)
     assert out["ok"].all()
