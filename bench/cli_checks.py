@@ -41,7 +41,7 @@ def _dataset(root: Path) -> dict[str, Path]:
         (images / f"img_{member:02d}.png").write_bytes(group_image(member % 5, member))
     others = root / "others"
     others.mkdir()
-    for name in ("a.txt", "b.csv", "clip.mp4"):
+    for name in ("a.txt", "b.csv", "clip.mp3"):
         (others / name).write_text("x")
     lightly = root / "lightly"
     (lightly / ".lightly" / "metadata").mkdir(parents=True)

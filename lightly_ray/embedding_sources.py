@@ -13,8 +13,9 @@ from lightly_ray.errors import StorageError
 from lightly_ray.formats.embeddings_csv import read_embeddings_csv
 from lightly_ray.models.backbones import ModelState, build_state
 from lightly_ray.models.checkpoint import read_checkpoint
-from lightly_ray.pipeline.build import ClusterShape, build_image_pipeline
+from lightly_ray.pipeline.build import ClusterShape, build_image_pipeline, unit_samples
 from lightly_ray.pipeline.gather import GATHERED_COLUMNS, GatheredSamples, gather_batches
+from lightly_ray.pipeline.units import IndexedVideos, build_units, sample_names
 from lightly_ray.progress import logger, progress_bar
 from lightly_ray.storage import Location, relative_inside
 
@@ -34,16 +35,18 @@ def embed_with_model(
     input_location: Location,
     lightly_location: Location,
     listing: pa.Table,
+    videos: IndexedVideos,
     show_progress: bool,
 ) -> EmbeddedSamples:
-    """Decode and embed every listed file on Ray (a Ray session must be active)."""
+    """Decode and embed every listed image and every frame of the indexed videos on Ray."""
     state = model_state(config, lightly_location)
     cluster = ClusterShape.current()
+    units = build_units(listing, videos)
     pipeline = build_image_pipeline(
-        listing, input_location=input_location, config=config, model_state=state, cluster=cluster
+        units, input_location=input_location, config=config, model_state=state, cluster=cluster
     )
     logger.info("pipeline on %d CPUs, %d GPUs:\n%s", cluster.cpus, cluster.gpus, pipeline.describe())
-    bar = progress_bar(listing.num_rows, "decode+embed", show_progress)
+    bar = progress_bar(int(unit_samples(units).sum()), "decode+embed", show_progress)
 
     def counted() -> Any:
         rows = pipeline.dataset.select_columns(list(GATHERED_COLUMNS))
@@ -69,7 +72,9 @@ def embed_with_model(
     return EmbeddedSamples(gathered=gathered, source=source)
 
 
-def embed_from_csv(config: RunConfig, lightly_location: Location, listing: pa.Table) -> EmbeddedSamples:
+def embed_from_csv(
+    config: RunConfig, lightly_location: Location, listing: pa.Table, videos: IndexedVideos
+) -> EmbeddedSamples:
     """Use the embeddings CSV of `worker_config.embeddings` instead of running the model.
 
     Input files without a row are left out of the run; rows naming no input file are ignored.
@@ -79,7 +84,7 @@ def embed_from_csv(config: RunConfig, lightly_location: Location, listing: pa.Ta
     path = relative_inside(str(config.worker_config.embeddings), lightly_location, "worker_config.embeddings")
     logger.info("reading precomputed embeddings from %s", path)
     table = read_embeddings_csv(lightly_location, path)
-    listed = listing.column("name").to_pylist()
+    listed = sample_names(listing, videos)
     row_of = {name: row for row, name in enumerate(table.filenames)}
     matched = sorted(name for name in listed if name in row_of)
     if not matched:

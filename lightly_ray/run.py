@@ -26,8 +26,9 @@ from lightly_ray.outputs import (
     write_selection_table,
 )
 from lightly_ray.pipeline.gather import GatheredSamples
-from lightly_ray.pipeline.input_kinds import IMAGE_EXTENSIONS, describe_counts
+from lightly_ray.pipeline.input_kinds import SAMPLE_EXTENSIONS, describe_counts, is_video_file
 from lightly_ray.pipeline.listing import list_images
+from lightly_ray.pipeline.units import IndexedVideos, index_videos
 from lightly_ray.preflight import ConfigSource, PreparedRun, prepare_run
 from lightly_ray.progress import LogCapture, Stopwatch, captured_run_log, logger, ray_output_to_log
 from lightly_ray.ray_session import ray_session
@@ -74,7 +75,7 @@ class RunResult:
         selection = self.report["selection"]
         lines = [
             f"Run {self.run_id} finished in {seconds:.1f}s",
-            f"  input:      {counts['nInput']} images ({counts['nCorrupt']} corrupt, "
+            f"  input:      {counts['nInput']} samples ({counts['nCorrupt']} corrupt, "
             f"{counts['nDuplicate']} exact duplicates)",
             f"  requested:  {selection['requested']}",
             f"  selected:   {counts['nSelected']} of {candidates} candidates "
@@ -202,14 +203,20 @@ def _run(
                 sum(listed.other_files.values()),
                 describe_counts(listed.other_files),
             )
+        with watch("videos"):
+            videos = _index_videos(input_location, listing)
         with watch("embed"):
             if config.worker_config.embeddings is not None:
-                embedded = embed_from_csv(config, lightly_location, listing)
+                embedded = embed_from_csv(config, lightly_location, listing, videos)
             else:
-                embedded = embed_with_model(config, input_location, lightly_location, listing, show_progress)
+                embedded = embed_with_model(
+                    config, input_location, lightly_location, listing, videos, show_progress
+                )
     gathered = embedded.gathered
     with watch("inputs"):
-        inputs = read_lightly_inputs(lightly_location, config, gathered.candidate_names())
+        inputs = read_lightly_inputs(
+            lightly_location, config, gathered.candidate_names(), gathered.candidate_videos()
+        )
     if inputs.problem_count():
         logger.warning(
             "%d problems in .lightly/ inputs: files skipped, see report.json", inputs.problem_count()
@@ -239,7 +246,7 @@ def _run(
         f": {shortfall['message']}" if shortfall else "",
     )
     with watch("write"):
-        write_sample_lists(folder, gathered, selected)
+        write_sample_lists(folder, gathered, selected, videos.corrupt)
         write_selection_table(folder, picked)
     finished = dt.datetime.now(dt.UTC)
     report = build_report(
@@ -271,10 +278,11 @@ def _check_listing(listing: pa.Table, input_location: Location, relevant: Releva
     if listing.num_rows == 0:
         where = " that the relevant filenames file keeps" if relevant is not None else ""
         raise StorageError(
-            f"no image files{where} in input '{input_location.url}' "
-            f"(looked for {', '.join(IMAGE_EXTENSIONS)}, hidden folders skipped)"
+            f"no image or video files{where} in input '{input_location.url}' "
+            f"(looked for {', '.join(SAMPLE_EXTENSIONS)}, hidden folders skipped)"
         )
-    logger.info("found %d image files", listing.num_rows)
+    videos = sum(1 for name in listing.column("name").to_pylist() if is_video_file(name))
+    logger.info("found %d image files and %d video files", listing.num_rows - videos, videos)
     if relevant is not None:
         missing = relevant.missing_files(listing.column("name").to_pylist())
         if missing:
@@ -284,6 +292,19 @@ def _check_listing(listing: pa.Table, input_location: Location, relevant: Releva
                 len(missing),
                 missing[0],
             )
+
+
+def _index_videos(input_location: Location, listing: pa.Table) -> IndexedVideos:
+    """Index the listing's videos (Ray tasks), and say what they hold."""
+    videos = index_videos(input_location, listing)
+    if videos.indexes or videos.corrupt:
+        logger.info(
+            "%d videos: %d frames%s",
+            len(videos.indexes) + len(videos.corrupt),
+            videos.frame_count,
+            f", {len(videos.corrupt)} cannot be read as videos" if videos.corrupt else "",
+        )
+    return videos
 
 
 def _select(config: RunConfig, gathered: GatheredSamples, inputs: LightlyInputs) -> SelectionExplanation:

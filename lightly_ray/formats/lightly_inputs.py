@@ -6,7 +6,7 @@ must exist and have at least one valid file, otherwise the run fails before sele
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +65,10 @@ class LightlyInputs:
 
 
 def read_lightly_inputs(
-    location: Location, config: RunConfig, sample_names: Collection[str]
+    location: Location,
+    config: RunConfig,
+    sample_names: Sequence[str],
+    video_names: Sequence[str | None] | None = None,
 ) -> LightlyInputs:
     """Read and validate `.lightly/predictions` and `.lightly/metadata` for the run's samples.
 
@@ -73,6 +76,8 @@ def read_lightly_inputs(
         location: The lightly location.
         config: The run configuration (which tasks it uses).
         sample_names: The run's samples.
+        video_names: Per sample, its video's name when it is a frame (its metadata inherits the
+            video's), else None; None when no sample is a frame.
 
     Returns:
         What was read, with the problems of skipped files.
@@ -104,7 +109,12 @@ def read_lightly_inputs(
         )
     for task in sorted(used & set(inputs.predictions)):
         require_predictions(inputs.predictions[task])
-    inputs.metadata = read_metadata(location, sorted(names))
+    order = sorted(range(len(sample_names)), key=lambda row: sample_names[row])
+    inputs.metadata = read_metadata(
+        location,
+        [sample_names[row] for row in order],
+        None if video_names is None else [video_names[row] for row in order],
+    )
     return inputs
 
 

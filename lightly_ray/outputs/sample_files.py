@@ -11,15 +11,23 @@ from lightly_ray.outputs.run_folder import RunFolder
 from lightly_ray.pipeline.gather import GatheredSamples
 
 
-def write_sample_lists(folder: RunFolder, gathered: GatheredSamples, selected: list[str]) -> None:
+def write_sample_lists(
+    folder: RunFolder,
+    gathered: GatheredSamples,
+    selected: list[str],
+    corrupt_videos: dict[str, str] | None = None,
+) -> None:
     """Write embeddings.parquet, the filenames/ lists and the corrupt and duplicate details.
 
     Args:
         folder: The run folder.
         gathered: Every input sample with its embedding, errors and duplicates.
         selected: The selected names, sorted (the Lightly-compatible selected.txt).
+        corrupt_videos: Videos that cannot be opened, with the reason (their frames are not
+            samples); frames that failed to decode are corrupt samples.
 
     """
+    videos = dict(sorted((corrupt_videos or {}).items()))
     corrupt = {
         str(name): str(error) for name, error in zip(gathered.names, gathered.errors, strict=True) if error
     }
@@ -31,10 +39,14 @@ def write_sample_lists(folder: RunFolder, gathered: GatheredSamples, selected: l
     folder.write_parquet("embeddings.parquet", gathered.embeddings_table())
     folder.write_json(
         "corruptness_check_information.json",
-        {"corrupt_samples": sorted(corrupt), "errors": corrupt},
+        {
+            "corrupt_samples": sorted(corrupt),
+            "corrupt_videos": sorted(videos),
+            "errors": {**corrupt, **videos},
+        },
     )
     folder.write_lines("filenames/selected.txt", selected)
-    folder.write_lines("filenames/corrupt.txt", sorted(corrupt))
+    folder.write_lines("filenames/corrupt.txt", sorted([*corrupt, *videos]))
     folder.write_lines("filenames/duplicate.txt", sorted(duplicates))
     if duplicates:
         folder.write_json("duplicates.json", duplicates)

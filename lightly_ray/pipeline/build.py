@@ -8,18 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import ray
 import ray.data
 
 from lightly_ray.config.run_config import RunConfig
 from lightly_ray.models.backbones import ModelState
-from lightly_ray.pipeline.decode import decode_batch
+from lightly_ray.pipeline.decode_units import SAMPLE_COLUMNS, decode_units
 from lightly_ray.pipeline.embed import EmbedImages
-from lightly_ray.pipeline.listing import listing_dataset
 from lightly_ray.storage import Location
 
-MAX_ROWS_PER_DECODE_BLOCK = 64
+MAX_SAMPLES_PER_DECODE_BLOCK = 64
 
 
 @dataclass(frozen=True)
@@ -72,17 +73,17 @@ class ClusterShape:
 
 
 def build_image_pipeline(
-    listing: pa.Table,
+    units: pa.Table,
     *,
     input_location: Location,
     config: RunConfig,
     model_state: ModelState,
     cluster: ClusterShape,
 ) -> ImagePipeline:
-    """Build the decode and embed plan for a listing of image files.
+    """Build the decode and embed plan for the decode units of a listing (images, video segments).
 
     Args:
-        listing: Sorted image listing (name, size, mtime_ns).
+        units: One row per image file and per video segment (`units.build_units`).
         input_location: Where the files are read from.
         config: The run configuration.
         model_state: Embedding model weights (built on the driver, shared via the object store).
@@ -101,16 +102,17 @@ def build_image_pipeline(
         actors, actor_cpus, actor_gpus = max(1, cluster.cpus - 1), 1.0, 0.0
         resources = "1 CPU per actor"
     # Small blocks for small inputs, so that every decode task has work (4 blocks per task).
-    rows_per_block = max(1, min(MAX_ROWS_PER_DECODE_BLOCK, -(-listing.num_rows // (4 * decode_tasks))))
+    samples = unit_samples(units)
+    per_block = max(1, min(MAX_SAMPLES_PER_DECODE_BLOCK, -(-int(samples.sum()) // (4 * decode_tasks))))
     state_ref = ray.put(model_state)
-    listed = listing_dataset(listing, rows_per_block=rows_per_block)
+    listed = ray.data.from_arrow(unit_blocks(units, samples, per_block))
     decoded = listed.map_batches(
-        decode_batch,  # type: ignore[arg-type]  # keyword-only options come from fn_kwargs
+        decode_units,  # type: ignore[arg-type]  # keyword-only options come from fn_kwargs
         fn_kwargs={"location": input_location, "input_size": input_size},
-        batch_size=rows_per_block,
+        batch_size=None,  # one block, cut to about `per_block` samples, per task
         num_cpus=1,
         compute=ray.data.TaskPoolStrategy(size=decode_tasks),
-        udf_modifying_row_count=False,
+        udf_modifying_row_count=True,
     )
     embedded = decoded.map_batches(
         EmbedImages,
@@ -126,13 +128,13 @@ def build_image_pipeline(
         num_gpus=actor_gpus,
     )
     stages = [
-        Stage("list", "driver", "-", (), ("name", "size", "mtime_ns")),
+        Stage("list", "driver", "-", (), ("source", "size", "video segment")),
         Stage(
             "decode",
             f"tasks, up to {decode_tasks} at once",
             "1 CPU per task",
-            ("name",),
-            ("image", "ok", "error", "content_hash", "width", "height"),
+            ("source", "video segment"),
+            tuple(column for column in SAMPLE_COLUMNS if not column.startswith("lightly_")),
         ),
         Stage(
             "embed",
@@ -143,3 +145,23 @@ def build_image_pipeline(
         ),
     ]
     return ImagePipeline(dataset=embedded, stages=stages)
+
+
+def unit_samples(units: pa.Table) -> np.ndarray:
+    """How many samples each unit makes: 1 for an image, its frames for a video segment."""
+    frames = pc.list_value_length(units.column("pts")).to_numpy(zero_copy_only=False)
+    return np.where(units.column("video_frames").to_numpy() > 0, frames, 1).astype(np.int64)
+
+
+def unit_blocks(units: pa.Table, samples: np.ndarray, per_block: int) -> list[pa.Table]:
+    """Consecutive units cut into blocks of about `per_block` samples (a segment stays whole)."""
+    blocks: list[pa.Table] = []
+    start, total = 0, 0
+    for row, count in enumerate(samples.tolist()):
+        if total and total + count > per_block:
+            blocks.append(units.slice(start, row - start))
+            start, total = row, 0
+        total += count
+    if units.num_rows > start or not blocks:
+        blocks.append(units.slice(start, max(units.num_rows - start, 0)))
+    return blocks

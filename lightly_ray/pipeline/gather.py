@@ -14,7 +14,17 @@ from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
 Batch = dict[str, np.ndarray]
 
 METADATA_COLUMNS = tuple(f"{METADATA_COLUMN_PREFIX}{name}" for name in LIGHTLY_METADATA_NAMES)
-GATHERED_COLUMNS = ("name", "size", "ok", "error", "content_hash", "embedding", *METADATA_COLUMNS)
+FRAME_COLUMNS = ("video", "frame_index", "frame_pts", "frame_seconds")
+GATHERED_COLUMNS = (
+    "name",
+    "size",
+    "ok",
+    "error",
+    "content_hash",
+    "embedding",
+    *METADATA_COLUMNS,
+    *FRAME_COLUMNS,
+)
 
 
 @dataclass
@@ -29,6 +39,9 @@ class GatheredSamples:
         embeddings: Array of shape (n_files, dim); rows of corrupt files are zero.
         lightly_metadata: Lightly metadata by name (sharpness, ...), arrays of shape (n_files,);
             empty when the files were not decoded (precomputed embeddings).
+        frames: `video` (the video of each sample, "" for an image), `frame_index` (-1 for an
+            image), `frame_pts` and `frame_seconds`, arrays of shape (n_files,); empty when the
+            samples were not decoded.
 
     """
 
@@ -38,6 +51,14 @@ class GatheredSamples:
     duplicate_of: np.ndarray
     embeddings: np.ndarray
     lightly_metadata: dict[str, np.ndarray] = field(default_factory=dict)
+    frames: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def candidate_videos(self) -> list[str | None]:
+        """Per candidate, its video's name when it is a frame, else None."""
+        videos = self.frames.get("video")
+        if videos is None:
+            return [None] * int(self.candidate.sum())
+        return [str(video) or None for video in videos[self.candidate]]
 
     @property
     def corrupt(self) -> np.ndarray:
@@ -92,7 +113,7 @@ def gather_batches(batches: Iterable[Batch], *, remove_exact_duplicates: bool) -
     duplicate_of = np.full(len(names), "", dtype=object)
     if remove_exact_duplicates:
         first_with_hash: dict[str, str] = {}
-        for index in np.flatnonzero(ok):
+        for index in np.flatnonzero(ok & (hashes != "")):  # frames carry no hash
             first = first_with_hash.setdefault(hashes[index], names[index])
             if first != names[index]:
                 duplicate_of[index] = first
@@ -106,6 +127,7 @@ def gather_batches(batches: Iterable[Batch], *, remove_exact_duplicates: bool) -
             name: columns[f"{METADATA_COLUMN_PREFIX}{name}"][order].astype(np.float64)
             for name in LIGHTLY_METADATA_NAMES
         },
+        frames={column: columns[column][order] for column in FRAME_COLUMNS},
     )
 
 

@@ -9,6 +9,8 @@ from collections import Counter
 from collections.abc import Iterable
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+SAMPLE_EXTENSIONS = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
 
 
 def is_hidden(path: str) -> bool:
@@ -17,8 +19,13 @@ def is_hidden(path: str) -> bool:
 
 
 def is_sample_file(path: str) -> bool:
-    """Whether a listed path is read by a run: a visible file with an image extension (any case)."""
-    return path.lower().endswith(IMAGE_EXTENSIONS) and not is_hidden(path)
+    """Whether a listed path is read by a run: a visible image or video file (extension in any case)."""
+    return path.lower().endswith(SAMPLE_EXTENSIONS) and not is_hidden(path)
+
+
+def is_video_file(path: str) -> bool:
+    """Whether a path names a video (by its extension, in any case)."""
+    return path.lower().endswith(VIDEO_EXTENSIONS)
 
 
 def extension_of(path: str) -> str:

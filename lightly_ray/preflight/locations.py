@@ -16,7 +16,7 @@ import uuid
 
 from lightly_ray.errors import StorageError
 from lightly_ray.pipeline.input_kinds import (
-    IMAGE_EXTENSIONS,
+    SAMPLE_EXTENSIONS,
     describe_counts,
     extension_counts,
     is_sample_file,
@@ -84,9 +84,11 @@ def check_input_has_samples(location: Location) -> None:
         others.append(listed.path)
         if position >= SAMPLE_SEARCH_FILES or time.monotonic() > deadline:
             return  # a large input: the run's own listing decides
-    looked_for = f"looked for {', '.join(IMAGE_EXTENSIONS)} in any case; hidden files and folders are skipped"
+    looked_for = (
+        f"looked for {', '.join(SAMPLE_EXTENSIONS)} in any case; hidden files and folders are skipped"
+    )
     found = f"it holds {describe_counts(extension_counts(others))}" if others else "it is empty"
-    raise StorageError(f"no image files in input location '{location.url}': {found} ({looked_for})")
+    raise StorageError(f"no image or video files in input location '{location.url}': {found} ({looked_for})")
 
 
 def check_writable(location: Location) -> None:

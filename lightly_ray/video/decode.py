@@ -18,7 +18,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from lightly_ray.video.segments import Segment, VideoError, VideoIndex, VideoSource, preroll_start
+from lightly_ray.video.segments import Segment, SegmentPlan, VideoError, VideoIndex, VideoSource
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class SegmentDecode:
 def decode_segment(
     source: VideoSource, index: VideoIndex, segment: Segment, report: SegmentDecode | None = None
 ) -> Iterator[DecodedFrame]:
-    """Decode the frames [segment.start, segment.stop) of a video, in index order.
+    """Decode the frames [segment.start, segment.stop) of an indexed video, in index order.
 
     Args:
         source: A path or a seekable binary file object (opened anew here).
@@ -78,19 +78,24 @@ def decode_segment(
         VideoError: When the file cannot be opened any more.
 
     """
-    report = report if report is not None else SegmentDecode(segment)
-    start_pts = int(index.pts[segment.start])
-    stop_pts = int(index.pts[segment.stop]) if segment.stop < index.frame_count else None
-    time_base = float(index.time_base)
+    return decode_plan(source, SegmentPlan.of(index, segment), report)
+
+
+def decode_plan(
+    source: VideoSource, plan: SegmentPlan, report: SegmentDecode | None = None
+) -> Iterator[DecodedFrame]:
+    """Decode the frames of a segment plan (see `decode_segment`)."""
+    report = report if report is not None else SegmentDecode(plan.segment)
+    start_pts = int(plan.pts[0])
+    time_base = float(plan.time_base)
     try:
         container = av.open(source, mode="r")
     except av.error.FFmpegError as error:
         raise VideoError(f"cannot be opened as a video ({error})") from None
     with container:
         stream = container.streams.video[0]
-        if segment.start > 0:
-            seek_to = int(index.pts[preroll_start(index, segment)])
-            container.seek(seek_to, stream=stream, backward=True, any_frame=False)
+        if plan.seek_pts is not None:
+            container.seek(plan.seek_pts, stream=stream, backward=True, any_frame=False)
         for packet in container.demux(stream):
             try:
                 frames = packet.decode()
@@ -101,14 +106,14 @@ def decode_segment(
                 stamp = frame.pts
                 if stamp is None or stamp < start_pts:
                     continue
-                if stop_pts is not None and stamp >= stop_pts:
+                if plan.stop_pts is not None and stamp >= plan.stop_pts:
                     return
-                position = int(np.searchsorted(index.pts, stamp))
-                if position >= index.frame_count or index.pts[position] != stamp:
+                position = int(np.searchsorted(plan.pts, stamp))
+                if position >= len(plan.pts) or plan.pts[position] != stamp:
                     continue  # not a frame the index knows (it was not in the demuxed packets)
-                report.returned.append(position)
+                report.returned.append(plan.start + position)
                 yield DecodedFrame(
-                    index=position,
+                    index=plan.start + position,
                     pts=int(stamp),
                     seconds=stamp * time_base,
                     image=_rgb(frame),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import BinaryIO
+from typing import IO
 
 import av
 import numpy as np
@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from lightly_ray.errors import LightlyRayError
 
-VideoSource = str | BinaryIO
+VideoSource = str | IO[bytes]
 
 
 class VideoError(LightlyRayError):
@@ -69,6 +69,42 @@ class Segment:
     def frame_count(self) -> int:
         """The number of frames in the segment."""
         return self.stop - self.start
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    """What decoding one segment needs, without the whole index (it travels in a row).
+
+    Attributes:
+        start: Index of the segment's first frame.
+        pts: Array, int64, ascending: the timestamps of the segment's frames.
+        stop_pts: The timestamp of the first frame after the segment; None at the end.
+        seek_pts: Where to seek before decoding; None to decode from the start.
+        time_base: Seconds per timestamp unit.
+
+    """
+
+    start: int
+    pts: npt.NDArray[np.int64]
+    stop_pts: int | None
+    seek_pts: int | None
+    time_base: Fraction
+
+    @classmethod
+    def of(cls, index: VideoIndex, segment: Segment) -> SegmentPlan:
+        """The plan of one segment of an indexed video."""
+        return cls(
+            start=segment.start,
+            pts=index.pts[segment.start : segment.stop],
+            stop_pts=int(index.pts[segment.stop]) if segment.stop < index.frame_count else None,
+            seek_pts=int(index.pts[preroll_start(index, segment)]) if segment.start > 0 else None,
+            time_base=index.time_base,
+        )
+
+    @property
+    def segment(self) -> Segment:
+        """The frames the plan decodes."""
+        return Segment(self.start, self.start + len(self.pts))
 
 
 def index_video(source: VideoSource, name: str = "") -> VideoIndex:

@@ -209,18 +209,22 @@ def test_location_mistakes_are_answered_before_ray(small_input: Path, tmp_path: 
     (tmp_path / "empty").mkdir()
     others = tmp_path / "others"
     others.mkdir()
-    for name in ("a.txt", "b.txt", "clip.mp4", "notes"):
+    for name in ("a.txt", "b.txt", "clip.mp3", "notes"):
         (others / name).write_text("x")
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where a folder should be")
     cases = [
         (tmp_path / "missing", tmp_path / "l1", "input location '{input}' does not exist"),
         (config, tmp_path / "l2", "input location '{input}' is a file, not a folder"),
-        (tmp_path / "empty", tmp_path / "l3", "no image files in input location '{input}': it is empty"),
+        (
+            tmp_path / "empty",
+            tmp_path / "l3",
+            "no image or video files in input location '{input}': it is empty",
+        ),
         (
             others,
             tmp_path / "l4",
-            "no image files in input location '{input}': it holds 2 .txt, 1 (none), 1 .mp4",
+            "no image or video files in input location '{input}': it holds 2 .txt, 1 (none), 1 .mp3",
         ),
         (small_input, small_input / "out", "lies inside the input '{input}'"),
         (small_input, small_input, "lies inside the input '{input}'"),

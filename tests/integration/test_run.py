@@ -166,7 +166,7 @@ def test_cli_reports_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_empty_input_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
-    with pytest.raises(lightly_ray.errors.StorageError, match="no image files"):
+    with pytest.raises(lightly_ray.errors.StorageError, match="no image or video files"):
         lightly_ray.run(
             tmp_path / "in",
             tmp_path / "lightly",

@@ -1,0 +1,153 @@
+"""Decode units into sample rows: an image file gives one row, a video segment one per frame.
+
+Runs as a Ray Data CPU task over batches of units (`pipeline/units.py`). The rows of images
+and frames have the same columns: the sample's name, its video ("" for an image) and frame
+index (-1), the pixels at the embedding's input size, whether it decoded and why not, the
+content hash (images only: frames are never exact duplicates of each other), the original size
+and the Lightly metadata of the full-resolution pixels. A frame that fails to decode becomes a
+row with `ok=False`; a segment never fails its task.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
+from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX, decode_batch
+from lightly_ray.pipeline.lightly_metadata import compute_lightly_metadata
+from lightly_ray.pipeline.units import plan_of
+from lightly_ray.storage import Location
+from lightly_ray.video.decode import SegmentDecode, decode_plan
+from lightly_ray.video.names import frame_name
+from lightly_ray.video.segments import VideoError
+
+Batch = dict[str, np.ndarray]
+SAMPLE_COLUMNS = (
+    "name",
+    "size",
+    "video",
+    "frame_index",
+    "frame_pts",
+    "frame_seconds",
+    "image",
+    "ok",
+    "error",
+    "content_hash",
+    "width",
+    "height",
+    *(f"{METADATA_COLUMN_PREFIX}{name}" for name in LIGHTLY_METADATA_NAMES),
+)
+
+
+def decode_units(batch: Batch, *, location: Location, input_size: int) -> Batch:
+    """Decode a batch of units into sample rows (one per image, one per video frame).
+
+    Args:
+        batch: Columns of `units.UNIT_SCHEMA`.
+        location: The input location (read-only).
+        input_size: Pixels are resized to input_size x input_size RGB.
+
+    Returns:
+        The columns of SAMPLE_COLUMNS, images first, then the frames of each segment in order.
+
+    """
+    frames = np.asarray(batch["video_frames"]) > 0
+    images = np.flatnonzero(~frames)
+    parts: list[Batch] = []
+    if len(images):
+        decoded = decode_batch(
+            {"name": batch["source"][images], "size": batch["size"][images]},
+            location=location,
+            input_size=input_size,
+        )
+        count = len(images)
+        decoded["video"] = np.full(count, "", dtype=object)
+        decoded["frame_index"] = np.full(count, -1, dtype=np.int64)
+        decoded["frame_pts"] = np.zeros(count, dtype=np.int64)
+        decoded["frame_seconds"] = np.zeros(count, dtype=np.float64)
+        parts.append({column: decoded[column] for column in SAMPLE_COLUMNS})
+    for row in np.flatnonzero(frames):
+        parts.append(_decode_segment_row(batch, int(row), location, input_size))
+    return {column: np.concatenate([part[column] for part in parts]) for column in SAMPLE_COLUMNS}
+
+
+def _decode_segment_row(batch: Batch, row: int, location: Location, input_size: int) -> Batch:
+    video = str(batch["source"][row])
+    frame_count = int(batch["video_frames"][row])
+    plan = plan_of(
+        batch["pts"][row],
+        batch["frame_start"][row],
+        batch["stop_pts"][row],
+        batch["seek_pts"][row],
+        batch["time_base_num"][row],
+        batch["time_base_den"][row],
+    )
+    segment = plan.segment
+    rows = _FrameRows(segment.frame_count, input_size)
+    report = SegmentDecode(segment)
+    failure = ""
+    try:
+        with location.open_read(video, int(batch["size"][row])) as stream:
+            for frame in decode_plan(stream, plan, report):
+                rows.add(frame.index - segment.start, frame.image, frame.pts, frame.seconds)
+    except (VideoError, OSError, ValueError) as error:
+        failure = f"the video stopped decoding: {error}"
+    reason = failure or (
+        "; ".join(report.errors[:3]) if report.errors else "the decoder returned no frame for it"
+    )
+    for missing in report.missing():
+        rows.error[missing - segment.start] = f"frame {missing} did not decode: {reason}"
+    rows.name[:] = [frame_name(video, index, frame_count) for index in range(segment.start, segment.stop)]
+    rows.frame_index[:] = np.arange(segment.start, segment.stop)
+    rows.pts[:] = np.where(rows.ok, rows.pts, plan.pts)
+    rows.seconds[:] = np.where(rows.ok, rows.seconds, plan.pts * float(plan.time_base))
+    return rows.batch(video)
+
+
+class _FrameRows:
+    """The sample rows of one segment, filled frame by frame."""
+
+    def __init__(self, count: int, input_size: int) -> None:
+        self.name = np.full(count, "", dtype=object)
+        self.frame_index = np.zeros(count, dtype=np.int64)
+        self.pts = np.zeros(count, dtype=np.int64)
+        self.seconds = np.zeros(count, dtype=np.float64)
+        self.image = np.zeros((count, input_size, input_size, 3), dtype=np.uint8)
+        self.ok = np.zeros(count, dtype=bool)
+        self.error = np.full(count, "", dtype=object)
+        self.width = np.zeros(count, dtype=np.int32)
+        self.height = np.zeros(count, dtype=np.int32)
+        self.metadata = {name: np.zeros(count, dtype=np.float64) for name in LIGHTLY_METADATA_NAMES}
+        self.input_size = input_size
+
+    def add(self, position: int, full: np.ndarray, pts: int, seconds: float) -> None:
+        size = self.input_size
+        resized = Image.fromarray(full).resize((size, size), Image.Resampling.BILINEAR)
+        self.image[position] = np.asarray(resized, dtype=np.uint8)
+        self.height[position], self.width[position] = full.shape[:2]
+        self.pts[position], self.seconds[position] = pts, seconds
+        # A frame has no file of its own: sizeInBytes is that of its raw RGB pixels.
+        for name, value in compute_lightly_metadata(full, full.nbytes).items():
+            self.metadata[name][position] = value
+        self.ok[position] = True
+
+    def batch(self, video: str) -> dict[str, Any]:
+        count = len(self.name)
+        return {
+            "name": self.name,
+            "size": np.zeros(count, dtype=np.int64),
+            "video": np.full(count, video, dtype=object),
+            "frame_index": self.frame_index,
+            "frame_pts": self.pts,
+            "frame_seconds": self.seconds,
+            "image": self.image,
+            "ok": self.ok,
+            "error": self.error,
+            "content_hash": np.full(count, "", dtype=object),
+            "width": self.width,
+            "height": self.height,
+            **{f"{METADATA_COLUMN_PREFIX}{name}": values for name, values in self.metadata.items()},
+        }

@@ -1,0 +1,82 @@
+"""Runs on videos: every frame is a sample, named after its video; a broken video is listed and
+the run goes on; video-level metadata applies to every frame of the video."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+import lightly_ray
+from tests.data.grouped_images import FAST_MODEL, group_image
+from tests.data.videos import FORMATS, make_video
+
+pytestmark = pytest.mark.usefixtures("ray_instance")
+CLIP_FRAMES, WEBM_FRAMES = 150, 30
+
+
+@pytest.fixture(scope="module")
+def video_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("video-input")
+    (root / "clips").mkdir()
+    for member in range(2):
+        (root / f"still_{member}.png").write_bytes(group_image(member, member))
+    _, codec, options = FORMATS["mp4-h264-bframes"]
+    make_video(root / "clips" / "a.mp4", codec, options, CLIP_FRAMES)
+    _, codec, options = FORMATS["webm-vp9"]
+    make_video(root / "clips" / "b.WEBM", codec, options, WEBM_FRAMES)
+    (root / "clips" / "broken.mov").write_bytes(b"not a video at all")
+    (root / "notes.txt").write_text("not read, counted")
+    return root
+
+
+def test_frames_are_samples_and_a_broken_video_is_listed(video_input: Path, tmp_path: Path) -> None:
+    lightly = tmp_path / "lightly"
+    (lightly / ".lightly" / "metadata" / "clips").mkdir(parents=True)
+    schema = [
+        {"name": "T", "path": "weather.temperature", "defaultValue": 0.0, "valueDataType": "NUMERIC_FLOAT"}
+    ]
+    (lightly / ".lightly" / "metadata" / "schema.json").write_text(json.dumps(schema))
+    video_metadata = {
+        "file_name": "clips/a.mp4",
+        "type": "video",
+        "metadata": {"weather": {"temperature": 30}},
+    }
+    (lightly / ".lightly" / "metadata" / "clips" / "a.json").write_text(json.dumps(video_metadata))
+    warm = {
+        "input": {"type": "METADATA", "key": "weather.temperature"},
+        "strategy": {"type": "THRESHOLD", "threshold": 20, "operation": "BIGGER"},
+    }
+    result = lightly_ray.run(
+        video_input,
+        lightly,
+        selection_config={
+            "n_samples": 6,
+            "strategies": [warm, {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
+        },
+        lightly_config=FAST_MODEL,
+        show_progress=False,
+    )
+    # Only the frames of clips/a.mp4 inherit the video's temperature: the threshold keeps them.
+    assert len(result.selected) == 6
+    assert all(name.startswith("clips/a-") and name.endswith("-mp4.png") for name in result.selected)
+    assert result.counts["nInput"] == 2 + CLIP_FRAMES + WEBM_FRAMES
+    assert result.counts["nCorrupt"] == 0
+    threshold = result.report["selection"]["strategies"][0]
+    assert (threshold["nPassed"], threshold["nCandidates"]) == (CLIP_FRAMES, 2 + CLIP_FRAMES + WEBM_FRAMES)
+
+    folder = Path(result.run_folder)
+    names = pq.read_table(folder / "embeddings.parquet").column("name").to_pylist()
+    assert names == sorted(
+        ["still_0.png", "still_1.png"]
+        + [f"clips/a-{index:03d}-mp4.png" for index in range(CLIP_FRAMES)]
+        + [f"clips/b-{index:02d}-WEBM.png" for index in range(WEBM_FRAMES)]
+    )
+    corrupt = json.loads((folder / "corruptness_check_information.json").read_text())
+    assert corrupt["corrupt_samples"] == []
+    assert corrupt["corrupt_videos"] == ["clips/broken.mov"]
+    assert "cannot be opened as a video" in corrupt["errors"]["clips/broken.mov"]
+    assert result.report["inputs"]["otherFiles"] == {".txt": 1}
+    assert "videos" in result.report["stageTimings"]
