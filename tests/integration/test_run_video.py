@@ -4,12 +4,14 @@ the run goes on; video-level metadata applies to every frame of the video."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 import lightly_ray
+from lightly_ray.storage import Location
 from tests.data.grouped_images import FAST_MODEL, group_image
 from tests.data.videos import FORMATS, make_video
 
@@ -80,3 +82,28 @@ def test_frames_are_samples_and_a_broken_video_is_listed(video_input: Path, tmp_
     assert "cannot be opened as a video" in corrupt["errors"]["clips/broken.mov"]
     assert result.report["inputs"]["otherFiles"] == {".txt": 1}
     assert "videos" in result.report["stageTimings"]
+
+
+@pytest.mark.parametrize("scheme", ["s3", "gs", "az"])
+def test_videos_on_object_storage(
+    scheme: str, video_input: Path, tmp_path: Path, make_url: Callable[[str, str], str]
+) -> None:
+    url = make_url(scheme, "lr-input")
+    writer = Location(url, writable=True)
+    for path in sorted(video_input.rglob("*")):
+        if path.is_file():
+            writer.write_bytes(path.relative_to(video_input).as_posix(), path.read_bytes())
+    result = lightly_ray.run(
+        url,
+        tmp_path / "lightly",
+        selection_config={
+            "n_samples": 4,
+            "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
+        },
+        lightly_config=FAST_MODEL,
+        show_progress=False,
+    )
+    assert result.counts["nInput"] == 2 + CLIP_FRAMES + WEBM_FRAMES
+    assert result.counts["nCorrupt"] == 0
+    corrupt = json.loads((Path(result.run_folder) / "corruptness_check_information.json").read_text())
+    assert corrupt["corrupt_videos"] == ["clips/broken.mov"]
