@@ -25,6 +25,7 @@ from lightly_ray.outputs import (
     write_sample_lists,
     write_selection_table,
 )
+from lightly_ray.outputs.frames import FRAMES_FOLDER, write_selected_frames
 from lightly_ray.pipeline.gather import GatheredSamples
 from lightly_ray.pipeline.input_kinds import SAMPLE_EXTENSIONS, describe_counts, is_video_file
 from lightly_ray.pipeline.listing import list_images
@@ -212,42 +213,43 @@ def _run(
                 embedded = embed_with_model(
                     config, input_location, lightly_location, listing, videos, show_progress
                 )
-    gathered = embedded.gathered
-    with watch("inputs"):
-        inputs = read_lightly_inputs(
-            lightly_location, config, gathered.candidate_names(), gathered.candidate_videos()
+        gathered = embedded.gathered
+        with watch("inputs"):
+            inputs = read_lightly_inputs(
+                lightly_location, config, gathered.candidate_names(), gathered.candidate_videos()
+            )
+        if inputs.problem_count():
+            logger.warning(
+                "%d problems in .lightly/ inputs: files skipped, see report.json", inputs.problem_count()
+            )
+        sizes = DatasetSizes(
+            n_input=len(gathered.names),
+            n_corrupt=int(gathered.corrupt.sum()),
+            n_duplicate=int((gathered.duplicate_of != "").sum()),
         )
-    if inputs.problem_count():
-        logger.warning(
-            "%d problems in .lightly/ inputs: files skipped, see report.json", inputs.problem_count()
+        logger.info(
+            "%d corrupt, %d exact duplicates, %d candidates",
+            sizes.n_corrupt,
+            sizes.n_duplicate,
+            sizes.n_candidates,
         )
-    sizes = DatasetSizes(
-        n_input=len(gathered.names),
-        n_corrupt=int(gathered.corrupt.sum()),
-        n_duplicate=int((gathered.duplicate_of != "").sum()),
-    )
-    logger.info(
-        "%d corrupt, %d exact duplicates, %d candidates",
-        sizes.n_corrupt,
-        sizes.n_duplicate,
-        sizes.n_candidates,
-    )
-    with watch("selection"):
-        explanation = _select(config, gathered, inputs)
-    picked = explanation.table()
-    selected = sorted(picked.column("name").to_pylist())
-    sizes.n_selected = len(selected)
-    shortfall = explanation.shortfall()
-    logger.info(
-        "selected %d of %d requested samples (stopped: %s)%s",
-        len(selected),
-        explanation.result.requested,
-        explanation.result.stop_reason,
-        f": {shortfall['message']}" if shortfall else "",
-    )
-    with watch("write"):
-        write_sample_lists(folder, gathered, selected, videos.corrupt)
-        write_selection_table(folder, picked)
+        with watch("selection"):
+            explanation = _select(config, gathered, inputs)
+        picked = explanation.table()
+        selected = sorted(picked.column("name").to_pylist())
+        sizes.n_selected = len(selected)
+        shortfall = explanation.shortfall()
+        logger.info(
+            "selected %d of %d requested samples (stopped: %s)%s",
+            len(selected),
+            explanation.result.requested,
+            explanation.result.stop_reason,
+            f": {shortfall['message']}" if shortfall else "",
+        )
+        with watch("write"):
+            write_sample_lists(folder, gathered, selected, videos.corrupt)
+            write_selection_table(folder, picked)
+            frames = _write_frames(prepared, listing, videos, gathered, selected)
     finished = dt.datetime.now(dt.UTC)
     report = build_report(
         run_id=folder.run_id,
@@ -261,6 +263,8 @@ def _run(
         embedding=embedded.source,
         inputs={**inputs.report(), "otherFiles": dict(sorted(listed.other_files.items()))},
     )
+    if frames:
+        report["frames"] = {"folder": FRAMES_FOLDER, "written": len(frames)}
     folder.write_json("report.json", report)
     folder.write_text("log.txt", log.text())
     folder.commit({"run_id": folder.run_id, "finished": finished.isoformat(), "nSelected": len(selected)})
@@ -292,6 +296,35 @@ def _check_listing(listing: pa.Table, input_location: Location, relevant: Releva
                 len(missing),
                 missing[0],
             )
+
+
+def _write_frames(
+    prepared: PreparedRun,
+    listing: pa.Table,
+    videos: IndexedVideos,
+    gathered: GatheredSamples,
+    selected: list[str],
+) -> list[str]:
+    """Write the selected video frames to `.lightly/frames/` (Ray tasks, one per segment)."""
+    if not videos.indexes or not gathered.frames:
+        return []
+    chosen = set(selected)
+    picks = [
+        (str(video), int(index))
+        for name, video, index in zip(
+            gathered.names, gathered.frames["video"], gathered.frames["frame_index"], strict=True
+        )
+        if video and name in chosen
+    ]
+    if not picks:
+        return []
+    sizes = dict(zip(listing.column("name").to_pylist(), listing.column("size").to_pylist(), strict=True))
+    image_format = prepared.config.worker_config.output_image_format
+    written = write_selected_frames(
+        prepared.input_location, prepared.lightly_location, videos, picks, sizes, image_format
+    )
+    logger.info("wrote %d selected frames to %s/", len(written), FRAMES_FOLDER)
+    return written
 
 
 def _index_videos(input_location: Location, listing: pa.Table) -> IndexedVideos:

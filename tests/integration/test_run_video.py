@@ -7,11 +7,14 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 
 import lightly_ray
 from lightly_ray.storage import Location
+from lightly_ray.video.decode import decode_all
 from tests.data.grouped_images import FAST_MODEL, group_image
 from tests.data.videos import FORMATS, make_video
 
@@ -83,6 +86,16 @@ def test_frames_are_samples_and_a_broken_video_is_listed(video_input: Path, tmp_
     assert result.report["inputs"]["otherFiles"] == {".txt": 1}
     assert "videos" in result.report["stageTimings"]
 
+    # The selected frames, as images, with exactly the decoded pixels (PNG is lossless).
+    frames = lightly / ".lightly" / "frames"
+    written = sorted(str(path.relative_to(frames)) for path in frames.rglob("*") if path.is_file())
+    assert written == result.selected
+    assert result.report["frames"] == {"folder": ".lightly/frames", "written": 6}
+    reference = [image for _, image in decode_all(str(video_input / "clips" / "a.mp4"))]
+    for name in result.selected:
+        index = int(name.split("-")[-2])
+        assert np.array_equal(np.asarray(Image.open(frames / name).convert("RGB")), reference[index])
+
 
 @pytest.mark.parametrize("scheme", ["s3", "gs", "az"])
 def test_videos_on_object_storage(
@@ -96,6 +109,7 @@ def test_videos_on_object_storage(
     result = lightly_ray.run(
         url,
         tmp_path / "lightly",
+        worker_config={"output_image_format": "jpg"},
         selection_config={
             "n_samples": 4,
             "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
@@ -107,3 +121,9 @@ def test_videos_on_object_storage(
     assert result.counts["nCorrupt"] == 0
     corrupt = json.loads((Path(result.run_folder) / "corruptness_check_information.json").read_text())
     assert corrupt["corrupt_videos"] == ["clips/broken.mov"]
+    frames = tmp_path / "lightly" / ".lightly" / "frames"
+    written = sorted(str(path.relative_to(frames)) for path in frames.rglob("*.jpg"))
+    expected = sorted(
+        name.removesuffix(".png") + ".jpg" for name in result.selected if name.startswith("clips/")
+    )
+    assert written == expected
