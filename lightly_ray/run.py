@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from lightly_ray.cluster_address import DEFAULT_CONNECT_TIMEOUT_S
@@ -24,6 +25,7 @@ from lightly_ray.outputs import (
     new_run_id,
     write_sample_lists,
     write_selection_table,
+    write_sequence_information,
 )
 from lightly_ray.outputs.frames import FRAMES_FOLDER, write_selected_frames
 from lightly_ray.pipeline.gather import GatheredSamples
@@ -36,6 +38,7 @@ from lightly_ray.ray_session import ray_session
 from lightly_ray.selection.engine import select
 from lightly_ray.selection.explain import SelectionExplanation, explain_selection
 from lightly_ray.selection.inputs import SelectionData, build_problem
+from lightly_ray.selection.sequences import select_sequences, sequence_ids
 from lightly_ray.storage import Location
 
 
@@ -249,6 +252,11 @@ def _run(
         with watch("write"):
             write_sample_lists(folder, gathered, selected, videos.corrupt)
             write_selection_table(folder, picked)
+            length = config.worker_config.selected_sequence_length
+            if length is not None:
+                order = [str(name) for name in picked.column("name").to_pylist()]
+                count = write_sequence_information(folder, gathered, order, length)
+                logger.info("selected %d sequences of %d frames: sequence_information.json", count, length)
             frames = _write_frames(prepared, listing, videos, gathered, selected)
     finished = dt.datetime.now(dt.UTC)
     report = build_report(
@@ -353,7 +361,17 @@ def _select(config: RunConfig, gathered: GatheredSamples, inputs: LightlyInputs)
         random_seed=config.lightly_config.seed,
     )
     problem = build_problem(config.selection_config, data)
-    return explain_selection(config.selection_config, problem, select(problem))
+    length = config.worker_config.selected_sequence_length
+    if length is None:
+        return explain_selection(config.selection_config, problem, select(problem))
+    frames = gathered.candidate_frames()
+    ids = sequence_ids(frames["video"], frames["frame_index"], np.ones(len(names), dtype=bool), length)
+    if not (ids >= 0).any():
+        raise LightlyRayError(
+            f"worker_config.selected_sequence_length is {length}, but no video has {length} consecutive "
+            "frames that decoded: shorten the sequences or add longer videos"
+        )
+    return explain_selection(config.selection_config, problem, select_sequences(problem, ids))
 
 
 def _config_record(config: RunConfig, input_location: Location, lightly_location: Location) -> dict[str, Any]:

@@ -38,7 +38,6 @@ def unsupported_features(config: RunConfig) -> list[str]:
     values = {
         "worker_config.object_level.task_name": worker.object_level.task_name,
         "worker_config.object_level.crop_dataset_name": worker.object_level.crop_dataset_name,
-        "worker_config.selected_sequence_length": worker.selected_sequence_length,
     }
     found += [f"{key}: {value!r}" for key, value in values.items() if value is not None]
     if worker.object_level.padding and worker.object_level.task_name is None:

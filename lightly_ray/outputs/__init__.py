@@ -2,7 +2,11 @@
 
 from lightly_ray.outputs.report import DatasetSizes, build_report
 from lightly_ray.outputs.run_folder import RunFolder, finished_run_ids, new_run_id
-from lightly_ray.outputs.sample_files import write_sample_lists, write_selection_table
+from lightly_ray.outputs.sample_files import (
+    write_sample_lists,
+    write_selection_table,
+    write_sequence_information,
+)
 
 __all__ = [
     "DatasetSizes",
@@ -12,4 +16,5 @@ __all__ = [
     "new_run_id",
     "write_sample_lists",
     "write_selection_table",
+    "write_sequence_information",
 ]

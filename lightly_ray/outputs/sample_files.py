@@ -65,3 +65,36 @@ def write_selection_table(folder: RunFolder, table: pa.Table) -> None:
     buffer = io.BytesIO()
     pa_csv.write_csv(table, buffer)
     folder.write_text("selection.csv", buffer.getvalue().decode("utf-8"))
+
+
+def write_sequence_information(
+    folder: RunFolder, gathered: GatheredSamples, picked: list[str], length: int
+) -> int:
+    """Write sequence_information.json: the selected sequences in pick order (FORMATS.md section 3).
+
+    Args:
+        folder: The run folder.
+        gathered: Every sample, with its video, frame index and timestamps.
+        picked: The selected frame names in pick order (whole sequences, frames in order).
+        length: `worker_config.selected_sequence_length`.
+
+    Returns:
+        The number of sequences written.
+
+    """
+    row_of = {str(name): row for row, name in enumerate(gathered.names)}
+    frames = gathered.frames
+    sequences = []
+    for start in range(0, len(picked) - length + 1, length):
+        rows = [row_of[name] for name in picked[start : start + length]]
+        sequences.append(
+            {
+                "video_name": str(frames["video"][rows[0]]),
+                "frame_names": [str(gathered.names[row]) for row in rows],
+                "frame_indices": [int(frames["frame_index"][row]) for row in rows],
+                "frame_timestamps_pts": [int(frames["frame_pts"][row]) for row in rows],
+                "frame_timestamps_sec": [float(frames["frame_seconds"][row]) for row in rows],
+            }
+        )
+    folder.write_json("sequence_information.json", sequences)
+    return len(sequences)

@@ -53,6 +53,10 @@ class GatheredSamples:
     lightly_metadata: dict[str, np.ndarray] = field(default_factory=dict)
     frames: dict[str, np.ndarray] = field(default_factory=dict)
 
+    def candidate_frames(self) -> dict[str, np.ndarray]:
+        """The frame columns (video, frame_index, frame_pts, frame_seconds) of the candidates."""
+        return {column: values[self.candidate] for column, values in self.frames.items()}
+
     def candidate_videos(self) -> list[str | None]:
         """Per candidate, its video's name when it is a frame, else None."""
         videos = self.frames.get("video")

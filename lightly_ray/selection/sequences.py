@@ -61,7 +61,52 @@ def select_sequences(problem: SelectionProblem, sequence_of: np.ndarray) -> Sele
     )
     result = select(sequence_problem)
     frames = [int(frame) for sequence in result.indices for frame in members[int(sequence)]]
-    return replace(result, indices=np.asarray(frames, dtype=np.int64), budget=result.budget * length)
+    # Counts in frames, as the config and the report speak of frames; each frame of a sequence
+    # shows its sequence's distance at pick time.
+    return replace(
+        result,
+        indices=np.asarray(frames, dtype=np.int64),
+        budget=result.budget * length,
+        requested=frame_budget,
+        n_candidates=len(problem.names),
+        n_after_thresholds=result.n_after_thresholds * length,
+        thresholds=[
+            {**item, "n_passed": item["n_passed"] * length, "n_left": item["n_left"] * length}
+            for item in result.thresholds
+        ],
+        pick_distances=[
+            None if distances is None else np.repeat(distances, length) for distances in result.pick_distances
+        ],
+    )
+
+
+def sequence_ids(videos: np.ndarray, frame_indices: np.ndarray, ok: np.ndarray, length: int) -> np.ndarray:
+    """The sequence of each candidate: consecutive, non-overlapping runs of `length` frames.
+
+    A video's frames 0..length-1 form its first sequence, and so on; the trailing frames of a
+    video, images, and every frame of a sequence in which a frame did not decode belong to no
+    sequence (-1), so that every sequence holds exactly `length` frames.
+
+    Args:
+        videos: Per candidate, its video's name ("" or None for an image).
+        frame_indices: Per candidate, its frame index in its video.
+        ok: Per candidate, whether it decoded.
+        length: `worker_config.selected_sequence_length`.
+
+    Returns:
+        Array of shape (n_candidates,), int64: sequence ids (0, 1, ...) or -1.
+
+    """
+    keys: dict[tuple[str, int], list[int]] = {}
+    for row, (video, frame, decoded) in enumerate(zip(videos, frame_indices, ok, strict=True)):
+        if video and decoded:
+            keys.setdefault((str(video), int(frame) // length), []).append(row)
+    ids = np.full(len(videos), -1, dtype=np.int64)
+    for number, (_, rows) in enumerate(
+        sorted((key, rows) for key, rows in keys.items() if len(rows) == length)
+    ):
+        ids[rows] = number
+    return ids
 
 
 def _aggregate(objective: Objective, members: list[np.ndarray]) -> Objective:

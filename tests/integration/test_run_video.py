@@ -127,3 +127,36 @@ def test_videos_on_object_storage(
         name.removesuffix(".png") + ".jpg" for name in result.selected if name.startswith("clips/")
     )
     assert written == expected
+
+
+def test_whole_sequences_are_selected(video_input: Path, tmp_path: Path) -> None:
+    length = 10
+    result = lightly_ray.run(
+        video_input,
+        tmp_path / "lightly",
+        worker_config={"selected_sequence_length": length},
+        selection_config={
+            "n_samples": 3 * length,
+            "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
+        },
+        lightly_config=FAST_MODEL,
+        show_progress=False,
+    )
+    assert len(result.selected) == 3 * length
+    sequences = json.loads((Path(result.run_folder) / "sequence_information.json").read_text())
+    assert len(sequences) == 3
+    for sequence in sequences:
+        indices = sequence["frame_indices"]
+        assert indices == list(range(indices[0], indices[0] + length)) and indices[0] % length == 0
+        assert sequence["video_name"] in ("clips/a.mp4", "clips/b.WEBM")
+        stem, extension = sequence["video_name"].rsplit(".", 1)
+        digits = 3 if extension == "mp4" else 2
+        assert sequence["frame_names"] == [f"{stem}-{index:0{digits}d}-{extension}.png" for index in indices]
+        seconds = sequence["frame_timestamps_sec"]
+        assert seconds == pytest.approx([index / 25 for index in indices], abs=1e-6)
+        assert len(sequence["frame_timestamps_pts"]) == length
+    assert sorted(name for sequence in sequences for name in sequence["frame_names"]) == result.selected
+    selection = result.report["selection"]
+    assert (selection["requested"], selection["nSelected"], selection["shortfall"]) == (30, 30, None)
+    # Images belong to no sequence and are never selected with sequences.
+    assert not any(name.startswith("still_") for name in result.selected)
