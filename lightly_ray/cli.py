@@ -243,5 +243,19 @@ def _elapsed() -> float:
     return time.monotonic() - _Clock.started
 
 
+def console() -> None:
+    """The `lightly-ray` console command: `main`, then exit with its code.
+
+    After Ctrl-C, the run has already stopped its Ray instance; the process then exits at once,
+    because the interpreter's own teardown can crash in a Ray start that was interrupted half way.
+    """
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    console()

@@ -43,7 +43,11 @@ def ray_session(address: ClusterAddress | None, connect_timeout_s: float) -> Ite
             _join(address, connect_timeout_s, options)
         else:
             logger.info("starting a local Ray instance")
-            ray.init(address="local", include_dashboard=False, **options)
+            try:
+                ray.init(address="local", include_dashboard=False, **options)
+            except BaseException:
+                ray.shutdown()  # what it had started (Ctrl-C during the start): stop it too
+                raise
         started_here = True
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
