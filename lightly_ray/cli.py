@@ -109,6 +109,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"give up joining the cluster after this long (default {DEFAULT_CONNECT_TIMEOUT_S:g})",
     )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check, list the input and print the plan; decode, embed and write nothing",
+    )
     _output_options(run, json_option=True)
     run.add_argument("overrides", nargs="*", metavar="key.path=value", help="config overrides")
     run.set_defaults(handler=_run)
@@ -165,6 +170,12 @@ def _run(args: argparse.Namespace) -> int:
         address=args.address,
         connect_timeout_s=args.connect_timeout,
     )
+    if args.dry_run:
+        from lightly_ray.dry_run import dry_run
+
+        planned = dry_run(prepared)
+        print(json.dumps(planned.document(), indent=2) if args.json else planned.text())
+        return 0
     _say(args, f"configuration and locations checked in {_elapsed():.1f}s; starting Ray")
     from lightly_ray.run import execute_run  # imports Ray and torch: only once the checks passed
 

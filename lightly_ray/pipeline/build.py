@@ -7,6 +7,7 @@ consumes rows (name, flags, hash, embedding; never the pixels) as they are finis
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +19,7 @@ from lightly_ray.config.run_config import RunConfig
 from lightly_ray.models.backbones import ModelState
 from lightly_ray.pipeline.decode_units import SAMPLE_COLUMNS, decode_units
 from lightly_ray.pipeline.embed import EmbedImages
+from lightly_ray.pipeline.units import UNIT_SCHEMA
 from lightly_ray.storage import Location
 
 MAX_SAMPLES_PER_DECODE_BLOCK = 64
@@ -25,22 +27,52 @@ MAX_SAMPLES_PER_DECODE_BLOCK = 64
 
 @dataclass(frozen=True)
 class Stage:
-    """One step of the plan, as `describe()` shows it."""
+    """One `map_batches` step of the plan: what builds it is also what `describe()` shows.
+
+    Attributes:
+        name: Short name, e.g. "decode".
+        fn: The function or class Ray Data maps over batches.
+        options: The keyword arguments of `map_batches` (compute, resources, batch size, ...).
+        needs: Columns it reads.
+        makes: Columns it adds.
+        label: What runs it, e.g. "resnet-18 actors".
+
+    """
 
     name: str
-    runs_as: str
-    resources: str
+    fn: Any
+    options: dict[str, Any]
     needs: tuple[str, ...]
     makes: tuple[str, ...]
+    label: str = "tasks"
+
+    def apply(self, dataset: ray.data.Dataset) -> ray.data.Dataset:
+        """The dataset with this step mapped over it."""
+        return dataset.map_batches(self.fn, **self.options)
+
+    def runs_as(self) -> str:
+        """How many tasks or actors, read from the compute strategy."""
+        compute = self.options.get("compute")
+        if isinstance(compute, ray.data.ActorPoolStrategy):
+            return f"{self.label}, {compute.min_size} to {compute.max_size}"
+        if isinstance(compute, ray.data.TaskPoolStrategy):
+            return f"{self.label}, up to {compute.size} at once"
+        return self.label
+
+    def resources(self) -> str:
+        """The resources each task or actor asks for."""
+        gpus, cpus = self.options.get("num_gpus", 0), self.options.get("num_cpus", 1)
+        unit = "actor" if isinstance(self.options.get("compute"), ray.data.ActorPoolStrategy) else "task"
+        return f"{gpus:g} GPU per {unit}" if gpus else f"{cpus:g} CPU per {unit}"
 
 
 @dataclass
 class ImagePipeline:
-    """A Ray Data plan from a listing to embedded rows.
+    """A Ray Data plan from decode units to embedded rows.
 
     Attributes:
         dataset: The lazy Ray dataset; iterate it to run the plan.
-        stages: What each step does, for `describe()`.
+        stages: The steps that built it, for `describe()`.
 
     """
 
@@ -48,14 +80,19 @@ class ImagePipeline:
     stages: list[Stage] = field(default_factory=list)
 
     def describe(self) -> str:
-        """One line per stage: name, how it runs, resources, columns needed and made."""
-        lines = []
-        for index, stage in enumerate(self.stages, start=1):
-            lines.append(
-                f"{index}. {stage.name:<8} {stage.runs_as:<34} {stage.resources:<22} "
-                f"needs [{', '.join(stage.needs)}] -> makes [{', '.join(stage.makes)}]"
-            )
-        return "\n".join(lines)
+        """One line per step: name, how it runs, resources, columns needed and made."""
+        return describe_stages(self.stages)
+
+
+def describe_stages(stages: list[Stage]) -> str:
+    """One line per step, the first being the units the driver hands in."""
+    lines = [f"1. {'units':<8} {'driver':<34} {'-':<22} needs [] -> makes [{', '.join(UNIT_SCHEMA.names)}]"]
+    for index, stage in enumerate(stages, start=2):
+        lines.append(
+            f"{index}. {stage.name:<8} {stage.runs_as():<34} {stage.resources():<22} "
+            f"needs [{', '.join(stage.needs)}] -> makes [{', '.join(stage.makes)}]"
+        )
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -93,58 +130,80 @@ def build_image_pipeline(
         The plan; nothing runs until its dataset is iterated.
 
     """
+    samples = unit_samples(units)
+    stages = plan_stages(config, cluster, location=input_location, state_ref=ray.put(model_state))
+    per_block = block_samples(config, cluster, int(samples.sum()))
+    dataset: ray.data.Dataset = ray.data.from_arrow(unit_blocks(units, samples, per_block))
+    for stage in stages:
+        dataset = stage.apply(dataset)
+    return ImagePipeline(dataset=dataset, stages=stages)
+
+
+def decode_task_count(config: RunConfig, cluster: ClusterShape) -> int:
+    """Decode tasks at once: `loader.num_workers`, or every CPU when it is -1."""
+    workers = config.lightly_config.loader.num_workers
+    return cluster.cpus if workers < 1 else workers
+
+
+def block_samples(config: RunConfig, cluster: ClusterShape, total_samples: int) -> int:
+    """Samples per decode block: small for small inputs, so that every task has work (4 blocks each)."""
+    tasks = decode_task_count(config, cluster)
+    return max(1, min(MAX_SAMPLES_PER_DECODE_BLOCK, -(-total_samples // (4 * tasks))))
+
+
+def plan_stages(
+    config: RunConfig, cluster: ClusterShape, *, location: Location | None = None, state_ref: Any = None
+) -> list[Stage]:
+    """The decode and embed steps for a cluster of this shape; nothing is started.
+
+    Args:
+        config: The run configuration.
+        cluster: The resources to plan for.
+        location: The input location (None for a plan that is only described, `--dry-run`).
+        state_ref: The model weights in the object store (None for a plan only described).
+
+    Returns:
+        The steps in order; `Stage.apply` builds them, `describe_stages` shows them.
+
+    """
     lightly = config.lightly_config
-    input_size = lightly.collate.input_size
-    decode_tasks = cluster.cpus if lightly.loader.num_workers < 1 else lightly.loader.num_workers
     if cluster.gpus > 0:
-        actors, actor_cpus, actor_gpus, resources = cluster.gpus, 1.0, 1.0, "1 GPU per actor"
+        actors, actor_cpus, actor_gpus = cluster.gpus, 1.0, 1.0
     else:
         actors, actor_cpus, actor_gpus = max(1, cluster.cpus - 1), 1.0, 0.0
-        resources = "1 CPU per actor"
-    # Small blocks for small inputs, so that every decode task has work (4 blocks per task).
-    samples = unit_samples(units)
-    per_block = max(1, min(MAX_SAMPLES_PER_DECODE_BLOCK, -(-int(samples.sum()) // (4 * decode_tasks))))
-    state_ref = ray.put(model_state)
-    listed = ray.data.from_arrow(unit_blocks(units, samples, per_block))
-    decoded = listed.map_batches(
-        decode_units,  # type: ignore[arg-type]  # keyword-only options come from fn_kwargs
-        fn_kwargs={"location": input_location, "input_size": input_size},
-        batch_size=None,  # one block, cut to about `per_block` samples, per task
-        num_cpus=1,
-        compute=ray.data.TaskPoolStrategy(size=decode_tasks),
-        udf_modifying_row_count=True,
-    )
-    embedded = decoded.map_batches(
-        EmbedImages,
-        fn_constructor_kwargs={
-            "model": lightly.model,
-            "state_ref": [state_ref],
-            "normalize": config.worker_config.normalize_embeddings,
+    decode = Stage(
+        name="decode",
+        fn=decode_units,
+        options={
+            "fn_kwargs": {"location": location, "input_size": lightly.collate.input_size},
+            "batch_size": None,  # one block, cut to about `block_samples` samples, per task
+            "num_cpus": 1,
+            "compute": ray.data.TaskPoolStrategy(size=decode_task_count(config, cluster)),
+            "udf_modifying_row_count": True,
         },
-        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
-        batch_size=lightly.loader.batch_size,
-        udf_modifying_row_count=False,
-        num_cpus=actor_cpus,
-        num_gpus=actor_gpus,
+        needs=("source", "video segment"),
+        makes=(*(column for column in SAMPLE_COLUMNS if not column.startswith("lightly_")), "lightly_*"),
     )
-    stages = [
-        Stage("list", "driver", "-", (), ("source", "size", "video segment")),
-        Stage(
-            "decode",
-            f"tasks, up to {decode_tasks} at once",
-            "1 CPU per task",
-            ("source", "video segment"),
-            tuple(column for column in SAMPLE_COLUMNS if not column.startswith("lightly_")),
-        ),
-        Stage(
-            "embed",
-            f"{lightly.model.name} actors, 1 to {actors}",
-            resources,
-            ("image", "ok"),
-            ("embedding",),
-        ),
-    ]
-    return ImagePipeline(dataset=embedded, stages=stages)
+    embed = Stage(
+        name="embed",
+        fn=EmbedImages,
+        options={
+            "fn_constructor_kwargs": {
+                "model": lightly.model,
+                "state_ref": [state_ref],
+                "normalize": config.worker_config.normalize_embeddings,
+            },
+            "compute": ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
+            "batch_size": lightly.loader.batch_size,
+            "udf_modifying_row_count": False,
+            "num_cpus": actor_cpus,
+            "num_gpus": actor_gpus,
+        },
+        needs=("image", "ok"),
+        makes=("embedding",),
+        label=f"{lightly.model.name} actors",
+    )
+    return [decode, embed]
 
 
 def unit_samples(units: pa.Table) -> np.ndarray:

@@ -222,3 +222,26 @@ def test_a_run_joins_a_cluster_and_leaves_it_running(
     assert finished.code == 0, finished.err
     assert "selected:   3 of 30 candidates" in finished.out
     assert _ray_processes(ray_tmpdir), "joining a cluster must not stop it"
+
+
+def test_dry_run_lists_and_plans_and_writes_nothing(grouped_input: Path, tmp_path: Path) -> None:
+    lightly = tmp_path / "lightly"
+    common = [
+        "run",
+        "--input",
+        str(grouped_input),
+        "--lightly",
+        str(lightly),
+        "--config",
+        str(_config(tmp_path, 3)),
+    ]
+    finished = lightly_ray(*common, "--dry-run")
+    assert finished.code == 0, finished.err
+    assert f"input:      {grouped_input}: {GROUPS * PER_GROUP + 2} images, 0 videos" in finished.out
+    assert "not read:   1 .txt" in finished.out
+    assert "selection:  n_samples 3; DIVERSITY on EMBEDDINGS" in finished.out
+    assert "2. decode   tasks, up to" in finished.out and "3. embed    resnet-18 actors, 1 to" in finished.out
+    assert not (lightly / ".lightly" / "runs").exists()
+    document = json.loads(lightly_ray(*common, "--dry-run", "--json").out)
+    assert document["images"] == GROUPS * PER_GROUP + 2 and document["otherFiles"] == {".txt": 1}
+    assert len(document["plan"]) == 3

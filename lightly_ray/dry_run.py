@@ -1,0 +1,102 @@
+"""`lightly-ray run --dry-run`: what a run would read and how it would run, doing none of it.
+
+After the checks of `preflight`, the input is listed (images, videos and the other files, by
+extension) and the plan is described from the same stage objects that build it
+(`pipeline.build.plan_stages`), for the cluster the run would use: the one named by `--address`
+(joined only to read its CPUs and GPUs), else this machine. Nothing is decoded, embedded or
+written; no run folder is created.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from lightly_ray.pipeline.build import ClusterShape, describe_stages, plan_stages
+from lightly_ray.pipeline.input_kinds import describe_counts, is_video_file
+from lightly_ray.pipeline.listing import list_images
+from lightly_ray.preflight import PreparedRun
+from lightly_ray.selection.explain import describe_input
+
+
+@dataclass
+class DryRun:
+    """What a run would do."""
+
+    input_url: str
+    lightly_url: str
+    images: int
+    videos: int
+    other_files: dict[str, int]
+    cluster: ClusterShape
+    plan: str
+    selection: list[str] = field(default_factory=list)
+    budget: str = ""
+
+    def text(self) -> str:
+        """The report a person reads."""
+        other = describe_counts(Counter(self.other_files)) if self.other_files else "none"
+        lines = [
+            "dry run: nothing is decoded, embedded or written",
+            f"  input:      {self.input_url}: {self.images} images, {self.videos} videos "
+            "(their frames are counted when a run indexes them)",
+            f"  not read:   {other}",
+            f"  lightly:    {self.lightly_url}",
+            f"  selection:  {self.budget}; " + "; ".join(self.selection),
+            f"  plan on {self.cluster.cpus} CPUs, {self.cluster.gpus} GPUs:",
+            *(f"    {line}" for line in self.plan.splitlines()),
+        ]
+        return "\n".join(lines)
+
+    def document(self) -> dict[str, Any]:
+        """The same as JSON."""
+        return {
+            "input": self.input_url,
+            "lightly": self.lightly_url,
+            "images": self.images,
+            "videos": self.videos,
+            "otherFiles": self.other_files,
+            "cpus": self.cluster.cpus,
+            "gpus": self.cluster.gpus,
+            "plan": self.plan.splitlines(),
+            "budget": self.budget,
+            "strategies": self.selection,
+        }
+
+
+def dry_run(prepared: PreparedRun) -> DryRun:
+    """List the input and describe the plan of a checked run; run nothing."""
+    listed = list_images(prepared.input_location, prepared.relevant)
+    names = listed.table.column("name").to_pylist()
+    videos = sum(1 for name in names if is_video_file(name))
+    cluster = _cluster(prepared)
+    selection = prepared.config.selection_config
+    budget = (
+        f"n_samples {selection.n_samples}"
+        if selection.n_samples is not None
+        else f"proportion_samples {selection.proportion_samples}"
+    )
+    return DryRun(
+        input_url=prepared.input_location.url,
+        lightly_url=prepared.lightly_location.url,
+        images=len(names) - videos,
+        videos=videos,
+        other_files=dict(sorted(listed.other_files.items())),
+        cluster=cluster,
+        plan=describe_stages(plan_stages(prepared.config, cluster)),
+        selection=[f"{entry.strategy.type} on {describe_input(entry)}" for entry in selection.strategies],
+        budget=budget,
+    )
+
+
+def _cluster(prepared: PreparedRun) -> ClusterShape:
+    if prepared.address is None:
+        import torch
+
+        return ClusterShape(cpus=os.cpu_count() or 1, gpus=torch.cuda.device_count())
+    from lightly_ray.ray_session import ray_session
+
+    with ray_session(prepared.address, prepared.connect_timeout_s):
+        return ClusterShape.current()
