@@ -7,7 +7,7 @@ What it measures, in one run against a moto S3 server started on 127.0.0.1 (in t
   plain boto3 `list_objects_v2` paginator with every page consumed.
 * `read_s`: reading a fixed subset of `--read-objects` objects the way the pipeline's decode tasks
   do (`Location.read_many(batch, concurrency=C)` on consecutive batches of up to 64 names, see
-  pipeline/build.py MAX_ROWS_PER_DECODE_BLOCK and pipeline/decode.py), against `boto3_read_s`:
+  pipeline/build.py MAX_SAMPLES_PER_DECODE_BLOCK and pipeline/decode.py), against `boto3_read_s`:
   `get_object(...)["Body"].read()` over the same batches in a ThreadPoolExecutor with the same C.
 
 The objects (`--objects`, a few hundred bytes each, spread over 100 sub-prefixes) are created

@@ -1,4 +1,4 @@
-"""Listing: find the input's image files, filter them, and cut them into Ray Data blocks.
+"""Listing: find the input's image and video files, filter them, and count the others.
 
 Files that are not read (other extensions) are counted per extension, so that report.json
 says what the input held beside the samples instead of letting them vanish.
@@ -77,22 +77,6 @@ def list_images(
     for _, counts in parts:
         other_files.update(counts)
     return Listing(table=table.sort_by("name").combine_chunks(), other_files=other_files)
-
-
-def listing_dataset(listing: pa.Table, *, rows_per_block: int) -> ray.data.Dataset:
-    """Turn a listing into a Ray dataset whose blocks decode in parallel.
-
-    Args:
-        listing: Output of `list_images`.
-        rows_per_block: Files per block; each block becomes one decode task.
-
-    Returns:
-        A dataset with the listing's columns.
-    """
-    blocks = [
-        listing.slice(offset, rows_per_block) for offset in range(0, max(listing.num_rows, 1), rows_per_block)
-    ]
-    return ray.data.from_arrow(blocks)
 
 
 def _list_in_tasks(

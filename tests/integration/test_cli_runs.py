@@ -65,18 +65,14 @@ def _config(tmp_path: Path, n_samples: int) -> Path:
     return path
 
 
+def _run_args(input_folder: Path | str, lightly: Path, config: Path) -> list[str]:
+    return ["run", "--input", str(input_folder), "--lightly", str(lightly), "--config", str(config)]
+
+
 def test_quiet_json_and_summary(grouped_input: Path, tmp_path: Path, ray_tmpdir: Path) -> None:
     config = _config(tmp_path, 500)
     env = {"RAY_TMPDIR": str(ray_tmpdir)}
-    common = [
-        "run",
-        "--input",
-        str(grouped_input),
-        "--lightly",
-        str(tmp_path / "lightly"),
-        "--config",
-        str(config),
-    ]
+    common = _run_args(grouped_input, tmp_path / "lightly", config)
     as_json = lightly_ray(*common, "--quiet", "--json", env=env)
     assert as_json.code == 0, as_json.err
     assert as_json.err == "", "--quiet prints nothing but errors (no Ray lines)"
@@ -114,14 +110,7 @@ def test_ctrl_c_stops_the_run_and_leaves_no_ray_process(
 ) -> None:
     lightly = tmp_path / "lightly"
     process = start_lightly_ray(
-        "run",
-        "--input",
-        str(grouped_input),
-        "--lightly",
-        str(lightly),
-        "--config",
-        str(_config(tmp_path, 3)),
-        env={"RAY_TMPDIR": str(ray_tmpdir)},
+        *_run_args(grouped_input, lightly, _config(tmp_path, 3)), env={"RAY_TMPDIR": str(ray_tmpdir)}
     )
     try:
         deadline = time.monotonic() + 120
@@ -215,10 +204,13 @@ def test_a_run_joins_a_cluster_and_leaves_it_running(
     # The input is given relative to the command's folder: the cluster's workers run elsewhere.
     workdir = grouped_input.parent
     finished = lightly_ray(
-        "run", "--input", grouped_input.name, "--lightly", str(tmp_path / "lightly"),
-        "--config", str(_config(tmp_path, 3)), "--address", head_node, "--quiet",
-        cwd=workdir, env={"RAY_AUTH_MODE": "disabled"},
-    )  # fmt: skip
+        *_run_args(grouped_input.name, tmp_path / "lightly", _config(tmp_path, 3)),
+        "--address",
+        head_node,
+        "--quiet",
+        cwd=workdir,
+        env={"RAY_AUTH_MODE": "disabled"},
+    )
     assert finished.code == 0, finished.err
     assert "selected:   3 of 30 candidates" in finished.out
     assert _ray_processes(ray_tmpdir), "joining a cluster must not stop it"
@@ -226,15 +218,7 @@ def test_a_run_joins_a_cluster_and_leaves_it_running(
 
 def test_dry_run_lists_and_plans_and_writes_nothing(grouped_input: Path, tmp_path: Path) -> None:
     lightly = tmp_path / "lightly"
-    common = [
-        "run",
-        "--input",
-        str(grouped_input),
-        "--lightly",
-        str(lightly),
-        "--config",
-        str(_config(tmp_path, 3)),
-    ]
+    common = _run_args(grouped_input, lightly, _config(tmp_path, 3))
     finished = lightly_ray(*common, "--dry-run")
     assert finished.code == 0, finished.err
     assert f"input:      {grouped_input}: {GROUPS * PER_GROUP + 2} images, 0 videos" in finished.out
