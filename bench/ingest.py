@@ -39,7 +39,6 @@ from lightly_ray.config import load_config  # noqa: E402
 from lightly_ray.models.backbones import build_state, load_model  # noqa: E402
 from lightly_ray.pipeline.build import ClusterShape, build_image_pipeline, unit_samples  # noqa: E402
 from lightly_ray.pipeline.decode import decode_image  # noqa: E402
-from lightly_ray.pipeline.gather import GATHERED_COLUMNS  # noqa: E402
 from lightly_ray.pipeline.listing import list_images  # noqa: E402
 from lightly_ray.pipeline.units import build_units, index_videos  # noqa: E402
 from lightly_ray.storage import Location  # noqa: E402
@@ -88,7 +87,7 @@ def _pipeline(folder: Path, config: Any) -> dict[str, float]:
     total = int(unit_samples(units).sum())
     started = time.perf_counter()
     first_at, seen = None, 0
-    for batch in plan.dataset.select_columns(list(GATHERED_COLUMNS)).iter_batches(batch_size=16):
+    for batch in plan.dataset.iter_batches(batch_size=None):
         seen += len(batch["name"])
         if first_at is None:
             first_at, first_rows = time.perf_counter(), seen

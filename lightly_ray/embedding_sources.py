@@ -14,7 +14,7 @@ from lightly_ray.formats.embeddings_csv import read_embeddings_csv
 from lightly_ray.models.backbones import ModelState, build_state
 from lightly_ray.models.checkpoint import read_checkpoint
 from lightly_ray.pipeline.build import ClusterShape, build_image_pipeline, unit_samples
-from lightly_ray.pipeline.gather import GATHERED_COLUMNS, GatheredSamples, gather_batches
+from lightly_ray.pipeline.gather import GatheredSamples, gather_batches
 from lightly_ray.pipeline.units import IndexedVideos, build_units, sample_names
 from lightly_ray.progress import logger, progress_bar
 from lightly_ray.storage import Location, relative_inside
@@ -49,8 +49,9 @@ def embed_with_model(
     bar = progress_bar(int(unit_samples(units).sum()), "decode+embed", show_progress)
 
     def counted() -> Any:
-        rows = pipeline.dataset.select_columns(list(GATHERED_COLUMNS))
-        for batch in rows.iter_batches(batch_size=256, batch_format="numpy"):
+        # Blocks as the embedding actors finish them: no extra re-batching or projection step,
+        # which would be tasks of their own waiting for a CPU behind the decode tasks.
+        for batch in pipeline.dataset.iter_batches(batch_size=None, batch_format="numpy"):
             bar.update(len(batch["name"]))
             yield batch
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from tqdm import tqdm
 
@@ -97,14 +99,78 @@ def captured_run_log(show_progress: bool) -> Iterator[LogCapture]:
         logger.setLevel(previous_level)
 
 
+# Lines Ray prints in every healthy run that ask nothing of the user; they stay in log.txt only.
+RAY_NOISE = (
+    # Ray Data keeps each actor pool's constructor arguments in the object store, so every pool
+    # logs this (ray-project/ray#53727); the driver owns them for the whole run.
+    "has constructor arguments in the object store and max_restarts > 0",
+    # A local Ray instance started by the run listens on this machine only.
+    "Token authentication is enabled for this Ray cluster",
+    # The run draws its own progress bar.
+    "Progress bars disabled",
+    "To enable, set `ray.data.DataContext.get_current().enable_progress_bars",
+)
+_RAY_PROBLEM = re.compile(
+    r"\b(WARNING|ERROR|CRITICAL|FATAL)\b"  # Python logging lines (driver and forwarded workers)
+    r"|^\[[^\]]* [EWF] \d+ \d+\]"  # the C++ core's glog lines at warning, error and fatal level
+)
+_POLL_S = 0.25
+
+
+def is_ray_problem(line: str) -> bool:
+    """Whether a line of Ray's output is a warning or error the user should see as it happens."""
+    return bool(_RAY_PROBLEM.search(line)) and not any(noise in line for noise in RAY_NOISE)
+
+
+class _RayOutput:
+    """Ray's output, collected in a file and followed: problems echoed to the terminal, all kept."""
+
+    def __init__(self, sink: BinaryIO, terminal: TextIO, capture: LogCapture) -> None:
+        self.sink, self.terminal, self.capture = sink, terminal, capture
+        self.offset, self.partial = 0, b""
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._follow, name="lightly-ray-output", daemon=True)
+
+    def _follow(self) -> None:
+        while not self.stopped.wait(_POLL_S):
+            self.read()
+
+    def read(self, final: bool = False) -> None:
+        """Take what Ray wrote since the last call."""
+        chunk = os.pread(self.sink.fileno(), 1 << 20, self.offset)
+        while chunk:
+            self.offset += len(chunk)
+            self.partial += chunk
+            chunk = os.pread(self.sink.fileno(), 1 << 20, self.offset)
+        *complete, self.partial = self.partial.split(b"\n")
+        if final and self.partial:
+            complete, self.partial = [*complete, self.partial], b""
+        for raw in complete:
+            line = raw.decode("utf-8", errors="replace").rstrip("\r")
+            if not line.strip():
+                continue
+            self.capture.lines.append(RAY_LINE_PREFIX + redact(line))
+            if is_ray_problem(line):
+                self.terminal.write(f"[ray] {redact(line)}\n")
+                self.terminal.flush()
+
+    def stop(self) -> None:
+        """Stop following and take the rest."""
+        self.stopped.set()
+        self.thread.join()
+        self.read(final=True)
+
+
 @contextmanager
 def ray_output_to_log(capture: LogCapture, enabled: bool = True) -> Iterator[None]:
     """Send what Ray writes to this process's stdout and stderr to the run's log, not the terminal.
 
-    That is Ray's warnings, its C++ core's log lines and the output its workers forward.
-    lightly_ray's own messages and progress bars still reach the terminal. The redirection is at
-    the file-descriptor level, because Ray's C++ core writes to descriptor 2 directly. Ray's lines
-    are added to the log, prefixed with `ray | `, when the block ends.
+    That is Ray's warnings, its C++ core's log lines and the output its workers forward. Every
+    line goes to the log, prefixed with `ray | `; warnings and errors also reach the terminal as
+    they happen (prefixed `[ray] `), except the few that every healthy run prints (`RAY_NOISE`).
+    lightly_ray's own messages and progress bars reach the terminal as before. The redirection
+    is at the file-descriptor level, because Ray's C++ core writes to descriptor 2 directly; it
+    goes to a file (not a pipe), so that Ray's processes never block on a full pipe.
 
     Args:
         capture: The run's log.
@@ -126,6 +192,8 @@ def ray_output_to_log(capture: LogCapture, enabled: bool = True) -> Iterator[Non
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
         _Console.stream = terminal
+        output = _RayOutput(sink, terminal, capture)
+        output.thread.start()
         try:
             yield
         finally:
@@ -135,11 +203,9 @@ def ray_output_to_log(capture: LogCapture, enabled: bool = True) -> Iterator[Non
             os.dup2(saved_err, 2)
             os.close(saved_out)
             os.close(saved_err)
+            output.stop()
             _Console.stream = None
             terminal.close()
-            sink.seek(0)
-            text = sink.read().decode("utf-8", errors="replace")
-            capture.lines += [RAY_LINE_PREFIX + line for line in text.splitlines() if line.strip()]
 
 
 def progress_bar(total: int, description: str, enabled: bool) -> tqdm:

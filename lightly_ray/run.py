@@ -107,6 +107,7 @@ def run(
     worker_config: Mapping[str, Any] | None = None,
     selection_config: Mapping[str, Any] | None = None,
     lightly_config: Mapping[str, Any] | None = None,
+    resources: Mapping[str, Any] | None = None,
     overrides: Sequence[str] = (),
     address: str | None = None,
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
@@ -128,6 +129,7 @@ def run(
         worker_config: Replaces config's worker_config block.
         selection_config: Replaces config's selection_config block.
         lightly_config: Replaces config's lightly_config block.
+        resources: Replaces the stage resources block (lightly_ray's `resources`).
         overrides: Dotted `key=value` assignments, applied last.
         address: Ray cluster to join (`auto` or the head node's `HOST:PORT`); default
             RAY_ADDRESS, else a local Ray instance.
@@ -153,6 +155,7 @@ def run(
         worker_config=worker_config,
         selection_config=selection_config,
         lightly_config=lightly_config,
+        resources=resources,
         overrides=overrides,
         address=address,
         connect_timeout_s=connect_timeout_s,

@@ -14,11 +14,12 @@ from pydantic import Field, ValidationError, model_validator
 
 from lightly_ray.config.base import StrictModel, unknown_key_message
 from lightly_ray.config.lightly import LightlyConfig
+from lightly_ray.config.resources import ResourcesConfig
 from lightly_ray.config.selection import SelectionConfig
 from lightly_ray.config.worker import WorkerConfig
 from lightly_ray.errors import ConfigError
 
-BLOCKS = ("worker_config", "selection_config", "lightly_config")
+BLOCKS = ("worker_config", "selection_config", "lightly_config", "resources")
 PRETAGGING_TASK = "lightly_pretagging"
 _UNION_TAGS = {
     "EMBEDDINGS",
@@ -53,6 +54,7 @@ class RunConfig(StrictModel):
     worker_config: WorkerConfig = Field(default_factory=WorkerConfig)
     selection_config: SelectionConfig
     lightly_config: LightlyConfig = Field(default_factory=LightlyConfig)
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
 
     @model_validator(mode="after")
     def _no_impossible_combinations(self) -> RunConfig:
@@ -108,6 +110,7 @@ def load_config(
     worker_config: Mapping[str, Any] | None = None,
     selection_config: Mapping[str, Any] | None = None,
     lightly_config: Mapping[str, Any] | None = None,
+    resources: Mapping[str, Any] | None = None,
 ) -> RunConfig:
     """Load and validate a run configuration.
 
@@ -120,6 +123,7 @@ def load_config(
         worker_config: Replaces the source's worker_config block when given.
         selection_config: Replaces the source's selection_config block when given.
         lightly_config: Replaces the source's lightly_config block when given.
+        resources: Replaces the source's resources block (lightly_ray's stage resources) when given.
 
     Returns:
         The validated configuration with every default filled in.
@@ -130,7 +134,7 @@ def load_config(
     """
     origin = str(source) if isinstance(source, (str, Path)) else None
     raw = _read_source(source)
-    for name, block in zip(BLOCKS, (worker_config, selection_config, lightly_config), strict=False):
+    for name, block in zip(BLOCKS, (worker_config, selection_config, lightly_config, resources), strict=True):
         if block is not None:
             raw[name] = copy.deepcopy(dict(block))
     for assignment in overrides:
@@ -227,6 +231,7 @@ def _block_of(first_key: str, assignment: str) -> str:
             ("worker_config", WorkerConfig),
             ("selection_config", SelectionConfig),
             ("lightly_config", LightlyConfig),
+            ("resources", ResourcesConfig),
         )
         if first_key in model.allowed_keys()
     ]
@@ -236,6 +241,7 @@ def _block_of(first_key: str, assignment: str) -> str:
         WorkerConfig.allowed_keys()
         | SelectionConfig.allowed_keys()
         | LightlyConfig.allowed_keys()
+        | ResourcesConfig.allowed_keys()
         | set(BLOCKS)
     )
     raise ConfigError(

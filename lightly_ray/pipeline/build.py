@@ -16,13 +16,12 @@ import ray
 import ray.data
 
 from lightly_ray.config.run_config import RunConfig
+from lightly_ray.errors import ConfigError
 from lightly_ray.models.backbones import ModelState
 from lightly_ray.pipeline.decode_units import SAMPLE_COLUMNS, decode_units
 from lightly_ray.pipeline.embed import EmbedImages
 from lightly_ray.pipeline.units import UNIT_SCHEMA
 from lightly_ray.storage import Location
-
-MAX_SAMPLES_PER_DECODE_BLOCK = 64
 
 
 @dataclass(frozen=True)
@@ -36,6 +35,7 @@ class Stage:
         needs: Columns it reads.
         makes: Columns it adds.
         label: What runs it, e.g. "resnet-18 actors".
+        note: Added to the resources, e.g. "4 torch threads".
 
     """
 
@@ -45,6 +45,7 @@ class Stage:
     needs: tuple[str, ...]
     makes: tuple[str, ...]
     label: str = "tasks"
+    note: str = ""
 
     def apply(self, dataset: ray.data.Dataset) -> ray.data.Dataset:
         """The dataset with this step mapped over it."""
@@ -63,7 +64,8 @@ class Stage:
         """The resources each task or actor asks for."""
         gpus, cpus = self.options.get("num_gpus", 0), self.options.get("num_cpus", 1)
         unit = "actor" if isinstance(self.options.get("compute"), ray.data.ActorPoolStrategy) else "task"
-        return f"{gpus:g} GPU per {unit}" if gpus else f"{cpus:g} CPU per {unit}"
+        text = f"{gpus:g} GPU per {unit}" if gpus else f"{cpus:g} CPU per {unit}"
+        return f"{text}, {self.note}" if self.note else text
 
 
 @dataclass
@@ -86,10 +88,10 @@ class ImagePipeline:
 
 def describe_stages(stages: list[Stage]) -> str:
     """One line per step, the first being the units the driver hands in."""
-    lines = [f"1. {'units':<8} {'driver':<34} {'-':<22} needs [] -> makes [{', '.join(UNIT_SCHEMA.names)}]"]
+    lines = [f"1. {'units':<8} {'driver':<34} {'-':<34} needs [] -> makes [{', '.join(UNIT_SCHEMA.names)}]"]
     for index, stage in enumerate(stages, start=2):
         lines.append(
-            f"{index}. {stage.name:<8} {stage.runs_as():<34} {stage.resources():<22} "
+            f"{index}. {stage.name:<8} {stage.runs_as():<34} {stage.resources():<34} "
             f"needs [{', '.join(stage.needs)}] -> makes [{', '.join(stage.makes)}]"
         )
     return "\n".join(lines)
@@ -140,7 +142,10 @@ def build_image_pipeline(
 
 
 def decode_task_count(config: RunConfig, cluster: ClusterShape) -> int:
-    """Decode tasks at once: `loader.num_workers`, or every CPU when it is -1."""
+    """Decode tasks at once: `resources.decode.max_tasks`, else `loader.num_workers`, else every CPU."""
+    configured = config.resources.decode.max_tasks
+    if configured is not None:
+        return configured
     workers = config.lightly_config.loader.num_workers
     return cluster.cpus if workers < 1 else workers
 
@@ -148,13 +153,62 @@ def decode_task_count(config: RunConfig, cluster: ClusterShape) -> int:
 def block_samples(config: RunConfig, cluster: ClusterShape, total_samples: int) -> int:
     """Samples per decode block: small for small inputs, so that every task has work (4 blocks each)."""
     tasks = decode_task_count(config, cluster)
-    return max(1, min(MAX_SAMPLES_PER_DECODE_BLOCK, -(-total_samples // (4 * tasks))))
+    return max(1, min(config.resources.decode.samples_per_block, -(-total_samples // (4 * tasks))))
+
+
+@dataclass(frozen=True)
+class EmbedShape:
+    """How the embedding actors are laid out: the defaults of `resources.embed` resolved."""
+
+    min_actors: int
+    max_actors: int
+    cpus: float
+    gpus: float
+    torch_threads: int
+    batch_size: int
+
+
+def embed_shape(config: RunConfig, cluster: ClusterShape) -> EmbedShape:
+    """Resolve `resources.embed` for a cluster of this shape.
+
+    With GPUs: one actor per GPU (or per `gpus_per_actor` share of one). Without: one actor per 4
+    CPUs, each running torch on its share of every CPU, since the decode tasks, several times
+    cheaper than the model, leave their cores idle once the input is decoded.
+
+    Raises:
+        ConfigError: When the cluster cannot hold a single actor as configured, or min_actors
+            exceeds max_actors.
+
+    """
+    wanted = config.resources.embed
+    gpus = wanted.gpus_per_actor if wanted.gpus_per_actor is not None else (1.0 if cluster.gpus else 0.0)
+    if gpus > 0 and cluster.gpus == 0:
+        raise ConfigError(
+            [f"resources.embed.gpus_per_actor: {gpus:g} asks for GPUs, and the cluster has none"]
+        )
+    fitting = max(1, int(cluster.gpus / gpus)) if gpus > 0 else max(1, cluster.cpus // 4)
+    max_actors = wanted.max_actors if wanted.max_actors is not None else fitting
+    if wanted.min_actors > max_actors:
+        raise ConfigError(
+            [f"resources.embed.min_actors ({wanted.min_actors}) exceeds max_actors ({max_actors})"]
+        )
+    threads = wanted.torch_threads or max(1, int(wanted.cpus_per_actor), cluster.cpus // max_actors)
+    return EmbedShape(
+        min_actors=wanted.min_actors,
+        max_actors=max_actors,
+        cpus=wanted.cpus_per_actor,
+        gpus=gpus,
+        torch_threads=threads,
+        batch_size=wanted.batch_size or config.lightly_config.loader.batch_size,
+    )
 
 
 def plan_stages(
     config: RunConfig, cluster: ClusterShape, *, location: Location | None = None, state_ref: Any = None
 ) -> list[Stage]:
     """The decode and embed steps for a cluster of this shape; nothing is started.
+
+    Every resource comes from `config.resources` (defaults: fill the cluster).
 
     Args:
         config: The run configuration.
@@ -167,17 +221,14 @@ def plan_stages(
 
     """
     lightly = config.lightly_config
-    if cluster.gpus > 0:
-        actors, actor_cpus, actor_gpus = cluster.gpus, 1.0, 1.0
-    else:
-        actors, actor_cpus, actor_gpus = max(1, cluster.cpus - 1), 1.0, 0.0
+    shape = embed_shape(config, cluster)
     decode = Stage(
         name="decode",
         fn=decode_units,
         options={
             "fn_kwargs": {"location": location, "input_size": lightly.collate.input_size},
             "batch_size": None,  # one block, cut to about `block_samples` samples, per task
-            "num_cpus": 1,
+            "num_cpus": config.resources.decode.cpus_per_task,
             "compute": ray.data.TaskPoolStrategy(size=decode_task_count(config, cluster)),
             "udf_modifying_row_count": True,
         },
@@ -192,16 +243,18 @@ def plan_stages(
                 "model": lightly.model,
                 "state_ref": [state_ref],
                 "normalize": config.worker_config.normalize_embeddings,
+                "torch_threads": shape.torch_threads,
             },
-            "compute": ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
-            "batch_size": lightly.loader.batch_size,
+            "compute": ray.data.ActorPoolStrategy(min_size=shape.min_actors, max_size=shape.max_actors),
+            "batch_size": shape.batch_size,
             "udf_modifying_row_count": False,
-            "num_cpus": actor_cpus,
-            "num_gpus": actor_gpus,
+            "num_cpus": shape.cpus,
+            "num_gpus": shape.gpus,
         },
         needs=("image", "ok"),
         makes=("embedding",),
         label=f"{lightly.model.name} actors",
+        note="" if shape.gpus else f"{shape.torch_threads} torch threads",
     )
     return [decode, embed]
 

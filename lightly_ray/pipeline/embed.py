@@ -24,14 +24,16 @@ class EmbedImages:
         state_ref: One-element list holding the ObjectRef of the model state (a list, so that
             Ray hands the reference itself to the constructor).
         normalize: Scale embeddings to unit length (`worker_config.normalize_embeddings`).
+        torch_threads: torch's threads when the model runs on CPU (`resources.embed.torch_threads`).
 
     """
 
-    def __init__(self, model: ModelConfig, state_ref: list[ray.ObjectRef[Any]], normalize: bool) -> None:
+    def __init__(
+        self, model: ModelConfig, state_ref: list[ray.ObjectRef[Any]], normalize: bool, torch_threads: int = 1
+    ) -> None:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if self.device.type == "cpu":
-            cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)  # type: ignore[no-untyped-call]
-            torch.set_num_threads(max(1, int(cpus)))
+            torch.set_num_threads(torch_threads)
         self.network = load_model(model, ray.get(state_ref[0]), self.device)
         self.out_dim = model.out_dim
         self.normalize = normalize

@@ -58,6 +58,7 @@ def validate_config(
     worker_config: Mapping[str, Any] | None = None,
     selection_config: Mapping[str, Any] | None = None,
     lightly_config: Mapping[str, Any] | None = None,
+    resources: Mapping[str, Any] | None = None,
     lightly: Location | None = None,
 ) -> tuple[RunConfig, list[str]]:
     """Validate a configuration, and what it names in the lightly location when one is given.
@@ -68,6 +69,7 @@ def validate_config(
         worker_config: Replaces the source's worker_config block.
         selection_config: Replaces the source's selection_config block.
         lightly_config: Replaces the source's lightly_config block.
+        resources: Replaces the stage resources block (lightly_ray's `resources`).
         lightly: The lightly location: prediction tasks, scores, categories, metadata keys and
             files the config names are checked against it.
 
@@ -85,6 +87,7 @@ def validate_config(
         worker_config=worker_config,
         selection_config=selection_config,
         lightly_config=lightly_config,
+        resources=resources,
     )
     if lightly is not None:
         check_references(lightly, config, source)
@@ -106,6 +109,7 @@ def prepare_run(
     worker_config: Mapping[str, Any] | None = None,
     selection_config: Mapping[str, Any] | None = None,
     lightly_config: Mapping[str, Any] | None = None,
+    resources: Mapping[str, Any] | None = None,
     overrides: Sequence[str] = (),
     address: str | None = None,
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
@@ -132,6 +136,7 @@ def prepare_run(
         worker_config=worker_config,
         selection_config=selection_config,
         lightly_config=lightly_config,
+        resources=resources,
     )
     if pending:
         raise NotYetSupportedError(pending)

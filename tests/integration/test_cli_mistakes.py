@@ -16,6 +16,7 @@ import yaml
 
 from tests.cli_process import Finished, lightly_ray
 from tests.data.grouped_images import FAST_MODEL, group_image
+from tests.file_opens import FileOpens
 from tests.silent_server import silent_server
 
 NO_RAY_SECONDS = 20.0  # the real bound is 5 s (config) and 10 s (locations): bench/cli_checks.py
@@ -199,6 +200,50 @@ def test_lightly_location_references_are_checked_before_ray(small_input: Path, t
         tmp_path, [DIVERSITY, strategies[3] | {"input": {"type": "METADATA", "key": "weather.temperature"}}]
     )
     assert lightly_ray("validate", str(good), "--lightly", str(lightly)).code == 0
+
+
+def _folder(parent: Path, name: str) -> Path:
+    (parent / name).mkdir()
+    return parent / name
+
+
+def test_mistakes_fail_before_any_input_file_is_read(tmp_path: Path) -> None:
+    """A few thousand inputs: every mistake is answered in seconds, and no input file is opened."""
+    many = tmp_path / "many"
+    many.mkdir()
+    for index in range(3000):
+        (many / f"frame_{index:05d}.jpg").write_bytes(b"not decoded before the checks pass")
+    (many / "clip.mp4").write_bytes(b"not indexed before the checks pass")
+    lightly = _lightly_with_inputs(tmp_path / "lightly")
+    strategies = [
+        DIVERSITY,
+        {"input": {"type": "METADATA", "key": "lightly.sharpnes"}, "strategy": {"type": "WEIGHTS"}},
+        {
+            "input": {"type": "SCORES", "task": "wether", "score": "uncertainty_entropy"},
+            "strategy": {"type": "WEIGHTS"},
+        },
+    ]
+    mistakes = [
+        (
+            _config(_folder(tmp_path, "typo"), strategies[:2], n_samples=4),
+            "did you mean 'lightly.sharpness'?",
+        ),
+        (
+            _config(_folder(tmp_path, "sequences"), [DIVERSITY], n_samples=3),
+            "must be a multiple of worker_config.selected_sequence_length (2)",
+        ),
+        (
+            _config(_folder(tmp_path, "task"), [DIVERSITY, strategies[2]], n_samples=4),
+            "task 'wether' is not listed in .lightly/predictions/tasks.json",
+        ),
+    ]
+    for config, message in mistakes:
+        with FileOpens(many) as opened:
+            finished = _run(many, lightly, config, "worker_config.selected_sequence_length=2")
+        finished.assert_clean_failure(2)
+        _without_ray(finished)
+        assert message in finished.err
+        assert not opened.names, f"files read before the checks failed: {sorted(opened.names)[:5]}"
 
 
 # --- the locations ------------------------------------------------------------------------------

@@ -268,7 +268,7 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
 
 def test_json_schema_describes_every_block() -> None:
     schema = config_json_schema()
-    assert set(schema["properties"]) == {"worker_config", "selection_config", "lightly_config"}
+    assert set(schema["properties"]) == {"worker_config", "selection_config", "lightly_config", "resources"}
     assert schema["required"] == ["selection_config"]
     text = json.dumps(schema)
     for key in (
@@ -276,6 +276,7 @@ def test_json_schema_describes_every_block() -> None:
         "num_ftrs",
         "relevant_filenames_file",
         "TYPICALITY",
+        "samples_per_block",
     ):
         assert key in text
 

@@ -1,0 +1,81 @@
+"""`resources`: how much of the cluster each stage of a run uses (a lightly_ray block).
+
+The Lightly Worker runs on one machine and has no such block; on a Ray cluster the split of
+CPUs and GPUs between decoding and the model decides the throughput, so it gets one place of
+its own. Every key defaults to "fill the cluster": leave the block out unless a measurement
+says otherwise. `lightly-ray run --dry-run` prints the plan these values give.
+
+Example:
+    resources:
+      decode: {cpus_per_task: 1, max_tasks: 12}
+      embed: {max_actors: 4, gpus_per_actor: 0.5, batch_size: 128}
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from lightly_ray.config.base import StrictModel
+
+
+class DecodeResources(StrictModel):
+    """`resources.decode`: the CPU tasks that read, decode and describe the samples."""
+
+    cpus_per_task: float = Field(
+        default=1.0, gt=0, description="CPUs each decode task reserves; fractions run more tasks per CPU."
+    )
+    max_tasks: int | None = Field(
+        default=None,
+        gt=0,
+        description="Decode tasks at once. Default: lightly_config.loader.num_workers, or (when "
+        "that is -1) every CPU of the cluster.",
+    )
+    samples_per_block: int = Field(
+        default=64,
+        gt=0,
+        description="Most samples (images or video frames) one decode task makes before handing "
+        "them on; smaller blocks start the model sooner, larger ones cost less overhead.",
+    )
+
+
+class EmbedResources(StrictModel):
+    """`resources.embed`: the actors that hold the embedding model."""
+
+    max_actors: int | None = Field(
+        default=None,
+        gt=0,
+        description="Most embedding actors. Default: one per GPU (scaled by gpus_per_actor), or "
+        "on a cluster without GPUs one per 4 CPUs (at least one).",
+    )
+    min_actors: int = Field(default=1, gt=0, description="Actors started before any batch is embedded.")
+    cpus_per_actor: float = Field(default=1.0, gt=0, description="CPUs each actor reserves.")
+    gpus_per_actor: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="GPUs each actor reserves; a fraction puts several actors on one GPU. "
+        "Default: 1 when the cluster has GPUs, else 0.",
+    )
+    torch_threads: int | None = Field(
+        default=None,
+        gt=0,
+        description="torch threads per actor on CPU. Default: the cluster's CPUs divided by the "
+        "actors, so that the model also uses the cores the decode tasks leave idle once they are "
+        "done (decoding is several times cheaper than the model).",
+    )
+    batch_size: int | None = Field(
+        default=None, gt=0, description="Samples per model batch. Default: lightly_config.loader.batch_size."
+    )
+
+    @model_validator(mode="after")
+    def _min_within_max(self) -> EmbedResources:
+        if self.max_actors is not None and self.min_actors > self.max_actors:
+            raise ValueError(f"min_actors ({self.min_actors}) exceeds max_actors ({self.max_actors})")
+        return self
+
+
+class ResourcesConfig(StrictModel):
+    """`resources`: the share of the cluster of each stage."""
+
+    decode: DecodeResources = Field(default_factory=DecodeResources)
+    embed: EmbedResources = Field(default_factory=EmbedResources)

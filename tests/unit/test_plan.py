@@ -1,0 +1,90 @@
+"""The plan's resources: defaults that fill the cluster, and the `resources` block that sets them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import ray.data
+
+from lightly_ray.config import load_config
+from lightly_ray.errors import ConfigError
+from lightly_ray.pipeline.build import ClusterShape, block_samples, describe_stages, embed_shape, plan_stages
+
+SELECTION = {
+    "n_samples": 1,
+    "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
+}
+
+
+def _config(resources: dict[str, Any] | None = None, **lightly: Any) -> Any:
+    return load_config({"selection_config": SELECTION, "lightly_config": lightly}, resources=resources)
+
+
+def test_two_cpus_one_actor_that_uses_both_cores() -> None:
+    decode, embed = plan_stages(_config(), ClusterShape(cpus=2, gpus=0))
+    assert decode.options["compute"].size == 2 and decode.options["num_cpus"] == 1
+    compute = embed.options["compute"]
+    assert isinstance(compute, ray.data.ActorPoolStrategy)
+    assert (compute.min_size, compute.max_size) == (1, 1)
+    assert embed.options["num_gpus"] == 0 and embed.options["batch_size"] == 16
+    assert embed.options["fn_constructor_kwargs"]["torch_threads"] == 2
+    assert "1 CPU per actor, 2 torch threads" in describe_stages([decode, embed])
+
+
+def test_cpu_cluster_one_actor_per_four_cpus() -> None:
+    shape = embed_shape(_config(), ClusterShape(cpus=16, gpus=0))
+    assert (shape.max_actors, shape.torch_threads, shape.gpus) == (4, 4, 0.0)
+
+
+def test_gpu_cluster_one_actor_per_gpu_share() -> None:
+    assert embed_shape(_config(), ClusterShape(cpus=32, gpus=4)).max_actors == 4
+    shared = embed_shape(_config({"embed": {"gpus_per_actor": 0.5}}), ClusterShape(cpus=32, gpus=4))
+    assert (shared.max_actors, shared.gpus) == (8, 0.5)
+    _, embed = plan_stages(_config(), ClusterShape(cpus=32, gpus=4))
+    assert embed.options["num_gpus"] == 1.0 and "1 GPU per actor" in embed.resources()
+
+
+def test_every_default_can_be_set() -> None:
+    config = _config(
+        {
+            "decode": {"cpus_per_task": 0.5, "max_tasks": 3, "samples_per_block": 8},
+            "embed": {
+                "max_actors": 2,
+                "min_actors": 2,
+                "cpus_per_actor": 2,
+                "torch_threads": 3,
+                "batch_size": 64,
+            },
+        },
+        loader={"batch_size": 16, "num_workers": 7},
+    )
+    decode, embed = plan_stages(config, ClusterShape(cpus=8, gpus=0))
+    assert decode.options["compute"].size == 3 and decode.options["num_cpus"] == 0.5
+    assert block_samples(config, ClusterShape(cpus=8, gpus=0), 10_000) == 8
+    compute = embed.options["compute"]
+    assert (compute.min_size, compute.max_size) == (2, 2)
+    assert embed.options["num_cpus"] == 2 and embed.options["batch_size"] == 64
+    assert embed.options["fn_constructor_kwargs"]["torch_threads"] == 3
+
+
+def test_loader_num_workers_still_sets_the_decode_tasks() -> None:
+    decode, _ = plan_stages(_config(loader={"num_workers": 5}), ClusterShape(cpus=8, gpus=0))
+    assert decode.options["compute"].size == 5
+
+
+def test_impossible_resources_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match=r"gpus_per_actor: 1 asks for GPUs, and the cluster has none"):
+        embed_shape(_config({"embed": {"gpus_per_actor": 1}}), ClusterShape(cpus=8, gpus=0))
+    with pytest.raises(ConfigError, match=r"min_actors \(3\) exceeds max_actors \(2\)"):
+        embed_shape(_config({"embed": {"min_actors": 3}}), ClusterShape(cpus=8, gpus=0))
+    with pytest.raises(ConfigError, match=r"resources.embed: min_actors \(3\) exceeds max_actors \(1\)"):
+        _config({"embed": {"min_actors": 3, "max_actors": 1}})
+    with pytest.raises(ConfigError, match=r"resources.decode.samples_per_blok"):
+        _config({"decode": {"samples_per_blok": 3}})
+
+
+def test_overrides_find_the_resources_block() -> None:
+    overrides = ["embed.max_actors=3", "resources.decode.max_tasks=2"]
+    config = load_config({"selection_config": SELECTION}, overrides=overrides)
+    assert config.resources.embed.max_actors == 3 and config.resources.decode.max_tasks == 2
