@@ -1,17 +1,22 @@
 """Decode+embed throughput: the run's pipeline against plain PyTorch, on images and on videos.
 
-    .venv/bin/python bench/ingest.py [--images 1500 --videos 4 --frames 300 --input-size 64]
+    .venv/bin/python bench/ingest.py [--images 4000 --videos 4 --frames 1000 --input-size 64]
 
 Images: N generated 256 px JPEGs, ResNet-18 with random weights at `--input-size`.
-- `pipeline_img_s`: the run's plan (units, decode tasks with Lightly metadata, embedding actors,
-  rows to the driver) on a local Ray instance with every CPU; also `pipeline_steady_img_s` (after
-  the first batch arrived) and `first_batch_s`.
+- `pipeline_img_s`: the run's path from the listing on (listing, units, the model's weights and
+  Ray Data started while listing, decode tasks with Lightly metadata, embedding actors, rows to
+  the driver) on a local Ray instance with every CPU; also `pipeline_steady_img_s` (after the
+  first batch arrived) and `first_batch_s` (from the listing's start).
 - `dataloader_img_s`: `torch.utils.data.DataLoader(num_workers=2, batch_size=16)` decoding with
   Pillow into the same model, in this process.
 - `decode_only_img_s`, `model_only_img_s`: decoding alone (one process) and the model alone
   (batches of 16, torch's default threads); `shared_core_bound_img_s` = 1 / (1/decode + 1/model).
-Videos: generated H.264 clips; `pipeline_frames_s` (the run's plan) against `plain_video_frames_s`
-(one sequential PyAV decode per video, frames resized and fed to the same model in batches).
+- The pipeline embeds in batches of `pipeline_batch` (resources.embed.batch_size): the same two
+  baselines at that batch are `dataloader_same_batch_img_s` and `model_only_same_batch_img_s`.
+Videos: generated H.264 clips (256x192, keyframe every 50 frames, B-frames); `pipeline_frames_s`
+(the run's path, with its steady rate and first batch) against `plain_video_frames_s` (one
+sequential PyAV decode per video, frames resized and fed to the same model in batches of
+`pipeline_batch`).
 The last line printed is one JSON object.
 """
 
@@ -37,10 +42,16 @@ sys.path.insert(0, str(REPO))
 
 from lightly_ray.config import load_config  # noqa: E402
 from lightly_ray.models.backbones import build_state, load_model  # noqa: E402
-from lightly_ray.pipeline.build import ClusterShape, build_image_pipeline, unit_samples  # noqa: E402
+from lightly_ray.pipeline.build import (  # noqa: E402
+    ClusterShape,
+    build_image_pipeline,
+    embed_shape,
+    unit_samples,
+)
 from lightly_ray.pipeline.decode import decode_image  # noqa: E402
 from lightly_ray.pipeline.listing import list_images  # noqa: E402
 from lightly_ray.pipeline.units import build_units, index_videos  # noqa: E402
+from lightly_ray.pipeline.warmup import Warmup  # noqa: E402
 from lightly_ray.storage import Location  # noqa: E402
 from lightly_ray.video.decode import decode_all  # noqa: E402
 from tests.data.videos import make_video  # noqa: E402
@@ -76,21 +87,26 @@ def _config(input_size: int) -> Any:
 
 
 def _pipeline(folder: Path, config: Any) -> dict[str, float]:
+    """The run's path from the listing on: weights and Ray Data start while the input is listed."""
     location = Location(str(folder), writable=False)
-    listing = list_images(location).table
-    videos = index_videos(location, listing)
-    units = build_units(listing, videos)
-    state = build_state(config.lightly_config.model, 0, None)
-    plan = build_image_pipeline(
-        units, input_location=location, config=config, model_state=state, cluster=ClusterShape.current()
-    )
-    total = int(unit_samples(units).sum())
+    model = config.lightly_config.model
     started = time.perf_counter()
-    first_at, seen = None, 0
-    for batch in plan.dataset.iter_batches(batch_size=None):
-        seen += len(batch["name"])
-        if first_at is None:
-            first_at, first_rows = time.perf_counter(), seen
+    with Warmup(lambda: build_state(model, 0, None)) as warmup:
+        listing = list_images(location).table
+        units = build_units(listing, index_videos(location, listing))
+        plan = build_image_pipeline(
+            units,
+            input_location=location,
+            config=config,
+            model_state=warmup.model_state(),
+            cluster=ClusterShape.current(),
+        )
+        total = int(unit_samples(units).sum())
+        first_at, seen = None, 0
+        for batch in plan.dataset.iter_batches(batch_size=None):
+            seen += len(batch["name"])
+            if first_at is None:
+                first_at, first_rows = time.perf_counter(), seen
     elapsed = time.perf_counter() - started
     assert seen == total, (seen, total)
     steady = (seen - first_rows) / max(elapsed - (first_at - started), 1e-9) if first_at else 0.0
@@ -115,8 +131,8 @@ def _embed(network: Any, pixels: torch.Tensor) -> None:
         network((pixels.permute(0, 3, 1, 2).float() / 255.0 - MEAN) / STD)
 
 
-def _dataloader(paths: list[Path], network: Any, size: int) -> float:
-    loader = torch.utils.data.DataLoader(_Files(paths, size), batch_size=16, num_workers=2)
+def _dataloader(paths: list[Path], network: Any, size: int, batch: int = 16) -> float:
+    loader = torch.utils.data.DataLoader(_Files(paths, size), batch_size=batch, num_workers=2)
     started = time.perf_counter()
     for pixels in loader:
         _embed(network, pixels)
@@ -130,21 +146,21 @@ def _decode_only(paths: list[Path], size: int) -> float:
     return len(paths) / (time.perf_counter() - started)
 
 
-def _model_only(network: Any, size: int, count: int) -> float:
-    pixels = torch.randint(0, 256, (16, size, size, 3), dtype=torch.uint8)
+def _model_only(network: Any, size: int, count: int, batch: int = 16) -> float:
+    pixels = torch.randint(0, 256, (batch, size, size, 3), dtype=torch.uint8)
     started = time.perf_counter()
-    for _ in range(max(1, count // 16)):
+    for _ in range(max(1, count // batch)):
         _embed(network, pixels)
-    return max(1, count // 16) * 16 / (time.perf_counter() - started)
+    return max(1, count // batch) * batch / (time.perf_counter() - started)
 
 
-def _plain_video(paths: list[Path], network: Any, size: int) -> float:
+def _plain_video(paths: list[Path], network: Any, size: int, size_of_batch: int) -> float:
     started, count, batch = time.perf_counter(), 0, []
     for path in paths:
         for _, image in decode_all(str(path)):
             resized = Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR)
             batch.append(np.asarray(resized, dtype=np.uint8))
-            if len(batch) == 16:
+            if len(batch) == size_of_batch:
                 _embed(network, torch.from_numpy(np.stack(batch)))
                 count, batch = count + len(batch), []
     if batch:
@@ -155,9 +171,9 @@ def _plain_video(paths: list[Path], network: Any, size: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--images", type=int, default=1500)
+    parser.add_argument("--images", type=int, default=4000)
     parser.add_argument("--videos", type=int, default=4)
-    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--frames", type=int, default=1000)
     parser.add_argument("--input-size", type=int, default=64)
     options = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -195,6 +211,14 @@ def main() -> None:
         result["pipeline_steady_img_s"] = round(piped["steady"], 1)
         result["first_batch_s"] = round(piped["first"], 2)
         result["dataloader_img_s"] = round(_dataloader(paths, network, options.input_size), 1)
+        batch = embed_shape(config, ClusterShape(cpus=os.cpu_count() or 1, gpus=0)).batch_size
+        result["pipeline_batch"] = batch
+        result["dataloader_same_batch_img_s"] = round(
+            _dataloader(paths, network, options.input_size, batch), 1
+        )
+        result["model_only_same_batch_img_s"] = round(
+            _model_only(network, options.input_size, options.images, batch), 1
+        )
         decode = _decode_only(paths, options.input_size)
         model = _model_only(network, options.input_size, options.images)
         result["decode_only_img_s"] = round(decode, 1)
@@ -202,8 +226,10 @@ def main() -> None:
         result["shared_core_bound_img_s"] = round(1 / (1 / decode + 1 / model), 1)
         result["video_frames"] = int(video["count"])
         result["pipeline_frames_s"] = round(video["rate"], 1)
+        result["pipeline_steady_frames_s"] = round(video["steady"], 1)
+        result["video_first_batch_s"] = round(video["first"], 2)
         result["plain_video_frames_s"] = round(
-            _plain_video(sorted(clips.glob("*.mp4")), network, options.input_size), 1
+            _plain_video(sorted(clips.glob("*.mp4")), network, options.input_size, batch), 1
         )
     print(json.dumps(result))
 

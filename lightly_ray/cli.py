@@ -146,7 +146,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _output_options(command: argparse.ArgumentParser, *, json_option: bool) -> None:
     command.add_argument(
-        "--quiet", action="store_true", help="print only the summary and errors (no progress, no Ray lines)"
+        "--quiet",
+        action="store_true",
+        help="print only the summary and errors (no progress, no Ray warnings)",
     )
     if json_option:
         command.add_argument(

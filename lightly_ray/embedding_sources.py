@@ -33,13 +33,15 @@ class EmbeddedSamples:
 def embed_with_model(
     config: RunConfig,
     input_location: Location,
-    lightly_location: Location,
+    state: ModelState,
     listing: pa.Table,
     videos: IndexedVideos,
     show_progress: bool,
 ) -> EmbeddedSamples:
-    """Decode and embed every listed image and every frame of the indexed videos on Ray."""
-    state = model_state(config, lightly_location)
+    """Decode and embed every listed image and every frame of the indexed videos on Ray.
+
+    `state` is the model's weights (`model_state`, built while the input was listed).
+    """
     cluster = ClusterShape.current()
     units = build_units(listing, videos)
     pipeline = build_image_pipeline(

@@ -110,23 +110,25 @@ RAY_NOISE = (
     "Progress bars disabled",
     "To enable, set `ray.data.DataContext.get_current().enable_progress_bars",
 )
-_RAY_PROBLEM = re.compile(
-    r"\b(WARNING|ERROR|CRITICAL|FATAL)\b"  # Python logging lines (driver and forwarded workers)
-    r"|^\[[^\]]* [EWF] \d+ \d+\]"  # the C++ core's glog lines at warning, error and fatal level
+_RAY_ERROR = re.compile(
+    r"\b(ERROR|CRITICAL|FATAL)\b"  # Python logging lines (driver and forwarded workers)
+    r"|^\[[^\]]* [EF] \d+ \d+\]"  # the C++ core's glog lines at error and fatal level
 )
+_RAY_WARNING = re.compile(r"\bWARNING\b|^\[[^\]]* W \d+ \d+\]")
 _POLL_S = 0.25
 
 
-def is_ray_problem(line: str) -> bool:
-    """Whether a line of Ray's output is a warning or error the user should see as it happens."""
-    return bool(_RAY_PROBLEM.search(line)) and not any(noise in line for noise in RAY_NOISE)
+def is_ray_problem(line: str, warnings: bool = True) -> bool:
+    """Whether a line of Ray's output is an error (or a warning) the user should see as it happens."""
+    level = bool(_RAY_ERROR.search(line)) or (warnings and bool(_RAY_WARNING.search(line)))
+    return level and not any(noise in line for noise in RAY_NOISE)
 
 
 class _RayOutput:
     """Ray's output, collected in a file and followed: problems echoed to the terminal, all kept."""
 
-    def __init__(self, sink: BinaryIO, terminal: TextIO, capture: LogCapture) -> None:
-        self.sink, self.terminal, self.capture = sink, terminal, capture
+    def __init__(self, sink: BinaryIO, terminal: TextIO, capture: LogCapture, warnings: bool) -> None:
+        self.sink, self.terminal, self.capture, self.warnings = sink, terminal, capture, warnings
         self.offset, self.partial = 0, b""
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._follow, name="lightly-ray-output", daemon=True)
@@ -150,7 +152,7 @@ class _RayOutput:
             if not line.strip():
                 continue
             self.capture.lines.append(RAY_LINE_PREFIX + redact(line))
-            if is_ray_problem(line):
+            if is_ray_problem(line, self.warnings):
                 self.terminal.write(f"[ray] {redact(line)}\n")
                 self.terminal.flush()
 
@@ -162,7 +164,7 @@ class _RayOutput:
 
 
 @contextmanager
-def ray_output_to_log(capture: LogCapture, enabled: bool = True) -> Iterator[None]:
+def ray_output_to_log(capture: LogCapture, enabled: bool = True, warnings: bool = True) -> Iterator[None]:
     """Send what Ray writes to this process's stdout and stderr to the run's log, not the terminal.
 
     That is Ray's warnings, its C++ core's log lines and the output its workers forward. Every
@@ -175,6 +177,7 @@ def ray_output_to_log(capture: LogCapture, enabled: bool = True) -> Iterator[Non
     Args:
         capture: The run's log.
         enabled: False leaves the terminal as it is (`--debug`).
+        warnings: Echo Ray's warnings too, not only its errors (False for `--quiet`).
 
     """
     if not enabled:
@@ -192,7 +195,7 @@ def ray_output_to_log(capture: LogCapture, enabled: bool = True) -> Iterator[Non
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
         _Console.stream = terminal
-        output = _RayOutput(sink, terminal, capture)
+        output = _RayOutput(sink, terminal, capture, warnings)
         output.thread.start()
         try:
             yield

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from lightly_ray.cluster_address import DEFAULT_CONNECT_TIMEOUT_S
 from lightly_ray.config import RunConfig
-from lightly_ray.embedding_sources import embed_from_csv, embed_with_model
+from lightly_ray.embedding_sources import embed_from_csv, embed_with_model, model_state
 from lightly_ray.errors import LightlyRayError, StorageError, user_message
 from lightly_ray.formats.lightly_inputs import LightlyInputs, read_lightly_inputs
 from lightly_ray.formats.relevant_filenames import RelevantFilenames
@@ -32,6 +32,7 @@ from lightly_ray.pipeline.gather import GatheredSamples
 from lightly_ray.pipeline.input_kinds import SAMPLE_EXTENSIONS, describe_counts, is_video_file
 from lightly_ray.pipeline.listing import list_images
 from lightly_ray.pipeline.units import IndexedVideos, index_videos
+from lightly_ray.pipeline.warmup import Warmup
 from lightly_ray.preflight import ConfigSource, PreparedRun, prepare_run
 from lightly_ray.progress import LogCapture, Stopwatch, captured_run_log, logger, ray_output_to_log
 from lightly_ray.ray_session import ray_session
@@ -198,27 +199,32 @@ def _run(
     started = dt.datetime.now(dt.UTC)
     watch = Stopwatch()
     folder.write_json("config.json", _config_record(config, input_location, lightly_location))
-    with ray_output_to_log(log, enabled=quiet_ray), ray_session(prepared.address, prepared.connect_timeout_s):
-        logger.info("run %s: listing %s", folder.run_id, input_location.url)
-        with watch("listing"):
-            listed = list_images(input_location, prepared.relevant, parallel=True)
-        listing = listed.table
-        _check_listing(listing, input_location, prepared.relevant)
-        if listed.other_files:
-            logger.info(
-                "%d other files are not read: %s",
-                sum(listed.other_files.values()),
-                describe_counts(listed.other_files),
-            )
-        with watch("videos"):
-            videos = _index_videos(input_location, listing)
-        with watch("embed"):
-            if config.worker_config.embeddings is not None:
-                embedded = embed_from_csv(config, lightly_location, listing, videos)
-            else:
-                embedded = embed_with_model(
-                    config, input_location, lightly_location, listing, videos, show_progress
+    with (
+        ray_output_to_log(log, enabled=quiet_ray, warnings=show_progress),
+        ray_session(prepared.address, prepared.connect_timeout_s),
+    ):
+        embeds = config.worker_config.embeddings is None
+        with Warmup((lambda: model_state(config, lightly_location)) if embeds else None) as warmup:
+            logger.info("run %s: listing %s", folder.run_id, input_location.url)
+            with watch("listing"):
+                listed = list_images(input_location, prepared.relevant, parallel=True)
+            listing = listed.table
+            _check_listing(listing, input_location, prepared.relevant)
+            if listed.other_files:
+                logger.info(
+                    "%d other files are not read: %s",
+                    sum(listed.other_files.values()),
+                    describe_counts(listed.other_files),
                 )
+            with watch("videos"):
+                videos = _index_videos(input_location, listing)
+            with watch("embed"):
+                if embeds:
+                    embedded = embed_with_model(
+                        config, input_location, warmup.model_state(), listing, videos, show_progress
+                    )
+                else:
+                    embedded = embed_from_csv(config, lightly_location, listing, videos)
         gathered = embedded.gathered
         with watch("inputs"):
             inputs = read_lightly_inputs(

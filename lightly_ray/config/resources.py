@@ -17,6 +17,8 @@ from pydantic import Field, model_validator
 
 from lightly_ray.config.base import StrictModel
 
+EMBED_BATCH_SIZE = 128
+
 
 class DecodeResources(StrictModel):
     """`resources.decode`: the CPU tasks that read, decode and describe the samples."""
@@ -31,7 +33,7 @@ class DecodeResources(StrictModel):
         "that is -1) every CPU of the cluster.",
     )
     samples_per_block: int = Field(
-        default=64,
+        default=512,
         gt=0,
         description="Most samples (images or video frames) one decode task makes before handing "
         "them on; smaller blocks start the model sooner, larger ones cost less overhead.",
@@ -64,7 +66,11 @@ class EmbedResources(StrictModel):
         "done (decoding is several times cheaper than the model).",
     )
     batch_size: int | None = Field(
-        default=None, gt=0, description="Samples per model batch. Default: lightly_config.loader.batch_size."
+        default=None,
+        gt=0,
+        description="Samples per model batch when embedding. Default: lightly_config.loader.batch_size "
+        f"or {EMBED_BATCH_SIZE}, whichever is larger (the batch does not change the embeddings; "
+        "small ones cost per-call overhead).",
     )
 
     @model_validator(mode="after")

@@ -1,4 +1,4 @@
-"""Embedding models: a torchvision ResNet trunk followed by a linear projection to `out_dim`.
+"""Embedding models: a ResNet trunk (torchvision's, see resnet.py) and a linear projection to `out_dim`.
 
 The driver builds the model's weights once (`build_state`) and ships them to every embedding
 actor through the Ray object store, so that all actors embed with identical weights and no
@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torchvision
 from torch import nn
 
 from lightly_ray.config.lightly import ModelConfig, ModelName
 from lightly_ray.errors import WeightsNotAvailableError
+from lightly_ray.models.resnet import ResNet
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class EmbeddingModel(nn.Module):
     def __init__(self, name: ModelName, out_dim: int) -> None:
         super().__init__()
         architecture = ARCHITECTURES[name]
-        backbone = getattr(torchvision.models, architecture.builder)(weights=None)
+        backbone = ResNet(architecture.builder)
         backbone.fc = nn.Identity()
         self.backbone = backbone
         self.projection = nn.Linear(architecture.feature_dim, out_dim, bias=False)
@@ -118,6 +118,8 @@ def imagenet_cache_path(name: ModelName) -> str:
 
 
 def _imagenet_url(name: ModelName) -> str:
+    import torchvision
+
     weights_enum = getattr(torchvision.models, ARCHITECTURES[name].weights_enum)
     return str(weights_enum.IMAGENET1K_V1.url)
 

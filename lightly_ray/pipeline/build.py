@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import ray
 import ray.data
 
+from lightly_ray.config.resources import EMBED_BATCH_SIZE
 from lightly_ray.config.run_config import RunConfig
 from lightly_ray.errors import ConfigError
 from lightly_ray.models.backbones import ModelState
@@ -199,7 +200,7 @@ def embed_shape(config: RunConfig, cluster: ClusterShape) -> EmbedShape:
         cpus=wanted.cpus_per_actor,
         gpus=gpus,
         torch_threads=threads,
-        batch_size=wanted.batch_size or config.lightly_config.loader.batch_size,
+        batch_size=wanted.batch_size or max(config.lightly_config.loader.batch_size, EMBED_BATCH_SIZE),
     )
 
 

@@ -27,7 +27,7 @@ def test_two_cpus_one_actor_that_uses_both_cores() -> None:
     compute = embed.options["compute"]
     assert isinstance(compute, ray.data.ActorPoolStrategy)
     assert (compute.min_size, compute.max_size) == (1, 1)
-    assert embed.options["num_gpus"] == 0 and embed.options["batch_size"] == 16
+    assert embed.options["num_gpus"] == 0 and embed.options["batch_size"] == 128
     assert embed.options["fn_constructor_kwargs"]["torch_threads"] == 2
     assert "1 CPU per actor, 2 torch threads" in describe_stages([decode, embed])
 
@@ -68,9 +68,12 @@ def test_every_default_can_be_set() -> None:
     assert embed.options["fn_constructor_kwargs"]["torch_threads"] == 3
 
 
-def test_loader_num_workers_still_sets_the_decode_tasks() -> None:
-    decode, _ = plan_stages(_config(loader={"num_workers": 5}), ClusterShape(cpus=8, gpus=0))
-    assert decode.options["compute"].size == 5
+def test_loader_keys_still_count() -> None:
+    config = _config(loader={"num_workers": 5, "batch_size": 256})
+    decode, embed = plan_stages(config, ClusterShape(cpus=8, gpus=0))
+    assert decode.options["compute"].size == 5 and embed.options["batch_size"] == 256
+    assert block_samples(_config(), ClusterShape(cpus=2, gpus=0), 100_000) == 512
+    assert block_samples(_config(), ClusterShape(cpus=2, gpus=0), 100) == 13, "4 blocks per decode task"
 
 
 def test_impossible_resources_are_config_errors() -> None:

@@ -51,6 +51,15 @@ def test_ray_output_goes_to_the_log_and_problems_to_the_terminal(capfd: pytest.C
     ]
 
 
+def test_quiet_runs_show_ray_errors_only(capfd: pytest.CaptureFixture[str]) -> None:
+    assert is_ray_problem(PY_WARNING, warnings=False) is False and is_ray_problem(OOM, warnings=False)
+    capture = LogCapture()
+    with ray_output_to_log(capture, warnings=False):
+        os.write(2, f"{PY_WARNING}\n{OOM}\n".encode())
+    assert capfd.readouterr().err == f"[ray] {OOM}\n"
+    assert len(capture.lines) == 2
+
+
 def test_disabled_leaves_the_terminal_alone(capfd: pytest.CaptureFixture[str]) -> None:
     capture = LogCapture()
     with ray_output_to_log(capture, enabled=False):

@@ -1,0 +1,64 @@
+"""Start what the pipeline needs while the driver lists the input.
+
+A run's first embedded batch waits for three things besides the decoding itself: the model's
+weights (built on the driver), Ray Data's own helper actors (started by the first dataset a
+driver executes) and the embedding actors. The first two do not depend on the listing, so they
+start as soon as Ray is up, in background threads, and the listing (which on object storage
+can take a while) runs meanwhile. An error building the weights surfaces when the pipeline
+asks for them; one starting Ray Data would fail the pipeline itself a moment later, so it is
+only logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import ray.data
+
+from lightly_ray.models.backbones import ModelState
+
+logger = logging.getLogger("lightly_ray")
+
+
+def start_ray_data() -> None:
+    """Execute a one-row dataset: Ray Data starts its helper actors and imports itself in a worker.
+
+    Iterated rather than materialized: `materialize` warns that the dataset "will hang" whenever
+    no CPU is free at that moment, as while the videos are being indexed; it only waits.
+    """
+    for _ in ray.data.range(1).iter_batches(batch_size=None):
+        pass
+
+
+class Warmup:
+    """Background work begun before the listing: Ray Data's start and the model's weights.
+
+    Use as a context manager around the part of the run that needs them; leaving it waits for
+    the threads (a few seconds at most), so none outlives the run.
+
+    Args:
+        build_state: Builds the model's weights; None when the run embeds nothing.
+
+    """
+
+    def __init__(self, build_state: Callable[[], ModelState] | None) -> None:
+        self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lightly-ray-warmup")
+        self._ray_data = self._threads.submit(start_ray_data)
+        self._state = self._threads.submit(build_state) if build_state is not None else None
+
+    def __enter__(self) -> Warmup:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._threads.shutdown(wait=True)
+        failed = self._ray_data.exception()
+        if failed is not None:
+            logger.debug("starting Ray Data ahead of the pipeline failed: %s", failed)
+
+    def model_state(self) -> ModelState:
+        """The model's weights (waits for them; raises what building them raised)."""
+        if self._state is None:
+            raise RuntimeError("this run builds no model")
+        return self._state.result()
