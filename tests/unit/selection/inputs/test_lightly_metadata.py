@@ -77,3 +77,21 @@ def test_columns() -> None:
     columns = lightly_metadata_columns(rows)
     assert columns["sizeInBytes"].tolist() == [1.0, 2.0]
     assert set(columns) == set(LIGHTLY_METADATA_NAMES)
+
+
+@pytest.mark.parametrize(("height", "width"), [(3, 3), (5, 7), (64, 48), (257, 193)])
+def test_against_a_plain_float64_reference(height: int, width: int) -> None:
+    rng = np.random.default_rng(height * 1000 + width)
+    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    image[: height // 2] //= 7  # darker top half: not a uniform-noise image
+    values = image.astype(np.float64)
+    grey = (image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).astype(np.float64)
+    centre = grey[1:-1, 1:-1]
+    shifts = [(dy, dx) for dy in range(3) for dx in range(3) if (dy, dx) != (1, 1)]
+    neighbours = sum(grey[dy : dy + height - 2, dx : dx + width - 2] for dy, dx in shifts)
+    metadata = compute_lightly_metadata(image, 10)
+    assert metadata["sharpness"] == pytest.approx(float(np.std(8 * centre - neighbours)), rel=1e-9)
+    assert metadata["snr"] == pytest.approx(values.mean() / values.std(), rel=1e-9)
+    assert metadata["contrast"] == pytest.approx(grey.std() / grey.mean(), rel=1e-9)
+    for index, name in enumerate(("meanRed", "meanGreen", "meanBlue")):
+        assert metadata[name] == values[..., index].mean()
