@@ -46,7 +46,6 @@ from lightly_ray.pipeline.build import (  # noqa: E402
     ClusterShape,
     build_image_pipeline,
     embed_shape,
-    unit_samples,
 )
 from lightly_ray.pipeline.decode import decode_image  # noqa: E402
 from lightly_ray.pipeline.listing import list_images  # noqa: E402
@@ -101,14 +100,13 @@ def _pipeline(folder: Path, config: Any) -> dict[str, float]:
             model_state=warmup.model_state(),
             cluster=ClusterShape.current(),
         )
-        total = int(unit_samples(units).sum())
         first_at, seen = None, 0
         for batch in plan.dataset.iter_batches(batch_size=None):
             seen += len(batch["name"])
             if first_at is None:
                 first_at, first_rows = time.perf_counter(), seen
     elapsed = time.perf_counter() - started
-    assert seen == total, (seen, total)
+    assert seen == plan.samples, (seen, plan.samples)
     steady = (seen - first_rows) / max(elapsed - (first_at - started), 1e-9) if first_at else 0.0
     return {"rate": seen / elapsed, "steady": steady, "first": (first_at or started) - started, "count": seen}
 

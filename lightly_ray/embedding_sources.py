@@ -13,7 +13,7 @@ from lightly_ray.errors import StorageError
 from lightly_ray.formats.embeddings_csv import read_embeddings_csv
 from lightly_ray.models.backbones import ModelState, build_state
 from lightly_ray.models.checkpoint import read_checkpoint
-from lightly_ray.pipeline.build import ClusterShape, build_image_pipeline, unit_samples
+from lightly_ray.pipeline.build import ClusterShape, build_image_pipeline
 from lightly_ray.pipeline.gather import GatheredSamples, gather_batches
 from lightly_ray.pipeline.units import IndexedVideos, build_units, sample_names
 from lightly_ray.progress import logger, progress_bar
@@ -48,7 +48,7 @@ def embed_with_model(
         units, input_location=input_location, config=config, model_state=state, cluster=cluster
     )
     logger.info("pipeline on %d CPUs, %d GPUs:\n%s", cluster.cpus, cluster.gpus, pipeline.describe())
-    bar = progress_bar(int(unit_samples(units).sum()), "decode+embed", show_progress)
+    bar = progress_bar(pipeline.samples, "decode+embed", show_progress)
 
     def counted() -> Any:
         # Blocks as the embedding actors finish them: no extra re-batching or projection step,

@@ -248,7 +248,8 @@ def _run(
         with watch("selection"):
             explanation = _select(config, gathered, inputs)
         picked = explanation.table()
-        selected = sorted(picked.column("name").to_pylist())
+        pick_order = [str(name) for name in picked.column("name").to_pylist()]
+        selected = sorted(pick_order)
         sizes.n_selected = len(selected)
         shortfall = explanation.shortfall()
         logger.info(
@@ -263,8 +264,7 @@ def _run(
             write_selection_table(folder, picked)
             length = config.worker_config.selected_sequence_length
             if length is not None:
-                order = [str(name) for name in picked.column("name").to_pylist()]
-                count = write_sequence_information(folder, gathered, order, length)
+                count = write_sequence_information(folder, gathered, pick_order, length)
                 logger.info("selected %d sequences of %d frames: sequence_information.json", count, length)
             frames = _write_frames(prepared, listing, videos, gathered, selected)
     finished = dt.datetime.now(dt.UTC)

@@ -75,11 +75,13 @@ class ImagePipeline:
 
     Attributes:
         dataset: The lazy Ray dataset; iterate it to run the plan.
+        samples: How many sample rows it makes (images and video frames).
         stages: The steps that built it, for `describe()`.
 
     """
 
     dataset: ray.data.Dataset
+    samples: int
     stages: list[Stage] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -139,7 +141,7 @@ def build_image_pipeline(
     dataset: ray.data.Dataset = ray.data.from_arrow(unit_blocks(units, samples, per_block))
     for stage in stages:
         dataset = stage.apply(dataset)
-    return ImagePipeline(dataset=dataset, stages=stages)
+    return ImagePipeline(dataset=dataset, samples=int(samples.sum()), stages=stages)
 
 
 def decode_task_count(config: RunConfig, cluster: ClusterShape) -> int:
