@@ -110,6 +110,15 @@ def _parser() -> argparse.ArgumentParser:
         help=f"give up joining the cluster after this long (default {DEFAULT_CONNECT_TIMEOUT_S:g})",
     )
     run.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="dataset to publish the selection to, in the lightly location's .lightly/datasets/ "
+        "(default: the input's last folder name); it must be empty unless worker_config.use_datapool",
+    )
+    run.add_argument(
+        "--tag", metavar="NAME", help="tag of this run's selection in the dataset (default: the run id)"
+    )
+    run.add_argument(
         "--dry-run",
         action="store_true",
         help="check, list the input and print the plan; decode, embed and write nothing",
@@ -171,6 +180,8 @@ def _run(args: argparse.Namespace) -> int:
         overrides=args.overrides,
         address=args.address,
         connect_timeout_s=args.connect_timeout,
+        dataset=args.dataset,
+        tag=args.tag,
     )
     if args.dry_run:
         from lightly_ray.dry_run import dry_run
@@ -225,7 +236,12 @@ def _demo(args: argparse.Namespace) -> int:
         f"({', '.join(f'{count} {kind}' for kind, count in counts.items())})"
     )
     print("config: diversity selection of 30 images, resnet-18 with random weights (offline demo)")
-    prepared = prepare_run(input_folder, lightly_folder, config=DEMO_CONFIG, overrides=args.overrides)
+    # A dataset of its own for every demo run: a second demo in the same folder is not refused
+    # for adding to the first one's dataset without the datapool.
+    dataset = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    prepared = prepare_run(
+        input_folder, lightly_folder, config=DEMO_CONFIG, overrides=args.overrides, dataset=dataset
+    )
     from lightly_ray.run import execute_run
 
     result = execute_run(prepared, show_progress=not args.quiet, quiet_ray=not args.debug)
@@ -238,6 +254,8 @@ def _result_document(result: Any) -> dict[str, Any]:
     return {
         "run_id": result.run_id,
         "run_folder": result.run_folder,
+        "dataset": result.dataset,
+        "tag": result.tag,
         "duration_s": round(_elapsed(), 3),
         "requested": selection["requested"],
         "stop_reason": selection["stopReason"],

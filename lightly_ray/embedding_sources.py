@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from lightly_ray.config import RunConfig
+from lightly_ray.datasets.rows import as_batch
 from lightly_ray.errors import StorageError
 from lightly_ray.formats.embeddings_csv import read_embeddings_csv
 from lightly_ray.models.backbones import ModelState, build_state
@@ -30,6 +32,28 @@ class EmbeddedSamples:
     source: dict[str, Any] = field(default_factory=dict)
 
 
+def embedding_settings(config: RunConfig) -> dict[str, Any]:
+    """What an embedding depends on: equal settings give equal embeddings for equal pixels.
+
+    The datapool reuses an earlier run's embeddings only when these are equal
+    (`datasets.RunRecord.embedding`).
+    """
+    worker = config.worker_config
+    if worker.embeddings is not None:
+        return {"source": "csv", "file": str(worker.embeddings), "normalized": worker.normalize_embeddings}
+    model = config.lightly_config.model
+    weights = f"checkpoint {worker.checkpoint}" if worker.checkpoint else model.weights
+    return {
+        "source": "model",
+        "model": model.name,
+        "weights": weights,
+        "seed": config.lightly_config.seed if weights == "random" else None,
+        "dim": model.out_dim,
+        "inputSize": config.lightly_config.collate.input_size,
+        "normalized": worker.normalize_embeddings,
+    }
+
+
 def embed_with_model(
     config: RunConfig,
     input_location: Location,
@@ -37,11 +61,33 @@ def embed_with_model(
     listing: pa.Table,
     videos: IndexedVideos,
     show_progress: bool,
+    reused: pa.Table | None = None,
 ) -> EmbeddedSamples:
     """Decode and embed every listed image and every frame of the indexed videos on Ray.
 
-    `state` is the model's weights (`model_state`, built while the input was listed).
+    `state` is the model's weights (`model_state`, built while the input was listed). `reused`
+    holds samples an earlier run processed with the same settings (the datapool's processed
+    rows): they join the gathered samples as they are.
     """
+    source = {
+        "source": "model",
+        "model": config.lightly_config.model.name,
+        "weights": config.worker_config.checkpoint or config.lightly_config.model.weights,
+        "dim": config.lightly_config.model.out_dim,
+        "inputSize": config.lightly_config.collate.input_size,
+        "normalized": config.worker_config.normalize_embeddings,
+        "reused": reused.num_rows if reused is not None else 0,
+    }
+    earlier = [as_batch(reused)] if reused is not None and reused.num_rows else []
+    duplicates = config.worker_config.remove_exact_duplicates
+    if listing.num_rows == 0:
+        if earlier:
+            return EmbeddedSamples(
+                gathered=gather_batches(earlier, remove_exact_duplicates=duplicates), source=source
+            )
+        return EmbeddedSamples(
+            gathered=GatheredSamples.empty(config.lightly_config.model.out_dim), source=source
+        )
     cluster = ClusterShape.current()
     units = build_units(listing, videos)
     pipeline = build_image_pipeline(
@@ -58,20 +104,9 @@ def embed_with_model(
             yield batch
 
     try:
-        gathered = gather_batches(
-            counted(), remove_exact_duplicates=config.worker_config.remove_exact_duplicates
-        )
+        gathered = gather_batches(itertools.chain(earlier, counted()), remove_exact_duplicates=duplicates)
     finally:
         bar.close()
-    model = config.lightly_config.model
-    source = {
-        "source": "model",
-        "model": model.name,
-        "weights": config.worker_config.checkpoint or model.weights,
-        "dim": model.out_dim,
-        "inputSize": config.lightly_config.collate.input_size,
-        "normalized": config.worker_config.normalize_embeddings,
-    }
     return EmbeddedSamples(gathered=gathered, source=source)
 
 

@@ -11,10 +11,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lightly_ray.cluster_address import DEFAULT_CONNECT_TIMEOUT_S
 from lightly_ray.config import RunConfig
-from lightly_ray.embedding_sources import embed_from_csv, embed_with_model, model_state
+from lightly_ray.datasets import DatapoolPlan, RunRecord, SelectionPool, plan_datapool, selection_pool
+from lightly_ray.datasets.datapool import restrict_candidates
+from lightly_ray.datasets.rows import files_table, processed_table, rows_named
+from lightly_ray.embedding_sources import embed_from_csv, embed_with_model, embedding_settings, model_state
 from lightly_ray.errors import LightlyRayError, StorageError, user_message
 from lightly_ray.formats.lightly_inputs import LightlyInputs, read_lightly_inputs
 from lightly_ray.formats.relevant_filenames import RelevantFilenames
@@ -54,6 +58,9 @@ class RunResult:
         counts: The report's datasetSizes (nInput, nCorrupt, nDuplicate, nSelected, ...).
         report: The full report.json content.
         config: The validated configuration the run used.
+        dataset: The dataset the run published to (`.lightly/datasets/<dataset>/`).
+        tag: The tag holding what it selected (empty when it selected nothing and published
+            no tag).
 
     """
 
@@ -63,6 +70,8 @@ class RunResult:
     counts: dict[str, int]
     report: dict[str, Any]
     config: RunConfig
+    dataset: str = ""
+    tag: str = ""
 
     def summary(self, duration_s: float | None = None) -> str:
         """A one-screen summary of the run and where its outputs are.
@@ -90,6 +99,8 @@ class RunResult:
             lines.append(f"  why fewer:  {selection['shortfall']['message']}")
         lines += [
             f"  stages:     {timings}",
+            f"  dataset:    {self.dataset} "
+            + (f"(tag {self.tag}; initial-tag holds all its samples)" if self.tag else "(unchanged)"),
             f"  run folder: {self.run_folder}",
             "    selected names  filenames/selected.txt",
             "    pick order      selection.csv, selection.parquet (each strategy's value per pick)",
@@ -112,6 +123,8 @@ def run(
     overrides: Sequence[str] = (),
     address: str | None = None,
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+    dataset: str | None = None,
+    tag: str | None = None,
     show_progress: bool = True,
 ) -> RunResult:
     """Run a curation job: list, decode, embed, select and write the run folder.
@@ -135,6 +148,10 @@ def run(
         address: Ray cluster to join (`auto` or the head node's `HOST:PORT`); default
             RAY_ADDRESS, else a local Ray instance.
         connect_timeout_s: How long joining the cluster may take before the run gives up.
+        dataset: The dataset the run publishes its selection to (`.lightly/datasets/<name>/` in
+            the lightly location); default the input's last folder name. Without
+            `worker_config.use_datapool` it must not hold samples yet.
+        tag: The tag of this run's selection in the dataset; default the run's id.
         show_progress: Print stage messages and a progress bar to stderr.
 
     Returns:
@@ -147,6 +164,8 @@ def run(
         ClusterError: When the cluster does not answer within the connect timeout.
         WeightsNotAvailableError: When the chosen model weights cannot be loaded.
         StorageError: When a location cannot be read or written.
+        DatasetConflictError: When the dataset holds samples and the datapool is off, the tag
+            exists, or another run published to the dataset meanwhile.
 
     """
     prepared = prepare_run(
@@ -160,6 +179,8 @@ def run(
         overrides=overrides,
         address=address,
         connect_timeout_s=connect_timeout_s,
+        dataset=dataset,
+        tag=tag,
     )
     return execute_run(prepared, show_progress=show_progress)
 
@@ -196,6 +217,7 @@ def _run(
 ) -> RunResult:
     config = prepared.config
     input_location, lightly_location = prepared.input_location, prepared.lightly_location
+    worker = config.worker_config
     started = dt.datetime.now(dt.UTC)
     watch = Stopwatch()
     folder.write_json("config.json", _config_record(config, input_location, lightly_location))
@@ -203,7 +225,7 @@ def _run(
         ray_output_to_log(log, enabled=quiet_ray, warnings=show_progress),
         ray_session(prepared.address, prepared.connect_timeout_s),
     ):
-        embeds = config.worker_config.embeddings is None
+        embeds = worker.embeddings is None
         with Warmup((lambda: model_state(config, lightly_location)) if embeds else None) as warmup:
             logger.info("run %s: listing %s", folder.run_id, input_location.url)
             with watch("listing"):
@@ -216,20 +238,34 @@ def _run(
                     sum(listed.other_files.values()),
                     describe_counts(listed.other_files),
                 )
+            plan = plan_datapool(
+                listing,
+                prepared.dataset.dataset,
+                prepared.dataset.state,
+                embedding_settings(config),
+                use_datapool=worker.use_datapool,
+                process_all=worker.datasource.process_all,
+            )
             with watch("videos"):
-                videos = _index_videos(input_location, listing)
+                videos = _index_videos(input_location, plan.to_process)
             with watch("embed"):
                 if embeds:
                     embedded = embed_with_model(
-                        config, input_location, warmup.model_state(), listing, videos, show_progress
+                        config,
+                        input_location,
+                        warmup.model_state(),
+                        plan.to_process,
+                        videos,
+                        show_progress,
+                        reused=plan.reused,
                     )
                 else:
-                    embedded = embed_from_csv(config, lightly_location, listing, videos)
+                    embedded = embed_from_csv(config, lightly_location, plan.to_process, videos)
         gathered = embedded.gathered
+        restrict_candidates(gathered, plan)
+        pool = selection_pool(gathered, plan if worker.use_datapool else None)
         with watch("inputs"):
-            inputs = read_lightly_inputs(
-                lightly_location, config, gathered.candidate_names(), gathered.candidate_videos()
-            )
+            inputs = read_lightly_inputs(lightly_location, config, pool.names, pool.videos)
         if inputs.problem_count():
             logger.warning(
                 "%d problems in .lightly/ inputs: files skipped, see report.json", inputs.problem_count()
@@ -238,15 +274,18 @@ def _run(
             n_input=len(gathered.names),
             n_corrupt=int(gathered.corrupt.sum()),
             n_duplicate=int((gathered.duplicate_of != "").sum()),
+            n_unchanged=int((~gathered.corrupt & (gathered.duplicate_of == "") & ~gathered.candidate).sum()),
+            n_preselected_datapool=len(pool.preselected),
         )
         logger.info(
-            "%d corrupt, %d exact duplicates, %d candidates",
+            "%d corrupt, %d exact duplicates, %d candidates%s",
             sizes.n_corrupt,
             sizes.n_duplicate,
             sizes.n_candidates,
+            f", {sizes.n_preselected_datapool} preselected from the dataset" if worker.use_datapool else "",
         )
         with watch("selection"):
-            explanation = _select(config, gathered, inputs)
+            explanation = _select(config, gathered, pool, inputs)
         picked = explanation.table()
         pick_order = [str(name) for name in picked.column("name").to_pylist()]
         selected = sorted(pick_order)
@@ -262,12 +301,14 @@ def _run(
         with watch("write"):
             write_sample_lists(folder, gathered, selected, videos.corrupt)
             write_selection_table(folder, picked)
-            length = config.worker_config.selected_sequence_length
+            length = worker.selected_sequence_length
             if length is not None:
                 count = write_sequence_information(folder, gathered, pick_order, length)
                 logger.info("selected %d sequences of %d frames: sequence_information.json", count, length)
             frames = _write_frames(prepared, listing, videos, gathered, selected)
     finished = dt.datetime.now(dt.UTC)
+    dataset = prepared.dataset.dataset
+    tag = prepared.dataset.tag or folder.run_id
     report = build_report(
         run_id=folder.run_id,
         started=started,
@@ -280,10 +321,12 @@ def _run(
         embedding=embedded.source,
         inputs={**inputs.report(), "otherFiles": dict(sorted(listed.other_files.items()))},
     )
+    report["dataset"] = {"name": dataset.name, "tag": tag if selected else None, "url": dataset.url}
     if frames:
         report["frames"] = {"folder": FRAMES_FOLDER, "written": len(frames)}
     folder.write_json("report.json", report)
     folder.write_text("log.txt", log.text())
+    published = _publish(prepared, folder.run_id, tag, gathered, plan, listing, selected, finished)
     folder.commit({"run_id": folder.run_id, "finished": finished.isoformat(), "nSelected": len(selected)})
     return RunResult(
         run_id=folder.run_id,
@@ -292,7 +335,56 @@ def _run(
         counts=sizes.as_report(),
         report=report,
         config=config,
+        dataset=dataset.name,
+        tag=tag if published else "",
     )
+
+
+def _publish(
+    prepared: PreparedRun,
+    run_id: str,
+    tag: str,
+    gathered: GatheredSamples,
+    plan: DatapoolPlan,
+    listing: pa.Table,
+    selected: list[str],
+    finished: dt.datetime,
+) -> bool:
+    """Publish the run to its dataset, last of all its outputs; False when it selected nothing."""
+    if not selected:
+        logger.info("nothing new was selected: dataset '%s' is unchanged", prepared.dataset.dataset.name)
+        return False
+    processed = processed_table(gathered, listing, run_id)
+    if plan.reused is not None:
+        fresh = pc.invert(pc.is_in(processed.column("name"), value_set=plan.reused.column("name")))
+        processed_here = processed.filter(fresh)
+    else:
+        processed_here = processed
+    record = RunRecord(
+        run_id=run_id,
+        tag=tag,
+        finished=finished.isoformat(),
+        input=prepared.input_location.url,
+        selected=len(selected),
+        processed=processed_here.num_rows,
+        embedding=embedding_settings(prepared.config),
+    )
+    dataset = prepared.dataset.dataset
+    state = dataset.publish(
+        prepared.dataset.state,
+        record,
+        selected=rows_named(processed, selected),
+        processed=processed_here,
+        files=files_table(plan.to_process),
+    )
+    logger.info(
+        "dataset '%s': %d samples added as tag '%s' (%d in initial-tag)",
+        dataset.name,
+        len(selected),
+        tag,
+        state.sample_count,
+    )
+    return True
 
 
 def _check_listing(listing: pa.Table, input_location: Location, relevant: RelevantFilenames | None) -> None:
@@ -357,24 +449,29 @@ def _index_videos(input_location: Location, listing: pa.Table) -> IndexedVideos:
     return videos
 
 
-def _select(config: RunConfig, gathered: GatheredSamples, inputs: LightlyInputs) -> SelectionExplanation:
-    names = gathered.candidate_names()
-    if not names:
-        raise LightlyRayError("no samples are left to select from: every input file is corrupt")
+def _select(
+    config: RunConfig, gathered: GatheredSamples, pool: SelectionPool, inputs: LightlyInputs
+) -> SelectionExplanation:
+    if len(pool.names) == len(pool.preselected):
+        if pool.names:
+            logger.info("no new samples to select from: every candidate is already in the dataset")
+        else:
+            raise LightlyRayError("no samples are left to select from: every input file is corrupt")
     data = SelectionData(
-        names=names,
-        embeddings=gathered.candidate_embeddings(),
+        names=pool.names,
+        embeddings=pool.embeddings,
         predictions=inputs.predictions,
         metadata=inputs.metadata,
-        lightly_metadata=gathered.candidate_lightly_metadata(),
+        lightly_metadata=pool.lightly_metadata,
         random_seed=config.lightly_config.seed,
+        preselected=pool.preselected,
     )
     problem = build_problem(config.selection_config, data)
     length = config.worker_config.selected_sequence_length
     if length is None:
         return explain_selection(config.selection_config, problem, select(problem))
     frames = gathered.candidate_frames()
-    ids = sequence_ids(frames["video"], frames["frame_index"], np.ones(len(names), dtype=bool), length)
+    ids = sequence_ids(frames["video"], frames["frame_index"], np.ones(len(pool.names), dtype=bool), length)
     if not (ids >= 0).any():
         raise LightlyRayError(
             f"worker_config.selected_sequence_length is {length}, but no video has {length} consecutive "

@@ -27,14 +27,13 @@ def unsupported_features(config: RunConfig) -> list[str]:
         "worker_config.enable_training": worker.enable_training,
         "worker_config.pretagging": worker.pretagging,
         "worker_config.pretagging_debug": worker.pretagging_debug,
-        "worker_config.use_datapool": worker.use_datapool,
-        "worker_config.datasource.process_all": worker.datasource.process_all,
     }
-    found += [
-        f"{key}: true (self-supervised training, pretagging and the datapool)"
-        for key, on in switches.items()
-        if on
-    ]
+    found += [f"{key}: true (self-supervised training and pretagging)" for key, on in switches.items() if on]
+    if worker.use_datapool and worker.selected_sequence_length is not None:
+        found.append(
+            "worker_config.use_datapool together with worker_config.selected_sequence_length "
+            "(sequences are not yet kept across datapool runs)"
+        )
     values = {
         "worker_config.object_level.task_name": worker.object_level.task_name,
         "worker_config.object_level.crop_dataset_name": worker.object_level.crop_dataset_name,

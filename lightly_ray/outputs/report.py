@@ -21,17 +21,20 @@ class DatasetSizes:
     n_duplicate: int = 0
     n_selected: int = 0
     n_preselected_datapool: int = 0
+    n_unchanged: int = 0
 
     @property
     def n_candidates(self) -> int:
-        """Samples that entered selection."""
-        return self.n_input - self.n_corrupt - self.n_duplicate
+        """Samples that entered selection (unchanged ones were decoded only to embed them again)."""
+        return self.n_input - self.n_corrupt - self.n_duplicate - self.n_unchanged
 
     def as_report(self) -> dict[str, int]:
         """The report's datasetSizes block.
 
         nRemoved counts the candidates that selection did not pick (corrupt files and
-        duplicates are counted by nCorrupt and nDuplicate).
+        duplicates are counted by nCorrupt and nDuplicate). nUnchangedDatapool counts samples of
+        files an earlier datapool run processed, decoded again only because the embedding
+        settings changed; they are not candidates.
         """
         return {
             "nInput": self.n_input,
@@ -41,6 +44,7 @@ class DatasetSizes:
             "nSelected": self.n_selected,
             "nPreselectedDatapool": self.n_preselected_datapool,
             "nSelectedWithDatapool": self.n_selected + self.n_preselected_datapool,
+            "nUnchangedDatapool": self.n_unchanged,
         }
 
 

@@ -136,9 +136,12 @@ def build_image_pipeline(
 
     """
     samples = unit_samples(units)
-    stages = plan_stages(config, cluster, location=input_location, state_ref=ray.put(model_state))
     per_block = block_samples(config, cluster, int(samples.sum()))
-    dataset: ray.data.Dataset = ray.data.from_arrow(unit_blocks(units, samples, per_block))
+    blocks = unit_blocks(units, samples, per_block)
+    stages = plan_stages(
+        config, cluster, location=input_location, state_ref=ray.put(model_state), blocks=len(blocks)
+    )
+    dataset: ray.data.Dataset = ray.data.from_arrow(blocks)
     for stage in stages:
         dataset = stage.apply(dataset)
     return ImagePipeline(dataset=dataset, samples=int(samples.sum()), stages=stages)
@@ -207,7 +210,12 @@ def embed_shape(config: RunConfig, cluster: ClusterShape) -> EmbedShape:
 
 
 def plan_stages(
-    config: RunConfig, cluster: ClusterShape, *, location: Location | None = None, state_ref: Any = None
+    config: RunConfig,
+    cluster: ClusterShape,
+    *,
+    location: Location | None = None,
+    state_ref: Any = None,
+    blocks: int | None = None,
 ) -> list[Stage]:
     """The decode and embed steps for a cluster of this shape; nothing is started.
 
@@ -218,6 +226,8 @@ def plan_stages(
         cluster: The resources to plan for.
         location: The input location (None for a plan that is only described, `--dry-run`).
         state_ref: The model weights in the object store (None for a plan only described).
+        blocks: How many blocks of units the decode step gets, when known: no more decode tasks
+            run at once than there are blocks.
 
     Returns:
         The steps in order; `Stage.apply` builds them, `describe_stages` shows them.
@@ -232,7 +242,9 @@ def plan_stages(
             "fn_kwargs": {"location": location, "input_size": lightly.collate.input_size},
             "batch_size": None,  # one block, cut to about `block_samples` samples, per task
             "num_cpus": config.resources.decode.cpus_per_task,
-            "compute": ray.data.TaskPoolStrategy(size=decode_task_count(config, cluster)),
+            "compute": ray.data.TaskPoolStrategy(
+                size=min(decode_task_count(config, cluster), blocks or 1 << 30)
+            ),
             "udf_modifying_row_count": True,
         },
         needs=("source", "video segment"),

@@ -42,6 +42,10 @@ class GatheredSamples:
         frames: `video` (the video of each sample, "" for an image), `frame_index` (-1 for an
             image), `frame_pts` and `frame_seconds`, arrays of shape (n_files,); empty when the
             samples were not decoded.
+        sizes: Byte size of each sample's file (its video's for a frame); empty when the
+            samples were not decoded.
+        content_hashes: Hash of each image file's bytes ("" for frames and unread files); empty
+            when the samples were not decoded.
 
     """
 
@@ -52,6 +56,20 @@ class GatheredSamples:
     embeddings: np.ndarray
     lightly_metadata: dict[str, np.ndarray] = field(default_factory=dict)
     frames: dict[str, np.ndarray] = field(default_factory=dict)
+    sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    content_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+
+    @classmethod
+    def empty(cls, dim: int) -> GatheredSamples:
+        """No samples (a datapool run with nothing new), embeddings of width `dim`."""
+        nothing = np.zeros(0, dtype=object)
+        return cls(
+            names=nothing,
+            errors=nothing,
+            candidate=np.zeros(0, dtype=bool),
+            duplicate_of=nothing,
+            embeddings=np.zeros((0, dim), dtype=np.float32),
+        )
 
     def candidate_frames(self) -> dict[str, np.ndarray]:
         """The frame columns (video, frame_index, frame_pts, frame_seconds) of the candidates."""
@@ -132,6 +150,8 @@ def gather_batches(batches: Iterable[Batch], *, remove_exact_duplicates: bool) -
             for name in LIGHTLY_METADATA_NAMES
         },
         frames={column: columns[column][order] for column in FRAME_COLUMNS},
+        sizes=columns["size"][order].astype(np.int64),
+        content_hashes=hashes.astype(object),
     )
 
 

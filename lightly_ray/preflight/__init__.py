@@ -22,6 +22,7 @@ from lightly_ray.cluster_address import (
 from lightly_ray.config import RunConfig, load_config, unsupported_features
 from lightly_ray.errors import ConfigError, NotYetSupportedError, UsageError
 from lightly_ray.formats.relevant_filenames import RelevantFilenames, read_relevant_filenames
+from lightly_ray.preflight.dataset import RunDataset, check_dataset
 from lightly_ray.preflight.locations import check_locations
 from lightly_ray.preflight.references import check_config_references
 from lightly_ray.storage import Location
@@ -40,6 +41,7 @@ class PreparedRun:
         address: The Ray cluster to join, or None for a local instance.
         connect_timeout_s: How long joining the cluster may take.
         relevant: The relevant filenames file, when there is one.
+        dataset: The dataset the run publishes to, and its tag.
 
     """
 
@@ -49,6 +51,7 @@ class PreparedRun:
     address: ClusterAddress | None
     connect_timeout_s: float
     relevant: RelevantFilenames | None
+    dataset: RunDataset
 
 
 def validate_config(
@@ -113,6 +116,8 @@ def prepare_run(
     overrides: Sequence[str] = (),
     address: str | None = None,
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+    dataset: str | None = None,
+    tag: str | None = None,
 ) -> PreparedRun:
     """Check a run before any work: configuration, cluster address, locations, lightly inputs.
 
@@ -127,7 +132,9 @@ def prepare_run(
         UsageError: For a malformed cluster address or connect timeout.
         ClusterError: When nothing listens at the cluster address.
         StorageError: For a location that cannot be used.
-        InputFormatError: For an invalid relevant filenames file.
+        InputFormatError: For an invalid relevant filenames file or dataset state.
+        DatasetConflictError: When the dataset holds samples and the datapool is off, or the tag
+            exists.
 
     """
     run_config, pending = validate_config(
@@ -152,6 +159,7 @@ def prepare_run(
     )
     check_references(lightly_location, run_config, config)
     relevant = read_relevant_filenames(lightly_location, run_config.worker_config.relevant_filenames_file)
+    run_dataset = check_dataset(lightly_location, input_location, run_config, dataset, tag)
     return PreparedRun(
         config=run_config,
         input_location=input_location,
@@ -159,6 +167,7 @@ def prepare_run(
         address=cluster,
         connect_timeout_s=float(connect_timeout_s),
         relevant=relevant,
+        dataset=run_dataset,
     )
 
 

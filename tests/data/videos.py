@@ -22,10 +22,20 @@ FORMATS = {
 }
 
 
-def frame_image(index: int, width: int, height: int) -> np.ndarray:
-    """Frame `index`: a red ramp by index and a green bar that moves one row per frame."""
+def frame_image(index: int, width: int, height: int, variant: int = 0) -> np.ndarray:
+    """Frame `index`: a red ramp by index and a green bar that moves one row per frame.
+
+    `variant` > 0 gives another video's look: a checkerboard of its own cell size and colour.
+    """
     image = np.zeros((height, width, 3), dtype=np.uint8)
-    image[..., 0] = (index * 7) % 256
+    if variant:
+        cell = 2 + 3 * variant
+        rows, columns = np.indices((height, width))
+        board = ((rows // cell + columns // cell + index // 8) % 2).astype(bool)
+        image[board] = ((variant * 97) % 256, (variant * 53) % 256, (variant * 151) % 256)
+        image[..., 0] = image[..., 0] // 2 + (index * 7) % 128
+    else:
+        image[..., 0] = (index * 7) % 256
     image[index % height, :, 1] = 255
     image[:, index % width, 2] = 200
     return image
@@ -39,14 +49,15 @@ def make_video(
     width: int = 64,
     height: int = 48,
     rate: int = 25,
+    variant: int = 0,
 ) -> Path:
-    """Encode `frames` frames of `frame_image` to `path`."""
+    """Encode `frames` frames of `frame_image` (of `variant`) to `path`."""
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = options
         for index in range(frames):
-            frame = av.VideoFrame.from_ndarray(frame_image(index, width, height), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(frame_image(index, width, height, variant), format="rgb24")
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():

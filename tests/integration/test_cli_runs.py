@@ -85,7 +85,7 @@ def test_quiet_json_and_summary(grouped_input: Path, tmp_path: Path, ray_tmpdir:
     log = (folder / "log.txt").read_text()
     assert "ray | " in log, "Ray's own lines go to the run's log"
 
-    plain = lightly_ray(*common, "--quiet", env=env)
+    plain = lightly_ray(*common, "--quiet", "--dataset", "plain", env=env)
     assert plain.code == 0 and plain.err == ""
     assert "  requested:  500\n" in plain.out
     assert f"  selected:   {candidates} of {candidates} candidates (stopped: budget)" in plain.out
@@ -98,7 +98,7 @@ def test_quiet_json_and_summary(grouped_input: Path, tmp_path: Path, ray_tmpdir:
     # The whole command's wall time: at least the run's, at most what the test measured.
     assert report["run"]["durationSeconds"] <= float(match[1]) + 0.05 <= plain.seconds + 0.1
 
-    verbose = lightly_ray(*common, "selection_config.n_samples=3", env=env)
+    verbose = lightly_ray(*common, "selection_config.n_samples=3", "--dataset", "verbose", env=env)
     assert verbose.code == 0
     assert "[lightly-ray] configuration and locations checked in" in verbose.err
     assert "Token authentication" not in verbose.err and "core_worker" not in verbose.err

@@ -1,0 +1,275 @@
+"""The datapool (seed 004): what a run processes, what it reuses, and what it preselects.
+
+With `worker_config.use_datapool: true` a run builds on its dataset's published runs:
+
+- An input file is new when no published run processed a file of that name with the same size
+  and modification time. Only new files are candidates, unless `datasource.process_all: true`
+  makes every listed file a candidate again.
+- A sample whose file is unchanged keeps the embedding an earlier run computed, as long as the
+  embedding settings (model, weights, input size, normalisation) are the same; with other
+  settings it is decoded and embedded again, and the run says so.
+- Every sample of the dataset is preselected: it counts toward `n_samples` and diversity keeps
+  its distance to it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lightly_ray.datasets.rows import embedding_matrix
+from lightly_ray.datasets.store import Dataset, DatasetState, RunRecord
+from lightly_ray.pipeline.gather import METADATA_COLUMNS, GatheredSamples
+
+logger = logging.getLogger("lightly_ray")
+
+
+@dataclass
+class DatapoolPlan:
+    """What a run does with its listing, given its dataset.
+
+    Attributes:
+        to_process: The listing rows to decode and embed.
+        reused: Processed rows of earlier runs this run uses instead of processing (None: none).
+        new_files: Names of the listed files that are candidates (all of them without datapool
+            or with process_all).
+        preselected: The dataset's samples with a reusable embedding (None: none).
+        reembed: Names of preselected samples whose embedding must come from this run (the
+            embedding settings changed).
+        unchanged: How many listed files were processed by earlier runs and are not candidates.
+    """
+
+    to_process: pa.Table
+    reused: pa.Table | None = None
+    new_files: set[str] = field(default_factory=set)
+    preselected: pa.Table | None = None
+    reembed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+
+def plan_datapool(
+    listing: pa.Table,
+    dataset: Dataset,
+    state: DatasetState,
+    embedding: dict[str, object],
+    *,
+    use_datapool: bool,
+    process_all: bool,
+) -> DatapoolPlan:
+    """Decide what a run processes and reuses.
+
+    Args:
+        listing: The run's listing (name, size, mtime_ns).
+        dataset: The run's dataset.
+        state: Its published state (read before the run).
+        embedding: This run's embedding settings (`RunRecord.embedding`).
+        use_datapool: `worker_config.use_datapool`.
+        process_all: `worker_config.datasource.process_all`.
+    """
+    names = listing.column("name").to_pylist()
+    if not use_datapool or not state.runs:
+        return DatapoolPlan(to_process=listing, new_files=set(names))
+    seen = _seen_files(dataset, state)
+    current = {
+        name: (int(size), int(mtime or 0))
+        for name, size, mtime in zip(
+            names, listing.column("size").to_pylist(), listing.column("mtime_ns").to_pylist(), strict=True
+        )
+    }
+    unchanged = {name for name, key in current.items() if seen.get(name) == key}
+    new_files = set(names) - unchanged
+    same = [run for run in state.runs if run.embedding == embedding]
+    changed = [run for run in state.runs if run.embedding != embedding]
+    if changed:
+        logger.warning(
+            "the embedding settings differ from those of %d earlier run(s) of dataset '%s' (last: %s): "
+            "their samples are embedded again",
+            len(changed),
+            dataset.name,
+            changed[-1].run_id,
+        )
+    reusable = _latest_rows(dataset, state, same, unchanged, current)
+    preselected, reembed = _preselected(dataset, state, embedding)
+    wanted = set(unchanged) if process_all else set()
+    wanted |= {str(file) for file in _files_of(preselected, reembed, dataset, state)}
+    covered = set(reusable.column("file").to_pylist()) if reusable is not None else set()
+    process = new_files | (wanted - covered)
+    reused = None
+    if reusable is not None:
+        reused = reusable.filter(
+            pc.is_in(reusable.column("file"), value_set=pa.array(sorted(wanted), pa.string()))
+        )
+    to_process = listing.filter(
+        pc.is_in(listing.column("name"), value_set=pa.array(sorted(process), pa.string()))
+    )
+    candidates = set(names) if process_all else new_files
+    logger.info(
+        "datapool '%s': %d samples from %d runs are preselected; %d of %d listed files are new%s",
+        dataset.name,
+        state.sample_count,
+        len(state.runs),
+        len(new_files),
+        len(names),
+        ", every file is a candidate (process_all)" if process_all else "",
+    )
+    return DatapoolPlan(
+        to_process=to_process,
+        reused=reused if reused is not None and reused.num_rows else None,
+        new_files=candidates,
+        preselected=preselected,
+        reembed=reembed,
+        unchanged=len(unchanged) if not process_all else 0,
+    )
+
+
+def restrict_candidates(gathered: GatheredSamples, plan: DatapoolPlan) -> None:
+    """Keep as candidates only the samples of `plan.new_files` (in place)."""
+    videos = gathered.frames["video"].astype(str) if gathered.frames else np.full(len(gathered.names), "")
+    files = np.where(videos != "", videos, gathered.names.astype(str))
+    allowed = np.fromiter((file in plan.new_files for file in files), dtype=bool, count=len(files))
+    gathered.candidate &= allowed
+
+
+@dataclass
+class SelectionPool:
+    """What selection sees: this run's candidates and the dataset's samples, sorted by name.
+
+    Attributes:
+        names: Every sample, sorted and unique.
+        embeddings: Shape (n, dim), float32.
+        lightly_metadata: By name, shape (n,).
+        videos: Per sample, its video (None for an image).
+        preselected: Indices of the dataset's samples.
+    """
+
+    names: list[str]
+    embeddings: np.ndarray
+    lightly_metadata: dict[str, np.ndarray]
+    videos: list[str | None]
+    preselected: np.ndarray
+
+
+def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> SelectionPool:
+    """The candidates of `gathered` plus the preselected samples of the plan.
+
+    A preselected sample whose embedding this run recomputed takes it from `gathered` (it is
+    there whether or not it is a candidate); one that is also a candidate is one sample.
+    """
+    names = np.asarray(gathered.names.astype(str))
+    rows = {str(name): row for row, name in enumerate(names)}
+    keep = set(np.flatnonzero(gathered.candidate).tolist())
+    preselected_names: list[str] = []
+    stored: dict[str, int] = {}
+    table = plan.preselected if plan is not None else None
+    if plan is not None:
+        for name in plan.reembed:
+            if name in rows and not gathered.errors[rows[name]]:
+                keep.add(rows[name])
+                preselected_names.append(name)
+            else:
+                logger.warning("preselected sample %s is no longer in the input: left out", name)
+    if table is not None:
+        for index, name in enumerate(table.column("name").to_pylist()):
+            preselected_names.append(name)
+            if name in rows:
+                keep.add(rows[name])
+            else:
+                stored[name] = index
+    own = sorted(keep)
+    all_names = sorted({*(str(names[row]) for row in own), *stored})
+    position = {name: index for index, name in enumerate(all_names)}
+    dim = gathered.embeddings.shape[1]
+    embeddings = np.zeros((len(all_names), dim), dtype=np.float32)
+    metadata = {column.removeprefix("lightly_"): np.zeros(len(all_names)) for column in METADATA_COLUMNS}
+    videos: list[str | None] = [None] * len(all_names)
+    for row in own:
+        at = position[str(names[row])]
+        embeddings[at] = gathered.embeddings[row]
+        for key in metadata:
+            if key in gathered.lightly_metadata:
+                metadata[key][at] = gathered.lightly_metadata[key][row]
+        if gathered.frames:
+            videos[at] = str(gathered.frames["video"][row]) or None
+    if stored and table is not None:
+        vectors = embedding_matrix(table)
+        for name, index in stored.items():
+            at = position[name]
+            embeddings[at] = vectors[index]
+            for key in metadata:
+                metadata[key][at] = float(table.column(f"lightly_{key}")[index].as_py())
+            videos[at] = str(table.column("video")[index].as_py()) or None
+    chosen = sorted({position[name] for name in preselected_names if name in position})
+    return SelectionPool(all_names, embeddings, metadata, videos, np.array(chosen, dtype=np.int64))
+
+
+def _seen_files(dataset: Dataset, state: DatasetState) -> dict[str, tuple[int, int]]:
+    files = dataset.read_table(state, "files")
+    if files is None:
+        return {}
+    return {
+        file: (size, mtime)
+        for file, size, mtime in zip(
+            files.column("file").to_pylist(),
+            files.column("size").to_pylist(),
+            files.column("mtime_ns").to_pylist(),
+            strict=True,
+        )
+    }
+
+
+def _latest_rows(
+    dataset: Dataset,
+    state: DatasetState,
+    runs: list[RunRecord],
+    unchanged: set[str],
+    current: dict[str, tuple[int, int]],
+) -> pa.Table | None:
+    """Processed rows of unchanged files from the runs with this embedding, the latest run's per file."""
+    taken: set[str] = set()
+    parts = []
+    for run in reversed(runs):
+        table = dataset.read_parquet(run.processed_file)
+        files = table.column("file").to_pylist()
+        sizes, mtimes = table.column("size").to_pylist(), table.column("mtime_ns").to_pylist()
+        mask = [
+            file in unchanged and file not in taken and current[file] == (size, mtime)
+            for file, size, mtime in zip(files, sizes, mtimes, strict=True)
+        ]
+        chosen = table.filter(pa.array(mask))
+        taken |= set(chosen.column("file").to_pylist())
+        if chosen.num_rows:
+            parts.append(chosen)
+    return pa.concat_tables(parts) if parts else None
+
+
+def _preselected(
+    dataset: Dataset, state: DatasetState, embedding: dict[str, object]
+) -> tuple[pa.Table | None, list[str]]:
+    """The dataset's samples with this embedding, and the names of those without."""
+    tables, reembed = [], []
+    for run in state.runs:
+        table = dataset.read_parquet(run.samples_file)
+        if run.embedding == embedding:
+            tables.append(table)
+        else:
+            reembed += [str(name) for name in table.column("name").to_pylist()]
+    tables = [table for table in tables if table.num_rows]
+    return (pa.concat_tables(tables) if tables else None), reembed
+
+
+def _files_of(
+    preselected: pa.Table | None, reembed: list[str], dataset: Dataset, state: DatasetState
+) -> set[str]:
+    """The files holding the preselected samples that must be embedded again."""
+    if not reembed:
+        return set()
+    samples = dataset.read_table(state, "samples")
+    if samples is None:
+        return set()
+    wanted = set(reembed)
+    pairs = zip(samples.column("name").to_pylist(), samples.column("file").to_pylist(), strict=True)
+    return {str(file) for name, file in pairs if name in wanted}

@@ -1,0 +1,186 @@
+"""Datasets, tags and the datapool (seed 004), end to end on a local Ray instance."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import lightly_ray
+from lightly_ray.datasets import INITIAL_TAG, Dataset, DatasetConflictError
+from lightly_ray.datasets.rows import embedding_matrix
+from lightly_ray.storage import Location
+from tests.data.grouped_images import FAST_MODEL, GROUPS, PER_GROUP, group_image
+from tests.data.videos import make_video
+from tests.file_opens import FileOpens
+
+pytestmark = pytest.mark.usefixtures("ray_instance")
+
+DIVERSITY = {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}
+
+
+def _images(root: Path, groups: range, members: range = range(PER_GROUP)) -> None:
+    for group in groups:
+        for member in members:
+            (root / f"g{group}_m{member}.png").write_bytes(group_image(group, member))
+
+
+def _run(input_folder: Path, lightly: Path, n_samples: int, **options: Any) -> lightly_ray.RunResult:
+    worker = options.pop("worker_config", {})
+    selection = options.pop("selection_config", {"n_samples": n_samples, "strategies": [DIVERSITY]})
+    return lightly_ray.run(
+        input=input_folder,
+        lightly=lightly,
+        worker_config=worker,
+        selection_config=selection,
+        lightly_config=options.pop("lightly_config", FAST_MODEL),
+        show_progress=False,
+        **options,
+    )
+
+
+def _state(lightly: Path, name: str) -> dict[str, Any]:
+    content: dict[str, Any] = json.loads((lightly / ".lightly/datasets" / name / "state.json").read_text())
+    return content
+
+
+def _tag(lightly: Path, name: str, tag: str) -> list[str]:
+    dataset = Dataset(Location(str(lightly), writable=False), name)
+    return dataset.read_tag(dataset.load(), tag)
+
+
+def test_a_run_publishes_its_selection_as_a_dataset(tmp_path: Path) -> None:
+    input_folder, lightly = tmp_path / "photos", tmp_path / "lightly"
+    input_folder.mkdir()
+    _images(input_folder, range(3), range(3))
+    result = _run(input_folder, lightly, 3, tag="first-pass")
+
+    assert result.dataset == "photos", "the default name is the input's last folder"
+    assert result.tag == "first-pass"
+    state = _state(lightly, "photos")
+    assert state["version"] == result.run_id and state["nSamples"] == 3
+    assert _tag(lightly, "photos", "first-pass") == result.selected
+    assert _tag(lightly, "photos", INITIAL_TAG) == result.selected
+    samples = pq.read_table(lightly / ".lightly/datasets/photos" / f"samples/{result.run_id}.parquet")
+    assert sorted(samples.column("name").to_pylist()) == result.selected
+    assert set(samples.column("run_id").to_pylist()) == {result.run_id}
+    assert "lightly_sharpness" in samples.column_names
+    embeddings = pq.read_table(Path(result.run_folder) / "embeddings.parquet")
+    by_name = dict(zip(embeddings.column("name").to_pylist(), embedding_matrix(embeddings), strict=True))
+    for name, vector in zip(samples.column("name").to_pylist(), embedding_matrix(samples), strict=True):
+        np.testing.assert_array_equal(vector, by_name[name])
+    assert result.report["dataset"]["name"] == "photos"
+
+    with pytest.raises(DatasetConflictError, match=r"use_datapool=true.*--dataset NAME"):
+        _run(input_folder, lightly, 3)
+    with pytest.raises(DatasetConflictError, match="already has a tag 'first-pass'"):
+        _run(input_folder, lightly, 3, worker_config={"use_datapool": True}, tag="first-pass")
+    other = _run(input_folder, lightly, 2, dataset="second")
+    assert other.dataset == "second" and _tag(lightly, "second", INITIAL_TAG) == other.selected
+
+
+def test_the_datapool_processes_only_new_files_and_preselects_the_dataset(tmp_path: Path) -> None:
+    input_folder, lightly = tmp_path / "input", tmp_path / "lightly"
+    input_folder.mkdir()
+    _images(input_folder, range(2))
+    datapool = {"use_datapool": True}
+    first = _run(input_folder, lightly, 2, worker_config=datapool)
+    assert sorted(name.split("_")[0] for name in first.selected) == ["g0", "g1"]
+
+    _images(input_folder, range(2, GROUPS))
+    old = {path.name for path in input_folder.iterdir() if path.name.split("_")[0] in ("g0", "g1")}
+    with FileOpens(input_folder) as opens:
+        second = _run(input_folder, lightly, GROUPS, worker_config=datapool)
+    assert not opens.names & old, f"unchanged files were read again: {sorted(opens.names & old)[:3]}"
+    assert second.counts["nInput"] == (GROUPS - 2) * PER_GROUP, "only the new files are processed"
+    assert second.counts["nPreselectedDatapool"] == 2
+    assert second.counts["nSelected"] == GROUPS - 2, "n_samples counts the preselected samples"
+    assert second.counts["nSelectedWithDatapool"] == GROUPS
+    assert sorted(name.split("_")[0] for name in second.selected) == ["g2", "g3", "g4"]
+
+    state = _state(lightly, "input")
+    assert [run["tag"] for run in state["runs"]] == [first.run_id, second.run_id]
+    assert _tag(lightly, "input", second.run_id) == second.selected
+    assert _tag(lightly, "input", INITIAL_TAG) == sorted(first.selected + second.selected)
+
+    # Nothing new: the run finishes, selects nothing and leaves the dataset as it was.
+    third = _run(input_folder, lightly, GROUPS + 2, worker_config=datapool)
+    assert third.counts["nInput"] == 0 and third.selected == [] and third.tag == ""
+    assert _state(lightly, "input") == state
+
+
+def test_process_all_reuses_the_embeddings_and_a_changed_model_recomputes(tmp_path: Path) -> None:
+    input_folder, lightly = tmp_path / "input", tmp_path / "lightly"
+    input_folder.mkdir()
+    _images(input_folder, range(3), range(2))
+    first = _run(input_folder, lightly, 1, worker_config={"use_datapool": True})
+    everything = {"use_datapool": True, "datasource": {"process_all": True}}
+    with FileOpens(input_folder) as opens:
+        again = _run(input_folder, lightly, 3, worker_config=everything)
+    assert opens.names == set(), "process_all reuses the embeddings of unchanged files"
+    assert again.report["embedding"]["reused"] == 6
+    assert again.counts["nInput"] == 6 and again.counts["nPreselectedDatapool"] == 1
+    assert len(again.selected) == 2 and not set(again.selected) & set(first.selected)
+    groups = {name.split("_")[0] for name in first.selected + again.selected}
+    assert groups == {"g0", "g1", "g2"}, "the new picks keep their distance to the preselected one"
+
+    changed_model = {**FAST_MODEL, "collate": {"input_size": 40}}
+    with FileOpens(input_folder) as opens:
+        changed = _run(input_folder, lightly, 4, worker_config=everything, lightly_config=changed_model)
+    assert opens.names, "other embedding settings embed the files again"
+    assert changed.report["embedding"]["reused"] == 0
+    assert changed.counts["nPreselectedDatapool"] == 3 and changed.counts["nSelected"] == 1
+    log = (Path(changed.run_folder) / "log.txt").read_text()
+    assert "embedding settings differ" in log
+
+
+def test_seed_004_scenario_on_videos(tmp_path: Path) -> None:
+    """Three videos, then two more; the second run selects only frames of the new ones."""
+    bucket, lightly = tmp_path / "videos", tmp_path / "lightly"
+    bucket.mkdir()
+    codec = ("libx264", {"g": "10", "preset": "ultrafast"})
+    for variant, name in enumerate(["campus4-c0", "passageway1-c1", "terrace1-c0"], start=1):
+        make_video(bucket / f"{name}.mp4", *codec, frames=24, variant=variant)
+
+    def selection(distance: float) -> dict[str, Any]:
+        strategy = {"type": "DIVERSITY", "stopping_condition_minimum_distance": distance}
+        return {"n_samples": 100, "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": strategy}]}
+
+    worker = {"use_datapool": True, "enable_training": False}
+    first = _run(bucket, lightly, 0, worker_config=worker, selection_config=selection(0.1))
+    assert first.selected, "the first run selects frames"
+    for variant, name in enumerate(["campus7-c0", "terrace1-c3"], start=4):
+        make_video(bucket / f"{name}.mp4", *codec, frames=24, variant=variant)
+    second = _run(bucket, lightly, 0, worker_config=worker, selection_config=selection(0.2))
+
+    new_videos = ("campus7-c0", "terrace1-c3")
+    assert second.selected, "the new videos hold frames far from everything selected"
+    assert all(name.startswith(new_videos) for name in second.selected)
+    assert second.counts["nPreselectedDatapool"] == len(first.selected)
+    dataset = Dataset(Location(str(lightly), writable=False), "videos")
+    state = dataset.load()
+    assert [run.tag for run in state.runs] == [first.run_id, second.run_id]
+    assert dataset.read_tag(state, INITIAL_TAG) == sorted(first.selected + second.selected)
+    samples = dataset.read_table(state, "samples")
+    assert samples is not None
+    vectors = dict(zip(samples.column("name").to_pylist(), embedding_matrix(samples), strict=True))
+    earlier = np.stack([vectors[name] for name in first.selected])
+    for name in second.selected:
+        distance = np.sqrt(((earlier - vectors[name]) ** 2).sum(axis=1)).min()
+        assert distance >= 0.2, f"{name} is {distance:.3f} from a frame selected before"
+
+
+def test_a_changed_file_is_processed_again(tmp_path: Path) -> None:
+    input_folder, lightly = tmp_path / "input", tmp_path / "lightly"
+    input_folder.mkdir()
+    _images(input_folder, range(2), range(2))
+    _run(input_folder, lightly, 1, worker_config={"use_datapool": True})
+    changed = input_folder / "g1_m1.png"
+    shutil.copyfile(input_folder / "g0_m0.png", changed)
+    second = _run(input_folder, lightly, 3, worker_config={"use_datapool": True})
+    assert second.counts["nInput"] == 1, "only the rewritten file is new"
