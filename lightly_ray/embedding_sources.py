@@ -10,6 +10,8 @@ import numpy as np
 import pyarrow as pa
 
 from lightly_ray.config import RunConfig
+from lightly_ray.crash_points import crash_point
+from lightly_ray.datasets.embedding_cache import CacheTarget, wait_for_cache
 from lightly_ray.datasets.rows import as_batch
 from lightly_ray.errors import StorageError
 from lightly_ray.formats.embeddings_csv import read_embeddings_csv
@@ -62,12 +64,14 @@ def embed_with_model(
     videos: IndexedVideos,
     show_progress: bool,
     reused: pa.Table | None = None,
+    cache: CacheTarget | None = None,
 ) -> EmbeddedSamples:
     """Decode and embed every listed image and every frame of the indexed videos on Ray.
 
     `state` is the model's weights (`model_state`, built while the input was listed). `reused`
     holds samples an earlier run processed with the same settings (the datapool's processed
-    rows): they join the gathered samples as they are.
+    rows, or the cache of a run that died): they join the gathered samples as they are. The
+    embedding actors keep what they embed in `cache` (`datasets.embedding_cache`).
     """
     source = {
         "source": "model",
@@ -91,7 +95,7 @@ def embed_with_model(
     cluster = ClusterShape.current()
     units = build_units(listing, videos)
     pipeline = build_image_pipeline(
-        units, input_location=input_location, config=config, model_state=state, cluster=cluster
+        units, input_location=input_location, config=config, model_state=state, cluster=cluster, cache=cache
     )
     logger.info("pipeline on %d CPUs, %d GPUs:\n%s", cluster.cpus, cluster.gpus, pipeline.describe())
     bar = progress_bar(pipeline.samples, "decode+embed", show_progress)
@@ -102,11 +106,14 @@ def embed_with_model(
         for batch in pipeline.dataset.iter_batches(batch_size=None, batch_format="numpy"):
             bar.update(len(batch["name"]))
             yield batch
+            crash_point("embedding")
 
     try:
         gathered = gather_batches(itertools.chain(earlier, counted()), remove_exact_duplicates=duplicates)
     finally:
         bar.close()
+    if cache is not None:
+        wait_for_cache(cache, pipeline.samples)
     return EmbeddedSamples(gathered=gathered, source=source)
 
 

@@ -15,8 +15,10 @@ import pyarrow.compute as pc
 
 from lightly_ray.cluster_address import DEFAULT_CONNECT_TIMEOUT_S
 from lightly_ray.config import RunConfig
+from lightly_ray.crash_points import crash_point
 from lightly_ray.datasets import DatapoolPlan, RunRecord, SelectionPool, plan_datapool, selection_pool
 from lightly_ray.datasets.datapool import restrict_candidates
+from lightly_ray.datasets.embedding_cache import CacheTarget, clear_cache, read_cache
 from lightly_ray.datasets.rows import files_table, processed_table, rows_named
 from lightly_ray.embedding_sources import embed_from_csv, embed_with_model, embedding_settings, model_state
 from lightly_ray.errors import LightlyRayError, StorageError, user_message
@@ -238,13 +240,21 @@ def _run(
                     sum(listed.other_files.values()),
                     describe_counts(listed.other_files),
                 )
+            settings = embedding_settings(config)
+            dataset = prepared.dataset.dataset
+            cache = (
+                CacheTarget.of(lightly_location, dataset.folder, settings, folder.run_id) if embeds else None
+            )
+            with watch("cache"):
+                cached = read_cache(lightly_location, cache.folder) if cache is not None else None
             plan = plan_datapool(
                 listing,
-                prepared.dataset.dataset,
+                dataset,
                 prepared.dataset.state,
-                embedding_settings(config),
+                settings,
                 use_datapool=worker.use_datapool,
                 process_all=worker.datasource.process_all,
+                cached=cached,
             )
             with watch("videos"):
                 videos = _index_videos(input_location, plan.to_process)
@@ -257,7 +267,8 @@ def _run(
                         plan.to_process,
                         videos,
                         show_progress,
-                        reused=plan.reused,
+                        reused=_concat(plan.reused, plan.resumed),
+                        cache=cache,
                     )
                 else:
                     embedded = embed_from_csv(config, lightly_location, plan.to_process, videos)
@@ -286,6 +297,7 @@ def _run(
         )
         with watch("selection"):
             explanation = _select(config, gathered, pool, inputs)
+        crash_point("selection")
         picked = explanation.table()
         pick_order = [str(name) for name in picked.column("name").to_pylist()]
         selected = sorted(pick_order)
@@ -307,7 +319,6 @@ def _run(
                 logger.info("selected %d sequences of %d frames: sequence_information.json", count, length)
             frames = _write_frames(prepared, listing, videos, gathered, selected)
     finished = dt.datetime.now(dt.UTC)
-    dataset = prepared.dataset.dataset
     tag = prepared.dataset.tag or folder.run_id
     report = build_report(
         run_id=folder.run_id,
@@ -326,7 +337,10 @@ def _run(
         report["frames"] = {"folder": FRAMES_FOLDER, "written": len(frames)}
     folder.write_json("report.json", report)
     folder.write_text("log.txt", log.text())
+    crash_point("writing")
     published = _publish(prepared, folder.run_id, tag, gathered, plan, listing, selected, finished)
+    if cache is not None:
+        _clear_cache_best_effort(cache)
     folder.commit({"run_id": folder.run_id, "finished": finished.isoformat(), "nSelected": len(selected)})
     return RunResult(
         run_id=folder.run_id,
@@ -350,19 +364,24 @@ def _publish(
     selected: list[str],
     finished: dt.datetime,
 ) -> bool:
-    """Publish the run to its dataset, last of all its outputs; False when it selected nothing."""
-    if not selected:
-        logger.info("nothing new was selected: dataset '%s' is unchanged", prepared.dataset.dataset.name)
-        return False
+    """Publish the run to its dataset, last of all its outputs; False when it added no tag.
+
+    A run that selected nothing but processed files still publishes what it processed (no tag),
+    so that the datapool does not process those files again.
+    """
     processed = processed_table(gathered, listing, run_id)
     if plan.reused is not None:
         fresh = pc.invert(pc.is_in(processed.column("name"), value_set=plan.reused.column("name")))
         processed_here = processed.filter(fresh)
     else:
         processed_here = processed
+    name = prepared.dataset.dataset.name
+    if not selected and not processed_here.num_rows:
+        logger.info("nothing was processed or selected: dataset '%s' is unchanged", name)
+        return False
     record = RunRecord(
         run_id=run_id,
-        tag=tag,
+        tag=tag if selected else "",
         finished=finished.isoformat(),
         input=prepared.input_location.url,
         selected=len(selected),
@@ -377,14 +396,30 @@ def _publish(
         processed=processed_here,
         files=files_table(plan.to_process),
     )
+    if not selected:
+        logger.info("nothing new was selected: dataset '%s' records the processed files, no tag", name)
+        return False
     logger.info(
         "dataset '%s': %d samples added as tag '%s' (%d in initial-tag)",
-        dataset.name,
+        name,
         len(selected),
         tag,
         state.sample_count,
     )
     return True
+
+
+def _concat(*tables: pa.Table | None) -> pa.Table | None:
+    present = [table for table in tables if table is not None and table.num_rows]
+    return pa.concat_tables(present, promote_options="default") if present else None
+
+
+def _clear_cache_best_effort(cache: CacheTarget) -> None:
+    """Empty the embedding cache once the run's rows are published (or not needed)."""
+    try:
+        clear_cache(cache.location, cache.folder)
+    except Exception as error:  # noqa: BLE001 - a leftover cache costs space, never a result
+        logger.warning("could not empty the embedding cache %s: %s", cache.folder, error)
 
 
 def _check_listing(listing: pa.Table, input_location: Location, relevant: RelevantFilenames | None) -> None:

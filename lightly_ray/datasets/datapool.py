@@ -35,6 +35,8 @@ class DatapoolPlan:
     Attributes:
         to_process: The listing rows to decode and embed.
         reused: Processed rows of earlier runs this run uses instead of processing (None: none).
+        resumed: Rows of the embedding cache this run uses instead of processing: what a run
+            that did not finish embedded (None: none).
         new_files: Names of the listed files that are candidates (all of them without datapool
             or with process_all).
         preselected: The dataset's samples with a reusable embedding (None: none).
@@ -45,6 +47,7 @@ class DatapoolPlan:
 
     to_process: pa.Table
     reused: pa.Table | None = None
+    resumed: pa.Table | None = None
     new_files: set[str] = field(default_factory=set)
     preselected: pa.Table | None = None
     reembed: list[str] = field(default_factory=list)
@@ -59,6 +62,7 @@ def plan_datapool(
     *,
     use_datapool: bool,
     process_all: bool,
+    cached: pa.Table | None = None,
 ) -> DatapoolPlan:
     """Decide what a run processes and reuses.
 
@@ -69,7 +73,72 @@ def plan_datapool(
         embedding: This run's embedding settings (`RunRecord.embedding`).
         use_datapool: `worker_config.use_datapool`.
         process_all: `worker_config.datasource.process_all`.
+        cached: Rows of the dataset's embedding cache for these settings: what runs that did
+            not finish embedded (`datasets.embedding_cache`).
     """
+    plan = _plan(listing, dataset, state, embedding, use_datapool=use_datapool, process_all=process_all)
+    if cached is not None and cached.num_rows:
+        plan.to_process, plan.resumed = resume_from_cache(plan.to_process, cached)
+        if plan.resumed is not None:
+            logger.info(
+                "%d samples embedded by a run that did not finish are reused (embedding cache of '%s')",
+                plan.resumed.num_rows,
+                dataset.name,
+            )
+    return plan
+
+
+def resume_from_cache(listing: pa.Table, cached: pa.Table) -> tuple[pa.Table, pa.Table | None]:
+    """Split a listing into the files to process and the cached rows that stand for the others.
+
+    A file is covered when the cache holds its rows for its current size and modification
+    time: its one row for an image, a row for every frame of a video.
+
+    Returns:
+        (the listing without the covered files, the rows of the covered files or None).
+    """
+    current = {
+        name: (int(size), int(mtime or 0))
+        for name, size, mtime in zip(
+            listing.column("name").to_pylist(),
+            listing.column("size").to_pylist(),
+            listing.column("mtime_ns").to_pylist(),
+            strict=True,
+        )
+    }
+    latest: dict[str, int] = {}
+    frames: dict[str, set[int]] = {}
+    totals: dict[str, int] = {}
+    columns = (cached.column(name).to_pylist() for name in ("name", "file", "size", "mtime_ns"))
+    for row, (name, file, size, mtime) in enumerate(zip(*columns, strict=True)):
+        if current.get(file) != (size, mtime):
+            continue
+        latest[name] = row
+    indexes = cached.column("frame_index").to_pylist()
+    video_frames = cached.column("video_frames").to_pylist()
+    files = cached.column("file").to_pylist()
+    for row in latest.values():
+        frames.setdefault(files[row], set()).add(indexes[row])
+        totals[files[row]] = video_frames[row]
+    covered = {file for file, seen in frames.items() if totals[file] == 0 or len(seen) == totals[file]}
+    if not covered:
+        return listing, None
+    rows = sorted(row for row in latest.values() if files[row] in covered)
+    remaining = listing.filter(
+        pc.invert(pc.is_in(listing.column("name"), value_set=pa.array(sorted(covered), pa.string())))
+    )
+    return remaining, cached.take(pa.array(rows, pa.int64()))
+
+
+def _plan(
+    listing: pa.Table,
+    dataset: Dataset,
+    state: DatasetState,
+    embedding: dict[str, object],
+    *,
+    use_datapool: bool,
+    process_all: bool,
+) -> DatapoolPlan:
     names = listing.column("name").to_pylist()
     if not use_datapool or not state.runs:
         return DatapoolPlan(to_process=listing, new_files=set(names))

@@ -23,38 +23,80 @@ def processed_table(gathered: GatheredSamples, listing: pa.Table, run_id: str) -
     """Every gathered sample with its file, the file's size and mtime, and the run's id.
 
     Args:
-        gathered: The run's samples (decoded and embedded; `sizes` and `frames` filled).
+        gathered: The run's samples (decoded and embedded, or read from an embeddings CSV).
         listing: The run's listing (name, size, mtime_ns), covering every sample's file.
         run_id: The run that processed them.
     """
     count = len(gathered.names)
+    names = gathered.names.astype(str)
     videos = gathered.frames["video"].astype(str) if gathered.frames else np.full(count, "")
-    files = np.where(videos != "", videos, gathered.names.astype(str))
-    mtime_of = dict(
-        zip(listing.column("name").to_pylist(), listing.column("mtime_ns").to_pylist(), strict=True)
+    files = np.where(videos != "", videos, names)
+    listed = zip(
+        listing.column("name").to_pylist(),
+        listing.column("size").to_pylist(),
+        listing.column("mtime_ns").to_pylist(),
+        strict=True,
     )
-    mtimes = np.fromiter((mtime_of.get(file) or 0 for file in files), dtype=np.int64, count=count)
-    vectors = np.ascontiguousarray(gathered.embeddings, dtype=np.float32)
-    embedding = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
-    columns: dict[str, pa.Array] = {
-        "name": pa.array(gathered.names.astype(str), pa.string()),
-        "file": pa.array(files, pa.string()),
-        "size": pa.array(_or_zeros(gathered.sizes, count, np.int64)),
-        "mtime_ns": pa.array(mtimes),
-        "ok": pa.array(gathered.errors.astype(str) == ""),
-        "error": pa.array(gathered.errors.astype(str), pa.string()),
-        "content_hash": pa.array(_or_empty(gathered.content_hashes, count), pa.string()),
-        "embedding": embedding,
+    key_of = {name: (size, mtime or 0) for name, size, mtime in listed}
+    keys = [key_of.get(str(file), (0, 0)) for file in files]
+    columns: dict[str, np.ndarray] = {
+        "name": names,
+        "size": np.fromiter((key[0] for key in keys), dtype=np.int64, count=count),
+        "mtime_ns": np.fromiter((key[1] for key in keys), dtype=np.int64, count=count),
+        "ok": gathered.errors.astype(str) == "",
+        "error": gathered.errors.astype(str),
+        "content_hash": _or_empty(gathered.content_hashes, count),
+        "embedding": np.asarray(gathered.embeddings, dtype=np.float32),
     }
     for column in METADATA_COLUMNS:
-        name = column.removeprefix("lightly_")
-        columns[column] = pa.array(_or_zeros(gathered.lightly_metadata.get(name), count, np.float64))
-    frame_defaults = {"video": "", "frame_index": -1, "frame_pts": 0, "frame_seconds": 0.0}
+        columns[column] = _or_zeros(
+            gathered.lightly_metadata.get(column.removeprefix("lightly_")), count, np.float64
+        )
     for column in FRAME_COLUMNS:
-        values = gathered.frames.get(column)
-        columns[column] = pa.array(values if values is not None else np.full(count, frame_defaults[column]))
-    columns["run_id"] = pa.array([run_id] * count, pa.string())
-    return pa.table(columns)
+        if column in gathered.frames:
+            columns[column] = gathered.frames[column]
+    return _table(columns, run_id)
+
+
+def batch_rows(batch: Batch, run_id: str) -> pa.Table:
+    """Embedded rows of the pipeline (`decode_units.SAMPLE_COLUMNS` and `embedding`) as processed rows."""
+    return _table({column: np.asarray(values) for column, values in batch.items()}, run_id)
+
+
+def _table(columns: dict[str, np.ndarray], run_id: str) -> pa.Table:
+    """The processed-rows table, columns in PROCESSED_COLUMNS order, defaults for missing ones."""
+    count = len(columns["name"])
+    names = columns["name"].astype(str)
+    videos = columns["video"].astype(str) if "video" in columns else np.full(count, "")
+    vectors = np.ascontiguousarray(columns["embedding"], dtype=np.float32)
+    if vectors.ndim != 2:  # a column of row arrays
+        vectors = np.stack(list(vectors)).astype(np.float32) if count else vectors.reshape(0, 0)
+    result: dict[str, pa.Array] = {
+        "name": pa.array(names, pa.string()),
+        "file": pa.array(np.where(videos != "", videos, names), pa.string()),
+        "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1]),
+        "run_id": pa.array([run_id] * count, pa.string()),
+    }
+    for column, (kind, default) in _COLUMN_TYPES.items():
+        values = columns.get(column)
+        result[column] = pa.array(np.full(count, default) if values is None else values, kind)
+    return pa.table({column: result[column] for column in PROCESSED_COLUMNS})
+
+
+_COLUMN_TYPES: dict[str, tuple[pa.DataType, object]] = {
+    "size": (pa.int64(), 0),
+    "mtime_ns": (pa.int64(), 0),
+    "ok": (pa.bool_(), True),
+    "error": (pa.string(), ""),
+    "content_hash": (pa.string(), ""),
+    **{column: (pa.float64(), 0.0) for column in METADATA_COLUMNS},
+    "video": (pa.string(), ""),
+    "frame_index": (pa.int64(), -1),
+    "frame_pts": (pa.int64(), 0),
+    "frame_seconds": (pa.float64(), 0.0),
+    "video_frames": (pa.int64(), 0),
+}
+PROCESSED_COLUMNS = ("name", "file", "embedding", *_COLUMN_TYPES, "run_id")
 
 
 def rows_named(table: pa.Table, names: list[str]) -> pa.Table:
@@ -80,8 +122,11 @@ def as_batch(table: pa.Table) -> Batch:
     for column in GATHERED_COLUMNS:
         if column == "embedding":
             batch[column] = embedding_matrix(table)
-        else:
+        elif column in table.column_names:
             batch[column] = table.column(column).to_numpy(zero_copy_only=False)
+        else:
+            kind, default = _COLUMN_TYPES[column]
+            batch[column] = np.full(table.num_rows, default, dtype=kind.to_pandas_dtype())
     return batch
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lightly_ray.crash_points import crash_point
 from lightly_ray.datasets.names import INITIAL_TAG
 from lightly_ray.errors import InputFormatError, LightlyRayError
 from lightly_ray.storage import Location
@@ -43,7 +44,8 @@ class RunRecord:
 
     Attributes:
         run_id: The run's id (its run folder is `.lightly/runs/<run_id>/`).
-        tag: The tag holding what the run selected.
+        tag: The tag holding what the run selected ("" for a run that selected nothing and
+            recorded only what it processed).
         finished: When the run was published (ISO 8601, UTC).
         input: The input location the run read.
         selected: How many samples it added.
@@ -203,19 +205,20 @@ class Dataset:
             DatasetConflictError: When the tag exists already, or another run published to the
                 dataset since `previous` was read.
         """
-        if record.tag in previous.tags:
+        if record.tag and record.tag in previous.tags:
             raise DatasetConflictError(f"dataset '{self.name}' already has a tag '{record.tag}'")
-        names = sorted(str(name) for name in selected.column("name").to_pylist())
-        earlier = self.read_tag(previous, INITIAL_TAG) if INITIAL_TAG in previous.tags else []
-        everything = sorted({*earlier, *names})
         self._write_parquet(record.samples_file, selected)
         self._write_parquet(record.processed_file, processed)
         self._write_parquet(record.files_file, files)
         tags = dict(previous.tags)
-        for tag, members in ((record.tag, names), (INITIAL_TAG, everything)):
-            tags[tag] = f"tags/{record.run_id}/{tag}.txt"
-            self._write_lines(tags[tag], members)
+        if record.tag:
+            names = sorted(str(name) for name in selected.column("name").to_pylist())
+            earlier = self.read_tag(previous, INITIAL_TAG) if INITIAL_TAG in previous.tags else []
+            for tag, members in ((record.tag, names), (INITIAL_TAG, sorted({*earlier, *names}))):
+                tags[tag] = f"tags/{record.run_id}/{tag}.txt"
+                self._write_lines(tags[tag], members)
         state = DatasetState(name=self.name, runs=(*previous.runs, record), tags=tags)
+        crash_point("publishing")
         current = self.load()
         if current.version != previous.version:
             raise DatasetConflictError(

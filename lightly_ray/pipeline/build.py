@@ -17,6 +17,7 @@ import ray.data
 
 from lightly_ray.config.resources import EMBED_BATCH_SIZE
 from lightly_ray.config.run_config import RunConfig
+from lightly_ray.datasets.embedding_cache import CacheTarget
 from lightly_ray.errors import ConfigError
 from lightly_ray.models.backbones import ModelState
 from lightly_ray.pipeline.decode_units import SAMPLE_COLUMNS, decode_units
@@ -121,6 +122,7 @@ def build_image_pipeline(
     config: RunConfig,
     model_state: ModelState,
     cluster: ClusterShape,
+    cache: CacheTarget | None = None,
 ) -> ImagePipeline:
     """Build the decode and embed plan for the decode units of a listing (images, video segments).
 
@@ -130,6 +132,7 @@ def build_image_pipeline(
         config: The run configuration.
         model_state: Embedding model weights (built on the driver, shared via the object store).
         cluster: The resources to plan for.
+        cache: Where the embedding actors keep what they embed (None: nowhere).
 
     Returns:
         The plan; nothing runs until its dataset is iterated.
@@ -139,7 +142,12 @@ def build_image_pipeline(
     per_block = block_samples(config, cluster, int(samples.sum()))
     blocks = unit_blocks(units, samples, per_block)
     stages = plan_stages(
-        config, cluster, location=input_location, state_ref=ray.put(model_state), blocks=len(blocks)
+        config,
+        cluster,
+        location=input_location,
+        state_ref=ray.put(model_state),
+        blocks=len(blocks),
+        cache=cache,
     )
     dataset: ray.data.Dataset = ray.data.from_arrow(blocks)
     for stage in stages:
@@ -216,6 +224,7 @@ def plan_stages(
     location: Location | None = None,
     state_ref: Any = None,
     blocks: int | None = None,
+    cache: CacheTarget | None = None,
 ) -> list[Stage]:
     """The decode and embed steps for a cluster of this shape; nothing is started.
 
@@ -228,6 +237,7 @@ def plan_stages(
         state_ref: The model weights in the object store (None for a plan only described).
         blocks: How many blocks of units the decode step gets, when known: no more decode tasks
             run at once than there are blocks.
+        cache: Where the embedding actors keep what they embed (None: nowhere).
 
     Returns:
         The steps in order; `Stage.apply` builds them, `describe_stages` shows them.
@@ -259,6 +269,7 @@ def plan_stages(
                 "state_ref": [state_ref],
                 "normalize": config.worker_config.normalize_embeddings,
                 "torch_threads": shape.torch_threads,
+                "cache": cache,
             },
             "compute": ray.data.ActorPoolStrategy(min_size=shape.min_actors, max_size=shape.max_actors),
             "batch_size": shape.batch_size,

@@ -28,7 +28,9 @@ Batch = dict[str, np.ndarray]
 SAMPLE_COLUMNS = (
     "name",
     "size",
+    "mtime_ns",
     "video",
+    "video_frames",
     "frame_index",
     "frame_pts",
     "frame_seconds",
@@ -64,7 +66,9 @@ def decode_units(batch: Batch, *, location: Location, input_size: int) -> Batch:
             input_size=input_size,
         )
         count = len(images)
+        decoded["mtime_ns"] = np.asarray(batch["mtime_ns"][images], dtype=np.int64)
         decoded["video"] = np.full(count, "", dtype=object)
+        decoded["video_frames"] = np.zeros(count, dtype=np.int64)
         decoded["frame_index"] = np.full(count, -1, dtype=np.int64)
         decoded["frame_pts"] = np.zeros(count, dtype=np.int64)
         decoded["frame_seconds"] = np.zeros(count, dtype=np.float64)
@@ -104,7 +108,7 @@ def _decode_segment_row(batch: Batch, row: int, location: Location, input_size: 
     rows.frame_index[:] = np.arange(segment.start, segment.stop)
     rows.pts[:] = np.where(rows.ok, rows.pts, plan.pts)
     rows.seconds[:] = np.where(rows.ok, rows.seconds, plan.pts * float(plan.time_base))
-    return rows.batch(video)
+    return rows.batch(video, int(batch["size"][row]), int(batch["mtime_ns"][row]), frame_count)
 
 
 class _FrameRows:
@@ -134,12 +138,14 @@ class _FrameRows:
             self.metadata[name][position] = value
         self.ok[position] = True
 
-    def batch(self, video: str) -> dict[str, Any]:
+    def batch(self, video: str, size: int, mtime_ns: int, frame_count: int) -> dict[str, Any]:
         count = len(self.name)
         return {
             "name": self.name,
-            "size": np.zeros(count, dtype=np.int64),
+            "size": np.full(count, size, dtype=np.int64),
+            "mtime_ns": np.full(count, mtime_ns, dtype=np.int64),
             "video": np.full(count, video, dtype=object),
+            "video_frames": np.full(count, frame_count, dtype=np.int64),
             "frame_index": self.frame_index,
             "frame_pts": self.pts,
             "frame_seconds": self.seconds,

@@ -9,6 +9,8 @@ import ray
 import torch
 
 from lightly_ray.config.lightly import ModelConfig
+from lightly_ray.datasets.embedding_cache import CacheTarget, CacheWriter
+from lightly_ray.datasets.rows import batch_rows
 from lightly_ray.models.backbones import IMAGENET_MEAN, IMAGENET_STD, load_model
 
 Batch = dict[str, np.ndarray]
@@ -25,11 +27,18 @@ class EmbedImages:
             Ray hands the reference itself to the constructor).
         normalize: Scale embeddings to unit length (`worker_config.normalize_embeddings`).
         torch_threads: torch's threads when the model runs on CPU (`resources.embed.torch_threads`).
+        cache: Where to keep every embedded batch for a rerun of the run, should it die
+            (`datasets.embedding_cache`); None to keep nothing.
 
     """
 
     def __init__(
-        self, model: ModelConfig, state_ref: list[ray.ObjectRef[Any]], normalize: bool, torch_threads: int = 1
+        self,
+        model: ModelConfig,
+        state_ref: list[ray.ObjectRef[Any]],
+        normalize: bool,
+        torch_threads: int = 1,
+        cache: CacheTarget | None = None,
     ) -> None:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if self.device.type == "cpu":
@@ -39,6 +48,7 @@ class EmbedImages:
         self.normalize = normalize
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+        self.cache = CacheWriter(cache) if cache is not None else None
 
     def __call__(self, batch: Batch) -> Batch:
         """Embed one batch.
@@ -56,7 +66,15 @@ class EmbedImages:
         if ok.any():
             embeddings[ok] = self._embed(images[ok])
         batch["embedding"] = embeddings
+        if self.cache is not None:
+            self.cache.write(batch_rows(batch, self.cache.target.run_id))
         return batch
+
+    def __del__(self) -> None:
+        """Wait for the cache parts still being written (Ray Data deletes the UDF on shutdown)."""
+        cache = getattr(self, "cache", None)
+        if cache is not None:
+            cache.close()
 
     @torch.inference_mode()
     def _embed(self, images: np.ndarray) -> np.ndarray:

@@ -14,10 +14,11 @@ from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
 Batch = dict[str, np.ndarray]
 
 METADATA_COLUMNS = tuple(f"{METADATA_COLUMN_PREFIX}{name}" for name in LIGHTLY_METADATA_NAMES)
-FRAME_COLUMNS = ("video", "frame_index", "frame_pts", "frame_seconds")
+FRAME_COLUMNS = ("video", "frame_index", "frame_pts", "frame_seconds", "video_frames")
 GATHERED_COLUMNS = (
     "name",
     "size",
+    "mtime_ns",
     "ok",
     "error",
     "content_hash",
@@ -44,6 +45,8 @@ class GatheredSamples:
             samples were not decoded.
         sizes: Byte size of each sample's file (its video's for a frame); empty when the
             samples were not decoded.
+        mtimes: Modification time of each sample's file, ns (0 when the store reports none);
+            empty when the samples were not decoded.
         content_hashes: Hash of each image file's bytes ("" for frames and unread files); empty
             when the samples were not decoded.
 
@@ -57,6 +60,7 @@ class GatheredSamples:
     lightly_metadata: dict[str, np.ndarray] = field(default_factory=dict)
     frames: dict[str, np.ndarray] = field(default_factory=dict)
     sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    mtimes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     content_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
 
     @classmethod
@@ -151,6 +155,7 @@ def gather_batches(batches: Iterable[Batch], *, remove_exact_duplicates: bool) -
         },
         frames={column: columns[column][order] for column in FRAME_COLUMNS},
         sizes=columns["size"][order].astype(np.int64),
+        mtimes=columns["mtime_ns"][order].astype(np.int64),
         content_hashes=hashes.astype(object),
     )
 

@@ -28,6 +28,7 @@ UNIT_SCHEMA = pa.schema(
     [
         pa.field("source", pa.string()),
         pa.field("size", pa.int64()),
+        pa.field("mtime_ns", pa.int64()),  # 0 when the store reports none
         pa.field("video_frames", pa.int64()),  # 0 for an image
         pa.field("frame_start", pa.int64()),
         pa.field("pts", pa.list_(pa.int64())),
@@ -109,9 +110,10 @@ def build_units(
     """
     rows: dict[str, list[object]] = {name: [] for name in UNIT_SCHEMA.names}
 
-    def add(source: str, size: int, frames: int, plan: SegmentPlan | None) -> None:
+    def add(source: str, size: int, mtime: int, frames: int, plan: SegmentPlan | None) -> None:
         rows["source"].append(source)
         rows["size"].append(size)
+        rows["mtime_ns"].append(mtime)
         rows["video_frames"].append(frames)
         if plan is None:
             rows["frame_start"].append(0)
@@ -130,15 +132,16 @@ def build_units(
 
     names = listing.column("name").to_pylist()
     sizes = listing.column("size").to_pylist()
-    for name, size in zip(names, sizes, strict=True):
+    mtimes = listing.column("mtime_ns").to_pylist()
+    for name, size, mtime in zip(names, sizes, mtimes, strict=True):
         if not is_video_file(name):
-            add(name, size, 0, None)
+            add(name, size, mtime or 0, 0, None)
             continue
         index = videos.indexes.get(name)
         if index is None:
             continue
         for segment in plan_segments(index, frames_per_segment):
-            add(name, size, index.frame_count, SegmentPlan.of(index, segment))
+            add(name, size, mtime or 0, index.frame_count, SegmentPlan.of(index, segment))
     return pa.table(rows, schema=UNIT_SCHEMA)
 
 

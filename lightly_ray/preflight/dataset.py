@@ -53,7 +53,7 @@ def check_dataset(
         check_name(tag, "--tag")
     handle = Dataset(lightly_location, name)
     state = handle.load()
-    if state.runs and not config.worker_config.use_datapool:
+    if state.sample_count and not config.worker_config.use_datapool:
         raise DatasetConflictError(
             f"dataset '{name}' in '{lightly_location.url}' already holds {state.sample_count} samples "
             f"from {len(state.runs)} run(s), the last {state.version}. To add to it, set "

@@ -16,6 +16,7 @@ from lightly_ray.datasets import (
     check_name,
     default_dataset_name,
 )
+from lightly_ray.datasets.datapool import resume_from_cache
 from lightly_ray.datasets.rows import FILE_SCHEMA, embedding_matrix
 from lightly_ray.errors import InputFormatError, UsageError
 from lightly_ray.storage import Location
@@ -128,3 +129,44 @@ def test_names() -> None:
     assert default_dataset_name("gs://bucket") == "bucket"
     assert default_dataset_name("/data/my photos") == "my-photos"
     assert default_dataset_name("az://container/a/__") == "dataset"
+
+
+def _cached(rows: list[tuple[str, str, int, int, int, int]]) -> pa.Table:
+    names, files, sizes, mtimes, indexes, totals = (list(column) for column in zip(*rows, strict=True))
+    embedding = pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(len(rows) * 2, dtype=np.float32)), 2)
+    return pa.table(
+        {
+            "name": names,
+            "file": files,
+            "size": pa.array(sizes, pa.int64()),
+            "mtime_ns": pa.array(mtimes, pa.int64()),
+            "frame_index": pa.array(indexes, pa.int64()),
+            "video_frames": pa.array(totals, pa.int64()),
+            "embedding": embedding,
+        }
+    )
+
+
+def test_resuming_reuses_only_whole_unchanged_files() -> None:
+    listing = pa.table(
+        {
+            "name": ["a.png", "b.png", "c.mp4", "d.mp4"],
+            "size": pa.array([10, 20, 30, 40], pa.int64()),
+            "mtime_ns": pa.array([1, 2, 3, None], pa.int64()),
+        }
+    )
+    cached = _cached(
+        [
+            ("a.png", "a.png", 10, 1, -1, 0),  # unchanged image: reused
+            ("b.png", "b.png", 21, 2, -1, 0),  # the file changed size since: not reused
+            ("c-0-mp4.png", "c.mp4", 30, 3, 0, 2),  # a video with one of two frames: not reused
+            ("d-0-mp4.png", "d.mp4", 40, 0, 0, 2),
+            ("d-1-mp4.png", "d.mp4", 40, 0, 1, 2),  # both frames (the store reports no mtime): reused
+            ("d-1-mp4.png", "d.mp4", 40, 0, 1, 2),  # written twice by two dead runs: one row
+        ]
+    )
+    remaining, resumed = resume_from_cache(listing, cached)
+    assert remaining.column("name").to_pylist() == ["b.png", "c.mp4"]
+    assert resumed is not None
+    assert resumed.column("name").to_pylist() == ["a.png", "d-0-mp4.png", "d-1-mp4.png"]
+    assert resume_from_cache(listing, cached.slice(1, 3)) == (listing, None)
