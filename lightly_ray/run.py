@@ -19,8 +19,10 @@ from lightly_ray.crash_points import crash_point
 from lightly_ray.datasets import DatapoolPlan, RunRecord, SelectionPool, plan_datapool, selection_pool
 from lightly_ray.datasets.datapool import restrict_candidates
 from lightly_ray.datasets.embedding_cache import CacheTarget, clear_cache, read_cache
-from lightly_ray.datasets.rows import files_table, processed_table, rows_named
-from lightly_ray.embedding_sources import embed_from_csv, embed_with_model, embedding_settings, model_state
+from lightly_ray.datasets.lock import DatasetLock
+from lightly_ray.datasets.rows import embedding_matrix, files_table, processed_table, rows_named
+from lightly_ray.datasets.settings import embedding_settings
+from lightly_ray.embedding_sources import embed_from_csv, embed_with_model, model_state
 from lightly_ray.errors import LightlyRayError, StorageError, user_message
 from lightly_ray.formats.lightly_inputs import LightlyInputs, read_lightly_inputs
 from lightly_ray.formats.relevant_filenames import RelevantFilenames
@@ -167,7 +169,8 @@ def run(
         WeightsNotAvailableError: When the chosen model weights cannot be loaded.
         StorageError: When a location cannot be read or written.
         DatasetConflictError: When the dataset holds samples and the datapool is off, the tag
-            exists, or another run published to the dataset meanwhile.
+            exists, or another run is writing the dataset (`datasets.lock.DatasetLockedError`,
+            before any work) or published to it meanwhile.
 
     """
     prepared = prepare_run(
@@ -206,7 +209,8 @@ def execute_run(prepared: PreparedRun, *, show_progress: bool = True, quiet_ray:
     with captured_run_log(show_progress) as log:
         folder = RunFolder(prepared.lightly_location, new_run_id())
         try:
-            return _run(prepared, folder, log, show_progress=show_progress, quiet_ray=quiet_ray)
+            with DatasetLock(prepared.dataset.dataset, folder.run_id):
+                return _run(prepared, folder, log, show_progress=show_progress, quiet_ray=quiet_ray)
         except BaseException as error:
             log.note(logging.ERROR, f"run {folder.run_id} failed; its folder {folder.url} has no _SUCCESS")
             log.note(logging.ERROR, user_message(error))
@@ -296,7 +300,8 @@ def _run(
             f", {sizes.n_preselected_datapool} preselected from the dataset" if worker.use_datapool else "",
         )
         with watch("selection"):
-            explanation = _select(config, gathered, pool, inputs)
+            queries = _query_embeddings(prepared)
+            explanation = _select(config, gathered, pool, inputs, queries)
         crash_point("selection")
         picked = explanation.table()
         pick_order = [str(name) for name in picked.column("name").to_pylist()]
@@ -484,8 +489,24 @@ def _index_videos(input_location: Location, listing: pa.Table) -> IndexedVideos:
     return videos
 
 
+def _query_embeddings(prepared: PreparedRun) -> dict[tuple[str, str], np.ndarray]:
+    """The embeddings of each query set's tag (SIMILARITY with dataset_id and tag_name)."""
+    queries = {}
+    for (name, tag), (dataset, state) in prepared.dataset.queries.items():
+        samples = dataset.read_table(state, "samples")
+        members = dataset.read_tag(state, tag)
+        rows = rows_named(samples, members) if samples is not None else None
+        queries[(name, tag)] = embedding_matrix(rows) if rows is not None else np.zeros((0, 0), np.float32)
+        logger.info("query set: %d samples of tag '%s' of dataset '%s'", len(queries[(name, tag)]), tag, name)
+    return queries
+
+
 def _select(
-    config: RunConfig, gathered: GatheredSamples, pool: SelectionPool, inputs: LightlyInputs
+    config: RunConfig,
+    gathered: GatheredSamples,
+    pool: SelectionPool,
+    inputs: LightlyInputs,
+    queries: dict[tuple[str, str], np.ndarray],
 ) -> SelectionExplanation:
     if len(pool.names) == len(pool.preselected):
         if pool.names:
@@ -500,6 +521,7 @@ def _select(
         lightly_metadata=pool.lightly_metadata,
         random_seed=config.lightly_config.seed,
         preselected=pool.preselected,
+        query_embeddings=queries,
     )
     problem = build_problem(config.selection_config, data)
     length = config.worker_config.selected_sequence_length

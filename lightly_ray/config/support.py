@@ -52,9 +52,4 @@ def unsupported_features(config: RunConfig) -> list[str]:
                 f"selection_config.strategies[{index}].input.task: {entry.input.task!r} "
                 "(object embeddings come with object crops)"
             )
-        if isinstance(entry.input, EmbeddingsInput) and entry.input.dataset_id is not None:
-            found.append(
-                f"selection_config.strategies[{index}].input.dataset_id: {entry.input.dataset_id!r} "
-                "(query sets come from datasets and tags)"
-            )
     return found

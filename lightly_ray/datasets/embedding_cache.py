@@ -35,7 +35,7 @@ CACHE_FOLDER = "cache"
 
 
 def settings_key(settings: dict[str, Any]) -> str:
-    """A short, stable hash of the embedding settings (`embedding_sources.embedding_settings`)."""
+    """A short, stable hash of the embedding settings (`datasets.settings.embedding_settings`)."""
     text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lightly_ray.config import RunConfig
+from lightly_ray.config.selection import EmbeddingsInput
 from lightly_ray.datasets import Dataset, DatasetConflictError, DatasetState, check_name, default_dataset_name
+from lightly_ray.datasets.settings import embedding_settings
+from lightly_ray.datasets.store import DATASETS_PREFIX
+from lightly_ray.errors import ConfigError
 from lightly_ray.storage import Location
 
 
@@ -17,11 +21,14 @@ class RunDataset:
         dataset: The dataset (it may not exist yet).
         state: Its published state when the run was checked.
         tag: The tag the run adds; None for one named after the run.
+        queries: The query sets the selection names, by (dataset_id, tag_name): the dataset and
+            its state (checked: the tag exists and was embedded as this run embeds).
     """
 
     dataset: Dataset
     state: DatasetState
     tag: str | None
+    queries: dict[tuple[str, str], tuple[Dataset, DatasetState]] = field(default_factory=dict)
 
 
 def check_dataset(
@@ -65,4 +72,61 @@ def check_dataset(
             f"dataset '{name}' already has a tag '{tag}' (its tags: {', '.join(sorted(state.tags))}): "
             "choose another --tag"
         )
-    return RunDataset(dataset=handle, state=state, tag=tag)
+    return RunDataset(
+        dataset=handle, state=state, tag=tag, queries=check_query_sets(lightly_location, config)
+    )
+
+
+def check_query_sets(
+    lightly_location: Location, config: RunConfig
+) -> dict[tuple[str, str], tuple[Dataset, DatasetState]]:
+    """The query sets of SIMILARITY strategies (`input.dataset_id`, `input.tag_name`), checked.
+
+    `dataset_id` names a dataset of the lightly location (`.lightly/datasets/<dataset_id>/`).
+
+    Raises:
+        ConfigError: When a dataset or tag does not exist (the message lists those that do), or
+            the tag's samples were embedded with other settings than this run's (their
+            distances to this run's embeddings would mean nothing).
+    """
+    queries: dict[tuple[str, str], tuple[Dataset, DatasetState]] = {}
+    problems = []
+    settings = embedding_settings(config)
+    for index, entry in enumerate(config.selection_config.strategies):
+        chosen = entry.input
+        if not isinstance(chosen, EmbeddingsInput) or chosen.dataset_id is None or chosen.tag_name is None:
+            continue
+        key = f"selection_config.strategies[{index}].input"
+        dataset = Dataset(lightly_location, chosen.dataset_id)
+        state = dataset.load()
+        if not state.runs:
+            known = ", ".join(list_datasets(lightly_location)) or "none"
+            problems.append(
+                f"{key}.dataset_id: no dataset '{chosen.dataset_id}' in '{lightly_location.url}' "
+                f"(its datasets: {known})"
+            )
+            continue
+        if chosen.tag_name not in state.tags:
+            problems.append(
+                f"{key}.tag_name: dataset '{chosen.dataset_id}' has no tag '{chosen.tag_name}' "
+                f"(its tags: {', '.join(sorted(state.tags))})"
+            )
+            continue
+        other = [run for run in state.runs if run.selected and run.embedding != settings]
+        if other:
+            problems.append(
+                f"{key}: the samples of dataset '{chosen.dataset_id}' were embedded with other settings "
+                f"({other[-1].embedding}, run {other[-1].run_id}) than this run's ({settings}); use the "
+                "same model, weights, out_dim, input_size and normalize_embeddings"
+            )
+            continue
+        queries[(chosen.dataset_id, chosen.tag_name)] = (dataset, state)
+    if problems:
+        raise ConfigError(problems)
+    return queries
+
+
+def list_datasets(location: Location) -> list[str]:
+    """Names of the datasets in a lightly location, sorted."""
+    folders = location.list_folders(DATASETS_PREFIX)
+    return sorted(folder.rstrip("/").rsplit("/", 1)[-1] for folder in folders)

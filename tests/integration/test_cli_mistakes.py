@@ -290,7 +290,7 @@ def test_bypass_verify_still_names_the_location_a_write_fails_in(small_input: Pa
     config = _config(tmp_path, [DIVERSITY])
     finished = _run(small_input, Path(lightly), config, "worker_config.datasource.bypass_verify=true")
     finished.assert_clean_failure(1)
-    assert "cannot write '.lightly/runs/" in finished.err
+    assert "cannot write '.lightly/datasets/" in finished.err, "the first write: the dataset's lock"
     assert f"in '{lightly}'" in finished.err
     checked = _run(small_input, Path(lightly), config)
     checked.assert_clean_failure(1)

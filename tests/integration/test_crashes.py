@@ -67,7 +67,7 @@ def _dataset_files(lightly: Path) -> dict[str, bytes]:
     return {
         str(path.relative_to(root)): path.read_bytes()
         for path in sorted(root.rglob("*"))
-        if path.is_file() and "cache" not in path.parts
+        if path.is_file() and "cache" not in path.parts and "locks" not in path.parts
     }
 
 

@@ -14,6 +14,7 @@ import pytest
 import lightly_ray
 from lightly_ray.datasets import INITIAL_TAG, Dataset, DatasetConflictError
 from lightly_ray.datasets.rows import embedding_matrix
+from lightly_ray.errors import ConfigError
 from lightly_ray.storage import Location
 from tests.data.grouped_images import FAST_MODEL, GROUPS, PER_GROUP, group_image
 from tests.data.videos import make_video
@@ -184,3 +185,42 @@ def test_a_changed_file_is_processed_again(tmp_path: Path) -> None:
     shutil.copyfile(input_folder / "g0_m0.png", changed)
     second = _run(input_folder, lightly, 3, worker_config={"use_datapool": True})
     assert second.counts["nInput"] == 1, "only the rewritten file is new"
+
+
+def test_a_tag_of_a_dataset_is_a_query_set(tmp_path: Path) -> None:
+    queries, candidates, lightly = tmp_path / "queries", tmp_path / "pool", tmp_path / "lightly"
+    queries.mkdir()
+    candidates.mkdir()
+    _images(queries, range(1), range(2))
+    _images(candidates, range(GROUPS), range(3))
+    _run(queries, lightly, 2, tag="cars")
+    similar = {
+        "n_samples": 3,
+        "strategies": [
+            {
+                "input": {"type": "EMBEDDINGS", "dataset_id": "queries", "tag_name": "cars"},
+                "strategy": {"type": "SIMILARITY"},
+            }
+        ],
+    }
+    result = _run(candidates, lightly, 3, selection_config=similar)
+    assert result.selected == ["g0_m0.png", "g0_m1.png", "g0_m2.png"], "the query images' group"
+
+    def refused(dataset_id: str, tag_name: str, **options: Any) -> str:
+        wrong = {**similar, "strategies": [{**similar["strategies"][0]}]}
+        wrong["strategies"][0]["input"] = {
+            "type": "EMBEDDINGS",
+            "dataset_id": dataset_id,
+            "tag_name": tag_name,
+        }
+        with FileOpens(candidates) as opens, pytest.raises(ConfigError) as raised:
+            _run(candidates, lightly, 3, selection_config=wrong, dataset="other", **options)
+        assert not opens.names, "refused before any file is read"
+        return str(raised.value)
+
+    assert "no dataset 'trucks'" in refused("trucks", "cars") and "(its datasets: pool, queries)" in refused(
+        "trucks", "cars"
+    )
+    assert "has no tag 'bikes' (its tags: cars, initial-tag)" in refused("queries", "bikes")
+    other_model = {**FAST_MODEL, "collate": {"input_size": 40}}
+    assert "embedded with other settings" in refused("queries", "cars", lightly_config=other_model)
