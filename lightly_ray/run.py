@@ -208,9 +208,13 @@ def execute_run(prepared: PreparedRun, *, show_progress: bool = True, quiet_ray:
     """
     with captured_run_log(show_progress) as log:
         folder = RunFolder(prepared.lightly_location, new_run_id())
+        lock = DatasetLock(prepared.dataset.dataset, folder.run_id)
         try:
-            with DatasetLock(prepared.dataset.dataset, folder.run_id):
-                return _run(prepared, folder, log, show_progress=show_progress, quiet_ray=quiet_ray)
+            lock.claim()
+            try:
+                return _run(prepared, folder, log, lock, show_progress=show_progress, quiet_ray=quiet_ray)
+            finally:
+                lock.release()
         except BaseException as error:
             log.note(logging.ERROR, f"run {folder.run_id} failed; its folder {folder.url} has no _SUCCESS")
             log.note(logging.ERROR, user_message(error))
@@ -219,7 +223,13 @@ def execute_run(prepared: PreparedRun, *, show_progress: bool = True, quiet_ray:
 
 
 def _run(
-    prepared: PreparedRun, folder: RunFolder, log: LogCapture, *, show_progress: bool, quiet_ray: bool
+    prepared: PreparedRun,
+    folder: RunFolder,
+    log: LogCapture,
+    lock: DatasetLock,
+    *,
+    show_progress: bool,
+    quiet_ray: bool,
 ) -> RunResult:
     config = prepared.config
     input_location, lightly_location = prepared.input_location, prepared.lightly_location
@@ -231,6 +241,7 @@ def _run(
         ray_output_to_log(log, enabled=quiet_ray, warnings=show_progress),
         ray_session(prepared.address, prepared.connect_timeout_s),
     ):
+        lock.confirm()  # its settle time has passed while Ray started
         embeds = worker.embeddings is None
         with Warmup((lambda: model_state(config, lightly_location)) if embeds else None) as warmup:
             logger.info("run %s: listing %s", folder.run_id, input_location.url)

@@ -10,8 +10,8 @@ so the lock is built from what every store has, plain writes and a consistent li
   died; it is ignored and deleted. So is, at once, a claim of a process on this host that no
   longer exists (a run killed here, rerun here).
 - A run that is not the holder deletes its claim and stops. One that is waits `settle_s` (more
-  than the stores' one-second time resolution) and looks again, so that of two runs that
-  claimed within the same second exactly one goes on.
+  than the stores' one-second time resolution; a run spends it starting Ray) and looks again,
+  so that of two runs that claimed within the same second exactly one goes on.
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ class DatasetLock:
         self.folder = f"{dataset.folder}/locks"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._claimed = False
+        self._claimed_at = 0.0
 
     def __enter__(self) -> DatasetLock:
         self.acquire()
@@ -75,7 +77,19 @@ class DatasetLock:
         self.release()
 
     def acquire(self) -> None:
-        """Claim the dataset, or raise DatasetLockedError naming the run that holds it."""
+        """Claim the dataset and confirm it, or raise DatasetLockedError naming the holder."""
+        self.claim()
+        self.confirm()
+
+    def claim(self) -> None:
+        """Write this run's claim and check that no earlier live claim exists.
+
+        `confirm` must follow (after any other work: the settle time runs from here), and
+        `release` always.
+
+        Raises:
+            DatasetLockedError: When another run holds the dataset (this claim is withdrawn).
+        """
         location = self.dataset.location
         claim = {
             "run_id": self.run_id,
@@ -84,24 +98,38 @@ class DatasetLock:
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         location.write_bytes(f"{self.folder}/{self.run_id}.json", json.dumps(claim).encode("utf-8"))
+        self._claimed = True
         self._beat()
-        for attempt in range(2):
-            holder = self._holder()
-            if holder != self.run_id:
-                self._remove(self.run_id)
-                raise DatasetLockedError(self._describe(holder))
-            if attempt == 0:
-                time.sleep(self.settle_s)
+        self._claimed_at = time.monotonic()
+        self._check()
+
+    def confirm(self) -> None:
+        """Look again once `settle_s` has passed since the claim, then keep the claim alive.
+
+        Raises:
+            DatasetLockedError: When a run that claimed in the same second comes first.
+        """
+        time.sleep(max(0.0, self.settle_s - (time.monotonic() - self._claimed_at)))
+        self._check()
         self._thread = threading.Thread(target=self._keep_alive, name="lightly-ray-lock", daemon=True)
         self._thread.start()
 
     def release(self) -> None:
-        """Stop the heartbeat and remove the claim (a lock that is not held is left alone)."""
+        """Stop the heartbeat and withdraw the claim, if there is one."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if self._claimed:
+            self._claimed = False
             self._remove(self.run_id)
+
+    def _check(self) -> None:
+        holder = self._holder()
+        if holder != self.run_id:
+            self._claimed = False
+            self._remove(self.run_id)
+            raise DatasetLockedError(self._describe(holder))
 
     def _holder(self) -> str | None:
         claims: dict[str, int] = {}
