@@ -262,15 +262,16 @@ def _run(
             )
             with watch("cache"):
                 cached = read_cache(lightly_location, cache.folder) if cache is not None else None
-            plan = plan_datapool(
-                listing,
-                dataset,
-                prepared.dataset.state,
-                settings,
-                use_datapool=worker.use_datapool,
-                process_all=worker.datasource.process_all,
-                cached=cached,
-            )
+            with watch("datapool"):
+                plan = plan_datapool(
+                    listing,
+                    dataset,
+                    prepared.dataset.state,
+                    settings,
+                    use_datapool=worker.use_datapool,
+                    process_all=worker.datasource.process_all,
+                    cached=cached,
+                )
             with watch("videos"):
                 videos = _index_videos(input_location, plan.to_process)
             with watch("embed"):
