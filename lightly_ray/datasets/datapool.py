@@ -196,10 +196,20 @@ def _plan(
 
 
 def restrict_candidates(gathered: GatheredSamples, plan: DatapoolPlan) -> None:
-    """Keep as candidates only the samples of `plan.new_files` (in place)."""
-    videos = gathered.frames["video"].astype(str) if gathered.frames else np.full(len(gathered.names), "")
-    files = np.where(videos != "", videos, gathered.names.astype(str))
-    allowed = np.fromiter((file in plan.new_files for file in files), dtype=bool, count=len(files))
+    """Keep as candidates only the samples of `plan.new_files` (in place).
+
+    Samples without frame columns (an embeddings CSV) are matched by name: a listed file that is
+    not new is no candidate; a frame's video is unknown there, so frames stay candidates.
+    """
+    names = gathered.names.astype(str)
+    if gathered.frames:
+        videos = gathered.frames["video"].astype(str)
+        files = np.where(videos != "", videos, names)
+        allowed = np.fromiter((file in plan.new_files for file in files), dtype=bool, count=len(files))
+    else:
+        listed = set(plan.to_process.column("name").to_pylist())
+        old = listed - plan.new_files
+        allowed = np.fromiter((name not in old for name in names), dtype=bool, count=len(names))
     gathered.candidate &= allowed
 
 

@@ -160,3 +160,27 @@ def test_whole_sequences_are_selected(video_input: Path, tmp_path: Path) -> None
     assert (selection["requested"], selection["nSelected"], selection["shortfall"]) == (30, 30, None)
     # Images belong to no sequence and are never selected with sequences.
     assert not any(name.startswith("still_") for name in result.selected)
+
+
+def test_an_embeddings_csv_can_name_video_frames(video_input: Path, tmp_path: Path) -> None:
+    from lightly_ray.formats.embeddings_csv import write_embeddings_csv
+    from lightly_ray.video.names import frame_names
+
+    lightly = Location(str(tmp_path / "lightly"), writable=True)
+    names = ["still_0.png", "still_1.png", *frame_names("clips/a.mp4", CLIP_FRAMES)]
+    vectors = np.random.default_rng(0).normal(size=(len(names), 4)).astype(np.float32)
+    write_embeddings_csv(lightly, "embeddings.csv", names, vectors)
+    result = lightly_ray.run(
+        video_input,
+        tmp_path / "lightly",
+        worker_config={"embeddings": "embeddings.csv"},
+        selection_config={
+            "n_samples": 10,
+            "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
+        },
+        lightly_config=FAST_MODEL,
+        show_progress=False,
+    )
+    assert result.counts["nInput"] == len(names)
+    assert len(result.selected) == 10
+    assert any(name.startswith("clips/a-") for name in result.selected), "frames are candidates"
