@@ -16,7 +16,14 @@ import pyarrow.compute as pc
 from lightly_ray.cluster_address import DEFAULT_CONNECT_TIMEOUT_S
 from lightly_ray.config import RunConfig
 from lightly_ray.crash_points import crash_point
-from lightly_ray.datasets import DatapoolPlan, RunRecord, SelectionPool, plan_datapool, selection_pool
+from lightly_ray.datasets import (
+    DatapoolPlan,
+    DatasetState,
+    RunRecord,
+    SelectionPool,
+    plan_datapool,
+    selection_pool,
+)
 from lightly_ray.datasets.datapool import restrict_candidates
 from lightly_ray.datasets.embedding_cache import CacheTarget, clear_cache, read_cache
 from lightly_ray.datasets.lock import DatasetLock
@@ -242,6 +249,7 @@ def _run(
         ray_session(prepared.address, prepared.connect_timeout_s),
     ):
         lock.confirm()  # its settle time has passed while Ray started
+        run_dataset = prepared.dataset.reloaded(config)  # as it is now that the run holds it
         embeds = worker.embeddings is None
         with Warmup((lambda: model_state(config, lightly_location)) if embeds else None) as warmup:
             logger.info("run %s: listing %s", folder.run_id, input_location.url)
@@ -266,7 +274,7 @@ def _run(
                 plan = plan_datapool(
                     listing,
                     dataset,
-                    prepared.dataset.state,
+                    run_dataset.state,
                     settings,
                     use_datapool=worker.use_datapool,
                     process_all=worker.datasource.process_all,
@@ -355,7 +363,9 @@ def _run(
     folder.write_json("report.json", report)
     folder.write_text("log.txt", log.text())
     crash_point("writing")
-    published = _publish(prepared, folder.run_id, tag, gathered, plan, listing, selected, finished)
+    published = _publish(
+        prepared, run_dataset.state, folder.run_id, tag, gathered, plan, listing, selected, finished
+    )
     if cache is not None:
         _clear_cache_best_effort(cache)
     folder.commit({"run_id": folder.run_id, "finished": finished.isoformat(), "nSelected": len(selected)})
@@ -373,6 +383,7 @@ def _run(
 
 def _publish(
     prepared: PreparedRun,
+    previous: DatasetState,
     run_id: str,
     tag: str,
     gathered: GatheredSamples,
@@ -407,7 +418,7 @@ def _publish(
     )
     dataset = prepared.dataset.dataset
     state = dataset.publish(
-        prepared.dataset.state,
+        previous,
         record,
         selected=rows_named(processed, selected),
         processed=processed_here,

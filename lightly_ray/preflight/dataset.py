@@ -30,6 +30,19 @@ class RunDataset:
     tag: str | None
     queries: dict[tuple[str, str], tuple[Dataset, DatasetState]] = field(default_factory=dict)
 
+    def reloaded(self, config: RunConfig) -> RunDataset:
+        """The same dataset with its state read again (once the run holds the dataset's lock).
+
+        Another run may have published between the checks and the lock; the run builds on what
+        that run published, and is refused as before the run when it now could not publish.
+
+        Raises:
+            DatasetConflictError: As `check_dataset`.
+        """
+        state = self.dataset.load()
+        _check_state(self.dataset, state, config, self.tag)
+        return RunDataset(dataset=self.dataset, state=state, tag=self.tag, queries=self.queries)
+
 
 def check_dataset(
     lightly_location: Location,
@@ -60,9 +73,17 @@ def check_dataset(
         check_name(tag, "--tag")
     handle = Dataset(lightly_location, name)
     state = handle.load()
+    _check_state(handle, state, config, tag)
+    return RunDataset(
+        dataset=handle, state=state, tag=tag, queries=check_query_sets(lightly_location, config)
+    )
+
+
+def _check_state(dataset: Dataset, state: DatasetState, config: RunConfig, tag: str | None) -> None:
+    name, url = dataset.name, dataset.location.url
     if state.sample_count and not config.worker_config.use_datapool:
         raise DatasetConflictError(
-            f"dataset '{name}' in '{lightly_location.url}' already holds {state.sample_count} samples "
+            f"dataset '{name}' in '{url}' already holds {state.sample_count} samples "
             f"from {len(state.runs)} run(s), the last {state.version}. To add to it, set "
             "worker_config.use_datapool=true; to start a new dataset, name one with --dataset NAME "
             "(run(..., dataset=NAME))"
@@ -72,9 +93,6 @@ def check_dataset(
             f"dataset '{name}' already has a tag '{tag}' (its tags: {', '.join(sorted(state.tags))}): "
             "choose another --tag"
         )
-    return RunDataset(
-        dataset=handle, state=state, tag=tag, queries=check_query_sets(lightly_location, config)
-    )
 
 
 def check_query_sets(

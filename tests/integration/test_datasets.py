@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -224,3 +225,31 @@ def test_a_tag_of_a_dataset_is_a_query_set(tmp_path: Path) -> None:
     assert "has no tag 'bikes' (its tags: cars, initial-tag)" in refused("queries", "bikes")
     other_model = {**FAST_MODEL, "collate": {"input_size": 40}}
     assert "embedded with other settings" in refused("queries", "cars", lightly_config=other_model)
+
+
+def test_a_run_builds_on_what_another_published_after_its_checks(tmp_path: Path) -> None:
+    from lightly_ray.preflight import prepare_run
+
+    # The run module without binding it over the package's `run` function.
+    execute_run = sys.modules[lightly_ray.run.__module__].execute_run
+
+    input_folder, lightly = tmp_path / "input", tmp_path / "lightly"
+    input_folder.mkdir()
+    _images(input_folder, range(3), range(2))
+    datapool = {
+        "worker_config": {"use_datapool": True},
+        "selection_config": {"n_samples": 3, "strategies": [DIVERSITY]},
+        "lightly_config": FAST_MODEL,
+    }
+    checked = prepare_run(input_folder, lightly, config=datapool)  # the dataset is empty here
+    other = _run(input_folder, lightly, 2, worker_config={"use_datapool": True})
+    late = execute_run(checked, show_progress=False)
+    assert late.counts["nPreselectedDatapool"] == len(other.selected) == 2
+    assert late.counts["nInput"] == 0 and late.selected == [], "every file was processed by the other run"
+
+    without_pool = prepare_run(
+        input_folder, lightly, config={**datapool, "worker_config": {}}, dataset="fresh"
+    )
+    _run(input_folder, lightly, 1, dataset="fresh")
+    with pytest.raises(DatasetConflictError, match="already holds 1 samples"):
+        execute_run(without_pool, show_progress=False)
