@@ -6,33 +6,26 @@ import datetime as dt
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from lightly_ray.cluster_address import DEFAULT_CONNECT_TIMEOUT_S
 from lightly_ray.config import RunConfig
 from lightly_ray.crash_points import crash_point
 from lightly_ray.datasets import (
-    DatapoolPlan,
-    DatasetState,
-    RunRecord,
     SelectionPool,
     plan_datapool,
     selection_pool,
 )
 from lightly_ray.datasets.datapool import restrict_candidates
-from lightly_ray.datasets.embedding_cache import CacheTarget, clear_cache, read_cache
+from lightly_ray.datasets.embedding_cache import CacheTarget, read_cache
 from lightly_ray.datasets.lock import DatasetLock
-from lightly_ray.datasets.rows import embedding_matrix, files_table, processed_table, rows_named
 from lightly_ray.datasets.settings import embedding_settings
 from lightly_ray.embedding_sources import embed_from_csv, embed_with_model, model_state
-from lightly_ray.errors import LightlyRayError, StorageError, user_message
+from lightly_ray.errors import LightlyRayError, user_message
 from lightly_ray.formats.lightly_inputs import LightlyInputs, read_lightly_inputs
-from lightly_ray.formats.relevant_filenames import RelevantFilenames
 from lightly_ray.outputs import (
     DatasetSizes,
     RunFolder,
@@ -42,84 +35,22 @@ from lightly_ray.outputs import (
     write_selection_table,
     write_sequence_information,
 )
-from lightly_ray.outputs.frames import FRAMES_FOLDER, write_selected_frames
+from lightly_ray.outputs.frames import FRAMES_FOLDER, write_run_frames
 from lightly_ray.pipeline.gather import GatheredSamples
-from lightly_ray.pipeline.input_kinds import SAMPLE_EXTENSIONS, describe_counts, is_video_file
-from lightly_ray.pipeline.listing import list_images
+from lightly_ray.pipeline.input_kinds import describe_counts
+from lightly_ray.pipeline.listing import check_listing, list_images
 from lightly_ray.pipeline.units import IndexedVideos, index_videos
 from lightly_ray.pipeline.warmup import Warmup
 from lightly_ray.preflight import ConfigSource, PreparedRun, prepare_run
 from lightly_ray.progress import LogCapture, Stopwatch, captured_run_log, logger, ray_output_to_log
 from lightly_ray.ray_session import ray_session
+from lightly_ray.run_dataset import clear_cache_best_effort, concat_tables, publish_run, query_embeddings
+from lightly_ray.run_result import RunResult
 from lightly_ray.selection.engine import select
 from lightly_ray.selection.explain import SelectionExplanation, explain_selection
 from lightly_ray.selection.inputs import SelectionData, build_problem
 from lightly_ray.selection.sequences import select_sequences, sequence_ids
 from lightly_ray.storage import Location
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """What a finished run produced.
-
-    Attributes:
-        run_id: The run's id.
-        run_folder: URL of the committed run folder in the lightly location.
-        selected: Names of the selected samples, sorted.
-        counts: The report's datasetSizes (nInput, nCorrupt, nDuplicate, nSelected, ...).
-        report: The full report.json content.
-        config: The validated configuration the run used.
-        dataset: The dataset the run published to (`.lightly/datasets/<dataset>/`).
-        tag: The tag holding what it selected (empty when it selected nothing and published
-            no tag).
-
-    """
-
-    run_id: str
-    run_folder: str
-    selected: list[str]
-    counts: dict[str, int]
-    report: dict[str, Any]
-    config: RunConfig
-    dataset: str = ""
-    tag: str = ""
-
-    def summary(self, duration_s: float | None = None) -> str:
-        """A one-screen summary of the run and where its outputs are.
-
-        Args:
-            duration_s: The whole command's wall time; default the run's own duration.
-
-        """
-        counts = self.counts
-        candidates = counts["nInput"] - counts["nCorrupt"] - counts["nDuplicate"]
-        seconds = self.report["run"]["durationSeconds"] if duration_s is None else duration_s
-        timings = ", ".join(
-            f"{stage} {stage_seconds:.1f}s" for stage, stage_seconds in self.report["stageTimings"].items()
-        )
-        selection = self.report["selection"]
-        lines = [
-            f"Run {self.run_id} finished in {seconds:.1f}s",
-            f"  input:      {counts['nInput']} samples ({counts['nCorrupt']} corrupt, "
-            f"{counts['nDuplicate']} exact duplicates)",
-            f"  requested:  {selection['requested']}",
-            f"  selected:   {counts['nSelected']} of {candidates} candidates "
-            f"(stopped: {selection['stopReason']})",
-        ]
-        if selection["shortfall"] is not None:
-            lines.append(f"  why fewer:  {selection['shortfall']['message']}")
-        lines += [
-            f"  stages:     {timings}",
-            f"  dataset:    {self.dataset} "
-            + (f"(tag {self.tag}; initial-tag holds all its samples)" if self.tag else "(unchanged)"),
-            f"  run folder: {self.run_folder}",
-            "    selected names  filenames/selected.txt",
-            "    pick order      selection.csv, selection.parquet (each strategy's value per pick)",
-            "    embeddings      embeddings.parquet",
-            "    report          report.json",
-            "    corrupt files   corruptness_check_information.json",
-        ]
-        return "\n".join(lines)
 
 
 def run(
@@ -256,7 +187,7 @@ def _run(
             with watch("listing"):
                 listed = list_images(input_location, prepared.relevant, parallel=True)
             listing = listed.table
-            _check_listing(listing, input_location, prepared.relevant)
+            check_listing(listing, input_location, prepared.relevant)
             if listed.other_files:
                 logger.info(
                     "%d other files are not read: %s",
@@ -278,8 +209,8 @@ def _run(
                     settings,
                     use_datapool=worker.use_datapool,
                     process_all=worker.datasource.process_all,
-                    cached=cached,
                 )
+                plan.resume(cached, dataset.name)
             with watch("videos"):
                 videos = _index_videos(input_location, plan.to_process)
             with watch("embed"):
@@ -291,7 +222,7 @@ def _run(
                         plan.to_process,
                         videos,
                         show_progress,
-                        reused=_concat(plan.reused, plan.resumed),
+                        reused=concat_tables(plan.reused, plan.resumed),
                         cache=cache,
                     )
                 else:
@@ -320,7 +251,7 @@ def _run(
             f", {sizes.n_preselected_datapool} preselected from the dataset" if worker.use_datapool else "",
         )
         with watch("selection"):
-            queries = _query_embeddings(prepared)
+            queries = query_embeddings(prepared)
             explanation = _select(config, gathered, pool, inputs, queries)
         crash_point("selection")
         picked = explanation.table()
@@ -342,7 +273,15 @@ def _run(
             if length is not None:
                 count = write_sequence_information(folder, gathered, pick_order, length)
                 logger.info("selected %d sequences of %d frames: sequence_information.json", count, length)
-            frames = _write_frames(prepared, listing, videos, gathered, selected)
+            frames = write_run_frames(
+                input_location,
+                lightly_location,
+                worker.output_image_format,
+                listing,
+                videos,
+                (gathered.names, gathered.frames),
+                selected,
+            )
     finished = dt.datetime.now(dt.UTC)
     tag = prepared.dataset.tag or folder.run_id
     report = build_report(
@@ -363,11 +302,11 @@ def _run(
     folder.write_json("report.json", report)
     folder.write_text("log.txt", log.text())
     crash_point("writing")
-    published = _publish(
+    published = publish_run(
         prepared, run_dataset.state, folder.run_id, tag, gathered, plan, listing, selected, finished
     )
     if cache is not None:
-        _clear_cache_best_effort(cache)
+        clear_cache_best_effort(cache)
     folder.commit({"run_id": folder.run_id, "finished": finished.isoformat(), "nSelected": len(selected)})
     return RunResult(
         run_id=folder.run_id,
@@ -381,124 +320,6 @@ def _run(
     )
 
 
-def _publish(
-    prepared: PreparedRun,
-    previous: DatasetState,
-    run_id: str,
-    tag: str,
-    gathered: GatheredSamples,
-    plan: DatapoolPlan,
-    listing: pa.Table,
-    selected: list[str],
-    finished: dt.datetime,
-) -> bool:
-    """Publish the run to its dataset, last of all its outputs; False when it added no tag.
-
-    A run that selected nothing but processed files still publishes what it processed (no tag),
-    so that the datapool does not process those files again.
-    """
-    processed = processed_table(gathered, listing, run_id)
-    if plan.reused is not None:
-        fresh = pc.invert(pc.is_in(processed.column("name"), value_set=plan.reused.column("name")))
-        processed_here = processed.filter(fresh)
-    else:
-        processed_here = processed
-    name = prepared.dataset.dataset.name
-    if not selected and not processed_here.num_rows:
-        logger.info("nothing was processed or selected: dataset '%s' is unchanged", name)
-        return False
-    record = RunRecord(
-        run_id=run_id,
-        tag=tag if selected else "",
-        finished=finished.isoformat(),
-        input=prepared.input_location.url,
-        selected=len(selected),
-        processed=processed_here.num_rows,
-        embedding=embedding_settings(prepared.config),
-    )
-    dataset = prepared.dataset.dataset
-    state = dataset.publish(
-        previous,
-        record,
-        selected=rows_named(processed, selected),
-        processed=processed_here,
-        files=files_table(plan.to_process),
-    )
-    if not selected:
-        logger.info("nothing new was selected: dataset '%s' records the processed files, no tag", name)
-        return False
-    logger.info(
-        "dataset '%s': %d samples added as tag '%s' (%d in initial-tag)",
-        name,
-        len(selected),
-        tag,
-        state.sample_count,
-    )
-    return True
-
-
-def _concat(*tables: pa.Table | None) -> pa.Table | None:
-    present = [table for table in tables if table is not None and table.num_rows]
-    return pa.concat_tables(present, promote_options="default") if present else None
-
-
-def _clear_cache_best_effort(cache: CacheTarget) -> None:
-    """Empty the embedding cache once the run's rows are published (or not needed)."""
-    try:
-        clear_cache(cache.location, cache.folder)
-    except Exception as error:  # noqa: BLE001 - a leftover cache costs space, never a result
-        logger.warning("could not empty the embedding cache %s: %s", cache.folder, error)
-
-
-def _check_listing(listing: pa.Table, input_location: Location, relevant: RelevantFilenames | None) -> None:
-    if listing.num_rows == 0:
-        where = " that the relevant filenames file keeps" if relevant is not None else ""
-        raise StorageError(
-            f"no image or video files{where} in input '{input_location.url}' "
-            f"(looked for {', '.join(SAMPLE_EXTENSIONS)}, hidden folders skipped)"
-        )
-    videos = sum(1 for name in listing.column("name").to_pylist() if is_video_file(name))
-    logger.info("found %d image files and %d video files", listing.num_rows - videos, videos)
-    if relevant is not None:
-        missing = relevant.missing_files(listing.column("name").to_pylist())
-        if missing:
-            logger.warning(
-                "%s: %d listed files are not in the input (e.g. %s)",
-                relevant.source,
-                len(missing),
-                missing[0],
-            )
-
-
-def _write_frames(
-    prepared: PreparedRun,
-    listing: pa.Table,
-    videos: IndexedVideos,
-    gathered: GatheredSamples,
-    selected: list[str],
-) -> list[str]:
-    """Write the selected video frames to `.lightly/frames/` (Ray tasks, one per segment)."""
-    if not videos.indexes or not gathered.frames:
-        return []
-    chosen = set(selected)
-    picks = [
-        (str(video), int(index))
-        for name, video, index in zip(
-            gathered.names, gathered.frames["video"], gathered.frames["frame_index"], strict=True
-        )
-        if video and name in chosen
-    ]
-    if not picks:
-        return []
-    sizes = dict(zip(listing.column("name").to_pylist(), listing.column("size").to_pylist(), strict=True))
-    image_format = prepared.config.worker_config.output_image_format
-    written = write_selected_frames(
-        prepared.input_location, prepared.lightly_location, videos, picks, sizes, image_format
-    )
-    logger.info("wrote %d selected frames to %s/", len(written), FRAMES_FOLDER)
-    return written
-
-
 def _index_videos(input_location: Location, listing: pa.Table) -> IndexedVideos:
     """Index the listing's videos (Ray tasks), and say what they hold."""
     videos = index_videos(input_location, listing)
@@ -510,18 +331,6 @@ def _index_videos(input_location: Location, listing: pa.Table) -> IndexedVideos:
             f", {len(videos.corrupt)} cannot be read as videos" if videos.corrupt else "",
         )
     return videos
-
-
-def _query_embeddings(prepared: PreparedRun) -> dict[tuple[str, str], np.ndarray]:
-    """The embeddings of each query set's tag (SIMILARITY with dataset_id and tag_name)."""
-    queries = {}
-    for (name, tag), (dataset, state) in prepared.dataset.queries.items():
-        samples = dataset.read_table(state, "samples")
-        members = dataset.read_tag(state, tag)
-        rows = rows_named(samples, members) if samples is not None else None
-        queries[(name, tag)] = embedding_matrix(rows) if rows is not None else np.zeros((0, 0), np.float32)
-        logger.info("query set: %d samples of tag '%s' of dataset '%s'", len(queries[(name, tag)]), tag, name)
-    return queries
 
 
 def _select(

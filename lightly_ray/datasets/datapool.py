@@ -42,7 +42,6 @@ class DatapoolPlan:
         preselected: The dataset's samples with a reusable embedding (None: none).
         reembed: Names of preselected samples whose embedding must come from this run (the
             embedding settings changed).
-        unchanged: How many listed files were processed by earlier runs and are not candidates.
     """
 
     to_process: pa.Table
@@ -51,41 +50,24 @@ class DatapoolPlan:
     new_files: set[str] = field(default_factory=set)
     preselected: pa.Table | None = None
     reembed: list[str] = field(default_factory=list)
-    unchanged: int = 0
 
+    def resume(self, cached: pa.Table | None, dataset_name: str) -> None:
+        """Take the cached rows of whole unchanged files instead of processing them (in place).
 
-def plan_datapool(
-    listing: pa.Table,
-    dataset: Dataset,
-    state: DatasetState,
-    embedding: dict[str, object],
-    *,
-    use_datapool: bool,
-    process_all: bool,
-    cached: pa.Table | None = None,
-) -> DatapoolPlan:
-    """Decide what a run processes and reuses.
-
-    Args:
-        listing: The run's listing (name, size, mtime_ns).
-        dataset: The run's dataset.
-        state: Its published state (read before the run).
-        embedding: This run's embedding settings (`RunRecord.embedding`).
-        use_datapool: `worker_config.use_datapool`.
-        process_all: `worker_config.datasource.process_all`.
-        cached: Rows of the dataset's embedding cache for these settings: what runs that did
-            not finish embedded (`datasets.embedding_cache`).
-    """
-    plan = _plan(listing, dataset, state, embedding, use_datapool=use_datapool, process_all=process_all)
-    if cached is not None and cached.num_rows:
-        plan.to_process, plan.resumed = resume_from_cache(plan.to_process, cached)
-        if plan.resumed is not None:
+        Args:
+            cached: Rows of the dataset's embedding cache for these settings: what runs that
+                did not finish embedded (`datasets.embedding_cache`).
+            dataset_name: For the message.
+        """
+        if cached is None or not cached.num_rows:
+            return
+        self.to_process, self.resumed = resume_from_cache(self.to_process, cached)
+        if self.resumed is not None:
             logger.info(
                 "%d samples embedded by a run that did not finish are reused (embedding cache of '%s')",
-                plan.resumed.num_rows,
-                dataset.name,
+                self.resumed.num_rows,
+                dataset_name,
             )
-    return plan
 
 
 def resume_from_cache(listing: pa.Table, cached: pa.Table) -> tuple[pa.Table, pa.Table | None]:
@@ -97,15 +79,7 @@ def resume_from_cache(listing: pa.Table, cached: pa.Table) -> tuple[pa.Table, pa
     Returns:
         (the listing without the covered files, the rows of the covered files or None).
     """
-    current = {
-        name: (int(size), int(mtime or 0))
-        for name, size, mtime in zip(
-            listing.column("name").to_pylist(),
-            listing.column("size").to_pylist(),
-            listing.column("mtime_ns").to_pylist(),
-            strict=True,
-        )
-    }
+    current = _file_keys(listing, "name")
     latest: dict[str, int] = {}
     frames: dict[str, set[int]] = {}
     totals: dict[str, int] = {}
@@ -130,7 +104,7 @@ def resume_from_cache(listing: pa.Table, cached: pa.Table) -> tuple[pa.Table, pa
     return remaining, cached.take(pa.array(rows, pa.int64()))
 
 
-def _plan(
+def plan_datapool(
     listing: pa.Table,
     dataset: Dataset,
     state: DatasetState,
@@ -139,16 +113,22 @@ def _plan(
     use_datapool: bool,
     process_all: bool,
 ) -> DatapoolPlan:
+    """Decide what a run processes and reuses (then `DatapoolPlan.resume` for the cache).
+
+    Args:
+        listing: The run's listing (name, size, mtime_ns).
+        dataset: The run's dataset.
+        state: Its published state (read once the run holds its lock).
+        embedding: This run's embedding settings (`RunRecord.embedding`).
+        use_datapool: `worker_config.use_datapool`.
+        process_all: `worker_config.datasource.process_all`.
+    """
     names = listing.column("name").to_pylist()
     if not use_datapool or not state.runs:
         return DatapoolPlan(to_process=listing, new_files=set(names))
-    seen = _seen_files(dataset, state)
-    current = {
-        name: (int(size), int(mtime or 0))
-        for name, size, mtime in zip(
-            names, listing.column("size").to_pylist(), listing.column("mtime_ns").to_pylist(), strict=True
-        )
-    }
+    files = dataset.read_table(state, "files")
+    seen = _file_keys(files, "file") if files is not None else {}
+    current = _file_keys(listing, "name")
     unchanged = {name for name, key in current.items() if seen.get(name) == key}
     new_files = set(names) - unchanged
     same = [run for run in state.runs if run.embedding == embedding]
@@ -162,9 +142,9 @@ def _plan(
             changed[-1].run_id,
         )
     reusable = _latest_rows(dataset, state, same, unchanged, current)
-    preselected, reembed = _preselected(dataset, state, embedding)
+    preselected, reembed, reembed_files = _preselected(dataset, state, embedding)
     wanted = set(unchanged) if process_all else set()
-    wanted |= {str(file) for file in _files_of(preselected, reembed, dataset, state)}
+    wanted |= reembed_files
     covered = set(reusable.column("file").to_pylist()) if reusable is not None else set()
     process = new_files | (wanted - covered)
     reused = None
@@ -191,7 +171,6 @@ def _plan(
         new_files=candidates,
         preselected=preselected,
         reembed=reembed,
-        unchanged=len(unchanged) if not process_all else 0,
     )
 
 
@@ -285,19 +264,15 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
     return SelectionPool(all_names, embeddings, metadata, videos, np.array(chosen, dtype=np.int64))
 
 
-def _seen_files(dataset: Dataset, state: DatasetState) -> dict[str, tuple[int, int]]:
-    files = dataset.read_table(state, "files")
-    if files is None:
-        return {}
-    return {
-        file: (size, mtime)
-        for file, size, mtime in zip(
-            files.column("file").to_pylist(),
-            files.column("size").to_pylist(),
-            files.column("mtime_ns").to_pylist(),
-            strict=True,
-        )
-    }
+def _file_keys(table: pa.Table, column: str) -> dict[str, tuple[int, int]]:
+    """By file (the `column` of a listing or files table): its size and mtime_ns (0 when unknown)."""
+    rows = zip(
+        table.column(column).to_pylist(),
+        table.column("size").to_pylist(),
+        table.column("mtime_ns").to_pylist(),
+        strict=True,
+    )
+    return {str(file): (int(size), int(mtime or 0)) for file, size, mtime in rows}
 
 
 def _latest_rows(
@@ -327,28 +302,15 @@ def _latest_rows(
 
 def _preselected(
     dataset: Dataset, state: DatasetState, embedding: dict[str, object]
-) -> tuple[pa.Table | None, list[str]]:
-    """The dataset's samples with this embedding, and the names of those without."""
-    tables, reembed = [], []
+) -> tuple[pa.Table | None, list[str], set[str]]:
+    """The dataset's samples with this embedding; the names and files of those without."""
+    tables, reembed, files = [], [], set()
     for run in state.runs:
         table = dataset.read_parquet(run.samples_file)
         if run.embedding == embedding:
             tables.append(table)
         else:
             reembed += [str(name) for name in table.column("name").to_pylist()]
+            files |= {str(file) for file in table.column("file").to_pylist()}
     tables = [table for table in tables if table.num_rows]
-    return (pa.concat_tables(tables) if tables else None), reembed
-
-
-def _files_of(
-    preselected: pa.Table | None, reembed: list[str], dataset: Dataset, state: DatasetState
-) -> set[str]:
-    """The files holding the preselected samples that must be embedded again."""
-    if not reembed:
-        return set()
-    samples = dataset.read_table(state, "samples")
-    if samples is None:
-        return set()
-    wanted = set(reembed)
-    pairs = zip(samples.column("name").to_pylist(), samples.column("file").to_pylist(), strict=True)
-    return {str(file) for name, file in pairs if name in wanted}
+    return (pa.concat_tables(tables) if tables else None), reembed, files

@@ -10,10 +10,12 @@ selected frame are not decoded.
 from __future__ import annotations
 
 import io
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
+import pyarrow as pa
 import ray
 from PIL import Image
 
@@ -78,6 +80,46 @@ def write_selected_frames(
                     )
                 )
     return sorted(path for written in ray.get(refs) for path in written)
+
+
+def write_run_frames(
+    input_location: Location,
+    lightly_location: Location,
+    image_format: str,
+    listing: pa.Table,
+    videos: IndexedVideos,
+    samples: tuple[np.ndarray, dict[str, np.ndarray]],
+    selected: list[str],
+) -> list[str]:
+    """Write a run's selected video frames to `.lightly/frames/` (Ray tasks, one per segment).
+
+    Args:
+        input_location: The input (read-only).
+        lightly_location: Where the frames go.
+        image_format: `worker_config.output_image_format`.
+        listing: The run's listing (name, size).
+        videos: Its indexed videos.
+        samples: Every sample's name, and the frame columns (`video`, `frame_index`) of them.
+        selected: The selected names.
+
+    Returns:
+        The paths written.
+    """
+    names, frames = samples
+    if not videos.indexes or not frames:
+        return []
+    chosen = set(selected)
+    picks = [
+        (str(video), int(index))
+        for name, video, index in zip(names, frames["video"], frames["frame_index"], strict=True)
+        if video and name in chosen
+    ]
+    if not picks:
+        return []
+    sizes = dict(zip(listing.column("name").to_pylist(), listing.column("size").to_pylist(), strict=True))
+    written = write_selected_frames(input_location, lightly_location, videos, picks, sizes, image_format)
+    logging.getLogger("lightly_ray").info("wrote %d selected frames to %s/", len(written), FRAMES_FOLDER)
+    return written
 
 
 @ray.remote(num_cpus=1)

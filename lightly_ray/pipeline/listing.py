@@ -20,8 +20,16 @@ import pyarrow as pa
 import ray
 import ray.data
 
+from lightly_ray.errors import StorageError
 from lightly_ray.formats.relevant_filenames import RelevantFilenames
-from lightly_ray.pipeline.input_kinds import extension_of, is_hidden, is_sample_file
+from lightly_ray.pipeline.input_kinds import (
+    SAMPLE_EXTENSIONS,
+    extension_of,
+    is_hidden,
+    is_sample_file,
+    is_video_file,
+)
+from lightly_ray.progress import logger
 from lightly_ray.storage import ListedFile, Location
 
 ARROW_CHUNK_ROWS = 65_536
@@ -143,3 +151,28 @@ def _filtered_table(
             others[extension_of(item.path)] += 1
     flush()
     return pa.Table.from_batches(chunks, schema=LISTING_SCHEMA), others
+
+
+def check_listing(listing: pa.Table, input_location: Location, relevant: RelevantFilenames | None) -> None:
+    """Refuse an empty listing (naming what was looked for) and say what it holds.
+
+    Raises:
+        StorageError: When no image or video file was found.
+    """
+    if listing.num_rows == 0:
+        where = " that the relevant filenames file keeps" if relevant is not None else ""
+        raise StorageError(
+            f"no image or video files{where} in input '{input_location.url}' "
+            f"(looked for {', '.join(SAMPLE_EXTENSIONS)}, hidden folders skipped)"
+        )
+    videos = sum(1 for name in listing.column("name").to_pylist() if is_video_file(name))
+    logger.info("found %d image files and %d video files", listing.num_rows - videos, videos)
+    if relevant is not None:
+        missing = relevant.missing_files(listing.column("name").to_pylist())
+        if missing:
+            logger.warning(
+                "%s: %d listed files are not in the input (e.g. %s)",
+                relevant.source,
+                len(missing),
+                missing[0],
+            )

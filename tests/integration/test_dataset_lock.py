@@ -69,28 +69,20 @@ def test_a_run_on_a_locked_dataset_is_refused_before_reading_anything(tmp_path: 
     for member in range(3):
         (input_folder / f"m{member}.png").write_bytes(group_image(0, member))
     holder = DatasetLock(Dataset(Location(str(lightly), writable=True), "cars"), "other-run", settle_s=0.05)
-    with holder, FileOpens(input_folder) as opens, pytest.raises(DatasetLockedError, match="wait for it"):
-        lightly_ray.run(
-            input_folder,
-            lightly,
-            selection_config={
-                "n_samples": 1,
-                "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
-            },
-            lightly_config=FAST_MODEL,
-            show_progress=False,
+    selection = {
+        "n_samples": 1,
+        "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
+    }
+
+    def run() -> lightly_ray.RunResult:
+        return lightly_ray.run(
+            input_folder, lightly, selection_config=selection, lightly_config=FAST_MODEL, show_progress=False
         )
+
+    with holder, FileOpens(input_folder) as opens, pytest.raises(DatasetLockedError, match="wait for it"):
+        run()
     assert not opens.names
-    result = lightly_ray.run(
-        input_folder,
-        lightly,
-        selection_config={
-            "n_samples": 1,
-            "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
-        },
-        lightly_config=FAST_MODEL,
-        show_progress=False,
-    )
+    result = run()
     assert result.dataset == "cars" and len(result.selected) == 1
 
 

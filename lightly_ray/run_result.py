@@ -1,0 +1,75 @@
+"""What a finished run returns, and its one-screen summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lightly_ray.config import RunConfig
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished run produced.
+
+    Attributes:
+        run_id: The run's id.
+        run_folder: URL of the committed run folder in the lightly location.
+        selected: Names of the selected samples, sorted.
+        counts: The report's datasetSizes (nInput, nCorrupt, nDuplicate, nSelected, ...).
+        report: The full report.json content.
+        config: The validated configuration the run used.
+        dataset: The dataset the run published to (`.lightly/datasets/<dataset>/`).
+        tag: The tag holding what it selected (empty when it selected nothing and published
+            no tag).
+
+    """
+
+    run_id: str
+    run_folder: str
+    selected: list[str]
+    counts: dict[str, int]
+    report: dict[str, Any]
+    config: RunConfig
+    dataset: str = ""
+    tag: str = ""
+
+    def summary(self, duration_s: float | None = None) -> str:
+        """A one-screen summary of the run and where its outputs are.
+
+        Args:
+            duration_s: The whole command's wall time; default the run's own duration.
+
+        """
+        counts = self.counts
+        candidates = counts["nInput"] - counts["nCorrupt"] - counts["nDuplicate"]
+        seconds = self.report["run"]["durationSeconds"] if duration_s is None else duration_s
+        timings = ", ".join(
+            f"{stage} {stage_seconds:.1f}s" for stage, stage_seconds in self.report["stageTimings"].items()
+        )
+        selection = self.report["selection"]
+        lines = [
+            f"Run {self.run_id} finished in {seconds:.1f}s",
+            f"  input:      {counts['nInput']} samples ({counts['nCorrupt']} corrupt, "
+            f"{counts['nDuplicate']} exact duplicates)",
+            f"  requested:  {selection['requested']}",
+            f"  selected:   {counts['nSelected']} of {candidates} candidates "
+            f"(stopped: {selection['stopReason']})",
+        ]
+        if selection["shortfall"] is not None:
+            lines.append(f"  why fewer:  {selection['shortfall']['message']}")
+        lines += [
+            f"  stages:     {timings}",
+            f"  dataset:    {self.dataset} "
+            + (f"(tag {self.tag}; initial-tag holds all its samples)" if self.tag else "(unchanged)"),
+            f"  run folder: {self.run_folder}",
+            "    selected names  filenames/selected.txt",
+            "    pick order      selection.csv, selection.parquet (each strategy's value per pick)",
+            "    embeddings      embeddings.parquet",
+            "    report          report.json",
+            "    corrupt files   corruptness_check_information.json",
+        ]
+        return "\n".join(lines)
+
+
+__all__ = ["RunResult"]
