@@ -1,4 +1,4 @@
-"""`lightly-ray`: run, validate, schema and demo; a thin shell over `lightly_ray.run`.
+"""`lightly-ray`: run, validate, schema, inspect, report and demo; a thin shell over `lightly_ray.run`.
 
 Every mistake that needs no Ray is answered before Ray or torch are imported (see
 `lightly_ray.preflight`): one message on stderr that says what to change, no traceback unless
@@ -145,12 +145,54 @@ def _parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print the JSON schema of the config")
     schema.set_defaults(handler=_schema)
 
+    inspect = commands.add_parser(
+        "inspect",
+        help="print the summary of a finished run",
+        description="Print what a finished run did, from its report.json.",
+    )
+    inspect.add_argument("run", metavar="RUN", help=_RUN_HELP)
+    inspect.add_argument("--json", action="store_true", help="print report.json instead")
+    inspect.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    inspect.set_defaults(handler=_inspect)
+
+    report = commands.add_parser(
+        "report",
+        help="draw report.html of a finished run again",
+        description="Draw report.html again from a finished run folder's report.json and thumbnails.",
+    )
+    report.add_argument("run", metavar="RUN", help=_RUN_HELP)
+    report.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    report.set_defaults(handler=_report)
+
     demo = commands.add_parser("demo", help="prepare the example dataset and run on it")
     demo.add_argument("--dir", default="lightly-ray-demo", help="folder for input/ and lightly/")
     _output_options(demo, json_option=False)
     demo.add_argument("overrides", nargs="*", metavar="key.path=value", help="config overrides")
     demo.set_defaults(handler=_demo)
     return parser
+
+
+_RUN_HELP = (
+    "a run folder (<lightly location>/.lightly/runs/<run id>, a folder or URL), "
+    "or a lightly location for its latest finished run"
+)
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from lightly_ray.report.finished_run import find_run
+
+    finished = find_run(args.run)
+    print(json.dumps(finished.report, indent=2) if args.json else finished.summary())
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from lightly_ray.report.finished_run import find_run
+    from lightly_ray.report.run_report import rebuild_html
+
+    finished = find_run(args.run, writable=True)
+    print(f"wrote {rebuild_html(finished.folder)}")
+    return 0
 
 
 def _output_options(command: argparse.ArgumentParser, *, json_option: bool) -> None:

@@ -27,9 +27,7 @@ from lightly_ray.embedding_sources import embed_from_csv, embed_with_model, mode
 from lightly_ray.errors import LightlyRayError, user_message
 from lightly_ray.formats.lightly_inputs import LightlyInputs, read_lightly_inputs
 from lightly_ray.outputs import (
-    DatasetSizes,
     RunFolder,
-    build_report,
     new_run_id,
     write_sample_lists,
     write_selection_table,
@@ -44,6 +42,10 @@ from lightly_ray.pipeline.warmup import Warmup
 from lightly_ray.preflight import ConfigSource, PreparedRun, prepare_run
 from lightly_ray.progress import LogCapture, Stopwatch, captured_run_log, logger, ray_output_to_log
 from lightly_ray.ray_session import ray_session
+from lightly_ray.report.analysis import analyse_selection
+from lightly_ray.report.document import DatasetSizes, build_report
+from lightly_ray.report.run_report import report_thumbnails, write_report
+from lightly_ray.report.samples import ReportSamples
 from lightly_ray.run_dataset import clear_cache_best_effort, concat_tables, publish_run, query_embeddings
 from lightly_ray.run_result import RunResult
 from lightly_ray.selection.engine import select
@@ -252,7 +254,7 @@ def _run(
         )
         with watch("selection"):
             queries = query_embeddings(prepared)
-            explanation = _select(config, gathered, pool, inputs, queries)
+            explanation, selection_data = _select(config, gathered, pool, inputs, queries)
         crash_point("selection")
         picked = explanation.table()
         pick_order = [str(name) for name in picked.column("name").to_pylist()]
@@ -282,6 +284,35 @@ def _run(
                 (gathered.names, gathered.frames),
                 selected,
             )
+        samples = ReportSamples(
+            names=pool.names,
+            embeddings=pool.embeddings,
+            picked=np.asarray(explanation.result.indices, dtype=np.int64),
+            preselected=pool.preselected,
+            videos=pool.videos,
+            frame_indices=pool.frame_indices,
+            seed=config.lightly_config.seed,
+            read_here=_read_here(pool.names, pool.videos, plan.to_process),
+        )
+        with watch("report"):
+            analysis = analyse_selection(
+                samples,
+                selection_data,
+                [(entry.index, entry.part) for entry in explanation.strategies],
+                {video: index.frame_count for video, index in videos.indexes.items()},
+            )
+            thumbnails = report_thumbnails(
+                analysis,
+                samples,
+                input_location=input_location,
+                lightly_location=lightly_location,
+                videos=videos,
+                sizes=dict(
+                    zip(listing.column("name").to_pylist(), listing.column("size").to_pylist(), strict=True)
+                ),
+                frame_format=worker.output_image_format,
+                earlier_runs=[record.run_id for record in run_dataset.state.runs],
+            )
     finished = dt.datetime.now(dt.UTC)
     tag = prepared.dataset.tag or folder.run_id
     report = build_report(
@@ -299,7 +330,8 @@ def _run(
     report["dataset"] = {"name": dataset.name, "tag": tag if selected else None, "url": dataset.url}
     if frames:
         report["frames"] = {"folder": FRAMES_FOLDER, "written": len(frames)}
-    folder.write_json("report.json", report)
+    report.update(analysis)
+    write_report(folder, report, thumbnails)
     folder.write_text("log.txt", log.text())
     crash_point("writing")
     published = publish_run(
@@ -339,7 +371,7 @@ def _select(
     pool: SelectionPool,
     inputs: LightlyInputs,
     queries: dict[tuple[str, str], np.ndarray],
-) -> SelectionExplanation:
+) -> tuple[SelectionExplanation, SelectionData]:
     if len(pool.names) == len(pool.preselected):
         if pool.names:
             logger.info("no new samples to select from: every candidate is already in the dataset")
@@ -358,7 +390,7 @@ def _select(
     problem = build_problem(config.selection_config, data)
     length = config.worker_config.selected_sequence_length
     if length is None:
-        return explain_selection(config.selection_config, problem, select(problem))
+        return explain_selection(config.selection_config, problem, select(problem)), data
     frames = gathered.candidate_frames()
     ids = sequence_ids(frames["video"], frames["frame_index"], np.ones(len(pool.names), dtype=bool), length)
     if not (ids >= 0).any():
@@ -366,7 +398,17 @@ def _select(
             f"worker_config.selected_sequence_length is {length}, but no video has {length} consecutive "
             "frames that decoded: shorten the sequences or add longer videos"
         )
-    return explain_selection(config.selection_config, problem, select_sequences(problem, ids))
+    return explain_selection(config.selection_config, problem, select_sequences(problem, ids)), data
+
+
+def _read_here(names: Sequence[str], videos: Sequence[str | None], processed: pa.Table) -> np.ndarray:
+    """Per sample, whether this run read its file (the image, or a frame's video)."""
+    files = set(processed.column("name").to_pylist())
+    return np.fromiter(
+        ((video or name) in files for name, video in zip(names, videos, strict=True)),
+        dtype=bool,
+        count=len(names),
+    )
 
 
 def _config_record(config: RunConfig, input_location: Location, lightly_location: Location) -> dict[str, Any]:

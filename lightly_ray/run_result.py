@@ -66,7 +66,7 @@ class RunResult:
             "    selected names  filenames/selected.txt",
             "    pick order      selection.csv, selection.parquet (each strategy's value per pick)",
             "    embeddings      embeddings.parquet",
-            "    report          report.json",
+            "    report          report.html (open in a browser), report.json",
             "    corrupt files   corruptness_check_information.json",
         ]
         return "\n".join(lines)

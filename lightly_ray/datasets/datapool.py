@@ -202,6 +202,7 @@ class SelectionPool:
         lightly_metadata: By name, shape (n,).
         videos: Per sample, its video (None for an image).
         preselected: Indices of the dataset's samples.
+        frame_indices: Per sample, its frame's index in its video (-1 for an image).
     """
 
     names: list[str]
@@ -209,6 +210,7 @@ class SelectionPool:
     lightly_metadata: dict[str, np.ndarray]
     videos: list[str | None]
     preselected: np.ndarray
+    frame_indices: np.ndarray
 
 
 def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> SelectionPool:
@@ -244,6 +246,7 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
     embeddings = np.zeros((len(all_names), dim), dtype=np.float32)
     metadata = {column.removeprefix("lightly_"): np.zeros(len(all_names)) for column in METADATA_COLUMNS}
     videos: list[str | None] = [None] * len(all_names)
+    frame_indices = np.full(len(all_names), -1, dtype=np.int64)
     for row in own:
         at = position[str(names[row])]
         embeddings[at] = gathered.embeddings[row]
@@ -252,6 +255,7 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
                 metadata[key][at] = gathered.lightly_metadata[key][row]
         if gathered.frames:
             videos[at] = str(gathered.frames["video"][row]) or None
+            frame_indices[at] = int(gathered.frames["frame_index"][row])
     if stored and table is not None:
         vectors = embedding_matrix(table)
         for name, index in stored.items():
@@ -260,8 +264,11 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
             for key in metadata:
                 metadata[key][at] = float(table.column(f"lightly_{key}")[index].as_py())
             videos[at] = str(table.column("video")[index].as_py()) or None
+            frame_indices[at] = int(table.column("frame_index")[index].as_py())
     chosen = sorted({position[name] for name in preselected_names if name in position})
-    return SelectionPool(all_names, embeddings, metadata, videos, np.array(chosen, dtype=np.int64))
+    return SelectionPool(
+        all_names, embeddings, metadata, videos, np.array(chosen, dtype=np.int64), frame_indices
+    )
 
 
 def _file_keys(table: pa.Table, column: str) -> dict[str, tuple[int, int]]:

@@ -1,6 +1,5 @@
 """What a run writes: the run folder, report.json (later tags, crops, frames, the datapool, report.html)."""
 
-from lightly_ray.outputs.report import DatasetSizes, build_report
 from lightly_ray.outputs.run_folder import RunFolder, finished_run_ids, new_run_id
 from lightly_ray.outputs.sample_files import (
     write_sample_lists,
@@ -9,9 +8,7 @@ from lightly_ray.outputs.sample_files import (
 )
 
 __all__ = [
-    "DatasetSizes",
     "RunFolder",
-    "build_report",
     "finished_run_ids",
     "new_run_id",
     "write_sample_lists",

@@ -104,6 +104,10 @@ def test_the_datapool_processes_only_new_files_and_preselects_the_dataset(tmp_pa
     assert second.counts["nSelected"] == GROUPS - 2, "n_samples counts the preselected samples"
     assert second.counts["nSelectedWithDatapool"] == GROUPS
     assert sorted(name.split("_")[0] for name in second.selected) == ["g2", "g3", "g4"]
+    preselected = {p["name"] for p in second.report["embeddingMap"]["points"] if p["group"] == "preselected"}
+    assert preselected == set(first.selected)
+    pictures = pq.read_table(Path(second.run_folder) / "thumbnails.parquet").column("name").to_pylist()
+    assert preselected <= set(pictures), "the first run's pictures of its picks, the input not read"
 
     state = _state(lightly, "input")
     assert [run["tag"] for run in state["runs"]] == [first.run_id, second.run_id]

@@ -65,9 +65,23 @@ def test_diversity_picks_one_image_per_group(grouped_input: Path, tmp_path: Path
         "filenames/corrupt.txt",
         "filenames/duplicate.txt",
         "duplicates.json",
+        "thumbnails.parquet",
+        "report.html",
         "_SUCCESS",
     }
     assert {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()} == expected
+    report = result.report
+    nearest = report["embeddingStatistics"]["nearestNeighbour"]["sets"]
+    # one pick per group: the picks are farther apart than a random set of the same size
+    assert nearest["selected"]["median"] > nearest["random"]["median"]
+    cover = report["embeddingStatistics"]["coverDistance"]["sets"]
+    assert cover["selected"]["count"] == cover["random"]["count"] == result.counts["nInput"] - 2
+    assert {point["group"] for point in report["embeddingMap"]["points"]} == {"selected", "removed"}
+    assert len(report["embeddingMap"]["points"]) == result.counts["nInput"] - 2
+    assert [example["selected"] for example in report["examples"]] == picks_in_order(folder)
+    assert all(example["closestRemoved"] not in result.selected for example in report["examples"])
+    thumbnails = pq.read_table(folder / "thumbnails.parquet").column("name").to_pylist()
+    assert set(thumbnails) == {point["name"] for point in report["embeddingMap"]["points"]}
     assert (folder / "filenames" / "selected.txt").read_text().splitlines() == result.selected
     picks = pq.read_table(folder / "selection.parquet")
     assert picks.column_names == ["rank", "name", "s0_diversity_distance"]
@@ -257,3 +271,7 @@ def test_prediction_and_metadata_problems_are_reported(grouped_input: Path, tmp_
     )
     assert inputs["metadata"]["nProblems"] == 1
     assert "temperature" in inputs["metadata"]["problems"][0]
+
+
+def picks_in_order(folder: Path) -> list[str]:
+    return [str(name) for name in pq.read_table(folder / "selection.parquet").column("name").to_pylist()]

@@ -1,7 +1,8 @@
-"""report.json: what a run did, in the shape of the reference report (a first version).
+"""report.json's frame: run information, dataset sizes, selection, stage timings and throughput.
 
-Keys follow the reference report's camelCase names. Later issues add the embedding, metadata
-and prediction statistics and report.html.
+Keys follow the reference report's camelCase names. The statistics of the selection (embedding
+distances, distributions, examples, the map, video timelines) come from `analysis.py` and are
+added to the same document.
 """
 
 from __future__ import annotations
@@ -95,7 +96,17 @@ def build_report(
         "inputs": inputs or {},
         "selection": selection,
         "stageTimings": dict(timings),
+        "throughput": throughput(sizes, timings, (finished - started).total_seconds()),
     }
+
+
+def throughput(sizes: DatasetSizes, timings: dict[str, float], duration_s: float) -> dict[str, float]:
+    """Samples per second over the whole run and through the embedding stage."""
+    rates = {"samplesPerSecond": round(sizes.n_input / duration_s, 2) if duration_s > 0 else 0.0}
+    embed = timings.get("embed", 0.0)
+    if embed > 0:
+        rates["embedSamplesPerSecond"] = round(sizes.n_input / embed, 2)
+    return rates
 
 
 def software_versions() -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""What a run reports: report.json's statistics, thumbnails and the self-contained report.html."""

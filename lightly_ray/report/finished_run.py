@@ -1,0 +1,110 @@
+"""A finished run, found from what a user types: a run folder's URL, or a lightly location.
+
+`lightly-ray inspect` and `lightly-ray report` accept `.../.lightly/runs/<run id>` (a folder or
+any storage URL), or the lightly location itself, which means its latest finished run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from lightly_ray.errors import UsageError
+from lightly_ray.outputs.run_folder import RUNS_PREFIX, RunFolder, finished_run_ids
+from lightly_ray.report.run_report import REPORT_HTML, REPORT_JSON
+from lightly_ray.storage import Location
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A committed run folder and its report.json."""
+
+    folder: RunFolder
+    report: dict[str, Any]
+
+    def summary(self) -> str:
+        """What `lightly-ray inspect` prints: counts, selection, statistics and where things are."""
+        report = self.report
+        sizes = report.get("datasetSizes", {})
+        selection = report.get("selection", {})
+        run = report.get("run", {})
+        dataset = report.get("dataset") or {}
+        lines = [
+            f"Run {run.get('id', self.folder.run_id)}: {run.get('start', '')}, "
+            f"{run.get('durationSeconds', 0.0):.1f}s",
+            f"  input:      {run.get('input', '')}",
+            "  samples:    "
+            + ", ".join(f"{key} {value}" for key, value in sizes.items() if key.startswith("n")),
+            f"  selected:   {sizes.get('nSelected', 0)} of {selection.get('requested', '?')} requested "
+            f"(stopped: {selection.get('stopReason', '?')})",
+        ]
+        shortfall = selection.get("shortfall")
+        if shortfall:
+            lines.append(f"  why fewer:  {shortfall['message']}")
+        for strategy in selection.get("strategies", []):
+            lines.append(
+                f"  strategies[{strategy['index']}]: {strategy['strategy']} on {strategy['input']} "
+                f"(stopped: {strategy.get('stop_reason', '-')})"
+            )
+        statistics = report.get("embeddingStatistics") or {}
+        if statistics:
+            nearest = statistics["nearestNeighbour"]["sets"]
+            cover = statistics["coverDistance"]["sets"]
+            lines.append(
+                "  spread:     median distance to the nearest other member: "
+                + ", ".join(f"{which} {values['median']:.4g}" for which, values in nearest.items())
+            )
+            lines.append(
+                "  coverage:   radius that covers the input: "
+                + ", ".join(f"{which} {values['max']:.4g}" for which, values in cover.items())
+            )
+        if dataset:
+            lines.append(f"  dataset:    {dataset.get('name')} (tag {dataset.get('tag') or 'none'})")
+        timings = report.get("stageTimings", {})
+        lines.append(
+            "  stages:     " + ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in timings.items())
+        )
+        lines.append(f"  report:     {self.folder.url}/{REPORT_HTML}")
+        return "\n".join(lines)
+
+
+def find_run(target: str, *, writable: bool = False) -> FinishedRun:
+    """The finished run that `target` names.
+
+    Args:
+        target: A run folder (`<lightly location>/.lightly/runs/<run id>`) or a lightly location
+            (its latest finished run).
+        writable: Whether the run folder will be written (`lightly-ray report`).
+
+    Raises:
+        UsageError: When there is no finished run there; the message lists the runs that are.
+    """
+    text = str(target).rstrip("/")
+    marker = f"/{RUNS_PREFIX}/"
+    if marker in text:
+        root, run_id = text.split(marker, 1)
+        location = Location(root or "/", writable=writable)
+        if "/" in run_id:
+            raise UsageError(f"{target} is not a run folder: expected .../{RUNS_PREFIX}/<run id>")
+        folder = RunFolder(location, run_id)
+        if not folder.is_finished():
+            known = finished_run_ids(location)
+            raise UsageError(
+                f"{target} is not a finished run (no _SUCCESS); finished runs there: "
+                + (", ".join(known[-10:]) if known else "none")
+            )
+    else:
+        location = Location(text, writable=writable)
+        known = finished_run_ids(location)
+        if not known:
+            raise UsageError(f"{target} holds no finished run (nothing in {RUNS_PREFIX}/ has a _SUCCESS)")
+        folder = RunFolder(location, known[-1])
+    try:
+        report = json.loads(location.read_bytes(f"{folder.relative}/{REPORT_JSON}"))
+    except FileNotFoundError:
+        raise UsageError(f"{folder.url} has no {REPORT_JSON}") from None
+    return FinishedRun(folder, report)
+
+
+__all__ = ["FinishedRun", "find_run"]

@@ -1,0 +1,152 @@
+"""A run's report files: report.json, thumbnails.parquet and report.html in the run folder.
+
+`write_report` is called once selection and the frames are written; `rebuild_html` makes
+report.html again from a finished run folder alone (`lightly-ray report RUN`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from lightly_ray.outputs.run_folder import RunFolder
+from lightly_ray.pipeline.units import IndexedVideos
+from lightly_ray.report.html import render_report
+from lightly_ray.report.samples import ReportSamples
+from lightly_ray.report.thumbnails import THUMBNAILS_FILE, Wanted, make_thumbnails, thumbnails_table
+from lightly_ray.storage import Location
+
+logger = logging.getLogger(__name__)
+
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
+MAP_THUMBNAILS = 400
+EARLIER_RUNS = 3
+
+
+def wanted_pictures(
+    report: Mapping[str, Any], samples: ReportSamples, *, readable_only: bool = True
+) -> list[Wanted]:
+    """The samples the page shows as pictures: the examples, then map points (selected first).
+
+    At most `MAP_THUMBNAILS` map points get a picture; frames that are not selected only as
+    examples (decoding a video segment per map point would cost more than the page is worth).
+    A file this run did not read (`ReportSamples.read_here`) is not read for a picture either;
+    a selected frame's image in `.lightly/frames/` is.
+    """
+    rows = {name: row for row, name in enumerate(samples.names)}
+    selected = samples.mask("selected")
+    chosen: dict[str, Wanted] = {}
+
+    def want(name: str, frames_too: bool) -> None:
+        row = rows.get(name)
+        if row is None or name in chosen:
+            return
+        video = samples.videos[row]
+        if video is not None and not selected[row] and not frames_too:
+            return
+        from_frames = video is not None and bool(selected[row])
+        if readable_only and not from_frames and samples.read_here is not None and not samples.read_here[row]:
+            return
+        chosen[name] = Wanted(name, video, int(samples.frame_indices[row]), bool(selected[row]))
+
+    for example in report.get("examples") or []:
+        want(example["selected"], True)
+        want(example["closestRemoved"], True)
+    points = (report.get("embeddingMap") or {}).get("points", [])
+    ordered = sorted(points, key=lambda point: point["group"] == "removed")
+    for point in ordered[:MAP_THUMBNAILS]:
+        want(point["name"], False)
+    return list(chosen.values())
+
+
+def report_thumbnails(
+    report: Mapping[str, Any],
+    samples: ReportSamples,
+    *,
+    input_location: Location,
+    lightly_location: Location,
+    videos: IndexedVideos | None,
+    sizes: Mapping[str, int],
+    frame_format: str,
+    earlier_runs: Sequence[str] = (),
+) -> dict[str, bytes]:
+    """The thumbnails of the pictures the page shows (see `wanted_pictures`).
+
+    Pictures of files this run read are made by Ray tasks; those of other samples (the
+    datapool's, whose files this run does not open) are taken from the thumbnails of the
+    `EARLIER_RUNS` latest runs in `earlier_runs` where they have one.
+    """
+    wanted = wanted_pictures(report, samples)
+    thumbnails = make_thumbnails(
+        input_location, lightly_location, wanted, videos=videos, sizes=sizes, frame_format=frame_format
+    )
+    missing = {item.name for item in wanted_pictures(report, samples, readable_only=False)} - set(thumbnails)
+    for run_id in list(earlier_runs)[::-1][:EARLIER_RUNS]:
+        if not missing:
+            break
+        earlier = read_thumbnails(RunFolder(lightly_location, run_id), missing)
+        thumbnails.update(earlier)
+        missing -= set(earlier)
+    return thumbnails
+
+
+def write_report(folder: RunFolder, report: Mapping[str, Any], thumbnails: Mapping[str, bytes]) -> None:
+    """Write thumbnails.parquet, report.json and report.html (in that order) to the run folder.
+
+    The page is drawn after report.json is written: should drawing fail, the run logs a
+    warning and `lightly-ray report RUN` can draw it again from the folder; a finished
+    selection is never lost to a plot.
+    """
+    folder.write_parquet(THUMBNAILS_FILE, thumbnails_table(thumbnails))
+    folder.write_json(REPORT_JSON, report)
+    try:
+        folder.write_text(REPORT_HTML, render_report(report, thumbnails))
+    except Exception:
+        logger.warning("report.html could not be drawn (report.json is complete)", exc_info=True)
+
+
+def rebuild_html(folder: RunFolder) -> str:
+    """Draw report.html again from a run folder's report.json and thumbnails.parquet.
+
+    Returns:
+        Where the page was written.
+
+    Raises:
+        FileNotFoundError: When the folder has no report.json.
+    """
+    report = json.loads(folder.location.read_bytes(f"{folder.relative}/{REPORT_JSON}"))
+    thumbnails = read_thumbnails(folder)
+    folder.write_text(REPORT_HTML, render_report(report, thumbnails))
+    return f"{folder.url}/{REPORT_HTML}"
+
+
+def read_thumbnails(folder: RunFolder, names: set[str] | None = None) -> dict[str, bytes]:
+    """The run's thumbnails by name, of `names` or all (none without a thumbnails.parquet)."""
+    try:
+        data = folder.location.read_bytes(f"{folder.relative}/{THUMBNAILS_FILE}")
+    except FileNotFoundError:
+        return {}
+    table = pq.read_table(io.BytesIO(data))
+    found: Sequence[str] = table.column("name").to_pylist()
+    return {
+        name: jpeg
+        for name, jpeg in zip(found, table.column("jpeg").to_pylist(), strict=True)
+        if names is None or name in names
+    }
+
+
+__all__ = [
+    "REPORT_HTML",
+    "REPORT_JSON",
+    "read_thumbnails",
+    "rebuild_html",
+    "report_thumbnails",
+    "wanted_pictures",
+    "write_report",
+]
