@@ -1,4 +1,4 @@
-"""`lightly-ray`: run, validate, schema, inspect, report and demo; a thin shell over `lightly_ray.run`.
+"""`lightly-ray`: run, validate, schema, inspect, report, export, demo; a thin shell over the library.
 
 Every mistake that needs no Ray is answered before Ray or torch are imported (see
 `lightly_ray.preflight`): one message on stderr that says what to change, no traceback unless
@@ -19,7 +19,7 @@ from typing import Any
 
 from lightly_ray import __version__
 from lightly_ray.cluster_address import ACCEPTED_FORMS, DEFAULT_CONNECT_TIMEOUT_S
-from lightly_ray.errors import ConfigError, UsageError, user_message
+from lightly_ray.errors import ClusterError, ConfigError, UsageError, user_message
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -31,6 +31,7 @@ class _Clock:
     """When the command started: its wall time (Ray start included) is reported in the summary."""
 
     started = time.monotonic()
+    exit_at_once = False  # a cluster join that failed half way: skip the interpreter's teardown
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except Exception as error:  # noqa: BLE001 - every error ends in one message, not a traceback
         _fail(args, user_message(error), debug)
+        _Clock.exit_at_once = isinstance(error, ClusterError)
         return EXIT_FAILED
 
 
@@ -164,6 +166,37 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     report.set_defaults(handler=_report)
 
+    export = commands.add_parser(
+        "export",
+        help="export a dataset's tag: read URLs, Label Studio tasks or the embeddings CSV",
+        description="Export the samples of a dataset's tag from the lightly location.",
+    )
+    export.add_argument("--lightly", required=True, help="lightly location (read-only here): a folder or URL")
+    export.add_argument(
+        "--dataset", required=True, metavar="NAME", help="the dataset (.lightly/datasets/NAME)"
+    )
+    export.add_argument(
+        "--tag",
+        default="initial-tag",
+        help="the tag to export (default: initial-tag, every sample of the dataset)",
+    )
+    export.add_argument(
+        "--format",
+        dest="kind",
+        required=True,
+        choices=["urls", "label-studio", "embeddings"],
+        help="urls: CSV of names and read URLs; label-studio: import JSON with pre-annotations "
+        "(and FILE.label_config.xml); embeddings: the embeddings CSV",
+    )
+    export.add_argument(
+        "--expires",
+        default="24h",
+        help="how long signed URLs stay valid: seconds or 90m, 24h, 7d (at most 7d; default 24h)",
+    )
+    export.add_argument("--output", "-o", metavar="FILE", help="write to FILE (default: stdout)")
+    export.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    export.set_defaults(handler=_export)
+
     demo = commands.add_parser("demo", help="prepare the example dataset and run on it")
     demo.add_argument("--dir", default="lightly-ray-demo", help="folder for input/ and lightly/")
     _output_options(demo, json_option=False)
@@ -192,6 +225,28 @@ def _report(args: argparse.Namespace) -> int:
 
     finished = find_run(args.run, writable=True)
     print(f"wrote {rebuild_html(finished.folder)}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from lightly_ray.exports.export import export_tag, parse_expires
+
+    expires_s = parse_expires(args.expires)
+    exported = export_tag(args.lightly, args.dataset, args.tag, args.kind, expires_s=expires_s)
+    if args.output:
+        target = Path(args.output)
+        target.write_bytes(exported.content)
+        written = [str(target)]
+        for suffix, content in exported.companions.items():
+            companion = target.with_name(target.stem + suffix)
+            companion.write_bytes(content)
+            written.append(str(companion))
+        print(f"{exported.message}: {', '.join(written)}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(exported.content)
+        sys.stdout.flush()
+        extra = " (--output FILE also writes the labeling config)" if exported.companions else ""
+        print(f"{exported.message}{extra}", file=sys.stderr)
     return 0
 
 
@@ -321,9 +376,11 @@ def console() -> None:
 
     After Ctrl-C, the run has already stopped its Ray instance; the process then exits at once,
     because the interpreter's own teardown can crash in a Ray start that was interrupted half way.
+    The same holds after a cluster that did not complete the handshake: Ray's half-made client
+    can abort the process in its teardown (std::bad_alloc), after the message was printed.
     """
     code = main()
-    if code == EXIT_INTERRUPTED:
+    if code == EXIT_INTERRUPTED or _Clock.exit_at_once:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

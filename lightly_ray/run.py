@@ -335,7 +335,16 @@ def _run(
     folder.write_text("log.txt", log.text())
     crash_point("writing")
     published = publish_run(
-        prepared, run_dataset.state, folder.run_id, tag, gathered, plan, listing, selected, finished
+        prepared,
+        run_dataset.state,
+        folder.run_id,
+        tag,
+        gathered,
+        plan,
+        listing,
+        selected,
+        finished,
+        selection_data,
     )
     if cache is not None:
         clear_cache_best_effort(cache)
@@ -399,6 +408,13 @@ def _select(
             "frames that decoded: shorten the sequences or add longer videos"
         )
     return explain_selection(config.selection_config, problem, select_sequences(problem, ids)), data
+
+
+def _sequences(run_id: str, pick_order: list[str], length: int | None) -> dict[str, str] | None:
+    """By selected frame, its sequence `<run id>/<k>` (picks come as whole sequences, in order)."""
+    if length is None:
+        return None
+    return {name: f"{run_id}/{position // length}" for position, name in enumerate(pick_order)}
 
 
 def _read_here(names: Sequence[str], videos: Sequence[str | None], processed: pa.Table) -> np.ndarray:

@@ -9,12 +9,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lightly_ray.datasets import DatapoolPlan, DatasetState, RunRecord
+from lightly_ray.datasets.annotations import annotate
 from lightly_ray.datasets.embedding_cache import CacheTarget, clear_cache
 from lightly_ray.datasets.rows import embedding_matrix, files_table, processed_table, rows_named
 from lightly_ray.datasets.settings import embedding_settings
 from lightly_ray.pipeline.gather import GatheredSamples
 from lightly_ray.preflight import PreparedRun
 from lightly_ray.progress import logger
+from lightly_ray.selection.data import SelectionData
 
 
 def publish_run(
@@ -27,6 +29,8 @@ def publish_run(
     listing: pa.Table,
     selected: list[str],
     finished: dt.datetime,
+    data: SelectionData | None = None,
+    sequences: dict[str, str] | None = None,
 ) -> bool:
     """Publish the run to its dataset, last of all its outputs; False when it added no tag.
 
@@ -40,6 +44,8 @@ def publish_run(
         listing: Its listing.
         selected: The names it selected.
         finished: When it finished.
+        data: What selection read (custom metadata, predictions), kept with the samples.
+        sequences: By selected frame, its sequence (`selected_sequence_length` runs).
 
 
     A run that selected nothing but processed files still publishes what it processed (no tag),
@@ -68,7 +74,7 @@ def publish_run(
     state = dataset.publish(
         previous,
         record,
-        selected=rows_named(processed, selected),
+        selected=annotate(rows_named(processed, selected), data, sequences),
         processed=processed_here,
         files=files_table(plan.to_process),
     )

@@ -35,6 +35,49 @@ class AzureBackend(SpooledUpload):
         """The container client on the process-wide service client."""
         return _service(self.account).get_container_client(self.container_name)
 
+    def read_url(self, key: str, expires_s: int) -> str:
+        """The blob's URL with a read-only SAS valid for `expires_s`.
+
+        Signed with the account key when the credentials hold one (connection string,
+        AZURE_STORAGE_KEY), else with a user delegation key that an Entra ID identity
+        obtains (it needs a role with `generateUserDelegationKey`, e.g. Storage Blob Delegator).
+        A SAS token from the environment is not passed on: it may allow more than reading.
+        """
+        import datetime as dt
+
+        blob = require("azure.storage.blob", extra="azure")
+        service = _service(self.account)
+        now = dt.datetime.now(dt.UTC)
+        expiry = now + dt.timedelta(seconds=int(expires_s))
+        options: dict[str, Any] = {
+            "account_name": service.account_name,
+            "container_name": self.container_name,
+            "blob_name": key,
+            "permission": blob.BlobSasPermissions(read=True),
+            "expiry": expiry,
+            "start": now - dt.timedelta(minutes=5),  # clock skew between here and the store
+        }
+        account_key = getattr(service.credential, "account_key", None)
+        try:
+            if account_key:
+                token = blob.generate_blob_sas(account_key=account_key, **options)
+            elif hasattr(service.credential, "get_token"):
+                delegation = service.get_user_delegation_key(now - dt.timedelta(minutes=5), expiry)
+                token = blob.generate_blob_sas(user_delegation_key=delegation, **options)
+            else:
+                raise StorageError(
+                    "a SAS token from the environment cannot sign read URLs: give AZURE_STORAGE_KEY, a "
+                    "connection string with the account key, or an Entra ID identity"
+                )
+        except StorageError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any SDK error becomes one message
+            raise StorageError(
+                f"cannot sign a read URL for az://{self.container_name}/{key}: {error}"
+            ) from None
+        url: str = service.get_blob_client(self.container_name, key).url
+        return f"{url}?{token}"
+
     def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
         """Stream the listing page by page."""
         for blob in self.container.list_blobs(name_starts_with=prefix or None):

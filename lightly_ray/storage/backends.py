@@ -70,9 +70,17 @@ class StorageBackend(Protocol):
         """A writable stream whose content appears under `key` only if the block succeeds."""
         ...
 
+    def read_url(self, key: str, expires_s: int) -> str:
+        """A URL that reads the object without other credentials, valid for `expires_s`."""
+        ...
+
 
 class LocalBackend:
     """The local disk (or any mounted file system)."""
+
+    def read_url(self, key: str, expires_s: int) -> str:
+        """The file's absolute path: a local file needs no signature and never expires."""
+        return os.path.abspath(key)
 
     def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
         """Walk the folder `prefix` (an absolute path) recursively, in sorted order per folder."""

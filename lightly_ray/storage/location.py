@@ -131,6 +131,24 @@ class Location:
                 raise
             raise StorageError(f"cannot check {self._describe(relative)}: {_safe_message(error)}") from None
 
+    def read_url(self, relative: str, expires_s: int) -> str:
+        """A URL that reads one file without other credentials, valid for `expires_s`.
+
+        Presigned on S3, signed on GCS, a read-only SAS on Azure; a local file's absolute path.
+
+        Raises:
+            StorageError: When the credentials cannot sign.
+        """
+        key = self.key_of(relative)
+        try:
+            return self.backend.read_url(key, expires_s)
+        except StorageError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any SDK error becomes a redacted StorageError
+            raise StorageError(
+                f"cannot sign a read URL for {self._describe(relative)}: {_safe_message(error)}"
+            ) from None
+
     def read_bytes(self, relative: str) -> bytes:
         """Read a whole file.
 

@@ -46,6 +46,13 @@ class S3Backend(SpooledUpload):
             folders += [entry["Prefix"] for entry in page.get("CommonPrefixes", ())]
         return files, folders
 
+    def read_url(self, key: str, expires_s: int) -> str:
+        """A presigned GET URL (SigV4, computed locally from the credentials; at most 7 days)."""
+        url: str = self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=int(expires_s)
+        )
+        return url
+
     def read(self, key: str) -> bytes:
         """GET the object (one request, no HEAD before it)."""
         client = self.client
@@ -122,5 +129,6 @@ def _client() -> Any:
     config = Config(
         retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
         max_pool_connections=MAX_POOL_CONNECTIONS,
+        signature_version="s3v4",  # presigned URLs too (botocore presigns with SigV2 otherwise)
     )
     return boto3.session.Session().client("s3", config=config)

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import lightly_ray
+from lightly_ray.datasets import Dataset
 from lightly_ray.storage import Location
 from tests.cli_process import lightly_ray as lightly_ray_cli
 from tests.data.grouped_images import FAST_MODEL, GROUPS, PER_GROUP, group_image
@@ -154,6 +155,31 @@ def test_report_json_describes_the_selection(finished_run: tuple[Any, Path]) -> 
     thumbnails = set(pq.read_table(folder / "thumbnails.parquet").column("name").to_pylist())
     for example in report["examples"]:
         assert {example["selected"], example["closestRemoved"]} <= thumbnails
+
+
+def test_dataset_samples_keep_metadata_and_a_prediction_summary(finished_run: tuple[Any, Path]) -> None:
+    result, folder = finished_run
+    dataset = Dataset(Location(str(folder.parent.parent.parent), writable=False), result.dataset)
+    samples = dataset.read_table(dataset.load(), "samples")
+    assert samples is not None and sorted(samples.column("name").to_pylist()) == result.selected
+    rows = {row["name"]: row for row in samples.select(["name", "metadata", "predictions"]).to_pylist()}
+    for name, row in rows.items():
+        metadata, predictions = json.loads(row["metadata"]), json.loads(row["predictions"])
+        if name.startswith("clip"):  # frames: the schema's defaults, no predictions
+            assert (metadata, predictions) == ({"temperature": 0.0, "weather": "dry"}, {})
+            continue
+        group, member = (int(part.split("_")[1].split(".")[0]) for part in name.split("/"))
+        assert metadata == {
+            "temperature": float(group * 5 + member),
+            "weather": "wet" if member < 2 else "dry",
+        }
+        day = 0.5 + 0.08 * (member - 2.5)
+        expected = {
+            "n": 1,
+            "categories": {"night" if day < 0.5 else "day": 1},
+            "maxScore": round(max(day, 1 - day), 6),
+        }
+        assert predictions == {"daytime": expected}
 
 
 @pytest.mark.skipif(

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 import lightly_ray
+from lightly_ray.datasets import Dataset
 from lightly_ray.storage import Location
 from lightly_ray.video.decode import decode_all
 from tests.data.grouped_images import FAST_MODEL, group_image
@@ -160,6 +161,18 @@ def test_whole_sequences_are_selected(video_input: Path, tmp_path: Path) -> None
     assert (selection["requested"], selection["nSelected"], selection["shortfall"]) == (30, 30, None)
     # Images belong to no sequence and are never selected with sequences.
     assert not any(name.startswith("still_") for name in result.selected)
+    # The dataset records each frame's sequence, as numbered in sequence_information.json.
+    dataset = Dataset(Location(str(tmp_path / "lightly"), writable=False), result.dataset)
+    samples = dataset.read_table(dataset.load(), "samples")
+    assert samples is not None
+    recorded = dict(
+        zip(samples.column("name").to_pylist(), samples.column("sequence").to_pylist(), strict=True)
+    )
+    assert recorded == {
+        name: f"{result.run_id}/{number}"
+        for number, sequence in enumerate(sequences)
+        for name in sequence["frame_names"]
+    }
 
 
 def test_an_embeddings_csv_can_name_video_frames(video_input: Path, tmp_path: Path) -> None:

@@ -1,0 +1,1 @@
+"""Exports of a dataset's tag: read URLs, Label Studio tasks, the embeddings CSV."""
