@@ -42,10 +42,9 @@ from lightly_ray.pipeline.warmup import Warmup
 from lightly_ray.preflight import ConfigSource, PreparedRun, prepare_run
 from lightly_ray.progress import LogCapture, Stopwatch, captured_run_log, logger, ray_output_to_log
 from lightly_ray.ray_session import ray_session
-from lightly_ray.report.analysis import analyse_selection
+from lightly_ray.report.analysis import start_analysis
 from lightly_ray.report.document import DatasetSizes, build_report
-from lightly_ray.report.run_report import report_thumbnails, write_report
-from lightly_ray.report.samples import ReportSamples
+from lightly_ray.report.run_report import report_samples, report_thumbnails, write_report
 from lightly_ray.run_dataset import clear_cache_best_effort, concat_tables, publish_run, query_embeddings
 from lightly_ray.run_result import RunResult
 from lightly_ray.selection.engine import select
@@ -268,6 +267,15 @@ def _run(
             explanation.result.stop_reason,
             f": {shortfall['message']}" if shortfall else "",
         )
+        samples = report_samples(
+            pool, explanation.result.indices, config.lightly_config.seed, plan.to_process.column("name")
+        )
+        analysis = start_analysis(  # in a thread, while the files are written
+            samples,
+            selection_data,
+            [(entry.index, entry.part) for entry in explanation.strategies],
+            {video: index.frame_count for video, index in videos.indexes.items()},
+        )
         with watch("write"):
             write_sample_lists(folder, gathered, selected, videos.corrupt)
             write_selection_table(folder, picked)
@@ -284,25 +292,10 @@ def _run(
                 (gathered.names, gathered.frames),
                 selected,
             )
-        samples = ReportSamples(
-            names=pool.names,
-            embeddings=pool.embeddings,
-            picked=np.asarray(explanation.result.indices, dtype=np.int64),
-            preselected=pool.preselected,
-            videos=pool.videos,
-            frame_indices=pool.frame_indices,
-            seed=config.lightly_config.seed,
-            read_here=_read_here(pool.names, pool.videos, plan.to_process),
-        )
         with watch("report"):
-            analysis = analyse_selection(
-                samples,
-                selection_data,
-                [(entry.index, entry.part) for entry in explanation.strategies],
-                {video: index.frame_count for video, index in videos.indexes.items()},
-            )
+            blocks = analysis.result()
             thumbnails = report_thumbnails(
-                analysis,
+                blocks,
                 samples,
                 input_location=input_location,
                 lightly_location=lightly_location,
@@ -330,7 +323,7 @@ def _run(
     report["dataset"] = {"name": dataset.name, "tag": tag if selected else None, "url": dataset.url}
     if frames:
         report["frames"] = {"folder": FRAMES_FOLDER, "written": len(frames)}
-    report.update(analysis)
+    report.update(blocks)
     write_report(folder, report, thumbnails)
     folder.write_text("log.txt", log.text())
     crash_point("writing")
@@ -415,16 +408,6 @@ def _sequences(run_id: str, pick_order: list[str], length: int | None) -> dict[s
     if length is None:
         return None
     return {name: f"{run_id}/{position // length}" for position, name in enumerate(pick_order)}
-
-
-def _read_here(names: Sequence[str], videos: Sequence[str | None], processed: pa.Table) -> np.ndarray:
-    """Per sample, whether this run read its file (the image, or a frame's video)."""
-    files = set(processed.column("name").to_pylist())
-    return np.fromiter(
-        ((video or name) in files for name, video in zip(names, videos, strict=True)),
-        dtype=bool,
-        count=len(names),
-    )
 
 
 def _config_record(config: RunConfig, input_location: Location, lightly_location: Location) -> dict[str, Any]:

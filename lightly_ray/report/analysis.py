@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,23 @@ def analyse_selection(
     return blocks
 
 
+def start_analysis(
+    samples: ReportSamples,
+    data: SelectionData,
+    problem_parts: list[tuple[int, object]],
+    frame_counts: Mapping[str, int],
+) -> Future[dict[str, Any]]:
+    """`analyse_selection` in a thread of its own: the run writes its files meanwhile.
+
+    numpy and scikit-learn release the GIL in their heavy loops, and the writes wait on storage,
+    so the two overlap. `Future.result()` returns the blocks or raises what the analysis raised.
+    """
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lightly-ray-report")
+    future = executor.submit(analyse_selection, samples, data, problem_parts, frame_counts)
+    executor.shutdown(wait=False)
+    return future
+
+
 def video_timelines(
     samples: ReportSamples, frame_counts: Mapping[str, int], limit: int = TIMELINE_VIDEOS
 ) -> list[dict[str, Any]]:
@@ -105,4 +123,4 @@ def video_timelines(
     ]
 
 
-__all__ = ["analyse_selection", "video_timelines"]
+__all__ = ["analyse_selection", "start_analysis", "video_timelines"]

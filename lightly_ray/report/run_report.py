@@ -12,8 +12,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lightly_ray.datasets.datapool import SelectionPool
 from lightly_ray.outputs.run_folder import RunFolder
 from lightly_ray.pipeline.units import IndexedVideos
 from lightly_ray.report.html import render_report
@@ -27,6 +30,36 @@ REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
 MAP_THUMBNAILS = 400
 EARLIER_RUNS = 3
+
+
+def report_samples(
+    pool: SelectionPool, picked: np.ndarray, seed: int, processed_files: pa.ChunkedArray
+) -> ReportSamples:
+    """The report's view of a selection over `pool`.
+
+    Args:
+        pool: What selection saw.
+        picked: This run's picks (indices into the pool), in pick order.
+        seed: `lightly_config.seed`, for the random set.
+        processed_files: The files this run read (images, videos): only those are read again
+            for pictures.
+    """
+    files = set(processed_files.to_pylist())
+    read_here = np.fromiter(
+        ((video or name) in files for name, video in zip(pool.names, pool.videos, strict=True)),
+        dtype=bool,
+        count=len(pool.names),
+    )
+    return ReportSamples(
+        names=pool.names,
+        embeddings=pool.embeddings,
+        picked=np.asarray(picked, dtype=np.int64),
+        preselected=pool.preselected,
+        videos=pool.videos,
+        frame_indices=pool.frame_indices,
+        seed=seed,
+        read_here=read_here,
+    )
 
 
 def wanted_pictures(
@@ -146,6 +179,7 @@ __all__ = [
     "REPORT_JSON",
     "read_thumbnails",
     "rebuild_html",
+    "report_samples",
     "report_thumbnails",
     "wanted_pictures",
     "write_report",

@@ -225,3 +225,20 @@ def _jpeg() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), (200, 0, 0)).save(buffer, format="JPEG")
     return buffer.getvalue()
+
+
+def test_pictures_of_files_this_run_did_not_read_are_not_wanted_unless_asked() -> None:
+    samples = ReportSamples(
+        names=["new.png", "old.png", "v-0-mp4.png"],
+        embeddings=None,
+        picked=np.array([0]),
+        preselected=np.array([1, 2]),
+        videos=[None, None, "v.mp4"],
+        frame_indices=np.array([-1, -1, 0]),
+        read_here=np.array([True, False, False]),
+    )
+    report = {"embeddingMap": {"points": [{"name": name, "group": "x"} for name in samples.names]}}
+    # the old frame is a selected one: its picture is in .lightly/frames/, not the input
+    assert [item.name for item in wanted_pictures(report, samples)] == ["new.png", "v-0-mp4.png"]
+    everything = wanted_pictures(report, samples, readable_only=False)
+    assert [item.name for item in everything] == ["new.png", "old.png", "v-0-mp4.png"]
