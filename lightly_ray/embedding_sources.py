@@ -17,8 +17,9 @@ from lightly_ray.errors import StorageError
 from lightly_ray.formats.embeddings_csv import read_embeddings_csv
 from lightly_ray.models.backbones import ModelState, build_state
 from lightly_ray.models.checkpoint import read_checkpoint
-from lightly_ray.pipeline.build import ClusterShape, build_image_pipeline
+from lightly_ray.pipeline.build import ClusterShape, build_image_pipeline, unit_samples
 from lightly_ray.pipeline.gather import GatheredSamples, gather_batches
+from lightly_ray.pipeline.in_driver import embed_in_driver, embeds_in_driver
 from lightly_ray.pipeline.units import IndexedVideos, build_units, sample_names
 from lightly_ray.progress import logger, progress_bar
 from lightly_ray.storage import Location, relative_inside
@@ -43,13 +44,15 @@ def embed_with_model(
     show_progress: bool,
     reused: pa.Table | None = None,
     cache: CacheTarget | None = None,
+    rerun: bool = False,
 ) -> EmbeddedSamples:
     """Decode and embed every listed image and every frame of the indexed videos on Ray.
 
     `state` is the model's weights (`model_state`, built while the input was listed). `reused`
     holds samples an earlier run processed with the same settings (the datapool's processed
     rows, or the cache of a run that died): they join the gathered samples as they are. The
-    embedding actors keep what they embed in `cache` (`datasets.embedding_cache`).
+    embedding actors keep what they embed in `cache` (`datasets.embedding_cache`). A datapool
+    `rerun` with few samples to embed runs in this process (`pipeline.in_driver`).
     """
     source = {
         "source": "model",
@@ -72,16 +75,39 @@ def embed_with_model(
         )
     cluster = ClusterShape.current()
     units = build_units(listing, videos)
-    pipeline = build_image_pipeline(
-        units, input_location=input_location, config=config, model_state=state, cluster=cluster, cache=cache
-    )
-    logger.info("pipeline on %d CPUs, %d GPUs:\n%s", cluster.cpus, cluster.gpus, pipeline.describe())
-    bar = progress_bar(pipeline.samples, "decode+embed", show_progress)
-
-    def counted() -> Any:
+    total = int(unit_samples(units).sum())
+    if embeds_in_driver(config, cluster, total, rerun=rerun):
+        logger.info(
+            "embedding %d new samples in this process (at most resources.embed.driver_max_samples=%d): "
+            "no pipeline actors start",
+            total,
+            config.resources.embed.driver_max_samples,
+        )
+        batches: Any = embed_in_driver(
+            units,
+            input_location=input_location,
+            config=config,
+            model_state=state,
+            cluster=cluster,
+            cache=cache,
+        )
+    else:
+        pipeline = build_image_pipeline(
+            units,
+            input_location=input_location,
+            config=config,
+            model_state=state,
+            cluster=cluster,
+            cache=cache,
+        )
+        logger.info("pipeline on %d CPUs, %d GPUs:\n%s", cluster.cpus, cluster.gpus, pipeline.describe())
         # Blocks as the embedding actors finish them: no extra re-batching or projection step,
         # which would be tasks of their own waiting for a CPU behind the decode tasks.
-        for batch in pipeline.dataset.iter_batches(batch_size=None, batch_format="numpy"):
+        batches = pipeline.dataset.iter_batches(batch_size=None, batch_format="numpy")
+    bar = progress_bar(total, "decode+embed", show_progress)
+
+    def counted() -> Any:
+        for batch in batches:
             bar.update(len(batch["name"]))
             yield batch
             crash_point("embedding")
@@ -91,7 +117,7 @@ def embed_with_model(
     finally:
         bar.close()
     if cache is not None:
-        wait_for_cache(cache, pipeline.samples)
+        wait_for_cache(cache, total)
     return EmbeddedSamples(gathered=gathered, source=source)
 
 

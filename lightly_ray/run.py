@@ -225,6 +225,7 @@ def _run(
                         show_progress,
                         reused=concat_tables(plan.reused, plan.resumed),
                         cache=cache,
+                        rerun=bool(run_dataset.state.runs),
                     )
                 else:
                     embedded = embed_from_csv(config, lightly_location, plan.to_process, videos)

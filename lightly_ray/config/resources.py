@@ -73,6 +73,14 @@ class EmbedResources(StrictModel):
         "small ones cost per-call overhead).",
     )
 
+    driver_max_samples: int = Field(
+        default=512,
+        ge=0,
+        description="A datapool rerun with at most this many samples to embed, on a cluster without "
+        "GPUs, decodes and embeds them in the driver process instead of starting the pipeline's "
+        "actors (seconds for a few new files); 0 always starts the pipeline.",
+    )
+
     @model_validator(mode="after")
     def _min_within_max(self) -> EmbedResources:
         if self.max_actors is not None and self.min_actors > self.max_actors:

@@ -257,3 +257,34 @@ def test_a_run_builds_on_what_another_published_after_its_checks(tmp_path: Path)
     _run(input_folder, lightly, 1, dataset="fresh")
     with pytest.raises(DatasetConflictError, match="already holds 1 samples"):
         execute_run(without_pool, show_progress=False)
+
+
+def test_a_small_datapool_rerun_embeds_in_the_driver_as_the_actors_do(tmp_path: Path) -> None:
+    """A rerun with few new files embeds them without actors; the embeddings equal the actors'."""
+    datapool = {"use_datapool": True}
+    results = {}
+    for limit in (0, 512):  # 0: always the Ray Data pipeline
+        input_folder, lightly = tmp_path / f"input{limit}", tmp_path / f"lightly{limit}"
+        input_folder.mkdir()
+        _images(input_folder, range(2))
+        _run(input_folder, lightly, 2, worker_config=datapool)
+        _images(input_folder, range(2, GROUPS))
+        results[limit] = _run(
+            input_folder,
+            lightly,
+            GROUPS,
+            worker_config=datapool,
+            resources={"embed": {"driver_max_samples": limit}},
+        )
+    pipeline, driver = results[0], results[512]
+    assert "no pipeline actors start" in (Path(driver.run_folder) / "log.txt").read_text()
+    assert "no pipeline actors start" not in (Path(pipeline.run_folder) / "log.txt").read_text()
+    assert driver.selected == pipeline.selected
+    vectors = [
+        pq.read_table(Path(result.run_folder) / "embeddings.parquet").to_pydict()
+        for result in (pipeline, driver)
+    ]
+    assert vectors[0]["name"] == vectors[1]["name"] and len(vectors[0]["name"]) == (GROUPS - 2) * PER_GROUP
+    np.testing.assert_allclose(
+        np.array(vectors[0]["embedding"]), np.array(vectors[1]["embedding"]), atol=1e-5
+    )
