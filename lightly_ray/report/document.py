@@ -12,6 +12,9 @@ import platform
 from dataclasses import dataclass
 from typing import Any
 
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"
+
 
 @dataclass
 class DatasetSizes:

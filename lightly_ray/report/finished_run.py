@@ -12,7 +12,7 @@ from typing import Any
 
 from lightly_ray.errors import UsageError
 from lightly_ray.outputs.run_folder import RUNS_PREFIX, RunFolder, finished_run_ids
-from lightly_ray.report.run_report import REPORT_HTML, REPORT_JSON
+from lightly_ray.report.document import REPORT_HTML, REPORT_JSON
 from lightly_ray.storage import Location
 
 
@@ -45,7 +45,7 @@ class FinishedRun:
         for strategy in selection.get("strategies", []):
             lines.append(
                 f"  strategies[{strategy['index']}]: {strategy['strategy']} on {strategy['input']} "
-                f"(stopped: {strategy.get('stop_reason', '-')})"
+                f"(stopped: {strategy.get('stop_reason') or '-'})"
             )
         statistics = report.get("embeddingStatistics") or {}
         if statistics:

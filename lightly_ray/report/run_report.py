@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from lightly_ray.datasets.datapool import SelectionPool
 from lightly_ray.outputs.run_folder import RunFolder
 from lightly_ray.pipeline.units import IndexedVideos
+from lightly_ray.report.document import REPORT_HTML, REPORT_JSON
 from lightly_ray.report.html import render_report
 from lightly_ray.report.samples import ReportSamples
 from lightly_ray.report.thumbnails import THUMBNAILS_FILE, Wanted, make_thumbnails, thumbnails_table
@@ -26,8 +27,6 @@ from lightly_ray.storage import Location
 
 logger = logging.getLogger(__name__)
 
-REPORT_JSON = "report.json"
-REPORT_HTML = "report.html"
 MAP_THUMBNAILS = 400
 EARLIER_RUNS = 3
 
