@@ -339,6 +339,7 @@ def _run(
         selected,
         finished,
         selection_data,
+        _sequences(folder.run_id, pick_order, worker.selected_sequence_length),
     )
     if cache is not None:
         clear_cache_best_effort(cache)
