@@ -42,9 +42,14 @@ from lightly_ray.pipeline.warmup import Warmup
 from lightly_ray.preflight import ConfigSource, PreparedRun, prepare_run
 from lightly_ray.progress import LogCapture, Stopwatch, captured_run_log, logger, ray_output_to_log
 from lightly_ray.ray_session import ray_session
-from lightly_ray.report.analysis import start_analysis
 from lightly_ray.report.document import DatasetSizes, build_report
-from lightly_ray.report.run_report import report_samples, report_thumbnails, write_report
+from lightly_ray.report.run_report import (
+    PictureSources,
+    ReportInProgress,
+    preload,
+    report_samples,
+    write_report,
+)
 from lightly_ray.run_dataset import clear_cache_best_effort, concat_tables, publish_run, query_embeddings
 from lightly_ray.run_result import RunResult
 from lightly_ray.selection.engine import select
@@ -180,15 +185,17 @@ def _run(
         ray_output_to_log(log, enabled=quiet_ray, warnings=show_progress),
         ray_session(prepared.address, prepared.connect_timeout_s),
     ):
-        lock.confirm()  # its settle time has passed while Ray started
-        run_dataset = prepared.dataset.reloaded(config)  # as it is now that the run holds it
         embeds = worker.embeddings is None
-        with Warmup((lambda: model_state(config, lightly_location)) if embeds else None) as warmup:
+        with Warmup((lambda: model_state(config, lightly_location)) if embeds else None, [preload]) as warmup:
             logger.info("run %s: listing %s", folder.run_id, input_location.url)
             with watch("listing"):
                 listed = list_images(input_location, prepared.relevant, parallel=True)
             listing = listed.table
             check_listing(listing, input_location, prepared.relevant)
+            # The lock's settle time has passed while Ray started and the input was listed
+            # (nothing that depends on the dataset happened before).
+            lock.confirm()
+            run_dataset = prepared.dataset.reloaded(config)  # as it is now that the run holds it
             if listed.other_files:
                 logger.info(
                     "%d other files are not read: %s",
@@ -271,11 +278,21 @@ def _run(
         samples = report_samples(
             pool, explanation.result.indices, config.lightly_config.seed, plan.to_process.column("name")
         )
-        analysis = start_analysis(  # in a thread, while the files are written
+        report_work = ReportInProgress(  # the statistics in a thread, the pictures as Ray tasks
             samples,
             selection_data,
             [(entry.index, entry.part) for entry in explanation.strategies],
             {video: index.frame_count for video, index in videos.indexes.items()},
+            PictureSources(
+                input_location,
+                lightly_location,
+                videos,
+                dict(
+                    zip(listing.column("name").to_pylist(), listing.column("size").to_pylist(), strict=True)
+                ),
+                worker.output_image_format,
+                [record.run_id for record in run_dataset.state.runs],
+            ),
         )
         with watch("write"):
             write_sample_lists(folder, gathered, selected, videos.corrupt)
@@ -294,19 +311,7 @@ def _run(
                 selected,
             )
         with watch("report"):
-            blocks = analysis.result()
-            thumbnails = report_thumbnails(
-                blocks,
-                samples,
-                input_location=input_location,
-                lightly_location=lightly_location,
-                videos=videos,
-                sizes=dict(
-                    zip(listing.column("name").to_pylist(), listing.column("size").to_pylist(), strict=True)
-                ),
-                frame_format=worker.output_image_format,
-                earlier_runs=[record.run_id for record in run_dataset.state.runs],
-            )
+            blocks, thumbnails = report_work.result()
     finished = dt.datetime.now(dt.UTC)
     tag = prepared.dataset.tag or folder.run_id
     report = build_report(

@@ -10,8 +10,11 @@ so the lock is built from what every store has, plain writes and a consistent li
   died; it is ignored and deleted. So is, at once, a claim of a process on this host that no
   longer exists (a run killed here, rerun here).
 - A run that is not the holder deletes its claim and stops. One that is waits `settle_s` (more
-  than the stores' one-second time resolution; a run spends it starting Ray) and looks again,
-  so that of two runs that claimed within the same second exactly one goes on.
+  than the stores' one-second time resolution; a run spends it starting Ray and listing its
+  input) and looks again, so that of two runs that claimed within the same second exactly one
+  goes on. On a store whose times have sub-second digits (local disks, GCS; S3 and Azure list
+  whole seconds) the claims order themselves at that resolution, and the wait is
+  `FINE_SETTLE_S`, long enough for a claim being written to appear.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ logger = logging.getLogger("lightly_ray")
 TTL_S = 600.0
 HEARTBEAT_S = 60.0
 SETTLE_S = 1.5
+FINE_SETTLE_S = 0.2
 
 
 class DatasetLockedError(DatasetConflictError):
@@ -46,7 +50,8 @@ class DatasetLock:
         run_id: The run that takes it.
         ttl_s: How old a heartbeat may be before its run counts as dead.
         heartbeat_s: How often the holder renews its heartbeat.
-        settle_s: How long to wait before confirming the lock.
+        settle_s: How long to wait before confirming the lock (on stores with one-second times;
+            `FINE_SETTLE_S` where a claim's time has sub-second digits, unless shorter).
     """
 
     def __init__(
@@ -66,6 +71,7 @@ class DatasetLock:
         self._thread: threading.Thread | None = None
         self._claimed = False
         self._claimed_at = 0.0
+        self._own_mtime_ns = 0
 
     def __enter__(self) -> DatasetLock:
         self.acquire()
@@ -102,6 +108,8 @@ class DatasetLock:
         self._beat()
         self._claimed_at = time.monotonic()
         self._check()
+        if self._own_mtime_ns % 1_000_000_000:  # the store keeps sub-second times
+            self.settle_s = min(self.settle_s, FINE_SETTLE_S)
 
     def confirm(self) -> None:
         """Look again once `settle_s` has passed since the claim, then keep the claim alive.
@@ -139,6 +147,8 @@ class DatasetLock:
             run, _, kind = name.rpartition(".")
             if kind == "json":
                 claims[run] = listed.mtime_ns or 0
+                if run == self.run_id:
+                    self._own_mtime_ns = claims[run]
             elif kind == "alive":
                 beats[run] = listed.mtime_ns or 0
         now = time.time_ns()

@@ -12,8 +12,9 @@ only logged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import ray.data
 
@@ -40,22 +41,29 @@ class Warmup:
 
     Args:
         build_state: Builds the model's weights; None when the run embeds nothing.
+        later: Other work for the same threads, e.g. importing what the report needs while the
+            driver waits on the pipeline; a failure there is logged and otherwise ignored.
 
     """
 
-    def __init__(self, build_state: Callable[[], ModelState] | None) -> None:
+    def __init__(
+        self, build_state: Callable[[], ModelState] | None, later: Sequence[Callable[[], object]] = ()
+    ) -> None:
         self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lightly-ray-warmup")
         self._ray_data = self._threads.submit(start_ray_data)
         self._state = self._threads.submit(build_state) if build_state is not None else None
+        self._later: list[Future[object]] = [self._threads.submit(work) for work in later]
 
     def __enter__(self) -> Warmup:
         return self
 
     def __exit__(self, *_: object) -> None:
         self._threads.shutdown(wait=True)
-        failed = self._ray_data.exception()
-        if failed is not None:
-            logger.debug("starting Ray Data ahead of the pipeline failed: %s", failed)
+        futures: list[Future[Any]] = [self._ray_data, *self._later]
+        for future in futures:
+            failed = future.exception()
+            if failed is not None:
+                logger.debug("warm-up work failed (it runs again when needed): %s", failed)
 
     def model_state(self) -> ModelState:
         """The model's weights (waits for them; raises what building them raised)."""

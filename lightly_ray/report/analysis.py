@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -34,6 +33,9 @@ def analyse_selection(
     data: SelectionData,
     problem_parts: list[tuple[int, object]],
     frame_counts: Mapping[str, int],
+    *,
+    examples: list[dict[str, Any]] | None = None,
+    rows: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The report.json blocks that describe the selection.
 
@@ -42,6 +44,8 @@ def analyse_selection(
         data: What selection read (metadata, predictions, computed metadata), aligned with the pool.
         problem_parts: (strategy index, threshold filter or objective) per config strategy.
         frame_counts: Frames per video of the run.
+        examples: The examples, when already chosen (`selection_examples`).
+        rows: The map's rows, when already chosen (`projection.map_rows`).
 
     Returns:
         `embeddingStatistics`, `embeddingMap`, `examples`, `metadataDistributions`,
@@ -52,8 +56,8 @@ def analyse_selection(
     blocks: dict[str, Any] = {}
     steps: dict[str, Callable[[], Any]] = {
         "embeddingStatistics": lambda: embedding_statistics(samples),
-        "embeddingMap": lambda: embedding_map(samples),
-        "examples": lambda: selection_examples(samples),
+        "embeddingMap": lambda: embedding_map(samples, rows=rows),
+        "examples": lambda: selection_examples(samples) if examples is None else examples,
         "metadataDistributions": lambda: metadata_distributions(samples, data),
         "predictionDistributions": lambda: prediction_distributions(samples, data),
         "strategyDistributions": lambda: strategy_distributions(samples, problem_parts),
@@ -65,23 +69,6 @@ def analyse_selection(
         seconds[key] = round(time.perf_counter() - started, 3)
     blocks["analysisSeconds"] = seconds
     return blocks
-
-
-def start_analysis(
-    samples: ReportSamples,
-    data: SelectionData,
-    problem_parts: list[tuple[int, object]],
-    frame_counts: Mapping[str, int],
-) -> Future[dict[str, Any]]:
-    """`analyse_selection` in a thread of its own: the run writes its files meanwhile.
-
-    numpy and scikit-learn release the GIL in their heavy loops, and the writes wait on storage,
-    so the two overlap. `Future.result()` returns the blocks or raises what the analysis raised.
-    """
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lightly-ray-report")
-    future = executor.submit(analyse_selection, samples, data, problem_parts, frame_counts)
-    executor.shutdown(wait=False)
-    return future
 
 
 def video_timelines(
@@ -123,4 +110,4 @@ def video_timelines(
     ]
 
 
-__all__ = ["analyse_selection", "start_analysis", "video_timelines"]
+__all__ = ["analyse_selection", "video_timelines"]

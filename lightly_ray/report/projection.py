@@ -1,11 +1,11 @@
 """A 2-D map of the embeddings with the selection highlighted, from a bounded sample of points.
 
-scikit-learn's t-SNE (Barnes-Hut, after a PCA to 50 dimensions) places at most `POINTS` samples:
+scikit-learn's t-SNE (Barnes-Hut, after a PCA to 50 dimensions) places at most `POINTS` (600) samples:
 half of them selected (or every selected one when fewer), the rest drawn from the removed ones.
 t-SNE keeps neighbourhoods, which is what a person checks on the map: whether the selection
 spreads over every cluster. UMAP would need its own dependency and a numba compile of tens of
-seconds per fresh process; t-SNE on 1,000 points takes about 2 s on one core, and the bound keeps
-it there for any input size.
+seconds per fresh process; t-SNE on 600 points takes about 1 s on one core, and the bound keeps it
+there for any input size.
 """
 
 from __future__ import annotations
@@ -16,14 +16,36 @@ import numpy as np
 
 from lightly_ray.report.samples import SELECTED, ReportSamples, bounded_sample
 
-POINTS = 1_000
+POINTS = 600
 PCA_DIMENSIONS = 50
 MIN_POINTS = 5
 
 PICKED, PRESELECTED, REMOVED = "selected", "preselected", "removed"
 
 
-def embedding_map(samples: ReportSamples, points: int = POINTS) -> dict[str, Any]:
+def map_rows(samples: ReportSamples, points: int = POINTS) -> np.ndarray:
+    """The rows the map shows, ascending: half selected (or all when fewer), the rest removed."""
+    if samples.embeddings is None or len(samples) < MIN_POINTS:
+        return np.zeros(0, dtype=np.int64)
+    selected = samples.indices(SELECTED)
+    removed = samples.removed
+    chosen_selected, _ = bounded_sample(selected, max(points // 2, points - len(removed)), samples.seed + 40)
+    chosen_removed, _ = bounded_sample(removed, points - len(chosen_selected), samples.seed + 41)
+    return np.sort(np.concatenate([chosen_selected, chosen_removed]))
+
+
+def map_groups(samples: ReportSamples, rows: np.ndarray) -> list[str]:
+    """Per row, `selected` (this run), `preselected` (earlier runs) or `removed`."""
+    picked = np.zeros(len(samples), dtype=bool)
+    picked[np.asarray(samples.picked, dtype=np.int64)] = True
+    preselected = np.zeros(len(samples), dtype=bool)
+    preselected[np.asarray(samples.preselected, dtype=np.int64)] = True
+    return [PICKED if picked[row] else PRESELECTED if preselected[row] else REMOVED for row in rows]
+
+
+def embedding_map(
+    samples: ReportSamples, points: int = POINTS, rows: np.ndarray | None = None
+) -> dict[str, Any]:
     """report.json's `embeddingMap`: 2-D coordinates of a bounded sample of the pool.
 
     Returns:
@@ -32,18 +54,12 @@ def embedding_map(samples: ReportSamples, points: int = POINTS) -> dict[str, Any
         embeddings or fewer than `MIN_POINTS` samples.
     """
     embeddings = samples.embeddings
-    if embeddings is None or len(samples) < MIN_POINTS:
+    if rows is None:
+        rows = map_rows(samples, points)
+    if embeddings is None or len(rows) < MIN_POINTS:
         return {}
-    selected = samples.indices(SELECTED)
-    removed = samples.removed
-    chosen_selected, _ = bounded_sample(selected, max(points // 2, points - len(removed)), samples.seed + 40)
-    chosen_removed, _ = bounded_sample(removed, points - len(chosen_selected), samples.seed + 41)
-    rows = np.sort(np.concatenate([chosen_selected, chosen_removed]))
     coordinates = project(np.asarray(embeddings[rows], dtype=np.float32), samples.seed)
-    picked = np.zeros(len(samples), dtype=bool)
-    picked[np.asarray(samples.picked, dtype=np.int64)] = True
-    preselected = np.zeros(len(samples), dtype=bool)
-    preselected[np.asarray(samples.preselected, dtype=np.int64)] = True
+    groups = map_groups(samples, rows)
     return {
         "method": "t-SNE (scikit-learn) after PCA",
         "nPoints": len(rows),
@@ -53,9 +69,9 @@ def embedding_map(samples: ReportSamples, points: int = POINTS) -> dict[str, Any
                 "name": samples.names[int(row)],
                 "x": round(float(x), 4),
                 "y": round(float(y), 4),
-                "group": PICKED if picked[row] else PRESELECTED if preselected[row] else REMOVED,
+                "group": group,
             }
-            for row, (x, y) in zip(rows, coordinates, strict=True)
+            for row, (x, y), group in zip(rows, coordinates, groups, strict=True)
         ],
     }
 
@@ -78,4 +94,4 @@ def project(rows: np.ndarray, seed: int) -> np.ndarray:
     return np.asarray(coordinates / scale, dtype=np.float64)
 
 
-__all__ = ["embedding_map", "project"]
+__all__ = ["embedding_map", "map_groups", "map_rows", "project"]

@@ -10,6 +10,8 @@ import io
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,10 +21,20 @@ import pyarrow.parquet as pq
 from lightly_ray.datasets.datapool import SelectionPool
 from lightly_ray.outputs.run_folder import RunFolder
 from lightly_ray.pipeline.units import IndexedVideos
+from lightly_ray.report.analysis import analyse_selection
 from lightly_ray.report.document import REPORT_HTML, REPORT_JSON
+from lightly_ray.report.embedding_stats import selection_examples
 from lightly_ray.report.html import render_report
+from lightly_ray.report.projection import map_groups, map_rows
 from lightly_ray.report.samples import ReportSamples
-from lightly_ray.report.thumbnails import THUMBNAILS_FILE, Wanted, make_thumbnails, thumbnails_table
+from lightly_ray.report.thumbnails import (
+    THUMBNAILS_FILE,
+    Wanted,
+    collect_thumbnails,
+    start_thumbnails,
+    thumbnails_table,
+)
+from lightly_ray.selection.data import SelectionData
 from lightly_ray.storage import Location
 
 logger = logging.getLogger(__name__)
@@ -97,35 +109,110 @@ def wanted_pictures(
     return list(chosen.values())
 
 
-def report_thumbnails(
-    report: Mapping[str, Any],
-    samples: ReportSamples,
-    *,
-    input_location: Location,
-    lightly_location: Location,
-    videos: IndexedVideos | None,
-    sizes: Mapping[str, int],
-    frame_format: str,
-    earlier_runs: Sequence[str] = (),
-) -> dict[str, bytes]:
-    """The thumbnails of the pictures the page shows (see `wanted_pictures`).
+def preload() -> None:
+    """Import what the report needs: scikit-learn's t-SNE and Bokeh.
 
-    Pictures of files this run read are made by Ray tasks; those of other samples (the
-    datapool's, whose files this run does not open) are taken from the thumbnails of the
-    `EARLIER_RUNS` latest runs in `earlier_runs` where they have one.
+    About 1.5 s in a fresh process, which a run spends in a warm-up thread while its driver
+    waits on the pipeline.
     """
-    wanted = wanted_pictures(report, samples)
-    thumbnails = make_thumbnails(
-        input_location, lightly_location, wanted, videos=videos, sizes=sizes, frame_format=frame_format
-    )
-    missing = {item.name for item in wanted_pictures(report, samples, readable_only=False)} - set(thumbnails)
-    for run_id in list(earlier_runs)[::-1][:EARLIER_RUNS]:
-        if not missing:
-            break
-        earlier = read_thumbnails(RunFolder(lightly_location, run_id), missing)
-        thumbnails.update(earlier)
-        missing -= set(earlier)
-    return thumbnails
+    import importlib
+
+    for module in ("bokeh.embed", "bokeh.plotting", "sklearn.decomposition", "sklearn.manifold"):
+        importlib.import_module(module)
+
+
+@dataclass(frozen=True)
+class PictureSources:
+    """Where the report's pictures are read from.
+
+    Attributes:
+        input_location: The input (read-only).
+        lightly_location: The lightly location (selected frames' images, earlier run folders).
+        videos: This run's indexed videos.
+        sizes: File sizes from the listing, for ranged reads.
+        frame_format: `worker_config.output_image_format`.
+        earlier_runs: The dataset's runs, oldest first: their thumbnails serve samples whose
+            files this run does not read (the datapool's).
+    """
+
+    input_location: Location
+    lightly_location: Location
+    videos: IndexedVideos | None
+    sizes: Mapping[str, int]
+    frame_format: str
+    earlier_runs: Sequence[str] = ()
+
+
+class ReportInProgress:
+    """The analysis in a thread of the driver and the thumbnails as Ray tasks, both under way.
+
+    The map's points and the examples are chosen first (milliseconds), so that the pictures are
+    read on the cluster while the driver computes the map and the statistics, and the run writes
+    its files meanwhile. numpy and scikit-learn release the GIL in their heavy loops.
+    """
+
+    def __init__(
+        self,
+        samples: ReportSamples,
+        data: SelectionData,
+        problem_parts: list[tuple[int, object]],
+        frame_counts: Mapping[str, int],
+        pictures: PictureSources,
+    ) -> None:
+        self.samples = samples
+        self.pictures = pictures
+        examples = selection_examples(samples)
+        rows = map_rows(samples)
+        self._planned = {
+            "examples": examples,
+            "embeddingMap": {
+                "points": [
+                    {"name": samples.names[int(row)], "group": group}
+                    for row, group in zip(rows, map_groups(samples, rows), strict=True)
+                ]
+            },
+        }
+        self._wanted = wanted_pictures(self._planned, samples)
+        # This run's selected frames are written to .lightly/frames/ after this starts: their
+        # pictures are read once `result` is called, everything else now.
+        picked = {samples.names[int(row)] for row in samples.picked}
+        self._later = [item for item in self._wanted if item.video is not None and item.name in picked]
+        now = [item for item in self._wanted if item.video is None or item.name not in picked]
+        self._refs = self._start(now)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lightly-ray-report")
+        self._analysis = executor.submit(
+            analyse_selection, samples, data, problem_parts, frame_counts, examples=examples, rows=rows
+        )
+        executor.shutdown(wait=False)
+
+    def _start(self, wanted: list[Wanted]) -> list[Any]:
+        pictures = self.pictures
+        return start_thumbnails(
+            pictures.input_location,
+            pictures.lightly_location,
+            wanted,
+            videos=pictures.videos,
+            sizes=pictures.sizes,
+            frame_format=pictures.frame_format,
+        )
+
+    def result(self) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """The report.json blocks and the thumbnails by name; raises what the analysis raised.
+
+        Call it once the run's selected frames are written.
+        """
+        refs = self._refs + self._start(self._later)
+        blocks = self._analysis.result()
+        thumbnails = collect_thumbnails(refs, len(self._wanted))
+        wanted = wanted_pictures(self._planned, self.samples, readable_only=False)
+        missing = {item.name for item in wanted} - set(thumbnails)
+        for run_id in list(self.pictures.earlier_runs)[::-1][:EARLIER_RUNS]:
+            if not missing:
+                break
+            earlier = read_thumbnails(RunFolder(self.pictures.lightly_location, run_id), missing)
+            thumbnails.update(earlier)
+            missing -= set(earlier)
+        return blocks, thumbnails
 
 
 def write_report(folder: RunFolder, report: Mapping[str, Any], thumbnails: Mapping[str, bytes]) -> None:
@@ -179,7 +266,9 @@ __all__ = [
     "read_thumbnails",
     "rebuild_html",
     "report_samples",
-    "report_thumbnails",
+    "PictureSources",
+    "preload",
+    "ReportInProgress",
     "wanted_pictures",
     "write_report",
 ]

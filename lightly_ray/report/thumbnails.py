@@ -23,6 +23,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import ray
@@ -60,7 +61,7 @@ class Wanted:
     selected: bool = False
 
 
-def make_thumbnails(
+def start_thumbnails(
     input_location: Location,
     lightly_location: Location,
     wanted: Sequence[Wanted],
@@ -68,8 +69,8 @@ def make_thumbnails(
     videos: IndexedVideos | None,
     sizes: Mapping[str, int],
     frame_format: str,
-) -> dict[str, bytes]:
-    """JPEG thumbnails of the wanted samples (Ray tasks); unreadable ones are left out.
+) -> list[Any]:
+    """Start Ray tasks that make JPEG thumbnails of the wanted samples; `collect_thumbnails` waits.
 
     Args:
         input_location: The input (read-only).
@@ -80,7 +81,7 @@ def make_thumbnails(
         frame_format: `worker_config.output_image_format` of selected frames.
 
     Returns:
-        By name, the JPEG bytes.
+        The tasks' object refs.
     """
     refs = []
     files: list[tuple[str, str, bool]] = []  # (name, path, in the lightly location)
@@ -110,11 +111,16 @@ def make_thumbnails(
             if inside:
                 plan = SegmentPlan.of(index, segment)
                 refs.append(_frame_thumbnails.remote(input_location, video, sizes.get(video), plan, inside))
+    return refs
+
+
+def collect_thumbnails(refs: list[Any], wanted: int) -> dict[str, bytes]:
+    """By name, the JPEG bytes the tasks made (unreadable pictures are left out)."""
     thumbnails: dict[str, bytes] = {}
     for made in ray.get(refs):
         thumbnails.update(made)
-    if len(thumbnails) < len(wanted):
-        logger.info("report: %d of %d pictures could not be read", len(wanted) - len(thumbnails), len(wanted))
+    if len(thumbnails) < wanted:
+        logger.info("report: %d of %d pictures could not be read", wanted - len(thumbnails), wanted)
     return thumbnails
 
 
@@ -167,4 +173,11 @@ def _frame_thumbnails(
     return made
 
 
-__all__ = ["THUMBNAILS_FILE", "Wanted", "make_thumbnails", "thumbnail", "thumbnails_table"]
+__all__ = [
+    "THUMBNAILS_FILE",
+    "Wanted",
+    "collect_thumbnails",
+    "start_thumbnails",
+    "thumbnail",
+    "thumbnails_table",
+]

@@ -14,7 +14,7 @@ import pytest
 
 import lightly_ray
 from lightly_ray.datasets import Dataset
-from lightly_ray.datasets.lock import DatasetLock, DatasetLockedError
+from lightly_ray.datasets.lock import SETTLE_S, DatasetLock, DatasetLockedError
 from lightly_ray.storage import Location
 from tests.data.grouped_images import FAST_MODEL, group_image
 from tests.file_opens import FileOpens
@@ -37,6 +37,19 @@ def test_a_second_run_is_refused_until_the_first_releases(
     with DatasetLock(dataset, "20261202-000002-cccccc", settle_s=0.2):
         pass
     assert list(dataset.location.list_files(first.folder, include_hidden=True)) == []
+
+
+@pytest.mark.parametrize(("scheme", "settle_s"), [("local", 0.2), ("gs", 0.2), ("s3", 1.5), ("az", 1.5)])
+def test_the_settle_time_follows_the_stores_time_resolution(
+    scheme: str, settle_s: float, make_url: Callable[[str, str], str]
+) -> None:
+    """Local disks and GCS list sub-second times, S3 and Azure whole seconds (as the real stores)."""
+    lock = DatasetLock(Dataset(Location(make_url(scheme, "lr-lightly"), writable=True), "cars"), "run-settle")
+    assert lock.settle_s == SETTLE_S
+    started = time.monotonic()
+    with lock:
+        assert lock.settle_s == settle_s
+        assert settle_s <= time.monotonic() - started < settle_s + 5
 
 
 def test_of_two_claims_the_first_wins_and_a_dead_runs_claim_expires(tmp_path: Path) -> None:
