@@ -278,7 +278,7 @@ def _run(
         samples = report_samples(
             pool, explanation.result.indices, config.lightly_config.seed, plan.to_process.column("name")
         )
-        report_work = ReportInProgress(  # the statistics in a thread, the pictures as Ray tasks
+        report_work = ReportInProgress(  # the statistics and the pictures in threads
             samples,
             selection_data,
             [(entry.index, entry.part) for entry in explanation.strategies],

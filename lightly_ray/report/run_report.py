@@ -144,11 +144,11 @@ class PictureSources:
 
 
 class ReportInProgress:
-    """The analysis in a thread of the driver and the thumbnails as Ray tasks, both under way.
+    """The analysis in a thread of the driver and the thumbnails in threads, both under way.
 
     The map's points and the examples are chosen first (milliseconds), so that the pictures are
-    read on the cluster while the driver computes the map and the statistics, and the run writes
-    its files meanwhile. numpy and scikit-learn release the GIL in their heavy loops.
+    read while the map and the statistics are computed, and the run writes its files meanwhile.
+    numpy, scikit-learn, Pillow and PyAV release the GIL in their heavy loops.
     """
 
     def __init__(

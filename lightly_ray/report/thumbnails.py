@@ -1,4 +1,4 @@
-"""Small JPEG thumbnails of the samples the report shows, read by Ray tasks and kept in the run folder.
+"""Small JPEG thumbnails of the samples the report shows, read in driver threads, kept in the run folder.
 
 The report shows a bounded number of pictures (the hover images of the map, the examples), so
 their thumbnails are made once, after selection, and written to the run folder as
@@ -13,7 +13,10 @@ Where each picture comes from:
   last wanted frame.
 
 A picture that cannot be read is left out (the page shows the name without it); it never fails
-the run.
+the run. The few hundred pictures are read by threads of the driver, not Ray tasks: a task would
+start a worker process (a second or more, with its imports) where none is idle, for example after
+a datapool rerun that embedded in the driver; reading is I/O, and Pillow and PyAV decode without
+holding the GIL.
 """
 
 from __future__ import annotations
@@ -22,11 +25,10 @@ import io
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import pyarrow as pa
-import ray
 from PIL import Image, ImageOps
 
 from lightly_ray.outputs.frames import frame_image_path
@@ -39,7 +41,8 @@ logger = logging.getLogger(__name__)
 
 THUMBNAIL_PIXELS = 112
 JPEG_QUALITY = 80
-IMAGES_PER_TASK = 48
+IMAGES_PER_TASK = 16
+THREADS = 8
 THUMBNAILS_FILE = "thumbnails.parquet"
 THUMBNAIL_SCHEMA = pa.schema([("name", pa.string()), ("jpeg", pa.binary())])
 
@@ -69,8 +72,8 @@ def start_thumbnails(
     videos: IndexedVideos | None,
     sizes: Mapping[str, int],
     frame_format: str,
-) -> list[Any]:
-    """Start Ray tasks that make JPEG thumbnails of the wanted samples; `collect_thumbnails` waits.
+) -> list[Future[dict[str, bytes]]]:
+    """Start threads that make JPEG thumbnails of the wanted samples; `collect_thumbnails` waits.
 
     Args:
         input_location: The input (read-only).
@@ -81,9 +84,10 @@ def start_thumbnails(
         frame_format: `worker_config.output_image_format` of selected frames.
 
     Returns:
-        The tasks' object refs.
+        The futures of the work.
     """
-    refs = []
+    threads = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="lightly-ray-thumbnails")
+    refs: list[Future[dict[str, bytes]]] = []
     files: list[tuple[str, str, bool]] = []  # (name, path, in the lightly location)
     frames: dict[str, list[Wanted]] = defaultdict(list)
     for item in wanted:
@@ -95,7 +99,9 @@ def start_thumbnails(
             frames[item.video].append(item)
     for start in range(0, len(files), IMAGES_PER_TASK):
         refs.append(
-            _image_thumbnails.remote(input_location, lightly_location, files[start : start + IMAGES_PER_TASK])
+            threads.submit(
+                _image_thumbnails, input_location, lightly_location, files[start : start + IMAGES_PER_TASK]
+            )
         )
     indexes = videos.indexes if videos is not None else {}
     for video, items in sorted(frames.items()):
@@ -110,14 +116,17 @@ def start_thumbnails(
             }
             if inside:
                 plan = SegmentPlan.of(index, segment)
-                refs.append(_frame_thumbnails.remote(input_location, video, sizes.get(video), plan, inside))
+                refs.append(
+                    threads.submit(_frame_thumbnails, input_location, video, sizes.get(video), plan, inside)
+                )
+    threads.shutdown(wait=False)
     return refs
 
 
-def collect_thumbnails(refs: list[Any], wanted: int) -> dict[str, bytes]:
+def collect_thumbnails(refs: list[Future[dict[str, bytes]]], wanted: int) -> dict[str, bytes]:
     """By name, the JPEG bytes the tasks made (unreadable pictures are left out)."""
     thumbnails: dict[str, bytes] = {}
-    for made in ray.get(refs):
+    for made in (future.result() for future in refs):
         thumbnails.update(made)
     if len(thumbnails) < wanted:
         logger.info("report: %d of %d pictures could not be read", wanted - len(thumbnails), wanted)
@@ -140,7 +149,6 @@ def thumbnail(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-@ray.remote(num_cpus=1)
 def _image_thumbnails(
     input_location: Location, lightly_location: Location, files: list[tuple[str, str, bool]]
 ) -> dict[str, bytes]:
@@ -155,7 +163,6 @@ def _image_thumbnails(
     return made
 
 
-@ray.remote(num_cpus=1)
 def _frame_thumbnails(
     input_location: Location, video: str, size: int | None, plan: SegmentPlan, wanted: dict[int, str]
 ) -> dict[str, bytes]:
