@@ -186,7 +186,9 @@ def _run(
         ray_session(prepared.address, prepared.connect_timeout_s),
     ):
         embeds = worker.embeddings is None
-        with Warmup((lambda: model_state(config, lightly_location)) if embeds else None, [preload]) as warmup:
+        rerun = worker.use_datapool and bool(prepared.dataset.state.runs)
+        build = (lambda: model_state(config, lightly_location)) if embeds else None
+        with Warmup(build, [preload], ray_data=not rerun) as warmup:
             logger.info("run %s: listing %s", folder.run_id, input_location.url)
             with watch("listing"):
                 listed = list_images(input_location, prepared.relevant, parallel=True)

@@ -33,6 +33,10 @@ def start_ray_data() -> None:
         pass
 
 
+def _nothing() -> None:
+    return None
+
+
 class Warmup:
     """Background work begun before the listing: Ray Data's start and the model's weights.
 
@@ -43,14 +47,21 @@ class Warmup:
         build_state: Builds the model's weights; None when the run embeds nothing.
         later: Other work for the same threads, e.g. importing what the report needs while the
             driver waits on the pipeline; a failure there is logged and otherwise ignored.
+        ray_data: Start Ray Data ahead. A datapool rerun says no: it usually embeds a few new
+            files in the driver (`in_driver.py`), and Ray Data's helper actors would be processes
+            started for nothing; should it need the pipeline after all, Ray Data starts then.
 
     """
 
     def __init__(
-        self, build_state: Callable[[], ModelState] | None, later: Sequence[Callable[[], object]] = ()
+        self,
+        build_state: Callable[[], ModelState] | None,
+        later: Sequence[Callable[[], object]] = (),
+        *,
+        ray_data: bool = True,
     ) -> None:
         self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lightly-ray-warmup")
-        self._ray_data = self._threads.submit(start_ray_data)
+        self._ray_data = self._threads.submit(start_ray_data if ray_data else _nothing)
         self._state = self._threads.submit(build_state) if build_state is not None else None
         self._later: list[Future[object]] = [self._threads.submit(work) for work in later]
 
