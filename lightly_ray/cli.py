@@ -147,24 +147,15 @@ def _parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print the JSON schema of the config")
     schema.set_defaults(handler=_schema)
 
-    inspect = commands.add_parser(
-        "inspect",
-        help="print the summary of a finished run",
-        description="Print what a finished run did, from its report.json.",
-    )
-    inspect.add_argument("run", metavar="RUN", help=_RUN_HELP)
+    inspect = _run_command(
+        commands, "inspect", _inspect, "print the summary of a finished run",
+        "Print what a finished run did, from its report.json.",
+    )  # fmt: skip
     inspect.add_argument("--json", action="store_true", help="print report.json instead")
-    inspect.add_argument("--debug", action="store_true", help="show the full traceback of an error")
-    inspect.set_defaults(handler=_inspect)
-
-    report = commands.add_parser(
-        "report",
-        help="draw report.html of a finished run again",
-        description="Draw report.html again from a finished run folder's report.json and thumbnails.",
-    )
-    report.add_argument("run", metavar="RUN", help=_RUN_HELP)
-    report.add_argument("--debug", action="store_true", help="show the full traceback of an error")
-    report.set_defaults(handler=_report)
+    _run_command(
+        commands, "report", _report, "draw report.html of a finished run again",
+        "Draw report.html again from a finished run folder's report.json and thumbnails.",
+    )  # fmt: skip
 
     export = commands.add_parser(
         "export",
@@ -209,6 +200,17 @@ _RUN_HELP = (
     "a run folder (<lightly location>/.lightly/runs/<run id>, a folder or URL), "
     "or a lightly location for its latest finished run"
 )
+
+
+def _run_command(
+    commands: Any, name: str, handler: Any, summary: str, description: str
+) -> argparse.ArgumentParser:
+    """A command about one finished run: its RUN argument and --debug."""
+    command: argparse.ArgumentParser = commands.add_parser(name, help=summary, description=description)
+    command.add_argument("run", metavar="RUN", help=_RUN_HELP)
+    command.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    command.set_defaults(handler=handler)
+    return command
 
 
 def _inspect(args: argparse.Namespace) -> int:

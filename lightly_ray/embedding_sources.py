@@ -76,6 +76,13 @@ def embed_with_model(
     cluster = ClusterShape.current()
     units = build_units(listing, videos)
     total = int(unit_samples(units).sum())
+    plan: dict[str, Any] = {
+        "input_location": input_location,
+        "config": config,
+        "model_state": state,
+        "cluster": cluster,
+        "cache": cache,
+    }
     if embeds_in_driver(config, cluster, total, rerun=rerun):
         logger.info(
             "embedding %d new samples in this process (at most resources.embed.driver_max_samples=%d): "
@@ -83,23 +90,9 @@ def embed_with_model(
             total,
             config.resources.embed.driver_max_samples,
         )
-        batches: Any = embed_in_driver(
-            units,
-            input_location=input_location,
-            config=config,
-            model_state=state,
-            cluster=cluster,
-            cache=cache,
-        )
+        batches: Any = embed_in_driver(units, **plan)
     else:
-        pipeline = build_image_pipeline(
-            units,
-            input_location=input_location,
-            config=config,
-            model_state=state,
-            cluster=cluster,
-            cache=cache,
-        )
+        pipeline = build_image_pipeline(units, **plan)
         logger.info("pipeline on %d CPUs, %d GPUs:\n%s", cluster.cpus, cluster.gpus, pipeline.describe())
         # Blocks as the embedding actors finish them: no extra re-batching or projection step,
         # which would be tasks of their own waiting for a CPU behind the decode tasks.

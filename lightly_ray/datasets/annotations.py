@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from lightly_ray.formats.prediction_items import Prediction
+from lightly_ray.formats.prediction_items import Prediction, top_category
 from lightly_ray.formats.prediction_schema import TaskSchema
 from lightly_ray.selection.data import SelectionData
 from lightly_ray.selection.input_values import metadata_column
@@ -74,12 +74,8 @@ def _summary(schema: TaskSchema, predictions: list[Prediction]) -> dict[str, Any
     categories: Counter[str] = Counter()
     scores = []
     for prediction in predictions:
-        category_id, score = prediction.category_id, prediction.score
-        if prediction.probabilities:
-            column = int(np.argmax(prediction.probabilities))
-            category_id, score = schema.category_ids[column], prediction.probabilities[column]
-        category = schema.category(category_id)
-        categories[category.name if category is not None else str(category_id)] += 1
+        category, score = top_category(prediction, schema)
+        categories[category] += 1
         if score is not None:
             scores.append(float(score))
     summary: dict[str, Any] = {"n": len(predictions), "categories": dict(sorted(categories.items()))}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from lightly_ray.formats.prediction_items import Prediction
+from lightly_ray.formats.prediction_items import Prediction, top_category
 from lightly_ray.formats.prediction_schema import TaskSchema, TaskType
 from lightly_ray.formats.predictions import TaskPredictions
 
@@ -131,19 +131,13 @@ def _regions(
 
 
 def _choice(task: str, schema: TaskSchema, prediction: Prediction) -> dict[str, Any]:
-    category_id = prediction.category_id
-    score = prediction.score
-    if prediction.probabilities:
-        column = max(range(len(prediction.probabilities)), key=lambda at: prediction.probabilities[at])  # type: ignore[index]
-        category_id = schema.category_ids[column]
-        score = prediction.probabilities[column]
-    category = schema.category(category_id)
+    category, score = top_category(prediction, schema)
     region: dict[str, Any] = {
         "id": f"{task}-0",
         "from_name": task,
         "to_name": IMAGE_FIELD,
         "type": "choices",
-        "value": {"choices": [category.name if category is not None else str(category_id)]},
+        "value": {"choices": [category]},
     }
     if score is not None:
         region["score"] = round(float(score), 6)

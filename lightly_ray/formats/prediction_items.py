@@ -60,6 +60,21 @@ class Prediction:
     keypoints: tuple[float, ...] | None = None
 
 
+def top_category(prediction: Prediction, schema: TaskSchema) -> tuple[str, float | None]:
+    """A prediction's category name and confidence, as summaries and exports show them.
+
+    With a probability vector, the most probable category and its probability; else the
+    prediction's category and score. An id the schema does not name shows as the number.
+    """
+    category_id, score = prediction.category_id, prediction.score
+    if prediction.probabilities:
+        probabilities = prediction.probabilities
+        column = max(range(len(probabilities)), key=probabilities.__getitem__)
+        category_id, score = schema.category_ids[column], probabilities[column]
+    category = schema.category(category_id)
+    return (category.name if category is not None else str(category_id)), score
+
+
 def parse_prediction_file(
     data: Any, file_stem: str, schema: TaskSchema, image_sizes: Mapping[str, tuple[int, int]] | None = None
 ) -> tuple[str, list[Prediction]]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from lightly_ray.formats.prediction_items import top_category
 from lightly_ray.formats.prediction_schema import TaskType
 from lightly_ray.formats.predictions import TaskPredictions
 from lightly_ray.report.histograms import category_block, histogram_block, summary
@@ -108,15 +109,10 @@ def _task_distribution(samples: ReportSamples, names: list[str], task: TaskPredi
         predictions = task.for_sample(name)
         objects[row] = len(predictions)
         for prediction in predictions:
-            category = schema.category(prediction.category_id)
-            categories.append(category.name if category is not None else str(prediction.category_id))
+            category, score = top_category(prediction, schema)
+            categories.append(category)
             owners.append(row)
-            if prediction.score is not None:
-                scores.append(prediction.score)
-            elif prediction.probabilities:
-                scores.append(max(prediction.probabilities))
-            else:
-                scores.append(float("nan"))
+            scores.append(float("nan") if score is None else score)
     owner_rows = np.asarray(owners, dtype=np.int64)
     category_values = np.asarray(categories, dtype=object)
     score_values = np.asarray(scores, dtype=np.float64)
