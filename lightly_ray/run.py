@@ -34,7 +34,6 @@ from lightly_ray.outputs import (
     write_sequence_information,
 )
 from lightly_ray.outputs.frames import FRAMES_FOLDER, write_run_frames
-from lightly_ray.pipeline.gather import GatheredSamples
 from lightly_ray.pipeline.input_kinds import describe_counts
 from lightly_ray.pipeline.listing import check_listing, list_images
 from lightly_ray.pipeline.units import IndexedVideos, index_videos
@@ -263,7 +262,7 @@ def _run(
         )
         with watch("selection"):
             queries = query_embeddings(prepared)
-            explanation, selection_data = _select(config, gathered, pool, inputs, queries)
+            explanation, selection_data = _select(config, pool, inputs, queries)
         crash_point("selection")
         picked = explanation.table()
         pick_order = [str(name) for name in picked.column("name").to_pylist()]
@@ -378,7 +377,6 @@ def _index_videos(input_location: Location, listing: pa.Table) -> IndexedVideos:
 
 def _select(
     config: RunConfig,
-    gathered: GatheredSamples,
     pool: SelectionPool,
     inputs: LightlyInputs,
     queries: dict[tuple[str, str], np.ndarray],
@@ -402,8 +400,8 @@ def _select(
     length = config.worker_config.selected_sequence_length
     if length is None:
         return explain_selection(config.selection_config, problem, select(problem)), data
-    frames = gathered.candidate_frames()
-    ids = sequence_ids(frames["video"], frames["frame_index"], np.ones(len(pool.names), dtype=bool), length)
+    videos = np.asarray([video or "" for video in pool.videos], dtype=object)
+    ids = sequence_ids(videos, pool.frame_indices, np.ones(len(pool.names), dtype=bool), length)
     if not (ids >= 0).any():
         raise LightlyRayError(
             f"worker_config.selected_sequence_length is {length}, but no video has {length} consecutive "

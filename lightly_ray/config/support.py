@@ -29,11 +29,6 @@ def unsupported_features(config: RunConfig) -> list[str]:
         "worker_config.pretagging_debug": worker.pretagging_debug,
     }
     found += [f"{key}: true (self-supervised training and pretagging)" for key, on in switches.items() if on]
-    if worker.use_datapool and worker.selected_sequence_length is not None:
-        found.append(
-            "worker_config.use_datapool together with worker_config.selected_sequence_length "
-            "(sequences are not yet kept across datapool runs)"
-        )
     values = {
         "worker_config.object_level.task_name": worker.object_level.task_name,
         "worker_config.object_level.crop_dataset_name": worker.object_level.crop_dataset_name,

@@ -4,8 +4,9 @@ scikit-learn's t-SNE (Barnes-Hut, after a PCA to 50 dimensions) places at most `
 half of them selected (or every selected one when fewer), the rest drawn from the removed ones.
 t-SNE keeps neighbourhoods, which is what a person checks on the map: whether the selection
 spreads over every cluster. UMAP would need its own dependency and a numba compile of tens of
-seconds per fresh process; t-SNE on 600 points takes about 1 s on one core, and the bound keeps it
-there for any input size.
+seconds per fresh process; t-SNE on 600 points takes under 1 s on one core, and the bound keeps it
+there for any input size. It must not run beside pure-Python work of the driver: its many short NumPy
+calls each wait for the interpreter lock, and a busy Python thread beside it slows it 30x.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ import numpy as np
 from lightly_ray.report.samples import SELECTED, ReportSamples, bounded_sample
 
 POINTS = 600
+# Barnes-Hut's accuracy/speed trade-off (scikit-learn's default 0.5): on 600 points, 0.8 takes
+# 25% less time at the same trustworthiness (0.706 against 0.708 on unclustered, 0.987 on
+# clustered 512-d embeddings, sklearn.manifold.trustworthiness with 10 neighbours).
+ANGLE = 0.8
 PCA_DIMENSIONS = 50
 MIN_POINTS = 5
 
@@ -87,7 +92,7 @@ def project(rows: np.ndarray, seed: int) -> np.ndarray:
         reduced = PCA(n_components=PCA_DIMENSIONS, random_state=seed).fit_transform(rows)
     perplexity = float(min(30.0, (count - 1) / 3.0))
     coordinates = TSNE(
-        n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=500
+        n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=500, angle=ANGLE
     ).fit_transform(np.asarray(reduced, dtype=np.float32))
     coordinates = coordinates - coordinates.mean(axis=0)
     scale = float(np.abs(coordinates).max()) or 1.0

@@ -30,6 +30,11 @@ from lightly_ray.selection.problem import (
 def select_sequences(problem: SelectionProblem, sequence_of: np.ndarray) -> SelectionResult:
     """Select whole sequences of frames.
 
+    Preselected frames (a datapool's earlier picks) take part as they are: one in a complete
+    sequence preselects that sequence, and one in no complete sequence (an image, or a frame of a
+    sequence of another length) is a preselected group of its own, so that diversity still keeps
+    its distance to it. The budget counts their frames.
+
     Args:
         problem: The frame-level problem (candidates are frames, sorted by name).
         sequence_of: Array of shape (n_frames,), int64: the sequence id of each frame, or -1 for
@@ -47,29 +52,40 @@ def select_sequences(problem: SelectionProblem, sequence_of: np.ndarray) -> Sele
     sequences = np.unique(ids[ids >= 0])
     if len(sequences) == 0:
         raise ValueError("no complete sequence: every video is shorter than selected_sequence_length")
-    members = [np.flatnonzero(ids == sequence) for sequence in sequences]
+    order = np.argsort(ids, kind="stable")
+    starts = np.searchsorted(ids[order], sequences)
+    ends = np.searchsorted(ids[order], sequences, side="right")
+    members = [order[start:end] for start, end in zip(starts, ends, strict=True)]
     length = len(members[0])
     if any(len(frames) != length for frames in members):
         raise ValueError("every sequence must hold the same number of frames")
-    frame_budget = wanted_samples(problem, int((ids >= 0).sum()))
+    preselected = np.unique(np.asarray(problem.preselected, dtype=np.int64))
+    loose = preselected[ids[preselected] < 0]
+    chosen = np.unique(ids[preselected[ids[preselected] >= 0]])
+    groups = members + [np.array([frame]) for frame in loose]
+    preselected_groups = np.concatenate(
+        [np.searchsorted(sequences, chosen), len(members) + np.arange(len(loose))]
+    ).astype(np.int64)
+    frame_budget = wanted_samples(problem, int((ids >= 0).sum()) + len(loose))
+    new_sequences = max(0, frame_budget - len(chosen) * length - len(loose)) // length
     sequence_problem = SelectionProblem(
-        names=[problem.names[frames[0]] for frames in members],
-        objectives=[_aggregate(objective, members) for objective in problem.objectives],
-        filters=[_aggregate_filter(item, members) for item in problem.filters],
-        n_samples=max(1, frame_budget // length),
-        preselected=_preselected_sequences(problem.preselected, ids, sequences),
+        names=[problem.names[frames[0]] for frames in groups],
+        objectives=[_aggregate(objective, groups) for objective in problem.objectives],
+        filters=[_aggregate_filter(item, groups) for item in problem.filters],
+        n_samples=max(1, len(preselected_groups) + new_sequences),
+        preselected=preselected_groups,
     )
     result = select(sequence_problem)
-    frames = [int(frame) for sequence in result.indices for frame in members[int(sequence)]]
+    frames = [int(frame) for sequence in result.indices for frame in groups[int(sequence)]]
     # Counts in frames, as the config and the report speak of frames; each frame of a sequence
     # shows its sequence's distance at pick time.
     return replace(
         result,
         indices=np.asarray(frames, dtype=np.int64),
-        budget=result.budget * length,
+        budget=(result.budget - len(loose)) * length + len(loose),
         requested=frame_budget,
         n_candidates=len(problem.names),
-        n_after_thresholds=result.n_after_thresholds * length,
+        n_after_thresholds=(result.n_after_thresholds - len(loose)) * length + len(loose),
         thresholds=[
             {**item, "n_passed": item["n_passed"] * length, "n_left": item["n_left"] * length}
             for item in result.thresholds
@@ -127,8 +143,3 @@ def _aggregate(objective: Objective, members: list[np.ndarray]) -> Objective:
 
 def _aggregate_filter(item: ThresholdFilter, members: list[np.ndarray]) -> ThresholdFilter:
     return replace(item, values=np.array([item.values[frames].mean() for frames in members]))
-
-
-def _preselected_sequences(preselected: np.ndarray, ids: np.ndarray, sequences: np.ndarray) -> np.ndarray:
-    chosen = {int(ids[index]) for index in np.asarray(preselected, dtype=np.int64) if ids[index] >= 0}
-    return np.asarray([position for position, sequence in enumerate(sequences) if int(sequence) in chosen])

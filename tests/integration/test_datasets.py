@@ -181,6 +181,36 @@ def test_seed_004_scenario_on_videos(tmp_path: Path) -> None:
         assert distance >= 0.2, f"{name} is {distance:.3f} from a frame selected before"
 
 
+def test_datapool_runs_select_whole_sequences_next_to_the_earlier_ones(tmp_path: Path) -> None:
+    """Sequences with the datapool: the rerun adds whole sequences of the new video only."""
+    bucket, lightly = tmp_path / "videos", tmp_path / "lightly"
+    bucket.mkdir()
+    codec = ("libx264", {"g": "10", "preset": "ultrafast"})
+    for variant, name in enumerate(["a", "b"], start=1):
+        make_video(bucket / f"{name}.mp4", *codec, frames=12, variant=variant)
+    worker = {"use_datapool": True, "selected_sequence_length": 4}
+    first = _run(bucket, lightly, 8, worker_config=worker)
+    make_video(bucket / "c.mp4", *codec, frames=12, variant=3)
+    second = _run(bucket, lightly, 16, worker_config=worker)
+
+    assert len(first.selected) == 8 and len(second.selected) == 8
+    assert all(name.startswith("c-") for name in second.selected), second.selected
+    assert second.counts["nPreselectedDatapool"] == 8
+    samples = Dataset(Location(str(lightly), writable=False), "videos")
+    table = samples.read_table(samples.load(), "samples")
+    assert table is not None
+    recorded = dict(zip(table.column("name").to_pylist(), table.column("sequence").to_pylist(), strict=True))
+    frames = dict(zip(table.column("name").to_pylist(), table.column("frame_index").to_pylist(), strict=True))
+    for run in (first, second):
+        sequences: dict[str, list[int]] = {}
+        for name in run.selected:
+            sequences.setdefault(recorded[name], []).append(frames[name])
+        assert sorted(sequences) == [f"{run.run_id}/0", f"{run.run_id}/1"]
+        for indices in sequences.values():
+            start = min(indices)
+            assert sorted(indices) == list(range(start, start + 4)) and start % 4 == 0
+
+
 def test_a_changed_file_is_processed_again(tmp_path: Path) -> None:
     input_folder, lightly = tmp_path / "input", tmp_path / "lightly"
     input_folder.mkdir()

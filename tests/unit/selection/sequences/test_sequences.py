@@ -52,3 +52,28 @@ def test_weights_are_averaged_per_sequence() -> None:
 def test_unequal_sequences_are_an_error() -> None:
     with pytest.raises(ValueError, match="same number of frames"):
         select_sequences(_problem([0.0, 1.0, 2.0], 2), np.array([0, 0, 1]))
+
+
+def test_a_preselected_frame_preselects_its_sequence_and_counts_in_the_budget() -> None:
+    # Sequence 0 (mean 0.5) is preselected through one of its frames; a budget of 4 frames is
+    # one more sequence: the farthest from 0.5 is sequence 2 (mean 10.5).
+    points = [0.0, 1.0, 5.0, 6.0, 10.0, 11.0]
+    problem = _problem(points, 4)
+    problem.preselected = np.array([1])
+    result = select_sequences(problem, np.array([0, 0, 1, 1, 2, 2]))
+    assert result.indices.tolist() == [4, 5]
+    assert result.budget == 4
+
+
+def test_preselected_frames_outside_sequences_keep_their_distance() -> None:
+    # Frames 6 and 7 (at 10 and 11) were selected by an earlier run with another sequence length:
+    # they are in no sequence here, yet the new sequence is the one farthest from them and from
+    # the other preselected sequence, and their frames count in the budget.
+    points = [0.0, 1.0, 5.0, 6.0, 10.0, 11.0, 10.0, 11.0]
+    problem = _problem(points, 6)
+    problem.preselected = np.array([6, 7])
+    result = select_sequences(problem, np.array([0, 0, 1, 1, 2, 2, -1, -1]))
+    # 6 frames: the 2 preselected ones and 2 sequences. Farthest-first from {10, 11}: sequence 0
+    # (mean 0.5), then sequence 1 (mean 5.5, 4.5 from 10); sequence 2 (mean 10.5) is not picked.
+    assert result.indices.tolist() == [0, 1, 2, 3]
+    assert result.budget == 6
