@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import ray
+from threadpoolctl import threadpool_limits
 
 from lightly_ray.config import RunConfig
 from lightly_ray.datasets.embedding_cache import CacheTarget
@@ -70,9 +71,18 @@ def embed_in_driver(
     size = config.lightly_config.collate.input_size
     try:
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lightly-ray-decode") as pool:
-            decoded = pool.map(
-                lambda block: decode_units(_numpy(block), location=input_location, input_size=size), blocks
-            )
+            # Every block is decoded before the model runs: decode threads beside torch's own
+            # threads oversubscribe the cores, and torch's threads then wait on each other. The
+            # Lightly metadata's BLAS products run on one thread each, as in a Ray worker (Ray
+            # sets OMP_NUM_THREADS=1 there): a multi-threaded BLAS per decode thread made the
+            # decode 3x slower on 2 cores.
+            with threadpool_limits(limits=1, user_api="blas"):
+                decoded = list(
+                    pool.map(
+                        lambda block: decode_units(_numpy(block), location=input_location, input_size=size),
+                        blocks,
+                    )
+                )
             for batch in decoded:
                 count = len(batch["name"])
                 for start in range(0, count, shape.batch_size):
