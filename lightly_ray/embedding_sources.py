@@ -15,11 +15,14 @@ from lightly_ray.datasets.embedding_cache import CacheTarget, wait_for_cache
 from lightly_ray.datasets.rows import as_batch
 from lightly_ray.errors import StorageError
 from lightly_ray.formats.embeddings_csv import read_embeddings_csv
+from lightly_ray.formats.pretag_schema import BUILT_IN_WEIGHTS
 from lightly_ray.models.backbones import ModelState, build_state
 from lightly_ray.models.checkpoint import read_checkpoint
+from lightly_ray.models.detector import DetectorState, build_detector_state
 from lightly_ray.pipeline.build import ClusterShape, build_image_pipeline, unit_samples
 from lightly_ray.pipeline.gather import GatheredSamples, gather_batches
 from lightly_ray.pipeline.in_driver import embed_in_driver, embeds_in_driver
+from lightly_ray.pipeline.pretag import PretagOutput
 from lightly_ray.pipeline.units import IndexedVideos, build_units, sample_names
 from lightly_ray.progress import logger, progress_bar
 from lightly_ray.storage import Location, relative_inside
@@ -45,6 +48,8 @@ def embed_with_model(
     reused: pa.Table | None = None,
     cache: CacheTarget | None = None,
     rerun: bool = False,
+    detector_state: DetectorState | None = None,
+    pretag_output: PretagOutput | None = None,
 ) -> EmbeddedSamples:
     """Decode and embed every listed image and every frame of the indexed videos on Ray.
 
@@ -52,7 +57,9 @@ def embed_with_model(
     holds samples an earlier run processed with the same settings (the datapool's processed
     rows, or the cache of a run that died): they join the gathered samples as they are. The
     embedding actors keep what they embed in `cache` (`datasets.embedding_cache`). A datapool
-    `rerun` with few samples to embed runs in this process (`pipeline.in_driver`).
+    `rerun` with few samples to embed runs in this process (`pipeline.in_driver`). With
+    `detector_state` (pretagging), detector actors run between decode and embed, writing their
+    predictions to `pretag_output`.
     """
     source = {
         "source": "model",
@@ -92,7 +99,9 @@ def embed_with_model(
         )
         batches: Any = embed_in_driver(units, **plan)
     else:
-        pipeline = build_image_pipeline(units, **plan)
+        pipeline = build_image_pipeline(
+            units, **plan, detector_state=detector_state, pretag_output=pretag_output
+        )
         logger.info("pipeline on %d CPUs, %d GPUs:\n%s", cluster.cpus, cluster.gpus, pipeline.describe())
         # Blocks as the embedding actors finish them: no extra re-batching or projection step,
         # which would be tasks of their own waiting for a CPU behind the decode tasks.
@@ -188,3 +197,22 @@ def model_state(config: RunConfig, lightly_location: Location) -> ModelState:
         weights = f"{model.weights} weights"
     logger.info("embedding model: %s, %s, out_dim %d", model.name, weights, model.out_dim)
     return build_state(model, config.lightly_config.seed, checkpoint)
+
+
+def detector_state(config: RunConfig, lightly_location: Location) -> DetectorState:
+    """Build the pretagging detector's weights once, on the driver (COCO, random or a checkpoint)."""
+    settings = config.lightly_config.pretagging
+    checkpoint = None
+    if settings.weights not in BUILT_IN_WEIGHTS:
+        relative = relative_inside(settings.weights, lightly_location, "lightly_config.pretagging.weights")
+        try:
+            checkpoint = lightly_location.read_bytes(relative)
+        except FileNotFoundError as error:
+            raise StorageError(f"lightly_config.pretagging.weights: {error}") from None
+    logger.info(
+        "pretagging: Faster R-CNN ResNet-50 FPN, %s weights, scores >= %g, images of %d px",
+        settings.weights,
+        settings.score_threshold,
+        settings.image_size,
+    )
+    return build_detector_state(settings, config.lightly_config.seed, checkpoint)

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from lightly_ray.cluster_address import DEFAULT_CONNECT_TIMEOUT_S
 from lightly_ray.config import RunConfig
+from lightly_ray.config.run_config import PRETAGGING_TASK
 from lightly_ray.crash_points import crash_point
 from lightly_ray.datasets import (
     SelectionPool,
@@ -23,9 +24,10 @@ from lightly_ray.datasets.datapool import restrict_candidates
 from lightly_ray.datasets.embedding_cache import CacheTarget, read_cache
 from lightly_ray.datasets.lock import DatasetLock
 from lightly_ray.datasets.settings import embedding_settings
-from lightly_ray.embedding_sources import embed_from_csv, embed_with_model, model_state
+from lightly_ray.embedding_sources import detector_state, embed_from_csv, embed_with_model, model_state
 from lightly_ray.errors import LightlyRayError, user_message
 from lightly_ray.formats.lightly_inputs import LightlyInputs, read_lightly_inputs
+from lightly_ray.formats.pretag_predictions import pretag_predictions
 from lightly_ray.outputs import (
     RunFolder,
     new_run_id,
@@ -36,6 +38,7 @@ from lightly_ray.outputs import (
 from lightly_ray.outputs.frames import FRAMES_FOLDER, write_run_frames
 from lightly_ray.pipeline.input_kinds import describe_counts
 from lightly_ray.pipeline.listing import check_listing, list_images
+from lightly_ray.pipeline.pretag import PRETAG_DEBUG_FOLDER, PretagOutput
 from lightly_ray.pipeline.units import IndexedVideos, index_videos
 from lightly_ray.pipeline.warmup import Warmup
 from lightly_ray.preflight import ConfigSource, PreparedRun, prepare_run
@@ -186,6 +189,7 @@ def _run(
     ):
         embeds = worker.embeddings is None
         rerun = worker.use_datapool and bool(prepared.dataset.state.runs)
+        detector = detector_state(config, lightly_location) if worker.pretagging else None
         build = (lambda: model_state(config, lightly_location)) if embeds else None
         with Warmup(build, [preload], ray_data=not rerun) as warmup:
             logger.info("run %s: listing %s", folder.run_id, input_location.url)
@@ -234,6 +238,11 @@ def _run(
                         reused=concat_tables(plan.reused, plan.resumed),
                         cache=cache,
                         rerun=bool(run_dataset.state.runs),
+                        detector_state=detector,
+                        pretag_output=PretagOutput(
+                            lightly_location,
+                            f"{folder.relative}/{PRETAG_DEBUG_FOLDER}" if worker.pretagging_debug else None,
+                        ),
                     )
                 else:
                     embedded = embed_from_csv(config, lightly_location, plan.to_process, videos)
@@ -242,6 +251,10 @@ def _run(
         pool = selection_pool(gathered, plan if worker.use_datapool else None)
         with watch("inputs"):
             inputs = read_lightly_inputs(lightly_location, config, pool.names, pool.videos)
+            if worker.pretagging:
+                inputs.predictions[PRETAGGING_TASK] = pretag_predictions(
+                    pool.names, gathered.names, gathered.detections, lightly_location
+                )
         if inputs.problem_count():
             logger.warning(
                 "%d problems in .lightly/ inputs: files skipped, see report.json", inputs.problem_count()

@@ -81,6 +81,30 @@ class CollateConfig(StrictModel):
     rr_prob: float = Field(default=0.0, ge=0.0, le=1.0)
 
 
+class PretaggingConfig(StrictModel):
+    """`lightly_config.pretagging` (a lightly_ray block): the detector of `worker_config.pretagging`."""
+
+    weights: str = Field(
+        default="coco",
+        min_length=1,
+        description="'coco': torchvision's COCO weights of Faster R-CNN ResNet-50 FPN from the torch "
+        "hub cache (downloaded there when the machine is online); 'random': seeded random weights "
+        "(tests and offline demos); anything else: the path of a checkpoint in the lightly "
+        "location (a state dict of torchvision's fasterrcnn_resnet50_fpn with 91 COCO classes).",
+    )
+    score_threshold: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Detections with a lower score are dropped."
+    )
+    batch_size: int = Field(default=4, gt=0, description="Images per detector batch.")
+    image_size: int = Field(
+        default=800,
+        ge=32,
+        description="The longer side, in pixels, of the images the detector sees (larger images are "
+        "scaled down, smaller ones up, keeping their aspect ratio). torchvision's COCO model was "
+        "trained with shorter sides of 800.",
+    )
+
+
 class LightlyConfig(StrictModel):
     """`lightly_config`. Defaults are those of the Lightly Worker."""
 
@@ -91,3 +115,4 @@ class LightlyConfig(StrictModel):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     collate: CollateConfig = Field(default_factory=CollateConfig)
     seed: int = Field(default=1, description="Seed of random weights and random projections.")
+    pretagging: PretaggingConfig = Field(default_factory=PretaggingConfig)

@@ -8,6 +8,7 @@ says otherwise. `lightly-ray run --dry-run` prints the plan these values give.
 Example:
     resources:
       decode: {cpus_per_task: 1, max_tasks: 12}
+      pretag: {max_actors: 4, gpus_per_actor: 0.5}
       embed: {max_actors: 4, gpus_per_actor: 0.5, batch_size: 128}
 """
 
@@ -40,23 +41,30 @@ class DecodeResources(StrictModel):
     )
 
 
-class EmbedResources(StrictModel):
-    """`resources.embed`: the actors that hold the embedding model."""
+class ModelActorResources(StrictModel):
+    """The actors that hold a model: shared keys of `resources.embed` and `resources.pretag`."""
 
     max_actors: int | None = Field(
         default=None,
         gt=0,
-        description="Most embedding actors. Default: one per GPU (scaled by gpus_per_actor), or "
-        "on a cluster without GPUs one per 4 CPUs (at least one).",
+        description="Most actors. Default: one per GPU (scaled by gpus_per_actor), or on a cluster "
+        "without GPUs one per 4 CPUs (at least one).",
     )
-    min_actors: int = Field(default=1, gt=0, description="Actors started before any batch is embedded.")
-    cpus_per_actor: float = Field(default=1.0, gt=0, description="CPUs each actor reserves.")
+    min_actors: int = Field(default=1, gt=0, description="Actors started before the first batch.")
+    cpus_per_actor: float | None = Field(
+        default=None,
+        gt=0,
+        description="CPUs each actor reserves. Default: 1, or 0.5 for each of the two models when "
+        "pretagging runs too, so that a detector and an embedding actor leave a CPU to the decode "
+        "tasks on a small machine.",
+    )
     gpus_per_actor: float | None = Field(
         default=None,
         ge=0,
         le=1,
         description="GPUs each actor reserves; a fraction puts several actors on one GPU. "
-        "Default: 1 when the cluster has GPUs, else 0.",
+        "Default: 1 when the cluster has GPUs (0.5 for each of the two models when pretagging "
+        "runs too, so that both share every GPU), else 0.",
     )
     torch_threads: int | None = Field(
         default=None,
@@ -65,6 +73,17 @@ class EmbedResources(StrictModel):
         "actors, so that the model also uses the cores the decode tasks leave idle once they are "
         "done (decoding is several times cheaper than the model).",
     )
+
+    @model_validator(mode="after")
+    def _min_within_max(self) -> ModelActorResources:
+        if self.max_actors is not None and self.min_actors > self.max_actors:
+            raise ValueError(f"min_actors ({self.min_actors}) exceeds max_actors ({self.max_actors})")
+        return self
+
+
+class EmbedResources(ModelActorResources):
+    """`resources.embed`: the actors that hold the embedding model."""
+
     batch_size: int | None = Field(
         default=None,
         gt=0,
@@ -81,15 +100,14 @@ class EmbedResources(StrictModel):
         "actors (seconds for a few new files); 0 always starts the pipeline.",
     )
 
-    @model_validator(mode="after")
-    def _min_within_max(self) -> EmbedResources:
-        if self.max_actors is not None and self.min_actors > self.max_actors:
-            raise ValueError(f"min_actors ({self.min_actors}) exceeds max_actors ({self.max_actors})")
-        return self
-
 
 class ResourcesConfig(StrictModel):
     """`resources`: the share of the cluster of each stage."""
 
     decode: DecodeResources = Field(default_factory=DecodeResources)
+    pretag: ModelActorResources = Field(
+        default_factory=ModelActorResources,
+        description="The detector actors of worker_config.pretagging (batch size: "
+        "lightly_config.pretagging.batch_size).",
+    )
     embed: EmbedResources = Field(default_factory=EmbedResources)

@@ -23,12 +23,8 @@ def unsupported_features(config: RunConfig) -> list[str]:
     """
     worker = config.worker_config
     found = []
-    switches = {
-        "worker_config.enable_training": worker.enable_training,
-        "worker_config.pretagging": worker.pretagging,
-        "worker_config.pretagging_debug": worker.pretagging_debug,
-    }
-    found += [f"{key}: true (self-supervised training and pretagging)" for key, on in switches.items() if on]
+    if worker.enable_training:
+        found.append("worker_config.enable_training: true (self-supervised training)")
     values = {
         "worker_config.object_level.task_name": worker.object_level.task_name,
         "worker_config.object_level.crop_dataset_name": worker.object_level.crop_dataset_name,

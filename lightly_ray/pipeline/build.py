@@ -15,13 +15,15 @@ import pyarrow.compute as pc
 import ray
 import ray.data
 
-from lightly_ray.config.resources import EMBED_BATCH_SIZE
+from lightly_ray.config.resources import EMBED_BATCH_SIZE, ModelActorResources
 from lightly_ray.config.run_config import RunConfig
 from lightly_ray.datasets.embedding_cache import CacheTarget
 from lightly_ray.errors import ConfigError
 from lightly_ray.models.backbones import ModelState
 from lightly_ray.pipeline.decode_units import SAMPLE_COLUMNS, decode_units
+from lightly_ray.pipeline.detector_input import DETECT_COLUMNS
 from lightly_ray.pipeline.embed import EmbedImages
+from lightly_ray.pipeline.pretag import PRETAG_COLUMNS, PretagImages, PretagOutput
 from lightly_ray.pipeline.units import UNIT_SCHEMA
 from lightly_ray.storage import Location
 
@@ -123,8 +125,10 @@ def build_image_pipeline(
     model_state: ModelState,
     cluster: ClusterShape,
     cache: CacheTarget | None = None,
+    detector_state: Any = None,
+    pretag_output: PretagOutput | None = None,
 ) -> ImagePipeline:
-    """Build the decode and embed plan for the decode units of a listing (images, video segments).
+    """Build the decode, pretag and embed plan for the decode units of a listing.
 
     Args:
         units: One row per image file and per video segment (`units.build_units`).
@@ -133,6 +137,8 @@ def build_image_pipeline(
         model_state: Embedding model weights (built on the driver, shared via the object store).
         cluster: The resources to plan for.
         cache: Where the embedding actors keep what they embed (None: nowhere).
+        detector_state: With pretagging, the detector's weights (`models.detector`).
+        pretag_output: With pretagging, where the detector actors write their predictions.
 
     Returns:
         The plan; nothing runs until its dataset is iterated.
@@ -148,6 +154,8 @@ def build_image_pipeline(
         state_ref=ray.put(model_state),
         blocks=len(blocks),
         cache=cache,
+        detector_ref=ray.put(detector_state) if detector_state is not None else None,
+        pretag_output=pretag_output,
     )
     dataset: ray.data.Dataset = ray.data.from_arrow(blocks)
     for stage in stages:
@@ -164,15 +172,26 @@ def decode_task_count(config: RunConfig, cluster: ClusterShape) -> int:
     return cluster.cpus if workers < 1 else workers
 
 
+DETECT_BLOCK_BYTES = 128 << 20
+
+
 def block_samples(config: RunConfig, cluster: ClusterShape, total_samples: int) -> int:
-    """Samples per decode block: small for small inputs, so that every task has work (4 blocks each)."""
+    """Samples per decode block: small for small inputs, so that every task has work (4 blocks each).
+
+    With pretagging, a block also carries each sample's detector image (`image_size` squared, 3
+    bytes a pixel): blocks then hold at most about DETECT_BLOCK_BYTES of them (66 at 800 px).
+    """
     tasks = decode_task_count(config, cluster)
-    return max(1, min(config.resources.decode.samples_per_block, -(-total_samples // (4 * tasks))))
+    most = config.resources.decode.samples_per_block
+    if config.worker_config.pretagging:
+        side = config.lightly_config.pretagging.image_size
+        most = min(most, max(1, DETECT_BLOCK_BYTES // (3 * side * side)))
+    return max(1, min(most, -(-total_samples // (4 * tasks))))
 
 
 @dataclass(frozen=True)
-class EmbedShape:
-    """How the embedding actors are laid out: the defaults of `resources.embed` resolved."""
+class ActorShape:
+    """How a model's actors are laid out: the defaults of `resources.embed` or `.pretag` resolved."""
 
     min_actors: int
     max_actors: int
@@ -182,39 +201,56 @@ class EmbedShape:
     batch_size: int
 
 
-def embed_shape(config: RunConfig, cluster: ClusterShape) -> EmbedShape:
-    """Resolve `resources.embed` for a cluster of this shape.
+def embed_shape(config: RunConfig, cluster: ClusterShape) -> ActorShape:
+    """Resolve `resources.embed` for a cluster of this shape (see `actor_shape`)."""
+    wanted = config.resources.embed
+    batch = wanted.batch_size or max(config.lightly_config.loader.batch_size, EMBED_BATCH_SIZE)
+    return actor_shape(wanted, "resources.embed", cluster, _share(config), batch)
 
-    With GPUs: one actor per GPU (or per `gpus_per_actor` share of one). Without: one actor per 4
-    CPUs, each running torch on its share of every CPU, since the decode tasks, several times
-    cheaper than the model, leave their cores idle once the input is decoded.
+
+def pretag_shape(config: RunConfig, cluster: ClusterShape) -> ActorShape:
+    """Resolve `resources.pretag` for a cluster of this shape (see `actor_shape`)."""
+    batch = config.lightly_config.pretagging.batch_size
+    return actor_shape(config.resources.pretag, "resources.pretag", cluster, _share(config), batch)
+
+
+def actor_shape(
+    wanted: ModelActorResources, key: str, cluster: ClusterShape, share: float, batch_size: int
+) -> ActorShape:
+    """Resolve a model's actor resources for a cluster of this shape.
+
+    `share` is 1, or 0.5 when the detector and the embedding model share the machines: the
+    default of `gpus_per_actor` on a cluster with GPUs and of `cpus_per_actor`. With GPUs: one
+    actor per GPU share. Without: one actor per 4 CPUs, each
+    running torch on its share of every CPU, since the decode tasks, several times cheaper than
+    the model, leave their cores idle once the input is decoded.
 
     Raises:
         ConfigError: When the cluster cannot hold a single actor as configured, or min_actors
             exceeds max_actors.
 
     """
-    wanted = config.resources.embed
-    gpus = wanted.gpus_per_actor if wanted.gpus_per_actor is not None else (1.0 if cluster.gpus else 0.0)
+    gpus = wanted.gpus_per_actor if wanted.gpus_per_actor is not None else (share if cluster.gpus else 0.0)
     if gpus > 0 and cluster.gpus == 0:
-        raise ConfigError(
-            [f"resources.embed.gpus_per_actor: {gpus:g} asks for GPUs, and the cluster has none"]
-        )
+        raise ConfigError([f"{key}.gpus_per_actor: {gpus:g} asks for GPUs, and the cluster has none"])
     fitting = max(1, int(cluster.gpus / gpus)) if gpus > 0 else max(1, cluster.cpus // 4)
     max_actors = wanted.max_actors if wanted.max_actors is not None else fitting
     if wanted.min_actors > max_actors:
-        raise ConfigError(
-            [f"resources.embed.min_actors ({wanted.min_actors}) exceeds max_actors ({max_actors})"]
-        )
-    threads = wanted.torch_threads or max(1, int(wanted.cpus_per_actor), cluster.cpus // max_actors)
-    return EmbedShape(
+        raise ConfigError([f"{key}.min_actors ({wanted.min_actors}) exceeds max_actors ({max_actors})"])
+    cpus = wanted.cpus_per_actor if wanted.cpus_per_actor is not None else share
+    threads = wanted.torch_threads or max(1, int(cpus), cluster.cpus // max_actors)
+    return ActorShape(
         min_actors=wanted.min_actors,
         max_actors=max_actors,
-        cpus=wanted.cpus_per_actor,
+        cpus=cpus,
         gpus=gpus,
         torch_threads=threads,
-        batch_size=wanted.batch_size or max(config.lightly_config.loader.batch_size, EMBED_BATCH_SIZE),
+        batch_size=batch_size,
     )
+
+
+def _share(config: RunConfig) -> float:
+    return 0.5 if config.worker_config.pretagging else 1.0
 
 
 def plan_stages(
@@ -225,8 +261,10 @@ def plan_stages(
     state_ref: Any = None,
     blocks: int | None = None,
     cache: CacheTarget | None = None,
+    detector_ref: Any = None,
+    pretag_output: PretagOutput | None = None,
 ) -> list[Stage]:
-    """The decode and embed steps for a cluster of this shape; nothing is started.
+    """The decode, pretag (with `worker_config.pretagging`) and embed steps; nothing is started.
 
     Every resource comes from `config.resources` (defaults: fill the cluster).
 
@@ -238,6 +276,8 @@ def plan_stages(
         blocks: How many blocks of units the decode step gets, when known: no more decode tasks
             run at once than there are blocks.
         cache: Where the embedding actors keep what they embed (None: nowhere).
+        detector_ref: The detector's weights in the object store (pretagging).
+        pretag_output: Where the detector actors write (None for a plan only described).
 
     Returns:
         The steps in order; `Stage.apply` builds them, `describe_stages` shows them.
@@ -245,11 +285,17 @@ def plan_stages(
     """
     lightly = config.lightly_config
     shape = embed_shape(config, cluster)
+    pretagging = config.worker_config.pretagging
+    detect_size = lightly.pretagging.image_size if pretagging else None
     decode = Stage(
         name="decode",
         fn=decode_units,
         options={
-            "fn_kwargs": {"location": location, "input_size": lightly.collate.input_size},
+            "fn_kwargs": {
+                "location": location,
+                "input_size": lightly.collate.input_size,
+                "detect_size": detect_size,
+            },
             "batch_size": None,  # one block, cut to about `block_samples` samples, per task
             "num_cpus": config.resources.decode.cpus_per_task,
             "compute": ray.data.TaskPoolStrategy(
@@ -258,8 +304,40 @@ def plan_stages(
             "udf_modifying_row_count": True,
         },
         needs=("source", "video segment"),
-        makes=(*(column for column in SAMPLE_COLUMNS if not column.startswith("lightly_")), "lightly_*"),
+        makes=(
+            *(column for column in SAMPLE_COLUMNS if not column.startswith("lightly_")),
+            "lightly_*",
+            *(DETECT_COLUMNS if pretagging else ()),
+        ),
     )
+    stages = [decode]
+    if pretagging:
+        detector = pretag_shape(config, cluster)
+        stages.append(
+            Stage(
+                name="pretag",
+                fn=PretagImages,
+                options={
+                    "fn_constructor_kwargs": {
+                        "settings": lightly.pretagging,
+                        "state_ref": [detector_ref],
+                        "torch_threads": detector.torch_threads,
+                        "output": pretag_output,
+                    },
+                    "compute": ray.data.ActorPoolStrategy(
+                        min_size=detector.min_actors, max_size=detector.max_actors
+                    ),
+                    "batch_size": detector.batch_size,
+                    "udf_modifying_row_count": False,
+                    "num_cpus": detector.cpus,
+                    "num_gpus": detector.gpus,
+                },
+                needs=DETECT_COLUMNS,
+                makes=PRETAG_COLUMNS,
+                label="faster-rcnn actors",
+                note="" if detector.gpus else f"{detector.torch_threads} torch threads",
+            )
+        )
     embed = Stage(
         name="embed",
         fn=EmbedImages,
@@ -282,7 +360,7 @@ def plan_stages(
         label=f"{lightly.model.name} actors",
         note="" if shape.gpus else f"{shape.torch_threads} torch threads",
     )
-    return [decode, embed]
+    return [*stages, embed]
 
 
 def unit_samples(units: pa.Table) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
+from lightly_ray.pipeline.detector_input import DetectorInputs
 from lightly_ray.pipeline.lightly_metadata import compute_lightly_metadata
 from lightly_ray.storage import Location
 
@@ -23,13 +24,17 @@ Batch = dict[str, np.ndarray]
 METADATA_COLUMN_PREFIX = "lightly_"
 
 
-def decode_batch(batch: Batch, *, location: Location, input_size: int) -> Batch:
+def decode_batch(
+    batch: Batch, *, location: Location, input_size: int, detect_size: int | None = None
+) -> Batch:
     """Read, hash, decode and resize a batch of listed image files.
 
     Args:
         batch: Columns name, size and mtime_ns from the listing.
         location: The input location (read-only).
         input_size: Images are resized to input_size x input_size RGB.
+        detect_size: With pretagging, the detector's image size: the detector columns
+            (`detector_input.DETECT_COLUMNS`) are added.
 
     Returns:
         The input columns plus image (uint8, shape (batch, input_size, input_size, 3)),
@@ -47,6 +52,7 @@ def decode_batch(batch: Batch, *, location: Location, input_size: int) -> Batch:
     widths = np.zeros(count, dtype=np.int32)
     heights = np.zeros(count, dtype=np.int32)
     metadata = {name: np.zeros(count, dtype=np.float64) for name in LIGHTLY_METADATA_NAMES}
+    detector = DetectorInputs(count, detect_size) if detect_size is not None else None
     for row, data in enumerate(location.read_many([str(name) for name in names])):
         if isinstance(data, FileNotFoundError):
             errors[row] = "file was listed but no longer exists"
@@ -61,6 +67,8 @@ def decode_batch(batch: Batch, *, location: Location, input_size: int) -> Batch:
             errors[row] = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             continue
         heights[row], widths[row] = full.shape[:2]
+        if detector is not None:
+            detector.add(row, full)
         for name, value in compute_lightly_metadata(full, len(data)).items():
             metadata[name][row] = value
         ok[row] = True
@@ -73,6 +81,7 @@ def decode_batch(batch: Batch, *, location: Location, input_size: int) -> Batch:
         "width": widths,
         "height": heights,
         **{f"{METADATA_COLUMN_PREFIX}{name}": values for name, values in metadata.items()},
+        **(detector.columns() if detector is not None else {}),
     }
 
 

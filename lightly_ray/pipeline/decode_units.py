@@ -17,6 +17,7 @@ from PIL import Image
 
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX, decode_batch
+from lightly_ray.pipeline.detector_input import DETECT_COLUMNS, DetectorInputs
 from lightly_ray.pipeline.lightly_metadata import compute_lightly_metadata
 from lightly_ray.pipeline.units import plan_of
 from lightly_ray.storage import Location
@@ -44,18 +45,23 @@ SAMPLE_COLUMNS = (
 )
 
 
-def decode_units(batch: Batch, *, location: Location, input_size: int) -> Batch:
+def decode_units(
+    batch: Batch, *, location: Location, input_size: int, detect_size: int | None = None
+) -> Batch:
     """Decode a batch of units into sample rows (one per image, one per video frame).
 
     Args:
         batch: Columns of `units.UNIT_SCHEMA`.
         location: The input location (read-only).
         input_size: Pixels are resized to input_size x input_size RGB.
+        detect_size: With pretagging, the detector's image size: the columns of
+            `detector_input.DETECT_COLUMNS` are added.
 
     Returns:
         The columns of SAMPLE_COLUMNS, images first, then the frames of each segment in order.
 
     """
+    columns = SAMPLE_COLUMNS + (DETECT_COLUMNS if detect_size is not None else ())
     frames = np.asarray(batch["video_frames"]) > 0
     images = np.flatnonzero(~frames)
     parts: list[Batch] = []
@@ -64,6 +70,7 @@ def decode_units(batch: Batch, *, location: Location, input_size: int) -> Batch:
             {"name": batch["source"][images], "size": batch["size"][images]},
             location=location,
             input_size=input_size,
+            detect_size=detect_size,
         )
         count = len(images)
         decoded["mtime_ns"] = np.asarray(batch["mtime_ns"][images], dtype=np.int64)
@@ -72,13 +79,15 @@ def decode_units(batch: Batch, *, location: Location, input_size: int) -> Batch:
         decoded["frame_index"] = np.full(count, -1, dtype=np.int64)
         decoded["frame_pts"] = np.zeros(count, dtype=np.int64)
         decoded["frame_seconds"] = np.zeros(count, dtype=np.float64)
-        parts.append({column: decoded[column] for column in SAMPLE_COLUMNS})
+        parts.append({column: decoded[column] for column in columns})
     for row in np.flatnonzero(frames):
-        parts.append(_decode_segment_row(batch, int(row), location, input_size))
-    return {column: np.concatenate([part[column] for part in parts]) for column in SAMPLE_COLUMNS}
+        parts.append(_decode_segment_row(batch, int(row), location, input_size, detect_size))
+    return {column: np.concatenate([part[column] for part in parts]) for column in columns}
 
 
-def _decode_segment_row(batch: Batch, row: int, location: Location, input_size: int) -> Batch:
+def _decode_segment_row(
+    batch: Batch, row: int, location: Location, input_size: int, detect_size: int | None
+) -> Batch:
     video = str(batch["source"][row])
     frame_count = int(batch["video_frames"][row])
     plan = plan_of(
@@ -90,7 +99,7 @@ def _decode_segment_row(batch: Batch, row: int, location: Location, input_size: 
         batch["time_base_den"][row],
     )
     segment = plan.segment
-    rows = _FrameRows(segment.frame_count, input_size)
+    rows = _FrameRows(segment.frame_count, input_size, detect_size)
     report = SegmentDecode(segment)
     failure = ""
     try:
@@ -114,7 +123,7 @@ def _decode_segment_row(batch: Batch, row: int, location: Location, input_size: 
 class _FrameRows:
     """The sample rows of one segment, filled frame by frame."""
 
-    def __init__(self, count: int, input_size: int) -> None:
+    def __init__(self, count: int, input_size: int, detect_size: int | None = None) -> None:
         self.name = np.full(count, "", dtype=object)
         self.frame_index = np.zeros(count, dtype=np.int64)
         self.pts = np.zeros(count, dtype=np.int64)
@@ -126,12 +135,15 @@ class _FrameRows:
         self.height = np.zeros(count, dtype=np.int32)
         self.metadata = {name: np.zeros(count, dtype=np.float64) for name in LIGHTLY_METADATA_NAMES}
         self.input_size = input_size
+        self.detector = DetectorInputs(count, detect_size) if detect_size is not None else None
 
     def add(self, position: int, full: np.ndarray, pts: int, seconds: float) -> None:
         size = self.input_size
         resized = Image.fromarray(full).resize((size, size), Image.Resampling.BILINEAR)
         self.image[position] = np.asarray(resized, dtype=np.uint8)
         self.height[position], self.width[position] = full.shape[:2]
+        if self.detector is not None:
+            self.detector.add(position, full)
         self.pts[position], self.seconds[position] = pts, seconds
         # A frame has no file of its own: sizeInBytes is that of its raw RGB pixels.
         for name, value in compute_lightly_metadata(full, full.nbytes).items():
@@ -156,4 +168,5 @@ class _FrameRows:
             "width": self.width,
             "height": self.height,
             **{f"{METADATA_COLUMN_PREFIX}{name}": values for name, values in self.metadata.items()},
+            **(self.detector.columns() if self.detector is not None else {}),
         }

@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
+from lightly_ray.pipeline.pretag import PRETAG_COLUMNS
 
 Batch = dict[str, np.ndarray]
 
@@ -26,6 +27,9 @@ GATHERED_COLUMNS = (
     *METADATA_COLUMNS,
     *FRAME_COLUMNS,
 )
+# Gathered when some batch has them (pretagging); rows of batches without them (embeddings
+# reused from an earlier run) get no detections (count -1) and no size.
+OPTIONAL_COLUMNS = ("width", "height", *PRETAG_COLUMNS)
 
 
 @dataclass
@@ -49,6 +53,9 @@ class GatheredSamples:
             empty when the samples were not decoded.
         content_hashes: Hash of each image file's bytes ("" for frames and unread files); empty
             when the samples were not decoded.
+        detections: With pretagging, `pretag.PRETAG_COLUMNS` and the samples' `width` and
+            `height`, rows as `names`; `pretag_count` is -1 for samples this run did not detect
+            in (reused embeddings, corrupt files). Empty without pretagging.
 
     """
 
@@ -62,6 +69,7 @@ class GatheredSamples:
     sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     mtimes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     content_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    detections: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, dim: int) -> GatheredSamples:
@@ -125,12 +133,16 @@ def gather_batches(batches: Iterable[Batch], *, remove_exact_duplicates: bool) -
 
     """
     parts: dict[str, list[np.ndarray]] = {column: [] for column in GATHERED_COLUMNS}
+    optional: dict[str, list[np.ndarray | None]] = {column: [] for column in OPTIONAL_COLUMNS}
     for batch in batches:
         for column in GATHERED_COLUMNS:
             parts[column].append(np.asarray(batch[column]))
+        for column in OPTIONAL_COLUMNS:
+            optional[column].append(np.asarray(batch[column]) if column in batch else None)
     if not parts["name"]:
         raise ValueError("no rows were processed")
     columns = {column: np.concatenate(values) for column, values in parts.items()}
+    sizes = [len(names) for names in parts["name"]]
     order = np.argsort(columns["name"].astype(str), kind="stable")
     names = columns["name"][order].astype(str)
     errors = columns["error"][order].astype(str)
@@ -157,7 +169,27 @@ def gather_batches(batches: Iterable[Batch], *, remove_exact_duplicates: bool) -
         sizes=columns["size"][order].astype(np.int64),
         mtimes=columns["mtime_ns"][order].astype(np.int64),
         content_hashes=hashes.astype(object),
+        detections={column: values[order] for column, values in _optional_columns(optional, sizes).items()},
     )
+
+
+def _optional_columns(
+    optional: dict[str, list[np.ndarray | None]], sizes: list[int]
+) -> dict[str, np.ndarray]:
+    """OPTIONAL_COLUMNS concatenated, where some batch has them; defaults fill the other batches."""
+    found: dict[str, np.ndarray] = {}
+    for column, values in optional.items():
+        example = next((value for value in values if value is not None), None)
+        if example is None:
+            continue
+        fill = -1 if column == "pretag_count" or column == "pretag_labels" else 0
+        found[column] = np.concatenate(
+            [
+                value if value is not None else np.full((size, *example.shape[1:]), fill, dtype=example.dtype)
+                for value, size in zip(values, sizes, strict=True)
+            ]
+        )
+    return found
 
 
 def _as_matrix(column: np.ndarray) -> np.ndarray:

@@ -7,7 +7,8 @@ while the driver already holds the model's weights. So a rerun of a dataset with
 `resources.embed.driver_max_samples` samples to embed (default 512; 0 turns it off) decodes them
 in threads of the driver and embeds them with the same `EmbedImages` the actors run, in the
 same batches, writing the same embedding cache. It applies only to datapool reruns on a cluster
-without GPUs: a first run is large, and a GPU cluster's driver usually has no GPU.
+without GPUs and without pretagging: a first run is large, a GPU cluster's driver usually has no
+GPU, and the detector is the pipeline's.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from lightly_ray.storage import Location
 def embeds_in_driver(config: RunConfig, cluster: ClusterShape, samples: int, *, rerun: bool) -> bool:
     """Whether this run embeds its `samples` in the driver (see the module docstring)."""
     limit = config.resources.embed.driver_max_samples
-    return rerun and config.worker_config.use_datapool and cluster.gpus == 0 and 0 < samples <= limit
+    small = rerun and config.worker_config.use_datapool and cluster.gpus == 0 and 0 < samples <= limit
+    return small and not config.worker_config.pretagging
 
 
 def embed_in_driver(

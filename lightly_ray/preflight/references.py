@@ -23,6 +23,7 @@ from lightly_ray.config.selection import (
 from lightly_ray.errors import InputFormatError, StorageError
 from lightly_ray.formats.metadata_schema import METADATA_SCHEMA_FILE, MetadataField, read_metadata_schema
 from lightly_ray.formats.prediction_schema import TASKS_FILE, TaskSchema, read_task_names, read_task_schema
+from lightly_ray.formats.pretag_schema import BUILT_IN_WEIGHTS, pretag_schema
 from lightly_ray.selection.scorers import available_scores
 from lightly_ray.storage import Location, relative_inside
 
@@ -57,6 +58,12 @@ def check_config_references(location: Location, config: RunConfig) -> list[str]:
         ("worker_config.embeddings", worker.embeddings),
         ("worker_config.checkpoint", worker.checkpoint),
         ("worker_config.relevant_filenames_file", worker.relevant_filenames_file),
+        (
+            "lightly_config.pretagging.weights",
+            config.lightly_config.pretagging.weights
+            if worker.pretagging and config.lightly_config.pretagging.weights not in BUILT_IN_WEIGHTS
+            else None,
+        ),
     ):
         if value is not None:
             problems += _file_problems(location, value, key)
@@ -74,7 +81,7 @@ class _TaskSchemas:
 
     def get(self, task: str, key: str) -> TaskSchema | None:
         if task == PRETAGGING_TASK:
-            return None
+            return pretag_schema()
         if self.names is None:
             try:
                 self.names = read_task_names(self.location)

@@ -251,9 +251,17 @@ def _predictions(report: Mapping[str, Any], plots: dict[str, Any]) -> str:
     tasks = report.get("predictionDistributions") or {}
     if not tasks:
         return _empty("the run read no predictions")
-    parts = []
+    parts, notes = [], []
     for position, (task, block) in enumerate(tasks.items()):
         categories = block["categories"]
+        objects = block.get("objectsPerSample") or {}
+        if block.get("taskType") != "classification" and objects:
+            means = ", ".join(
+                f"{which} {summary_block['mean']:.2f}"
+                for which, summary_block in objects.items()
+                if summary_block.get("count")
+            )
+            notes.append(f'<p class="objects">{html.escape(task)}: objects per sample (mean): {means}</p>')
         parts.append(
             _plot(
                 plots,
@@ -268,7 +276,7 @@ def _predictions(report: Mapping[str, Any], plots: dict[str, Any]) -> str:
                 histogram_figure(block["scores"], f"{task}: {block['scoreOf']}", "score"),
             )
         )
-    return f'<div class="plots">{"".join(parts)}</div>'
+    return f'{"".join(notes)}<div class="plots">{"".join(parts)}</div>'
 
 
 def _videos(report: Mapping[str, Any], plots: dict[str, Any]) -> str:

@@ -91,3 +91,35 @@ def test_overrides_find_the_resources_block() -> None:
     overrides = ["embed.max_actors=3", "resources.decode.max_tasks=2"]
     config = load_config({"selection_config": SELECTION}, overrides=overrides)
     assert config.resources.embed.max_actors == 3 and config.resources.decode.max_tasks == 2
+
+
+def _pretagging(resources: dict[str, Any] | None = None) -> Any:
+    raw = {
+        "selection_config": SELECTION,
+        "worker_config": {"pretagging": True},
+        "lightly_config": {"pretagging": {"image_size": 800}},
+    }
+    return load_config(raw, resources=resources)
+
+
+def test_pretagging_puts_detector_actors_between_decode_and_embed() -> None:
+    decode, pretag, embed = plan_stages(_pretagging(), ClusterShape(cpus=2, gpus=0))
+    assert decode.options["fn_kwargs"]["detect_size"] == 800
+    assert pretag.name == "pretag" and "detect_image" in pretag.needs and "pretag_count" in pretag.makes
+    # Half a CPU each: a detector and an embedding actor leave one of two CPUs to decoding.
+    assert pretag.options["num_cpus"] == 0.5 and embed.options["num_cpus"] == 0.5
+    assert pretag.options["batch_size"] == 4
+    # Blocks carry each sample's 800 x 800 detector picture: at most 128 MB of them.
+    assert block_samples(_pretagging(), ClusterShape(cpus=2, gpus=0), 10_000) == 69
+    text = describe_stages([decode, pretag, embed])
+    assert "faster-rcnn actors, 1 to 1" in text
+
+
+def test_pretagging_shares_each_gpu_between_the_two_models() -> None:
+    _, pretag, embed = plan_stages(_pretagging(), ClusterShape(cpus=32, gpus=4))
+    assert pretag.options["num_gpus"] == 0.5 and embed.options["num_gpus"] == 0.5
+    assert pretag.options["compute"].max_size == 8 and embed.options["compute"].max_size == 8
+    _, pretag, _ = plan_stages(_pretagging({"pretag": {"gpus_per_actor": 1}}), ClusterShape(cpus=32, gpus=4))
+    assert pretag.options["num_gpus"] == 1 and pretag.options["compute"].max_size == 4
+    with pytest.raises(ConfigError, match=r"resources\.pretag\.gpus_per_actor"):
+        plan_stages(_pretagging({"pretag": {"gpus_per_actor": 1}}), ClusterShape(cpus=8, gpus=0))

@@ -1,0 +1,252 @@
+"""Pretag: a Ray Data actor that runs the detector over decoded images and writes its predictions.
+
+With `worker_config.pretagging: true` the plan is decode -> pretag -> embed. Each actor loads
+the detector once (weights from the object store, `models.detector`), runs it over the
+detector columns of `detector_input`, maps its COCO classes to the seven of the seed and keeps
+detections scoring at least `lightly_config.pretagging.score_threshold`. It writes one file per
+image or frame to `.lightly/predictions/lightly_pretagging/<name without extension>.json` in the
+seed's format (boxes normalised `x1, y1, x2, y2`):
+
+    [{"filename": "image_1.png", "boxes": [[0.869, 0.153, 0.885, 0.197]], "labels": ["person"],
+      "scores": [0.98]}]
+
+and hands the detections on as fixed-shape columns (`PRETAG_COLUMNS`, at most MAX_DETECTIONS
+per row), so that the driver has them without reading the files back. With
+`pretagging_debug: true` it also writes each image with its boxes and labels drawn.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import ray
+import torch
+
+from lightly_ray.config.lightly import PretaggingConfig
+from lightly_ray.formats.pretag_schema import PRETAG_CLASSES
+from lightly_ray.formats.sample_files import stem
+from lightly_ray.models.detector import MAX_DETECTIONS, coco_to_pretag, load_detector
+from lightly_ray.pipeline.detector_input import DETECT_IMAGE, DETECT_SHAPE
+from lightly_ray.storage import Location
+
+Batch = dict[str, np.ndarray]
+
+PRETAG_FOLDER = ".lightly/predictions/lightly_pretagging"
+PRETAG_DEBUG_FOLDER = "pretagging_debug"  # in the run folder
+PRETAG_COUNT, PRETAG_BOXES, PRETAG_LABELS, PRETAG_SCORES = (
+    "pretag_count",
+    "pretag_boxes",
+    "pretag_labels",
+    "pretag_scores",
+)
+PRETAG_COLUMNS = (PRETAG_COUNT, PRETAG_BOXES, PRETAG_LABELS, PRETAG_SCORES)
+DECIMALS = 6  # of boxes and scores, in the files and in the columns alike
+WRITE_THREADS = 8
+_COLORS = ("#e03131", "#1971c2", "#2f9e44", "#f08c00", "#9c36b5", "#0c8599", "#5c940d")
+
+
+@dataclass(frozen=True)
+class PretagOutput:
+    """Where the detector actors write (travels to the actors).
+
+    Attributes:
+        location: The lightly location (read-write).
+        debug_folder: With `pretagging_debug`, the folder (relative to the location) that gets
+            each image with its boxes drawn; else None.
+    """
+
+    location: Location
+    debug_folder: str | None = None
+
+
+def to_pretag(
+    boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray, height: int, width: int, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image's detector output as the seven classes, boxes normalised.
+
+    Args:
+        boxes: Shape (k, 4), `x1, y1, x2, y2` in pixels of the image the detector saw.
+        labels: Shape (k,), torchvision's COCO label indices.
+        scores: Shape (k,), in [0, 1].
+        height: The height of the image the detector saw.
+        width: Its width.
+        threshold: Detections scoring lower are dropped.
+
+    Returns:
+        Boxes (m, 4) float32 in [0, 1] (`x1, y1, x2, y2` over width and height), class indices
+        into PRETAG_CLASSES (m,) int64, scores (m,) float32; detections of other classes are
+        dropped, the order is kept. Values are rounded to DECIMALS, as in the files.
+    """
+    table = coco_to_pretag()
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    inside = (labels >= 0) & (labels < len(table))
+    classes = np.where(inside, table[np.clip(labels, 0, len(table) - 1)], -1)
+    keep = (classes >= 0) & (scores >= threshold)
+    scale = np.array([width, height, width, height], dtype=np.float64)
+    normalised = np.clip(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)[keep] / scale, 0.0, 1.0)
+    return (
+        np.round(normalised, DECIMALS).astype(np.float32),
+        classes[keep],
+        np.round(scores[keep], DECIMALS).astype(np.float32),
+    )
+
+
+def seed_record(
+    name: str, boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray
+) -> list[dict[str, Any]]:
+    """The content of one prediction file in the seed's format."""
+    return [
+        {
+            "filename": name,
+            "boxes": [[round(float(value), DECIMALS) for value in box] for box in boxes],
+            "labels": [PRETAG_CLASSES[int(index)] for index in classes],
+            "scores": [round(float(score), DECIMALS) for score in scores],
+        }
+    ]
+
+
+def prediction_path(name: str) -> str:
+    """Where the prediction file of a sample goes, relative to the lightly location."""
+    return f"{PRETAG_FOLDER}/{stem(name)}.json"
+
+
+class PretagImages:
+    """Detect objects in decoded images; rows that failed to decode get no detections (count -1).
+
+    Args:
+        settings: `lightly_config.pretagging`.
+        state_ref: One-element list holding the ObjectRef of the detector's weights.
+        torch_threads: torch's threads when the detector runs on CPU.
+        output: Where the prediction files (and debug pictures) go.
+    """
+
+    def __init__(
+        self,
+        settings: PretaggingConfig,
+        state_ref: list[ray.ObjectRef[Any]],
+        torch_threads: int = 1,
+        output: PretagOutput | None = None,
+    ) -> None:
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device.type == "cpu":
+            torch.set_num_threads(torch_threads)
+        self.settings = settings
+        self.network = load_detector(settings, ray.get(state_ref[0]), self.device)
+        self.output = output
+        self.writers = ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="lightly-ray-pretag")
+
+    def __call__(self, batch: Batch) -> Batch:
+        """Detect in one batch.
+
+        Args:
+            batch: Decoded rows with the detector columns, `name` and `ok`.
+
+        Returns:
+            The batch without the detector columns, plus PRETAG_COLUMNS: the number of kept
+            detections per row (-1 when the row did not decode), their boxes (rows, 100, 4),
+            class indices into PRETAG_CLASSES (-1 past the count) and scores.
+        """
+        images = batch.pop(DETECT_IMAGE)
+        shapes = batch.pop(DETECT_SHAPE)
+        ok = np.asarray(batch["ok"], dtype=bool)
+        count = len(ok)
+        counts = np.full(count, -1, dtype=np.int32)
+        boxes = np.zeros((count, MAX_DETECTIONS, 4), dtype=np.float32)
+        labels = np.full((count, MAX_DETECTIONS), -1, dtype=np.int8)
+        scores = np.zeros((count, MAX_DETECTIONS), dtype=np.float32)
+        rows = np.flatnonzero(ok)
+        size = self.settings.batch_size
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            for row, output in zip(chunk, self._detect(images, shapes, chunk), strict=True):
+                height, width = (int(value) for value in shapes[row])
+                kept = to_pretag(*output, height, width, self.settings.score_threshold)
+                found = len(kept[1])
+                counts[row] = found
+                boxes[row, :found], labels[row, :found], scores[row, :found] = kept
+        if self.output is not None:
+            self._write(batch["name"], rows, counts, boxes, labels, scores, images, shapes)
+        batch[PRETAG_COUNT], batch[PRETAG_BOXES] = counts, boxes
+        batch[PRETAG_LABELS], batch[PRETAG_SCORES] = labels, scores
+        return batch
+
+    @torch.inference_mode()
+    def _detect(
+        self, images: np.ndarray, shapes: np.ndarray, rows: np.ndarray
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        tensors = []
+        for row in rows:
+            height, width = (int(value) for value in shapes[row])
+            pixels = torch.from_numpy(np.ascontiguousarray(images[row, :height, :width])).to(self.device)
+            tensors.append(pixels.permute(2, 0, 1).float().div_(255.0))
+        outputs = self.network(tensors)
+        return [
+            (
+                output["boxes"].float().cpu().numpy(),
+                output["labels"].cpu().numpy(),
+                output["scores"].float().cpu().numpy(),
+            )
+            for output in outputs
+        ]
+
+    def _write(
+        self,
+        names: np.ndarray,
+        rows: np.ndarray,
+        counts: np.ndarray,
+        boxes: np.ndarray,
+        labels: np.ndarray,
+        scores: np.ndarray,
+        images: np.ndarray,
+        shapes: np.ndarray,
+    ) -> None:
+        assert self.output is not None
+        location, debug = self.output.location, self.output.debug_folder
+
+        def write(row: int) -> None:
+            name, found = str(names[row]), int(counts[row])
+            record = seed_record(name, boxes[row, :found], labels[row, :found], scores[row, :found])
+            location.write_bytes(prediction_path(name), json.dumps(record).encode())
+            if debug is not None:
+                height, width = (int(value) for value in shapes[row])
+                picture = draw_detections(images[row, :height, :width], record[0])
+                location.write_bytes(f"{debug}/{stem(name)}.png", picture)
+
+        list(self.writers.map(write, rows.tolist()))
+
+
+def draw_detections(pixels: np.ndarray, record: dict[str, Any]) -> bytes:
+    """A PNG of an image with its detections' boxes, labels and scores drawn."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.fromarray(np.ascontiguousarray(pixels))
+    draw = ImageDraw.Draw(image)
+    width, height = image.size
+    for box, label, score in zip(record["boxes"], record["labels"], record["scores"], strict=True):
+        color = _COLORS[PRETAG_CLASSES.index(label) % len(_COLORS)]
+        x1, y1, x2, y2 = box[0] * width, box[1] * height, box[2] * width, box[3] * height
+        draw.rectangle((x1, y1, x2, y2), outline=color, width=2)
+        draw.text((x1 + 2, y1 + 1), f"{label} {score:.2f}", fill=color)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+__all__ = [
+    "PRETAG_COLUMNS",
+    "PRETAG_DEBUG_FOLDER",
+    "PRETAG_FOLDER",
+    "PretagImages",
+    "PretagOutput",
+    "draw_detections",
+    "prediction_path",
+    "seed_record",
+    "to_pretag",
+]

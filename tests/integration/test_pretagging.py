@@ -1,0 +1,131 @@
+"""Pretagging end to end on a local Ray instance: detector actors between decode and embed.
+
+Weights cannot be downloaded here, so the detector gets random weights, or a checkpoint made
+in the test whose classifier prefers COCO's "car" (label 3) for every proposal: then every
+kept detection must come out as "car", which checks the class mapping through the whole run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import lightly_ray
+from lightly_ray.config.lightly import PretaggingConfig
+from lightly_ray.errors import ConfigError, WeightsNotAvailableError
+from lightly_ray.formats.pretag_schema import PRETAG_CLASSES
+from lightly_ray.models.detector import COCO_LABELS, build_network
+from tests.data.grouped_images import FAST_MODEL, group_image
+from tests.data.seed_configs import SEED_CONFIGS
+from tests.data.videos import make_video
+
+pytestmark = pytest.mark.usefixtures("ray_instance")
+
+DETECTOR = {"score_threshold": 0.3, "image_size": 64, "batch_size": 4}
+# Seed 002's example (balance the classes the detector found), for 4 of the 10 samples.
+SEED_002_BALANCE = {**SEED_CONFIGS["pretagging_balance"]["selection_config"], "n_samples": 4}
+
+
+def _input(root: Path) -> Path:
+    folder = root / "input"
+    (folder / "clips").mkdir(parents=True)
+    for group in range(3):
+        for member in range(2):
+            (folder / f"g{group}_m{member}.png").write_bytes(group_image(group, member))
+    make_video(folder / "clips" / "a.mp4", "libx264", {"g": "5", "preset": "ultrafast"}, frames=4)
+    return folder
+
+
+def _car_checkpoint(path: Path) -> None:
+    """Random detector weights whose classifier scores every proposal as a car."""
+    torch.manual_seed(0)
+    state = build_network(PretaggingConfig(**DETECTOR)).state_dict()
+    bias = state["roi_heads.box_predictor.cls_score.bias"]
+    bias.zero_()
+    bias[COCO_LABELS["car"]] = 20.0
+    buffer = io.BytesIO()
+    torch.save({"state_dict": state}, buffer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue())
+
+
+def _run(input_folder: Path, lightly: Path, weights: str, **worker: Any) -> lightly_ray.RunResult:
+    return lightly_ray.run(
+        input_folder,
+        lightly,
+        worker_config={"pretagging": True, **worker},
+        selection_config=SEED_002_BALANCE,
+        lightly_config={**FAST_MODEL, "pretagging": {**DETECTOR, "weights": weights}},
+        show_progress=False,
+    )
+
+
+def test_pretagging_writes_a_file_per_image_and_frame_and_feeds_selection(tmp_path: Path) -> None:
+    input_folder, lightly = _input(tmp_path), tmp_path / "lightly"
+    _car_checkpoint(lightly / "models" / "cars.pt")
+    result = _run(input_folder, lightly, "models/cars.pt", pretagging_debug=True)
+
+    folder = lightly / ".lightly" / "predictions" / "lightly_pretagging"
+    names = sorted(str(path.relative_to(folder)) for path in folder.rglob("*.json"))
+    expected = [f"g{group}_m{member}.json" for group in range(3) for member in range(2)]
+    assert names == sorted([*expected, *(f"clips/a-{index}-mp4.json" for index in range(4))])
+    for path in folder.rglob("*.json"):
+        content = json.loads(path.read_text())
+        assert isinstance(content, list) and len(content) == 1
+        record = content[0]
+        assert list(record) == ["filename", "boxes", "labels", "scores"]
+        assert record["filename"] == str(path.relative_to(folder).with_suffix(".png"))
+        assert record["labels"], f"{path}: the checkpoint finds cars everywhere"
+        assert set(record["labels"]) == {"car"}
+        boxes = np.array(record["boxes"])
+        assert boxes.shape == (len(record["labels"]), 4)
+        assert ((boxes >= 0) & (boxes <= 1)).all()
+        assert (boxes[:, 2] >= boxes[:, 0]).all() and (boxes[:, 3] >= boxes[:, 1]).all()
+        assert all(0.3 <= score <= 1 for score in record["scores"])
+
+    distribution = result.report["predictionDistributions"]["lightly_pretagging"]
+    assert distribution["categories"]["categories"] == ["car"]
+    assert distribution["objectsPerSample"]["input"]["mean"] > 0
+    assert result.report["inputs"]["predictions"]["lightly_pretagging"]["categories"] == list(PRETAG_CLASSES)
+    assert len(result.selected) == 4
+    debug = Path(result.run_folder) / "pretagging_debug"
+    assert len(list(debug.rglob("*.png"))) == 10
+
+
+def test_seed_002_balance_example_runs_with_random_weights(tmp_path: Path) -> None:
+    input_folder, lightly = _input(tmp_path), tmp_path / "lightly"
+    example = SEED_CONFIGS["pretagging_balance"]
+    result = lightly_ray.run(
+        input_folder,
+        lightly,
+        **example,
+        lightly_config={**FAST_MODEL, "pretagging": {**DETECTOR, "weights": "random"}},
+        show_progress=False,
+    )
+    folder = lightly / ".lightly" / "predictions" / "lightly_pretagging"
+    files = list(folder.rglob("*.json"))
+    assert len(files) == 10
+    for path in files:
+        record = json.loads(path.read_text())[0]
+        assert set(record["labels"]) <= set(PRETAG_CLASSES)
+    # The example asks for 100 of the 10 samples: all are selected, and the report says so.
+    assert len(result.selected) == 10
+    assert result.report["selection"]["shortfall"] is not None
+
+
+def test_weights_that_cannot_be_loaded_stop_the_run_before_any_work(tmp_path: Path) -> None:
+    input_folder, lightly = _input(tmp_path), tmp_path / "lightly"
+    missing = r"lightly_config\.pretagging\.weights: .models/missing\.pt. does not exist"
+    with pytest.raises(ConfigError, match=missing):
+        _run(input_folder, lightly, "models/missing.pt")
+    (lightly / "models").mkdir(parents=True)
+    (lightly / "models" / "broken.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsNotAvailableError, match="cannot be read as a torch checkpoint"):
+        _run(input_folder, lightly, "models/broken.pt")
+    assert not (lightly / ".lightly" / "predictions").exists()
