@@ -20,6 +20,7 @@ from lightly_ray.models.backbones import ModelState, build_state
 from lightly_ray.models.checkpoint import read_checkpoint
 from lightly_ray.models.detector import DetectorState, build_detector_state
 from lightly_ray.pipeline.build import ClusterShape, build_image_pipeline, unit_samples
+from lightly_ray.pipeline.crops import CropSource
 from lightly_ray.pipeline.gather import GatheredSamples, gather_batches
 from lightly_ray.pipeline.in_driver import embed_in_driver, embeds_in_driver
 from lightly_ray.pipeline.pretag import PretagOutput
@@ -50,6 +51,7 @@ def embed_with_model(
     rerun: bool = False,
     detector_state: DetectorState | None = None,
     pretag_output: PretagOutput | None = None,
+    crops: CropSource | None = None,
 ) -> EmbeddedSamples:
     """Decode and embed every listed image and every frame of the indexed videos on Ray.
 
@@ -59,7 +61,8 @@ def embed_with_model(
     embedding actors keep what they embed in `cache` (`datasets.embedding_cache`). A datapool
     `rerun` with few samples to embed runs in this process (`pipeline.in_driver`). With
     `detector_state` (pretagging), detector actors run between decode and embed, writing their
-    predictions to `pretag_output`.
+    predictions to `pretag_output`. With `crops` (object level), the decode tasks cut each box
+    into a crop sample, embedded as the images are.
     """
     source = {
         "source": "model",
@@ -90,7 +93,7 @@ def embed_with_model(
         "cluster": cluster,
         "cache": cache,
     }
-    if embeds_in_driver(config, cluster, total, rerun=rerun):
+    if crops is None and embeds_in_driver(config, cluster, total, rerun=rerun):
         logger.info(
             "embedding %d new samples in this process (at most resources.embed.driver_max_samples=%d): "
             "no pipeline actors start",
@@ -100,7 +103,7 @@ def embed_with_model(
         batches: Any = embed_in_driver(units, **plan)
     else:
         pipeline = build_image_pipeline(
-            units, **plan, detector_state=detector_state, pretag_output=pretag_output
+            units, **plan, detector_state=detector_state, pretag_output=pretag_output, crops=crops
         )
         logger.info("pipeline on %d CPUs, %d GPUs:\n%s", cluster.cpus, cluster.gpus, pipeline.describe())
         # Blocks as the embedding actors finish them: no extra re-batching or projection step,

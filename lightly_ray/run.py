@@ -10,12 +10,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import ray
 
 from lightly_ray.cluster_address import DEFAULT_CONNECT_TIMEOUT_S
 from lightly_ray.config import RunConfig
 from lightly_ray.config.run_config import PRETAGGING_TASK
 from lightly_ray.crash_points import crash_point
 from lightly_ray.datasets import (
+    Dataset,
     SelectionPool,
     plan_datapool,
     selection_pool,
@@ -27,7 +29,19 @@ from lightly_ray.datasets.settings import embedding_settings
 from lightly_ray.embedding_sources import detector_state, embed_from_csv, embed_with_model, model_state
 from lightly_ray.errors import LightlyRayError, user_message
 from lightly_ray.formats.lightly_inputs import LightlyInputs, read_lightly_inputs
+from lightly_ray.formats.predictions import TaskPredictions
 from lightly_ray.formats.pretag_predictions import pretag_predictions
+from lightly_ray.formats.pretag_schema import pretag_schema
+from lightly_ray.object_level import (
+    ObjectBoxes,
+    crop_predictions,
+    crops_dataset_name,
+    objects_report,
+    publish_crops,
+    read_object_boxes,
+    split_crops,
+    write_crop_images,
+)
 from lightly_ray.outputs import (
     RunFolder,
     new_run_id,
@@ -36,10 +50,11 @@ from lightly_ray.outputs import (
     write_sequence_information,
 )
 from lightly_ray.outputs.frames import FRAMES_FOLDER, write_run_frames
+from lightly_ray.pipeline.crops import PARENT, CropSource
 from lightly_ray.pipeline.input_kinds import describe_counts
 from lightly_ray.pipeline.listing import check_listing, list_images
 from lightly_ray.pipeline.pretag import PRETAG_DEBUG_FOLDER, PretagOutput
-from lightly_ray.pipeline.units import IndexedVideos, index_videos
+from lightly_ray.pipeline.units import IndexedVideos, index_videos, sample_names
 from lightly_ray.pipeline.warmup import Warmup
 from lightly_ray.preflight import ConfigSource, PreparedRun, prepare_run
 from lightly_ray.progress import LogCapture, Stopwatch, captured_run_log, logger, ray_output_to_log
@@ -209,8 +224,11 @@ def _run(
                 )
             settings = embedding_settings(config)
             dataset = prepared.dataset.dataset
+            # Object level keeps no cache yet: a crop's row would come back from it as an image's.
             cache = (
-                CacheTarget.of(lightly_location, dataset.folder, settings, folder.run_id) if embeds else None
+                CacheTarget.of(lightly_location, dataset.folder, settings, folder.run_id)
+                if embeds and worker.object_level.task_name is None
+                else None
             )
             with watch("cache"):
                 cached = read_cache(lightly_location, cache.folder) if cache is not None else None
@@ -226,6 +244,7 @@ def _run(
                 plan.resume(cached, dataset.name)
             with watch("videos"):
                 videos = _index_videos(input_location, plan.to_process)
+            objects = _object_boxes(config, lightly_location, plan.to_process, videos)
             with watch("embed"):
                 if embeds:
                     embedded = embed_with_model(
@@ -239,6 +258,11 @@ def _run(
                         cache=cache,
                         rerun=bool(run_dataset.state.runs),
                         detector_state=detector,
+                        crops=(
+                            CropSource([ray.put(objects.by_sample)], worker.object_level.padding)
+                            if objects is not None and objects.task.task_name != PRETAGGING_TASK
+                            else None
+                        ),
                         pretag_output=PretagOutput(
                             lightly_location,
                             f"{folder.relative}/{PRETAG_DEBUG_FOLDER}" if worker.pretagging_debug else None,
@@ -247,10 +271,18 @@ def _run(
                 else:
                     embedded = embed_from_csv(config, lightly_location, plan.to_process, videos)
         gathered = embedded.gathered
+        crops = None
+        if objects is not None:
+            gathered, crops = split_crops(gathered)
         restrict_candidates(gathered, plan)
-        pool = selection_pool(gathered, plan if worker.use_datapool else None)
+        pool = selection_pool(crops or gathered, plan if worker.use_datapool else None)
         with watch("inputs"):
-            inputs = read_lightly_inputs(lightly_location, config, pool.names, pool.videos)
+            if objects is not None and crops is not None:
+                inputs = LightlyInputs(
+                    predictions={objects.task.task_name: crop_predictions(objects.task, crops)}
+                )
+            else:
+                inputs = read_lightly_inputs(lightly_location, config, pool.names, pool.videos)
             if worker.pretagging:
                 inputs.predictions[PRETAGGING_TASK] = pretag_predictions(
                     pool.names, gathered.names, gathered.detections, lightly_location
@@ -280,6 +312,11 @@ def _run(
         picked = explanation.table()
         pick_order = [str(name) for name in picked.column("name").to_pylist()]
         selected = sorted(pick_order)
+        selected_crops: list[str] = []
+        if crops is not None:  # object level: the picks are crops, their images are selected
+            selected_crops = selected
+            parent_of = dict(zip(crops.names.tolist(), crops.detections[PARENT].tolist(), strict=True))
+            selected = sorted({str(parent_of[name]) for name in selected_crops})
         sizes.n_selected = len(selected)
         shortfall = explanation.shortfall()
         logger.info(
@@ -324,6 +361,17 @@ def _run(
                 (gathered.names, gathered.frames),
                 selected,
             )
+            if crops is not None:
+                crops_dataset = Dataset(lightly_location, crops_dataset_name(config, dataset.name))
+                crop_files = write_crop_images(
+                    input_location,
+                    lightly_location,
+                    crops_dataset,
+                    crops,
+                    selected_crops,
+                    worker.output_image_format,
+                )
+                logger.info("wrote %d crops to %s/", len(crop_files), crops_dataset.folder)
         with watch("report"):
             blocks, thumbnails = report_work.result()
     finished = dt.datetime.now(dt.UTC)
@@ -344,9 +392,27 @@ def _run(
     if frames:
         report["frames"] = {"folder": FRAMES_FOLDER, "written": len(frames)}
     report.update(blocks)
+    if objects is not None and crops is not None:
+        report["objectLevel"] = {
+            **objects_report(config, objects, crops, len(selected_crops)),
+            "cropsDataset": crops_dataset_name(config, dataset.name),
+        }
     write_report(folder, report, thumbnails)
     folder.write_text("log.txt", log.text())
     crash_point("writing")
+    if objects is not None and crops is not None:
+        publish_crops(
+            config,
+            Dataset(lightly_location, crops_dataset_name(config, dataset.name)),
+            folder.run_id,
+            tag,
+            input_location.url,
+            crops,
+            listing,
+            selected_crops,
+            finished,
+            selection_data,
+        )
     published = publish_run(
         prepared,
         run_dataset.state,
@@ -357,7 +423,7 @@ def _run(
         listing,
         selected,
         finished,
-        selection_data,
+        selection_data if crops is None else None,
         _sequences(folder.run_id, pick_order, worker.selected_sequence_length),
     )
     if cache is not None:
@@ -373,6 +439,18 @@ def _run(
         dataset=dataset.name,
         tag=tag if published else "",
     )
+
+
+def _object_boxes(
+    config: RunConfig, lightly_location: Location, listing: pa.Table, videos: IndexedVideos
+) -> ObjectBoxes | None:
+    """With object level, the boxes of its task for the samples to decode (images and frames)."""
+    task = config.worker_config.object_level.task_name
+    if task is None:
+        return None
+    if task == PRETAGGING_TASK:  # the detector actors cut the crops of what they find
+        return ObjectBoxes(task=TaskPredictions(schema=pretag_schema()))
+    return read_object_boxes(lightly_location, task, sample_names(listing, videos))
 
 
 def _index_videos(input_location: Location, listing: pa.Table) -> IndexedVideos:

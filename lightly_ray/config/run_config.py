@@ -81,6 +81,12 @@ class RunConfig(StrictModel):
                 "predictions come from pretagging: set worker_config.pretagging=true, or name a "
                 "prediction task of your own"
             )
+        crops_inputs = _inputs_not_on_crops(self)
+        if crops_inputs:
+            raise ValueError(
+                "with worker_config.object_level.task_name, selection runs over the crops of that "
+                "task, which have its predictions and Lightly metadata only: " + "; ".join(crops_inputs)
+            )
         length = worker.selected_sequence_length
         n_samples = self.selection_config.n_samples
         if length is not None and n_samples is not None and n_samples % length:
@@ -89,6 +95,27 @@ class RunConfig(StrictModel):
                 f"worker_config.selected_sequence_length ({length}): whole sequences are selected"
             )
         return self
+
+
+def _inputs_not_on_crops(config: RunConfig) -> list[str]:
+    """With object level, the strategy inputs crops do not have (other tasks, custom metadata)."""
+    task = config.worker_config.object_level.task_name
+    if task is None:
+        return []
+    found = []
+    for index, entry in enumerate(config.selection_config.strategies):
+        chosen = entry.input
+        kind = getattr(chosen, "type", "")
+        named = getattr(chosen, "task", None)
+        if kind in ("SCORES", "PREDICTIONS") and named != task:
+            found.append(f"selection_config.strategies[{index}].input.task is '{named}', not '{task}'")
+        key = getattr(chosen, "key", None)
+        if kind == "METADATA" and key is not None and not str(key).startswith("lightly."):
+            found.append(
+                f"selection_config.strategies[{index}].input.key '{key}' is image metadata "
+                "(crops have lightly.* keys only)"
+            )
+    return found
 
 
 def _pretagging_task_keys(config: RunConfig) -> list[str]:

@@ -7,7 +7,7 @@ silently ignoring them.
 
 from __future__ import annotations
 
-from lightly_ray.config.run_config import RunConfig
+from lightly_ray.config.run_config import PRETAGGING_TASK, RunConfig
 from lightly_ray.config.selection import EmbeddingsInput
 
 
@@ -25,13 +25,29 @@ def unsupported_features(config: RunConfig) -> list[str]:
     found = []
     if worker.enable_training:
         found.append("worker_config.enable_training: true (self-supervised training)")
-    values = {
-        "worker_config.object_level.task_name": worker.object_level.task_name,
-        "worker_config.object_level.crop_dataset_name": worker.object_level.crop_dataset_name,
-    }
-    found += [f"{key}: {value!r}" for key, value in values.items() if value is not None]
+    if worker.pretagging and worker.embeddings is not None:
+        found.append(
+            "worker_config.pretagging together with worker_config.embeddings (precomputed embeddings "
+            "skip decoding, so the detector would see no image)"
+        )
+    if worker.object_level.task_name is not None:
+        combined = {
+            "worker_config.pretagging": worker.pretagging
+            and worker.object_level.task_name != PRETAGGING_TASK,
+            "worker_config.use_datapool": worker.use_datapool,
+            "worker_config.selected_sequence_length": worker.selected_sequence_length is not None,
+            "worker_config.embeddings": worker.embeddings is not None,
+        }
+        found += [
+            f"worker_config.object_level.task_name together with {key} (not yet: object crops of a "
+            "run come from one detection task, without the datapool or sequences)"
+            for key, on in combined.items()
+            if on
+        ]
     if worker.object_level.padding and worker.object_level.task_name is None:
         found.append("worker_config.object_level.padding without object_level.task_name")
+    if worker.object_level.crop_dataset_name and worker.object_level.task_name is None:
+        found.append("worker_config.object_level.crop_dataset_name without object_level.task_name")
     if config.lightly_config.model.width != 1:
         found.append(
             f"lightly_config.model.width: {config.lightly_config.model.width} "

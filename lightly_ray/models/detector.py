@@ -65,6 +65,10 @@ def build_network(settings: PretaggingConfig) -> nn.Module:
         box_score_thresh=settings.score_threshold,
         box_detections_per_img=MAX_DETECTIONS,
     )
+    # As torchvision does for its COCO model: the frozen statistics are used without an epsilon.
+    for module in network.modules():
+        if isinstance(module, FrozenBatchNorm2d):
+            module.eps = 0.0
     return network
 
 
@@ -123,8 +127,8 @@ def _coco_state() -> dict[str, torch.Tensor]:
         )
     except Exception as error:  # noqa: BLE001 - any failure to fetch means "not available"
         raise WeightsNotAvailableError(
-            f"the pretagging detector's COCO weights are not in the torch hub cache "
-            f"({coco_cache_path()}) and could not be downloaded ({type(error).__name__}: {error}).\n"
+            f"the pretagging detector's COCO weights could not be loaded from the torch hub cache "
+            f"({coco_cache_path()}) nor downloaded ({type(error).__name__}: {error}).\n"
             "Options:\n"
             f"  - put the file from {url} at that path (or set TORCH_HOME) and run again;\n"
             "  - set lightly_config.pretagging.weights=random for seeded random weights (tests, demos);\n"

@@ -16,10 +16,11 @@ import ray
 import ray.data
 
 from lightly_ray.config.resources import EMBED_BATCH_SIZE, ModelActorResources
-from lightly_ray.config.run_config import RunConfig
+from lightly_ray.config.run_config import PRETAGGING_TASK, RunConfig
 from lightly_ray.datasets.embedding_cache import CacheTarget
 from lightly_ray.errors import ConfigError
 from lightly_ray.models.backbones import ModelState
+from lightly_ray.pipeline.crops import CROP_COLUMNS, CropSource
 from lightly_ray.pipeline.decode_units import SAMPLE_COLUMNS, decode_units
 from lightly_ray.pipeline.detector_input import DETECT_COLUMNS
 from lightly_ray.pipeline.embed import EmbedImages
@@ -127,6 +128,7 @@ def build_image_pipeline(
     cache: CacheTarget | None = None,
     detector_state: Any = None,
     pretag_output: PretagOutput | None = None,
+    crops: CropSource | None = None,
 ) -> ImagePipeline:
     """Build the decode, pretag and embed plan for the decode units of a listing.
 
@@ -139,6 +141,7 @@ def build_image_pipeline(
         cache: Where the embedding actors keep what they embed (None: nowhere).
         detector_state: With pretagging, the detector's weights (`models.detector`).
         pretag_output: With pretagging, where the detector actors write their predictions.
+        crops: With object level, the boxes the decode tasks cut into crop samples.
 
     Returns:
         The plan; nothing runs until its dataset is iterated.
@@ -156,6 +159,7 @@ def build_image_pipeline(
         cache=cache,
         detector_ref=ray.put(detector_state) if detector_state is not None else None,
         pretag_output=pretag_output,
+        crops=crops,
     )
     dataset: ray.data.Dataset = ray.data.from_arrow(blocks)
     for stage in stages:
@@ -179,7 +183,8 @@ def block_samples(config: RunConfig, cluster: ClusterShape, total_samples: int) 
     """Samples per decode block: small for small inputs, so that every task has work (4 blocks each).
 
     With pretagging, a block also carries each sample's detector image (`image_size` squared, 3
-    bytes a pixel): blocks then hold at most about DETECT_BLOCK_BYTES of them (66 at 800 px).
+    bytes a pixel): blocks then hold at most about DETECT_BLOCK_BYTES of them (69 at 800 px). A
+    video segment stays whole, so its frames' detector images can exceed it.
     """
     tasks = decode_task_count(config, cluster)
     most = config.resources.decode.samples_per_block
@@ -249,6 +254,22 @@ def actor_shape(
     )
 
 
+def _check_room_for_decoding(
+    config: RunConfig, cluster: ClusterShape, detector: ActorShape, embedder: ActorShape
+) -> None:
+    """Refuse a plan whose first actors leave no CPU for a decode task (it would wait forever)."""
+    reserved = detector.min_actors * detector.cpus + embedder.min_actors * embedder.cpus
+    decode = config.resources.decode.cpus_per_task
+    if reserved + decode > cluster.cpus:
+        raise ConfigError(
+            [
+                f"resources: the detector and embedding actors reserve {reserved:g} of the cluster's "
+                f"{cluster.cpus} CPUs, which leaves less than a decode task's {decode:g}: lower "
+                "resources.pretag/embed.cpus_per_actor or min_actors, or resources.decode.cpus_per_task"
+            ]
+        )
+
+
 def _share(config: RunConfig) -> float:
     return 0.5 if config.worker_config.pretagging else 1.0
 
@@ -263,6 +284,7 @@ def plan_stages(
     cache: CacheTarget | None = None,
     detector_ref: Any = None,
     pretag_output: PretagOutput | None = None,
+    crops: CropSource | None = None,
 ) -> list[Stage]:
     """The decode, pretag (with `worker_config.pretagging`) and embed steps; nothing is started.
 
@@ -278,6 +300,7 @@ def plan_stages(
         cache: Where the embedding actors keep what they embed (None: nowhere).
         detector_ref: The detector's weights in the object store (pretagging).
         pretag_output: Where the detector actors write (None for a plan only described).
+        crops: With object level, the boxes the decode tasks cut (None for a plan only described).
 
     Returns:
         The steps in order; `Stage.apply` builds them, `describe_stages` shows them.
@@ -287,6 +310,7 @@ def plan_stages(
     shape = embed_shape(config, cluster)
     pretagging = config.worker_config.pretagging
     detect_size = lightly.pretagging.image_size if pretagging else None
+    crops_of_detector = pretagging and config.worker_config.object_level.task_name == PRETAGGING_TASK
     decode = Stage(
         name="decode",
         fn=decode_units,
@@ -295,6 +319,7 @@ def plan_stages(
                 "location": location,
                 "input_size": lightly.collate.input_size,
                 "detect_size": detect_size,
+                "crops": crops,
             },
             "batch_size": None,  # one block, cut to about `block_samples` samples, per task
             "num_cpus": config.resources.decode.cpus_per_task,
@@ -308,11 +333,17 @@ def plan_stages(
             *(column for column in SAMPLE_COLUMNS if not column.startswith("lightly_")),
             "lightly_*",
             *(DETECT_COLUMNS if pretagging else ()),
+            *(
+                CROP_COLUMNS
+                if config.worker_config.object_level.task_name not in (None, PRETAGGING_TASK)
+                else ()
+            ),
         ),
     )
     stages = [decode]
     if pretagging:
         detector = pretag_shape(config, cluster)
+        _check_room_for_decoding(config, cluster, detector, shape)
         stages.append(
             Stage(
                 name="pretag",
@@ -323,17 +354,22 @@ def plan_stages(
                         "state_ref": [detector_ref],
                         "torch_threads": detector.torch_threads,
                         "output": pretag_output,
+                        "crops": (
+                            (config.worker_config.object_level.padding, lightly.collate.input_size)
+                            if crops_of_detector
+                            else None
+                        ),
                     },
                     "compute": ray.data.ActorPoolStrategy(
                         min_size=detector.min_actors, max_size=detector.max_actors
                     ),
                     "batch_size": detector.batch_size,
-                    "udf_modifying_row_count": False,
+                    "udf_modifying_row_count": crops_of_detector,
                     "num_cpus": detector.cpus,
                     "num_gpus": detector.gpus,
                 },
                 needs=DETECT_COLUMNS,
-                makes=PRETAG_COLUMNS,
+                makes=(*PRETAG_COLUMNS, *(CROP_COLUMNS if crops_of_detector else ())),
                 label="faster-rcnn actors",
                 note="" if detector.gpus else f"{detector.torch_threads} torch threads",
             )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
@@ -25,7 +26,12 @@ METADATA_COLUMN_PREFIX = "lightly_"
 
 
 def decode_batch(
-    batch: Batch, *, location: Location, input_size: int, detect_size: int | None = None
+    batch: Batch,
+    *,
+    location: Location,
+    input_size: int,
+    detect_size: int | None = None,
+    on_decoded: Callable[[int, np.ndarray], None] | None = None,
 ) -> Batch:
     """Read, hash, decode and resize a batch of listed image files.
 
@@ -35,6 +41,8 @@ def decode_batch(
         input_size: Images are resized to input_size x input_size RGB.
         detect_size: With pretagging, the detector's image size: the detector columns
             (`detector_input.DETECT_COLUMNS`) are added.
+        on_decoded: Called with each decoded image's row and its full-resolution pixels (object
+            crops are cut there).
 
     Returns:
         The input columns plus image (uint8, shape (batch, input_size, input_size, 3)),
@@ -69,6 +77,8 @@ def decode_batch(
         heights[row], widths[row] = full.shape[:2]
         if detector is not None:
             detector.add(row, full)
+        if on_decoded is not None:
+            on_decoded(row, full)
         for name, value in compute_lightly_metadata(full, len(data)).items():
             metadata[name][row] = value
         ok[row] = True

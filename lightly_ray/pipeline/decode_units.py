@@ -10,12 +10,14 @@ row with `ok=False`; a segment never fails its task.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
+from lightly_ray.pipeline.crops import CROP_COLUMNS, CropCollector, CropSource, with_crop_defaults
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX, decode_batch
 from lightly_ray.pipeline.detector_input import DETECT_COLUMNS, DetectorInputs
 from lightly_ray.pipeline.lightly_metadata import compute_lightly_metadata
@@ -46,7 +48,12 @@ SAMPLE_COLUMNS = (
 
 
 def decode_units(
-    batch: Batch, *, location: Location, input_size: int, detect_size: int | None = None
+    batch: Batch,
+    *,
+    location: Location,
+    input_size: int,
+    detect_size: int | None = None,
+    crops: CropSource | None = None,
 ) -> Batch:
     """Decode a batch of units into sample rows (one per image, one per video frame).
 
@@ -56,21 +63,38 @@ def decode_units(
         input_size: Pixels are resized to input_size x input_size RGB.
         detect_size: With pretagging, the detector's image size: the columns of
             `detector_input.DETECT_COLUMNS` are added.
+        crops: With object level, the boxes to cut: each box of a decoded image or frame adds a
+            crop row (`crops.cut_crops`) after the sample rows, and every row gets
+            `crops.CROP_COLUMNS`.
 
     Returns:
-        The columns of SAMPLE_COLUMNS, images first, then the frames of each segment in order.
+        The columns of SAMPLE_COLUMNS, images first, then the frames of each segment in order,
+        then the crops.
 
     """
     columns = SAMPLE_COLUMNS + (DETECT_COLUMNS if detect_size is not None else ())
+    collector = CropCollector(crops, input_size) if crops is not None else None
     frames = np.asarray(batch["video_frames"]) > 0
     images = np.flatnonzero(~frames)
     parts: list[Batch] = []
     if len(images):
+        names = batch["source"][images]
+
+        def cut(row: int, full: np.ndarray) -> None:
+            assert collector is not None
+            inherited = {
+                "size": int(batch["size"][images[row]]),
+                "mtime_ns": int(batch["mtime_ns"][images[row]]),
+                **_IMAGE_SOURCE,
+            }
+            collector.add(str(names[row]), full, inherited)
+
         decoded = decode_batch(
-            {"name": batch["source"][images], "size": batch["size"][images]},
+            {"name": names, "size": batch["size"][images]},
             location=location,
             input_size=input_size,
             detect_size=detect_size,
+            on_decoded=cut if collector is not None else None,
         )
         count = len(images)
         decoded["mtime_ns"] = np.asarray(batch["mtime_ns"][images], dtype=np.int64)
@@ -81,12 +105,23 @@ def decode_units(
         decoded["frame_seconds"] = np.zeros(count, dtype=np.float64)
         parts.append({column: decoded[column] for column in columns})
     for row in np.flatnonzero(frames):
-        parts.append(_decode_segment_row(batch, int(row), location, input_size, detect_size))
+        parts.append(_decode_segment_row(batch, int(row), location, input_size, detect_size, collector))
+    if collector is not None:
+        columns = columns + CROP_COLUMNS
+        parts = [with_crop_defaults(part) for part in parts] + collector.parts
     return {column: np.concatenate([part[column] for part in parts]) for column in columns}
 
 
+_IMAGE_SOURCE = {"video": "", "video_frames": 0, "frame_index": -1, "frame_pts": 0, "frame_seconds": 0.0}
+
+
 def _decode_segment_row(
-    batch: Batch, row: int, location: Location, input_size: int, detect_size: int | None
+    batch: Batch,
+    row: int,
+    location: Location,
+    input_size: int,
+    detect_size: int | None,
+    collector: CropCollector | None = None,
 ) -> Batch:
     video = str(batch["source"][row])
     frame_count = int(batch["video_frames"][row])
@@ -100,6 +135,24 @@ def _decode_segment_row(
     )
     segment = plan.segment
     rows = _FrameRows(segment.frame_count, input_size, detect_size)
+    if collector is not None:
+        size, mtime_ns = int(batch["size"][row]), int(batch["mtime_ns"][row])
+
+        def cut(position: int, full: np.ndarray, pts: int, seconds: float) -> None:
+            assert collector is not None
+            index = segment.start + position
+            inherited = {
+                "size": size,
+                "mtime_ns": mtime_ns,
+                "video": video,
+                "video_frames": frame_count,
+                "frame_index": index,
+                "frame_pts": pts,
+                "frame_seconds": seconds,
+            }
+            collector.add(frame_name(video, index, frame_count), full, inherited)
+
+        rows.on_decoded = cut
     report = SegmentDecode(segment)
     failure = ""
     try:
@@ -136,6 +189,7 @@ class _FrameRows:
         self.metadata = {name: np.zeros(count, dtype=np.float64) for name in LIGHTLY_METADATA_NAMES}
         self.input_size = input_size
         self.detector = DetectorInputs(count, detect_size) if detect_size is not None else None
+        self.on_decoded: Callable[[int, np.ndarray, int, float], None] | None = None
 
     def add(self, position: int, full: np.ndarray, pts: int, seconds: float) -> None:
         size = self.input_size
@@ -144,6 +198,8 @@ class _FrameRows:
         self.height[position], self.width[position] = full.shape[:2]
         if self.detector is not None:
             self.detector.add(position, full)
+        if self.on_decoded is not None:
+            self.on_decoded(position, full, pts, seconds)
         self.pts[position], self.seconds[position] = pts, seconds
         # A frame has no file of its own: sizeInBytes is that of its raw RGB pixels.
         for name, value in compute_lightly_metadata(full, full.nbytes).items():

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
+from lightly_ray.pipeline.crops import BOX_INDEX, CATEGORY, CROP_COLUMNS, PARENT
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
 from lightly_ray.pipeline.pretag import PRETAG_COLUMNS
 
@@ -29,7 +30,8 @@ GATHERED_COLUMNS = (
 )
 # Gathered when some batch has them (pretagging); rows of batches without them (embeddings
 # reused from an earlier run) get no detections (count -1) and no size.
-OPTIONAL_COLUMNS = ("width", "height", *PRETAG_COLUMNS)
+OPTIONAL_COLUMNS = ("width", "height", *PRETAG_COLUMNS, *CROP_COLUMNS)
+_FILLS: dict[str, object] = {"pretag_count": -1, "pretag_labels": -1, PARENT: "", BOX_INDEX: -1, CATEGORY: -1}
 
 
 @dataclass
@@ -53,9 +55,10 @@ class GatheredSamples:
             empty when the samples were not decoded.
         content_hashes: Hash of each image file's bytes ("" for frames and unread files); empty
             when the samples were not decoded.
-        detections: With pretagging, `pretag.PRETAG_COLUMNS` and the samples' `width` and
-            `height`, rows as `names`; `pretag_count` is -1 for samples this run did not detect
-            in (reused embeddings, corrupt files). Empty without pretagging.
+        detections: The samples' `width` and `height`, with pretagging `pretag.PRETAG_COLUMNS`
+            and with object level `crops.CROP_COLUMNS`, rows as `names`, where the pipeline made
+            them: `pretag_count` is -1 for samples this run did not detect in (reused
+            embeddings, corrupt files), `parent` is "" for a sample that is not a crop.
 
     """
 
@@ -81,6 +84,26 @@ class GatheredSamples:
             candidate=np.zeros(0, dtype=bool),
             duplicate_of=nothing,
             embeddings=np.zeros((0, dim), dtype=np.float32),
+        )
+
+    def subset(self, mask: np.ndarray) -> GatheredSamples:
+        """The samples where `mask` is true, in the same order (object level: images or crops)."""
+
+        def part(values: np.ndarray) -> np.ndarray:
+            return values[mask] if len(values) == len(mask) else values
+
+        return GatheredSamples(
+            names=self.names[mask],
+            errors=self.errors[mask],
+            candidate=self.candidate[mask].copy(),
+            duplicate_of=self.duplicate_of[mask],
+            embeddings=self.embeddings[mask],
+            lightly_metadata={name: values[mask] for name, values in self.lightly_metadata.items()},
+            frames={name: values[mask] for name, values in self.frames.items()},
+            sizes=part(self.sizes),
+            mtimes=part(self.mtimes),
+            content_hashes=part(self.content_hashes),
+            detections={name: values[mask] for name, values in self.detections.items()},
         )
 
     def candidate_frames(self) -> dict[str, np.ndarray]:
@@ -182,7 +205,7 @@ def _optional_columns(
         example = next((value for value in values if value is not None), None)
         if example is None:
             continue
-        fill = -1 if column == "pretag_count" or column == "pretag_labels" else 0
+        fill = _FILLS.get(column, 0)
         found[column] = np.concatenate(
             [
                 value if value is not None else np.full((size, *example.shape[1:]), fill, dtype=example.dtype)

@@ -30,6 +30,7 @@ from lightly_ray.config.lightly import PretaggingConfig
 from lightly_ray.formats.pretag_schema import PRETAG_CLASSES
 from lightly_ray.formats.sample_files import stem
 from lightly_ray.models.detector import MAX_DETECTIONS, coco_to_pretag, load_detector
+from lightly_ray.pipeline.crops import CROP_BOX, cut_crops, with_crop_defaults
 from lightly_ray.pipeline.detector_input import DETECT_IMAGE, DETECT_SHAPE
 from lightly_ray.storage import Location
 
@@ -45,6 +46,8 @@ PRETAG_COUNT, PRETAG_BOXES, PRETAG_LABELS, PRETAG_SCORES = (
 )
 PRETAG_COLUMNS = (PRETAG_COUNT, PRETAG_BOXES, PRETAG_LABELS, PRETAG_SCORES)
 DECIMALS = 6  # of boxes and scores, in the files and in the columns alike
+# The columns a crop takes from its image or frame.
+INHERITED_COLUMNS = ("size", "mtime_ns", "video", "video_frames", "frame_index", "frame_pts", "frame_seconds")
 WRITE_THREADS = 8
 _COLORS = ("#e03131", "#1971c2", "#2f9e44", "#f08c00", "#9c36b5", "#0c8599", "#5c940d")
 
@@ -123,6 +126,10 @@ class PretagImages:
         state_ref: One-element list holding the ObjectRef of the detector's weights.
         torch_threads: torch's threads when the detector runs on CPU.
         output: Where the prediction files (and debug pictures) go.
+        crops: With object level on `lightly_pretagging`, `(padding, input_size)`: each kept
+            detection is cut from the image the detector saw into a crop row
+            (`crops.cut_crops`), after the batch's own rows; its `crop_box` is scaled back to the
+            sample's own pixels.
     """
 
     def __init__(
@@ -131,6 +138,7 @@ class PretagImages:
         state_ref: list[ray.ObjectRef[Any]],
         torch_threads: int = 1,
         output: PretagOutput | None = None,
+        crops: tuple[float, int] | None = None,
     ) -> None:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if self.device.type == "cpu":
@@ -138,6 +146,7 @@ class PretagImages:
         self.settings = settings
         self.network = load_detector(settings, ray.get(state_ref[0]), self.device)
         self.output = output
+        self.crops = crops
         self.writers = ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="lightly-ray-pretag")
 
     def __call__(self, batch: Batch) -> Batch:
@@ -173,7 +182,44 @@ class PretagImages:
             self._write(batch["name"], rows, counts, boxes, labels, scores, images, shapes)
         batch[PRETAG_COUNT], batch[PRETAG_BOXES] = counts, boxes
         batch[PRETAG_LABELS], batch[PRETAG_SCORES] = labels, scores
-        return batch
+        if self.crops is None:
+            return batch
+        return self._with_crops(batch, rows, images, shapes)
+
+    def _with_crops(self, batch: Batch, rows: np.ndarray, images: np.ndarray, shapes: np.ndarray) -> Batch:
+        assert self.crops is not None
+        padding, input_size = self.crops
+        parts = [with_crop_defaults(batch)]
+        for row in rows:
+            found = int(batch[PRETAG_COUNT][row])
+            if found <= 0:
+                continue
+            height, width = (int(value) for value in shapes[row])
+            normalised = batch[PRETAG_BOXES][row, :found].astype(np.float64)
+            scale = np.array([width, height, width, height], dtype=np.float64)
+            corners = normalised * scale
+            boxes = np.column_stack([corners[:, :2], corners[:, 2:] - corners[:, :2]])
+            inherited = {column: _scalar(batch[column][row]) for column in INHERITED_COLUMNS}
+            cut = cut_crops(
+                str(batch["name"][row]),
+                images[row, :height, :width],
+                boxes,
+                batch[PRETAG_LABELS][row, :found].astype(np.int64),
+                batch[PRETAG_SCORES][row, :found],
+                padding=padding,
+                input_size=input_size,
+                source=inherited,
+            )
+            # The crop's region in the sample's own pixels (the detector saw it scaled).
+            factor = float(batch["width"][row]) / width if width else 1.0
+            cut[CROP_BOX] = np.round(cut[CROP_BOX] * factor).astype(np.int32)
+            count = len(cut["name"])
+            cut[PRETAG_COUNT] = np.full(count, -1, dtype=np.int32)
+            cut[PRETAG_BOXES] = np.zeros((count, MAX_DETECTIONS, 4), dtype=np.float32)
+            cut[PRETAG_LABELS] = np.full((count, MAX_DETECTIONS), -1, dtype=np.int8)
+            cut[PRETAG_SCORES] = np.zeros((count, MAX_DETECTIONS), dtype=np.float32)
+            parts.append(cut)
+        return {column: np.concatenate([part[column] for part in parts]) for column in parts[0]}
 
     @torch.inference_mode()
     def _detect(
@@ -218,6 +264,11 @@ class PretagImages:
                 location.write_bytes(f"{debug}/{stem(name)}.png", picture)
 
         list(self.writers.map(write, rows.tolist()))
+
+
+def _scalar(value: Any) -> Any:
+    """A numpy scalar as a Python one (strings of object columns are Python strings already)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def draw_detections(pixels: np.ndarray, record: dict[str, Any]) -> bytes:

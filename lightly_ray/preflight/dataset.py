@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from lightly_ray.config import RunConfig
 from lightly_ray.config.selection import EmbeddingsInput
 from lightly_ray.datasets import Dataset, DatasetConflictError, DatasetState, check_name, default_dataset_name
-from lightly_ray.datasets.settings import embedding_settings
+from lightly_ray.datasets.settings import embedding_settings, vector_settings
 from lightly_ray.datasets.store import DATASETS_PREFIX
 from lightly_ray.errors import ConfigError
 from lightly_ray.storage import Location
@@ -109,7 +109,7 @@ def check_query_sets(
     """
     queries: dict[tuple[str, str], tuple[Dataset, DatasetState]] = {}
     problems = []
-    settings = embedding_settings(config)
+    settings = vector_settings(embedding_settings(config))
     for index, entry in enumerate(config.selection_config.strategies):
         chosen = entry.input
         if not isinstance(chosen, EmbeddingsInput) or chosen.dataset_id is None or chosen.tag_name is None:
@@ -130,7 +130,7 @@ def check_query_sets(
                 f"(its tags: {', '.join(sorted(state.tags))})"
             )
             continue
-        other = [run for run in state.runs if run.selected and run.embedding != settings]
+        other = [run for run in state.runs if run.selected and vector_settings(run.embedding) != settings]
         if other:
             problems.append(
                 f"{key}: the samples of dataset '{chosen.dataset_id}' were embedded with other settings "

@@ -22,7 +22,13 @@ from lightly_ray.config.selection import (
 )
 from lightly_ray.errors import InputFormatError, StorageError
 from lightly_ray.formats.metadata_schema import METADATA_SCHEMA_FILE, MetadataField, read_metadata_schema
-from lightly_ray.formats.prediction_schema import TASKS_FILE, TaskSchema, read_task_names, read_task_schema
+from lightly_ray.formats.prediction_schema import (
+    TASKS_FILE,
+    TaskSchema,
+    TaskType,
+    read_task_names,
+    read_task_schema,
+)
 from lightly_ray.formats.pretag_schema import BUILT_IN_WEIGHTS, pretag_schema
 from lightly_ray.selection.scorers import available_scores
 from lightly_ray.storage import Location, relative_inside
@@ -54,6 +60,13 @@ def check_config_references(location: Location, config: RunConfig) -> list[str]:
         ):
             problems += metadata.check(selection_input.key, entry, f"{path}.input.key")
     worker = config.worker_config
+    if worker.object_level.task_name is not None:
+        schema = tasks.get(worker.object_level.task_name, "worker_config.object_level.task_name")
+        if schema is not None and schema.task_type not in _BOXED:
+            problems.append(
+                f"worker_config.object_level.task_name: task '{schema.task_name}' is "
+                f"{schema.task_type}; object level needs object-detection or instance-segmentation boxes"
+            )
     for key, value in (
         ("worker_config.embeddings", worker.embeddings),
         ("worker_config.checkpoint", worker.checkpoint),
@@ -165,6 +178,9 @@ class _MetadataSchema:
                 "for categorical metadata"
             ]
         return []
+
+
+_BOXED = (TaskType.OBJECT_DETECTION, TaskType.INSTANCE_SEGMENTATION)
 
 
 def _file_problems(location: Location, value: str, key: str) -> list[str]:

@@ -18,9 +18,11 @@ import torch
 
 import lightly_ray
 from lightly_ray.config.lightly import PretaggingConfig
+from lightly_ray.datasets import Dataset
 from lightly_ray.errors import ConfigError, WeightsNotAvailableError
 from lightly_ray.formats.pretag_schema import PRETAG_CLASSES
 from lightly_ray.models.detector import COCO_LABELS, build_network
+from lightly_ray.storage import Location
 from tests.data.grouped_images import FAST_MODEL, group_image
 from tests.data.seed_configs import SEED_CONFIGS
 from tests.data.videos import make_video
@@ -129,3 +131,56 @@ def test_weights_that_cannot_be_loaded_stop_the_run_before_any_work(tmp_path: Pa
     with pytest.raises(WeightsNotAvailableError, match="cannot be read as a torch checkpoint"):
         _run(input_folder, lightly, "models/broken.pt")
     assert not (lightly / ".lightly" / "predictions").exists()
+
+
+def test_a_datapool_rerun_reads_the_earlier_predictions_back(tmp_path: Path) -> None:
+    input_folder, lightly = _input(tmp_path), tmp_path / "lightly"
+    _car_checkpoint(lightly / "models" / "cars.pt")
+    first = _run(input_folder, lightly, "models/cars.pt", use_datapool=True)
+    (input_folder / "new.png").write_bytes(group_image(4, 0))
+    selection = {**SEED_002_BALANCE, "n_samples": len(first.selected) + 1}
+    second = lightly_ray.run(
+        input_folder,
+        lightly,
+        worker_config={"pretagging": True, "use_datapool": True},
+        selection_config=selection,
+        lightly_config={**FAST_MODEL, "pretagging": {**DETECTOR, "weights": "models/cars.pt"}},
+        show_progress=False,
+    )
+    assert second.counts["nInput"] == 1, "only the new image is decoded and detected"
+    assert second.selected == ["new.png"]
+    block = second.report["inputs"]["predictions"]["lightly_pretagging"]
+    # The new image's detections come from the pipeline, the 4 preselected samples' from their files.
+    assert block["samplesWithPredictions"] == 5 and block["nProblems"] == 0
+    distribution = second.report["predictionDistributions"]["lightly_pretagging"]
+    assert distribution["objectsPerSample"]["input"]["min"] > 0
+
+
+@pytest.mark.parametrize("example", ["object_level_pretagging", "pretagging_crop_selection"])
+def test_crops_of_what_the_detector_finds_are_selected(example: str, tmp_path: Path) -> None:
+    """Seeds 001 and 002: object level on `lightly_pretagging`."""
+    input_folder, lightly = _input(tmp_path), tmp_path / "lightly"
+    _car_checkpoint(lightly / "models" / "cars.pt")
+    config = SEED_CONFIGS[example]
+    detector = {**DETECTOR, "weights": "models/cars.pt", "score_threshold": 0.99}
+    result = lightly_ray.run(
+        input_folder,
+        lightly,
+        worker_config=config["worker_config"],
+        selection_config={**config["selection_config"], "n_samples": 12},
+        lightly_config={**FAST_MODEL, "pretagging": detector},
+        dataset="cars",
+        show_progress=False,
+    )
+    block = result.report["objectLevel"]
+    assert block["task"] == "lightly_pretagging" and block["nCrops"] > 12
+    assert block["nSelectedCrops"] == 12
+    crops = Dataset(Location(str(lightly), writable=False), "cars-crops")
+    table = crops.read_table(crops.load(), "samples")
+    assert table is not None and table.num_rows == 12
+    assert set(table.column("category_id").to_pylist()) == {PRETAG_CLASSES.index("car")}
+    assert result.selected == sorted(set(table.column("source").to_pylist()))
+    for row in table.to_pylist():
+        x1, y1, x2, y2 = row["box"]
+        picture = lightly / ".lightly" / "datasets" / "cars-crops" / "crops" / row["name"]
+        assert picture.exists() and x2 > x1 and y2 > y1

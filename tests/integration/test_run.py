@@ -164,9 +164,9 @@ def test_cli_run_with_yaml_and_overrides(
 
 
 def test_unsupported_feature_stops_before_any_work(grouped_input: Path, tmp_path: Path) -> None:
-    with pytest.raises(NotYetSupportedError, match=r"object_level\.task_name"):
+    with pytest.raises(NotYetSupportedError, match=r"strategies\[0\]\.input\.task"):
         lightly_ray.run(
-            grouped_input, tmp_path / "lightly", **SEED_CONFIGS["object_level"], show_progress=False
+            grouped_input, tmp_path / "lightly", **SEED_CONFIGS["object_diversity"], show_progress=False
         )
     assert not (tmp_path / "lightly").exists()
 

@@ -282,10 +282,14 @@ def test_json_schema_describes_every_block() -> None:
 
 
 def test_unsupported_features_are_named() -> None:
-    config = load_config(None, **SEED_CONFIGS["object_level_with_active_learning"])
-    features = unsupported_features(config)
-    assert any(feature.startswith("worker_config.object_level.task_name") for feature in features)
-    assert not any("strategies" in feature for feature in features)
+    assert unsupported_features(load_config(None, **SEED_CONFIGS["object_level_with_active_learning"])) == []
+    assert unsupported_features(load_config(None, **SEED_CONFIGS["object_level_pretagging"])) == []
+    example = SEED_CONFIGS["object_level"]
+    with_datapool = {**example, "worker_config": {**example["worker_config"], "use_datapool": True}}
+    assert unsupported_features(load_config(None, **with_datapool)) == [
+        "worker_config.object_level.task_name together with worker_config.use_datapool (not yet: object "
+        "crops of a run come from one detection task, without the datapool or sequences)"
+    ]
     object_diversity = unsupported_features(load_config(None, **SEED_CONFIGS["object_diversity"]))
     assert object_diversity == [
         "selection_config.strategies[0].input.task: 'my_object_detections' "

@@ -123,3 +123,9 @@ def test_pretagging_shares_each_gpu_between_the_two_models() -> None:
     assert pretag.options["num_gpus"] == 1 and pretag.options["compute"].max_size == 4
     with pytest.raises(ConfigError, match=r"resources\.pretag\.gpus_per_actor"):
         plan_stages(_pretagging({"pretag": {"gpus_per_actor": 1}}), ClusterShape(cpus=8, gpus=0))
+
+
+def test_pretagging_refuses_actors_that_leave_no_cpu_to_decoding() -> None:
+    resources = {"pretag": {"cpus_per_actor": 1}, "embed": {"cpus_per_actor": 1}}
+    with pytest.raises(ConfigError, match="leaves less than a decode task's 1"):
+        plan_stages(_pretagging(resources), ClusterShape(cpus=2, gpus=0))

@@ -1,0 +1,175 @@
+"""Object level end to end (seeds 000 and 001): crops of a detection task's boxes are the samples.
+
+Images are generated with coloured rectangles at known places, and the task's prediction files
+name exactly those rectangles (plus boxes with no area or outside the image), so the test knows
+what every crop must show and how large it must be.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image, ImageDraw
+
+import lightly_ray
+from lightly_ray.datasets import INITIAL_TAG, Dataset
+from lightly_ray.errors import ConfigError
+from lightly_ray.storage import Location
+from tests.data.grouped_images import FAST_MODEL
+from tests.data.seed_configs import SEED_CONFIGS
+
+pytestmark = pytest.mark.usefixtures("ray_instance")
+
+TASK = "shapes"
+COLOURS = {0: (220, 30, 30), 1: (30, 30, 220)}  # category 0 red, 1 blue
+WIDTH, HEIGHT = 96, 64
+PADDING = 0.2
+
+
+def _scene(root: Path, lightly: Path, count: int = 4, task: str = TASK) -> dict[str, list[dict[str, Any]]]:
+    """Images with two rectangles each, the task's files; returns each image's predictions."""
+    rng = np.random.default_rng(7)
+    folder = lightly / ".lightly" / "predictions"
+    (folder / task).mkdir(parents=True, exist_ok=True)
+    (folder / "tasks.json").write_text(json.dumps([task]))
+    schema = {
+        "task_type": "object-detection",
+        "categories": [{"id": 0, "name": "red"}, {"id": 1, "name": "blue"}],
+    }
+    (folder / task / "schema.json").write_text(json.dumps(schema))
+    scenes = {}
+    for index in range(count):
+        name = f"img_{index}.png"
+        image = Image.new("RGB", (WIDTH, HEIGHT), (235, 235, 235))
+        draw = ImageDraw.Draw(image)
+        predictions = []
+        for category, (x, y) in enumerate(((4 + index, 6), (50, 20 + index))):
+            w, h = 30 + 2 * index, 24
+            draw.rectangle((x, y, x + w - 1, y + h - 1), fill=COLOURS[category])
+            predictions.append(
+                {"category_id": category, "bbox": [x, y, w, h], "score": float(rng.uniform(0.5, 1))}
+            )
+        if index == 0:  # a box without area and one outside the image: skipped, reported
+            predictions.append({"category_id": 0, "bbox": [10, 10, 0, 5], "score": 0.5})
+            predictions.append({"category_id": 1, "bbox": [200, 10, 10, 10], "score": 0.5})
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        (root / name).write_bytes(buffer.getvalue())
+        (folder / task / f"img_{index}.json").write_text(
+            json.dumps({"file_name": name, "predictions": predictions})
+        )
+        scenes[name] = predictions
+    return scenes
+
+
+def _expected_crop(box: list[float]) -> tuple[int, int, int, int]:
+    x, y, w, h = box
+    cx, cy, hw, hh = x + w / 2, y + h / 2, w * (1 + PADDING) / 2, h * (1 + PADDING) / 2
+    return (
+        max(0, math.floor(cx - hw)),
+        max(0, math.floor(cy - hh)),
+        min(WIDTH, math.ceil(cx + hw)),
+        min(HEIGHT, math.ceil(cy + hh)),
+    )
+
+
+def _run(root: Path, lightly: Path, n_samples: int, **worker: Any) -> lightly_ray.RunResult:
+    dataset = worker.pop("dataset", None)
+    return lightly_ray.run(
+        root,
+        lightly,
+        worker_config={"object_level": {"task_name": TASK, "padding": PADDING, **worker}},
+        selection_config={
+            "n_samples": n_samples,
+            "strategies": [
+                {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}},
+                {
+                    "input": {"type": "SCORES", "task": TASK, "score": "object_frequency"},
+                    "strategy": {"type": "WEIGHTS"},
+                },
+            ],
+        },
+        lightly_config=FAST_MODEL,
+        dataset=dataset,
+        show_progress=False,
+    )
+
+
+def test_crops_of_a_task_are_selected_and_written_to_a_crops_dataset(tmp_path: Path) -> None:
+    root, lightly = tmp_path / "images", tmp_path / "lightly"
+    root.mkdir()
+    scenes = _scene(root, lightly)
+    result = _run(root, lightly, 3, dataset="shapes")
+
+    block = result.report["objectLevel"]
+    assert (block["nBoxes"], block["nCrops"], block["nSkipped"]) == (10, 8, 2)
+    assert sorted(item["why"].split(" ")[-1] for item in block["skipped"]) == ["area", "image"]
+    assert {item["file"] for item in block["skipped"]} == {"img_0.png"}
+    assert block["cropsDataset"] == "shapes-crops" and block["nSelectedCrops"] == 3
+
+    crops = Dataset(Location(str(lightly), writable=False), "shapes-crops")
+    state = crops.load()
+    table = crops.read_table(state, "samples")
+    assert table is not None and table.num_rows == 3
+    rows = table.to_pylist()
+    # The full images of the selected crops are the run's selection.
+    assert result.selected == sorted({row["source"] for row in rows})
+    for row in rows:
+        prediction = scenes[row["source"]][row["box_index"]]
+        assert row["category_id"] == prediction["category_id"]
+        assert row["score"] == pytest.approx(prediction["score"], abs=1e-6)
+        assert tuple(row["box"]) == _expected_crop(prediction["bbox"])
+        assert len(row["embedding"]) == 32
+        picture = Image.open(lightly / ".lightly" / "datasets" / "shapes-crops" / "crops" / row["name"])
+        x1, y1, x2, y2 = row["box"]
+        assert picture.size == (x2 - x1, y2 - y1)
+        centre = np.asarray(picture.convert("RGB"))[(y2 - y1) // 2, (x2 - x1) // 2]
+        assert tuple(centre) == COLOURS[row["category_id"]], "a crop shows its object"
+    assert crops.read_tag(state, INITIAL_TAG) == sorted(row["name"] for row in rows)
+    selection = pq.read_table(Path(result.run_folder) / "selection.parquet")
+    assert sorted(selection.column("name").to_pylist()) == sorted(row["name"] for row in rows)
+
+    # A second run (another image dataset) adds to the same crops dataset.
+    second = _run(root, lightly, 2, dataset="more", crop_dataset_name="shapes-crops")
+    state = crops.load()
+    assert [run.run_id for run in state.runs] == [result.run_id, second.run_id]
+    assert len(crops.read_tag(state, INITIAL_TAG)) >= 3
+
+
+def test_inputs_crops_do_not_have_are_configuration_errors(tmp_path: Path) -> None:
+    root, lightly = tmp_path / "images", tmp_path / "lightly"
+    root.mkdir()
+    _scene(root, lightly, count=1)
+    with pytest.raises(ConfigError, match="crops have lightly"):
+        lightly_ray.run(
+            root,
+            lightly,
+            worker_config={"object_level": {"task_name": TASK}},
+            selection_config={
+                "n_samples": 1,
+                "strategies": [
+                    {"input": {"type": "METADATA", "key": "weather"}, "strategy": {"type": "WEIGHTS"}}
+                ],
+            },
+            lightly_config=FAST_MODEL,
+            show_progress=False,
+        )
+
+
+@pytest.mark.parametrize("example", ["object_level", "object_level_with_active_learning"])
+def test_the_seed_examples_run(example: str, tmp_path: Path) -> None:
+    root, lightly = tmp_path / "images", tmp_path / "lightly"
+    root.mkdir()
+    _scene(root, lightly, count=3, task="vehicles_object_detections")
+    config = {**SEED_CONFIGS[example], "lightly_config": FAST_MODEL}
+    result = lightly_ray.run(root, lightly, **config, show_progress=False)
+    # 100 crops are asked for and 6 can be cut: all of them, and so all three images.
+    assert result.report["objectLevel"]["nSelectedCrops"] == 6
+    assert result.selected == ["img_0.png", "img_1.png", "img_2.png"]
