@@ -101,7 +101,7 @@ def split_crops(gathered: GatheredSamples) -> tuple[GatheredSamples, GatheredSam
 
 def crop_predictions(task: TaskPredictions, crops: GatheredSamples) -> TaskPredictions:
     """Task T on the crops: each crop's one prediction is its own box's category and score."""
-    result = TaskPredictions(schema=task.schema, n_files=len(crops.names))
+    result = TaskPredictions(schema=task.schema, n_files=task.n_files, problems=list(task.problems))
     columns = crops.detections
     for row, name in enumerate(crops.names):
         x1, y1, x2, y2 = (float(value) for value in columns[CROP_BOX][row])
@@ -137,7 +137,7 @@ def objects_report(
             for row in skipped[:SKIPPED_IN_REPORT]
         ],
         "nSelectedCrops": picked,
-        "nSamplesWithBoxes": len(boxes.by_sample),
+        "nSamplesWithBoxes": len(boxes.by_sample) or len(set(crops.detections[PARENT].tolist())),
     }
 
 
@@ -168,7 +168,6 @@ def write_crop_images(
         row = row_of[name]
         by_parent.setdefault(str(crops.detections[PARENT][row]), []).append(row)
     videos = crops.frames.get("video")
-    suffix = "jpg" if image_format in ("jpg", "jpeg") else "png"
 
     def write(parent: str, rows: list[int]) -> list[str]:
         from_video = videos is not None and bool(videos[rows[0]])
@@ -181,7 +180,7 @@ def write_crop_images(
             x1, y1, x2, y2 = (int(value) for value in crops.detections[CROP_BOX][row])
             buffer = io.BytesIO()
             pixels.crop((x1, y1, x2, y2)).save(buffer, format=PIL_FORMATS[image_format])
-            target = f"{dataset.folder}/{CROPS_FOLDER}/{str(crops.names[row]).removesuffix('.png')}.{suffix}"
+            target = f"{dataset.folder}/{crop_file(str(crops.names[row]), image_format)}"
             lightly_location.write_bytes(target, buffer.getvalue())
             written.append(target)
         return written
@@ -189,6 +188,12 @@ def write_crop_images(
     with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
         parts = list(pool.map(lambda item: write(*item), by_parent.items()))
     return [path for part in parts for path in part]
+
+
+def crop_file(name: str, image_format: str) -> str:
+    """Where a crop's picture goes in its crops dataset's folder: `crops/<name>`, as png or jpg."""
+    suffix = "jpg" if image_format in ("jpg", "jpeg") else "png"
+    return f"{CROPS_FOLDER}/{name.removesuffix('.png')}.{suffix}"
 
 
 def publish_crops(
@@ -202,6 +207,7 @@ def publish_crops(
     selected: list[str],
     finished: dt.datetime,
     data: SelectionData,
+    image_format: str,
 ) -> int:
     """Add the selected crops to the crops dataset (samples, tags), after the crop images.
 
@@ -222,6 +228,7 @@ def publish_crops(
         ),
         "category_id": pa.array([int(columns[CATEGORY][row]) for row in rows], pa.int64()),
         "score": pa.array([float(columns[BOX_SCORE][row]) for row in rows], pa.float32()),
+        "picture": pa.array([crop_file(str(crops.names[row]), image_format) for row in rows], pa.string()),
     }
     for key, values in extra.items():
         chosen = chosen.append_column(key, values)

@@ -283,7 +283,7 @@ def _run(
                 )
             else:
                 inputs = read_lightly_inputs(lightly_location, config, pool.names, pool.videos)
-            if worker.pretagging:
+            if worker.pretagging and crops is None:  # on crops, each has its own detection
                 inputs.predictions[PRETAGGING_TASK] = pretag_predictions(
                     pool.names, gathered.names, gathered.detections, lightly_location
                 )
@@ -412,6 +412,7 @@ def _run(
             selected_crops,
             finished,
             selection_data,
+            worker.output_image_format,
         )
     published = publish_run(
         prepared,

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from lightly_ray.datasets.rows import embedding_matrix, rows_named
-from lightly_ray.datasets.store import Dataset, DatasetState
+from lightly_ray.datasets.store import DATASETS_PREFIX, Dataset, DatasetState
 from lightly_ray.errors import UsageError
 from lightly_ray.outputs.frames import frame_image_path
 from lightly_ray.outputs.run_folder import RunFolder
@@ -82,7 +82,7 @@ def load_tag_samples(lightly: Location, dataset_name: str, tag: str) -> TagSampl
     if table is None:
         raise UsageError(f"dataset '{dataset_name}' holds no samples")
     rows = _in_order(rows_named(table, names), names)
-    return TagSamples(dataset_name, tag, names, rows, _sources(lightly, state, rows))
+    return TagSamples(dataset_name, tag, names, rows, _sources(lightly, state, rows, dataset_name))
 
 
 def _in_order(rows: pa.Table, names: list[str]) -> pa.Table:
@@ -93,17 +93,27 @@ def _in_order(rows: pa.Table, names: list[str]) -> pa.Table:
     return rows.take(pa.array([position[name] for name in names], pa.int64()))
 
 
-def _sources(lightly: Location, state: DatasetState, rows: pa.Table) -> list[PictureSource]:
+def _sources(
+    lightly: Location, state: DatasetState, rows: pa.Table, dataset_name: str
+) -> list[PictureSource]:
     inputs: dict[str, Location] = {}
     formats: dict[str, str] = {}
     runs = {run.run_id: run for run in state.runs}
     sources = []
-    for name, video, run_id in zip(
+    # A crops dataset's samples keep their picture's path in the dataset (`picture`).
+    pictures = (
+        rows.column("picture").to_pylist() if "picture" in rows.column_names else [None] * rows.num_rows
+    )
+    for name, video, run_id, picture in zip(
         rows.column("name").to_pylist(),
         rows.column("video").to_pylist(),
         rows.column("run_id").to_pylist(),
+        pictures,
         strict=True,
     ):
+        if picture:
+            sources.append(PictureSource(lightly, f"{DATASETS_PREFIX}/{dataset_name}/{picture}"))
+            continue
         if video:
             if run_id not in formats:
                 formats[run_id] = _frame_format(lightly, run_id)

@@ -30,7 +30,7 @@ from lightly_ray.config.lightly import PretaggingConfig
 from lightly_ray.formats.pretag_schema import PRETAG_CLASSES
 from lightly_ray.formats.sample_files import stem
 from lightly_ray.models.detector import MAX_DETECTIONS, coco_to_pretag, load_detector
-from lightly_ray.pipeline.crops import CROP_BOX, cut_crops, with_crop_defaults
+from lightly_ray.pipeline.crops import CROP_BOX, cut_crops, padded_box, with_crop_defaults
 from lightly_ray.pipeline.detector_input import DETECT_IMAGE, DETECT_SHAPE
 from lightly_ray.storage import Location
 
@@ -210,9 +210,18 @@ class PretagImages:
                 input_size=input_size,
                 source=inherited,
             )
-            # The crop's region in the sample's own pixels (the detector saw it scaled).
-            factor = float(batch["width"][row]) / width if width else 1.0
-            cut[CROP_BOX] = np.round(cut[CROP_BOX] * factor).astype(np.int32)
+            # The crop's region in the sample's own pixels (the detector saw it scaled): the
+            # same padding and clipping on the normalised box times the sample's size.
+            own_width, own_height = int(batch["width"][row]), int(batch["height"][row])
+            own = normalised * np.array([own_width, own_height, own_width, own_height], dtype=np.float64)
+            for index, (x1, y1, x2, y2) in enumerate(own):
+                region = padded_box(np.array([x1, y1, x2 - x1, y2 - y1]), padding, own_width, own_height)
+                if isinstance(region, str):
+                    cut["ok"][index], cut["error"][index] = False, region
+                    cut[CROP_BOX][index] = 0
+                    continue
+                cut[CROP_BOX][index] = region
+                cut["width"][index], cut["height"][index] = region[2] - region[0], region[3] - region[1]
             count = len(cut["name"])
             cut[PRETAG_COUNT] = np.full(count, -1, dtype=np.int32)
             cut[PRETAG_BOXES] = np.zeros((count, MAX_DETECTIONS, 4), dtype=np.float32)

@@ -74,6 +74,7 @@ def check_dataset(
     handle = Dataset(lightly_location, name)
     state = handle.load()
     _check_state(handle, state, config, tag)
+    _check_crops_dataset(lightly_location, config, name, tag)
     return RunDataset(
         dataset=handle, state=state, tag=tag, queries=check_query_sets(lightly_location, config)
     )
@@ -92,6 +93,24 @@ def _check_state(dataset: Dataset, state: DatasetState, config: RunConfig, tag: 
         raise DatasetConflictError(
             f"dataset '{name}' already has a tag '{tag}' (its tags: {', '.join(sorted(state.tags))}): "
             "choose another --tag"
+        )
+
+
+def _check_crops_dataset(
+    lightly_location: Location, config: RunConfig, dataset: str, tag: str | None
+) -> None:
+    """With object level, the crops dataset's name must be valid and its tags free of the run's."""
+    object_level = config.worker_config.object_level
+    if object_level.task_name is None:
+        return
+    if object_level.crop_dataset_name is not None:
+        check_name(object_level.crop_dataset_name, "worker_config.object_level.crop_dataset_name")
+    crops = Dataset(lightly_location, object_level.crop_dataset_name or f"{dataset}-crops")
+    state = crops.load()
+    if tag is not None and tag in state.tags:
+        raise DatasetConflictError(
+            f"crops dataset '{crops.name}' already has a tag '{tag}' (its tags: "
+            f"{', '.join(sorted(state.tags))}): choose another --tag"
         )
 
 

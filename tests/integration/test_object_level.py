@@ -127,7 +127,8 @@ def test_crops_of_a_task_are_selected_and_written_to_a_crops_dataset(tmp_path: P
         assert row["score"] == pytest.approx(prediction["score"], abs=1e-6)
         assert tuple(row["box"]) == _expected_crop(prediction["bbox"])
         assert len(row["embedding"]) == 32
-        picture = Image.open(lightly / ".lightly" / "datasets" / "shapes-crops" / "crops" / row["name"])
+        assert row["picture"] == f"crops/{row['name']}"
+        picture = Image.open(lightly / ".lightly" / "datasets" / "shapes-crops" / row["picture"])
         x1, y1, x2, y2 = row["box"]
         assert picture.size == (x2 - x1, y2 - y1)
         centre = np.asarray(picture.convert("RGB"))[(y2 - y1) // 2, (x2 - x1) // 2]
