@@ -21,18 +21,22 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import ray
 from PIL import Image
 
 from lightly_ray.config import RunConfig
+from lightly_ray.config.run_config import PRETAGGING_TASK
 from lightly_ray.datasets import Dataset
 from lightly_ray.datasets.annotations import annotate
 from lightly_ray.datasets.rows import files_table, processed_table, rows_named
 from lightly_ray.datasets.settings import embedding_settings
 from lightly_ray.datasets.store import RunRecord
+from lightly_ray.formats.lightly_inputs import LightlyInputs
 from lightly_ray.formats.prediction_items import Prediction
 from lightly_ray.formats.predictions import TaskPredictions, read_task_predictions, require_predictions
+from lightly_ray.formats.pretag_schema import pretag_schema
 from lightly_ray.outputs.frames import PIL_FORMATS, frame_image_path
-from lightly_ray.pipeline.crops import BOX_INDEX, BOX_SCORE, CATEGORY, CROP_BOX, PARENT
+from lightly_ray.pipeline.crops import BOX_INDEX, BOX_SCORE, CATEGORY, CROP_BOX, PARENT, CropSource
 from lightly_ray.pipeline.gather import GatheredSamples
 from lightly_ray.selection.data import SelectionData
 from lightly_ray.storage import Location
@@ -254,7 +258,106 @@ def publish_crops(
     return state.sample_count
 
 
+@dataclass
+class CropRun:
+    """One run's object level, step by step: its boxes, its crops once gathered, its picks.
+
+    Attributes:
+        config: The run configuration.
+        boxes: The task's boxes (empty for `lightly_pretagging`: the detector finds them).
+        dataset: The crops dataset.
+        crops: The gathered crops (after `split`).
+        selected: The crops picked (after `select`).
+    """
+
+    config: RunConfig
+    boxes: ObjectBoxes
+    dataset: Dataset
+    crops: GatheredSamples | None = None
+    selected: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls, config: RunConfig, lightly_location: Location, names: Sequence[str], dataset_name: str
+    ) -> CropRun | None:
+        """The object level of a run on samples `names`, or None without one."""
+        task = config.worker_config.object_level.task_name
+        if task is None:
+            return None
+        if task == PRETAGGING_TASK:  # the detector actors cut the crops of what they find
+            boxes = ObjectBoxes(task=TaskPredictions(schema=pretag_schema()))
+        else:
+            boxes = read_object_boxes(lightly_location, task, names)
+        return cls(config, boxes, Dataset(lightly_location, crops_dataset_name(config, dataset_name)))
+
+    def crop_source(self) -> CropSource | None:
+        """What the decode tasks cut (None when the detector actors cut the crops)."""
+        if self.boxes.task.task_name == PRETAGGING_TASK:
+            return None
+        return CropSource([ray.put(self.boxes.by_sample)], self.config.worker_config.object_level.padding)
+
+    def split(self, gathered: GatheredSamples) -> tuple[GatheredSamples, GatheredSamples]:
+        """The gathered images and frames, and the crops (kept here), `split_crops`."""
+        images, self.crops = split_crops(gathered)
+        return images, self.crops
+
+    def inputs(self) -> LightlyInputs:
+        """What selection reads on crops: each crop's own box as the task's prediction."""
+        assert self.crops is not None
+        return LightlyInputs(
+            predictions={self.boxes.task.task_name: crop_predictions(self.boxes.task, self.crops)}
+        )
+
+    def select(self, picked: list[str]) -> list[str]:
+        """Keep the picked crops; returns the run's selection: their images, sorted."""
+        assert self.crops is not None
+        self.selected = sorted(picked)
+        parent_of = dict(zip(self.crops.names.tolist(), self.crops.detections[PARENT].tolist(), strict=True))
+        return sorted({str(parent_of[name]) for name in self.selected})
+
+    def write(self, input_location: Location, lightly_location: Location) -> None:
+        """Write the picked crops' pictures into the crops dataset (before it is published)."""
+        assert self.crops is not None
+        image_format = self.config.worker_config.output_image_format
+        written = write_crop_images(
+            input_location, lightly_location, self.dataset, self.crops, self.selected, image_format
+        )
+        logger.info("wrote %d crops to %s/", len(written), self.dataset.folder)
+
+    def report(self) -> dict[str, Any]:
+        """report.json's `objectLevel`."""
+        assert self.crops is not None
+        block = objects_report(self.config, self.boxes, self.crops, len(self.selected))
+        return {**block, "cropsDataset": self.dataset.name}
+
+    def publish(
+        self,
+        run_id: str,
+        tag: str,
+        input_url: str,
+        listing: pa.Table,
+        finished: dt.datetime,
+        data: SelectionData,
+    ) -> int:
+        """Add the picked crops to the crops dataset (`publish_crops`)."""
+        assert self.crops is not None
+        return publish_crops(
+            self.config,
+            self.dataset,
+            run_id,
+            tag,
+            input_url,
+            self.crops,
+            listing,
+            self.selected,
+            finished,
+            data,
+            self.config.worker_config.output_image_format,
+        )
+
+
 __all__ = [
+    "CropRun",
     "ObjectBoxes",
     "crop_predictions",
     "crops_dataset_name",

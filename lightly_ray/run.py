@@ -8,17 +8,10 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-import ray
-
 from lightly_ray.cluster_address import DEFAULT_CONNECT_TIMEOUT_S
-from lightly_ray.config import RunConfig
 from lightly_ray.config.run_config import PRETAGGING_TASK
 from lightly_ray.crash_points import crash_point
 from lightly_ray.datasets import (
-    Dataset,
-    SelectionPool,
     plan_datapool,
     selection_pool,
 )
@@ -27,21 +20,10 @@ from lightly_ray.datasets.embedding_cache import CacheTarget, read_cache
 from lightly_ray.datasets.lock import DatasetLock
 from lightly_ray.datasets.settings import embedding_settings
 from lightly_ray.embedding_sources import detector_state, embed_from_csv, embed_with_model, model_state
-from lightly_ray.errors import LightlyRayError, user_message
-from lightly_ray.formats.lightly_inputs import LightlyInputs, read_lightly_inputs
-from lightly_ray.formats.predictions import TaskPredictions
+from lightly_ray.errors import user_message
+from lightly_ray.formats.lightly_inputs import read_lightly_inputs
 from lightly_ray.formats.pretag_predictions import pretag_predictions
-from lightly_ray.formats.pretag_schema import pretag_schema
-from lightly_ray.object_level import (
-    ObjectBoxes,
-    crop_predictions,
-    crops_dataset_name,
-    objects_report,
-    publish_crops,
-    read_object_boxes,
-    split_crops,
-    write_crop_images,
-)
+from lightly_ray.object_level import CropRun
 from lightly_ray.outputs import (
     RunFolder,
     new_run_id,
@@ -50,11 +32,10 @@ from lightly_ray.outputs import (
     write_sequence_information,
 )
 from lightly_ray.outputs.frames import FRAMES_FOLDER, write_run_frames
-from lightly_ray.pipeline.crops import PARENT, CropSource
 from lightly_ray.pipeline.input_kinds import describe_counts
 from lightly_ray.pipeline.listing import check_listing, list_images
 from lightly_ray.pipeline.pretag import PRETAG_DEBUG_FOLDER, PretagOutput
-from lightly_ray.pipeline.units import IndexedVideos, index_videos, sample_names
+from lightly_ray.pipeline.units import sample_names
 from lightly_ray.pipeline.warmup import Warmup
 from lightly_ray.preflight import ConfigSource, PreparedRun, prepare_run
 from lightly_ray.progress import LogCapture, Stopwatch, captured_run_log, logger, ray_output_to_log
@@ -69,11 +50,7 @@ from lightly_ray.report.run_report import (
 )
 from lightly_ray.run_dataset import clear_cache_best_effort, concat_tables, publish_run, query_embeddings
 from lightly_ray.run_result import RunResult
-from lightly_ray.selection.engine import select
-from lightly_ray.selection.explain import SelectionExplanation, explain_selection
-from lightly_ray.selection.inputs import SelectionData, build_problem
-from lightly_ray.selection.sequences import select_sequences, sequence_ids
-from lightly_ray.storage import Location
+from lightly_ray.run_steps import config_record, index_run_videos, select_pool, sequence_names
 
 
 def run(
@@ -197,7 +174,7 @@ def _run(
     worker = config.worker_config
     started = dt.datetime.now(dt.UTC)
     watch = Stopwatch()
-    folder.write_json("config.json", _config_record(config, input_location, lightly_location))
+    folder.write_json("config.json", config_record(config, input_location, lightly_location))
     with (
         ray_output_to_log(log, enabled=quiet_ray, warnings=show_progress),
         ray_session(prepared.address, prepared.connect_timeout_s),
@@ -243,8 +220,10 @@ def _run(
                 )
                 plan.resume(cached, dataset.name)
             with watch("videos"):
-                videos = _index_videos(input_location, plan.to_process)
-            objects = _object_boxes(config, lightly_location, plan.to_process, videos)
+                videos = index_run_videos(input_location, plan.to_process)
+            objects = CropRun.of(
+                config, lightly_location, sample_names(plan.to_process, videos), dataset.name
+            )
             with watch("embed"):
                 if embeds:
                     embedded = embed_with_model(
@@ -258,11 +237,7 @@ def _run(
                         cache=cache,
                         rerun=bool(run_dataset.state.runs),
                         detector_state=detector,
-                        crops=(
-                            CropSource([ray.put(objects.by_sample)], worker.object_level.padding)
-                            if objects is not None and objects.task.task_name != PRETAGGING_TASK
-                            else None
-                        ),
+                        crops=objects.crop_source() if objects is not None else None,
                         pretag_output=PretagOutput(
                             lightly_location,
                             f"{folder.relative}/{PRETAG_DEBUG_FOLDER}" if worker.pretagging_debug else None,
@@ -270,20 +245,17 @@ def _run(
                     )
                 else:
                     embedded = embed_from_csv(config, lightly_location, plan.to_process, videos)
-        gathered = embedded.gathered
-        crops = None
-        if objects is not None:
-            gathered, crops = split_crops(gathered)
+        gathered = crops = embedded.gathered
+        if objects is not None:  # selection runs over the crops
+            gathered, crops = objects.split(gathered)
         restrict_candidates(gathered, plan)
-        pool = selection_pool(crops or gathered, plan if worker.use_datapool else None)
+        pool = selection_pool(crops, plan if worker.use_datapool else None)
         with watch("inputs"):
-            if objects is not None and crops is not None:
-                inputs = LightlyInputs(
-                    predictions={objects.task.task_name: crop_predictions(objects.task, crops)}
-                )
+            if objects is not None:
+                inputs = objects.inputs()
             else:
                 inputs = read_lightly_inputs(lightly_location, config, pool.names, pool.videos)
-            if worker.pretagging and crops is None:  # on crops, each has its own detection
+            if worker.pretagging and objects is None:  # on crops, each has its own detection
                 inputs.predictions[PRETAGGING_TASK] = pretag_predictions(
                     pool.names, gathered.names, gathered.detections, lightly_location
                 )
@@ -307,16 +279,12 @@ def _run(
         )
         with watch("selection"):
             queries = query_embeddings(prepared)
-            explanation, selection_data = _select(config, pool, inputs, queries)
+            explanation, selection_data = select_pool(config, pool, inputs, queries)
         crash_point("selection")
         picked = explanation.table()
         pick_order = [str(name) for name in picked.column("name").to_pylist()]
-        selected = sorted(pick_order)
-        selected_crops: list[str] = []
-        if crops is not None:  # object level: the picks are crops, their images are selected
-            selected_crops = selected
-            parent_of = dict(zip(crops.names.tolist(), crops.detections[PARENT].tolist(), strict=True))
-            selected = sorted({str(parent_of[name]) for name in selected_crops})
+        # Object level: the picks are crops, their images are the selection.
+        selected = objects.select(pick_order) if objects is not None else sorted(pick_order)
         sizes.n_selected = len(selected)
         shortfall = explanation.shortfall()
         logger.info(
@@ -361,17 +329,8 @@ def _run(
                 (gathered.names, gathered.frames),
                 selected,
             )
-            if crops is not None:
-                crops_dataset = Dataset(lightly_location, crops_dataset_name(config, dataset.name))
-                crop_files = write_crop_images(
-                    input_location,
-                    lightly_location,
-                    crops_dataset,
-                    crops,
-                    selected_crops,
-                    worker.output_image_format,
-                )
-                logger.info("wrote %d crops to %s/", len(crop_files), crops_dataset.folder)
+            if objects is not None:
+                objects.write(input_location, lightly_location)
         with watch("report"):
             blocks, thumbnails = report_work.result()
     finished = dt.datetime.now(dt.UTC)
@@ -392,28 +351,13 @@ def _run(
     if frames:
         report["frames"] = {"folder": FRAMES_FOLDER, "written": len(frames)}
     report.update(blocks)
-    if objects is not None and crops is not None:
-        report["objectLevel"] = {
-            **objects_report(config, objects, crops, len(selected_crops)),
-            "cropsDataset": crops_dataset_name(config, dataset.name),
-        }
+    if objects is not None:
+        report["objectLevel"] = objects.report()
     write_report(folder, report, thumbnails)
     folder.write_text("log.txt", log.text())
     crash_point("writing")
-    if objects is not None and crops is not None:
-        publish_crops(
-            config,
-            Dataset(lightly_location, crops_dataset_name(config, dataset.name)),
-            folder.run_id,
-            tag,
-            input_location.url,
-            crops,
-            listing,
-            selected_crops,
-            finished,
-            selection_data,
-            worker.output_image_format,
-        )
+    if objects is not None:
+        objects.publish(folder.run_id, tag, input_location.url, listing, finished, selection_data)
     published = publish_run(
         prepared,
         run_dataset.state,
@@ -424,8 +368,8 @@ def _run(
         listing,
         selected,
         finished,
-        selection_data if crops is None else None,
-        _sequences(folder.run_id, pick_order, worker.selected_sequence_length),
+        selection_data if objects is None else None,
+        sequence_names(folder.run_id, pick_order, worker.selected_sequence_length),
     )
     if cache is not None:
         clear_cache_best_effort(cache)
@@ -440,81 +384,6 @@ def _run(
         dataset=dataset.name,
         tag=tag if published else "",
     )
-
-
-def _object_boxes(
-    config: RunConfig, lightly_location: Location, listing: pa.Table, videos: IndexedVideos
-) -> ObjectBoxes | None:
-    """With object level, the boxes of its task for the samples to decode (images and frames)."""
-    task = config.worker_config.object_level.task_name
-    if task is None:
-        return None
-    if task == PRETAGGING_TASK:  # the detector actors cut the crops of what they find
-        return ObjectBoxes(task=TaskPredictions(schema=pretag_schema()))
-    return read_object_boxes(lightly_location, task, sample_names(listing, videos))
-
-
-def _index_videos(input_location: Location, listing: pa.Table) -> IndexedVideos:
-    """Index the listing's videos (Ray tasks), and say what they hold."""
-    videos = index_videos(input_location, listing)
-    if videos.indexes or videos.corrupt:
-        logger.info(
-            "%d videos: %d frames%s",
-            len(videos.indexes) + len(videos.corrupt),
-            videos.frame_count,
-            f", {len(videos.corrupt)} cannot be read as videos" if videos.corrupt else "",
-        )
-    return videos
-
-
-def _select(
-    config: RunConfig,
-    pool: SelectionPool,
-    inputs: LightlyInputs,
-    queries: dict[tuple[str, str], np.ndarray],
-) -> tuple[SelectionExplanation, SelectionData]:
-    if len(pool.names) == len(pool.preselected):
-        if pool.names:
-            logger.info("no new samples to select from: every candidate is already in the dataset")
-        else:
-            raise LightlyRayError("no samples are left to select from: every input file is corrupt")
-    data = SelectionData(
-        names=pool.names,
-        embeddings=pool.embeddings,
-        predictions=inputs.predictions,
-        metadata=inputs.metadata,
-        lightly_metadata=pool.lightly_metadata,
-        random_seed=config.lightly_config.seed,
-        preselected=pool.preselected,
-        query_embeddings=queries,
-    )
-    problem = build_problem(config.selection_config, data)
-    length = config.worker_config.selected_sequence_length
-    if length is None:
-        return explain_selection(config.selection_config, problem, select(problem)), data
-    videos = np.asarray([video or "" for video in pool.videos], dtype=object)
-    ids = sequence_ids(videos, pool.frame_indices, np.ones(len(pool.names), dtype=bool), length)
-    if not (ids >= 0).any():
-        raise LightlyRayError(
-            f"worker_config.selected_sequence_length is {length}, but no video has {length} consecutive "
-            "frames that decoded: shorten the sequences or add longer videos"
-        )
-    return explain_selection(config.selection_config, problem, select_sequences(problem, ids)), data
-
-
-def _sequences(run_id: str, pick_order: list[str], length: int | None) -> dict[str, str] | None:
-    """By selected frame, its sequence `<run id>/<k>` (picks come as whole sequences, in order)."""
-    if length is None:
-        return None
-    return {name: f"{run_id}/{position // length}" for position, name in enumerate(pick_order)}
-
-
-def _config_record(config: RunConfig, input_location: Location, lightly_location: Location) -> dict[str, Any]:
-    return {
-        "input": input_location.url,
-        "lightly": lightly_location.url,
-        **config.model_dump(mode="json"),
-    }
 
 
 def _write_log_best_effort(folder: RunFolder, text: str) -> None:

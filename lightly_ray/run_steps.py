@@ -1,0 +1,92 @@
+"""The driver's steps of a run between its stages: indexing videos, selecting from the pool.
+
+`run.py` calls them in order; each is one step with its inputs and result, kept apart from
+the run's orchestration.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from lightly_ray.config import RunConfig
+from lightly_ray.datasets import SelectionPool
+from lightly_ray.errors import LightlyRayError
+from lightly_ray.formats.lightly_inputs import LightlyInputs
+from lightly_ray.pipeline.units import IndexedVideos, index_videos
+from lightly_ray.progress import logger
+from lightly_ray.selection.engine import select
+from lightly_ray.selection.explain import SelectionExplanation, explain_selection
+from lightly_ray.selection.inputs import SelectionData, build_problem
+from lightly_ray.selection.sequences import select_sequences, sequence_ids
+from lightly_ray.storage import Location
+
+
+def index_run_videos(input_location: Location, listing: pa.Table) -> IndexedVideos:
+    """Index the listing's videos (Ray tasks), and say what they hold."""
+    videos = index_videos(input_location, listing)
+    if videos.indexes or videos.corrupt:
+        logger.info(
+            "%d videos: %d frames%s",
+            len(videos.indexes) + len(videos.corrupt),
+            videos.frame_count,
+            f", {len(videos.corrupt)} cannot be read as videos" if videos.corrupt else "",
+        )
+    return videos
+
+
+def select_pool(
+    config: RunConfig,
+    pool: SelectionPool,
+    inputs: LightlyInputs,
+    queries: dict[tuple[str, str], np.ndarray],
+) -> tuple[SelectionExplanation, SelectionData]:
+    """Select from the pool (whole sequences with `selected_sequence_length`), and explain it."""
+    if len(pool.names) == len(pool.preselected):
+        if pool.names:
+            logger.info("no new samples to select from: every candidate is already in the dataset")
+        else:
+            raise LightlyRayError("no samples are left to select from: every input file is corrupt")
+    data = SelectionData(
+        names=pool.names,
+        embeddings=pool.embeddings,
+        predictions=inputs.predictions,
+        metadata=inputs.metadata,
+        lightly_metadata=pool.lightly_metadata,
+        random_seed=config.lightly_config.seed,
+        preselected=pool.preselected,
+        query_embeddings=queries,
+    )
+    problem = build_problem(config.selection_config, data)
+    length = config.worker_config.selected_sequence_length
+    if length is None:
+        return explain_selection(config.selection_config, problem, select(problem)), data
+    videos = np.asarray([video or "" for video in pool.videos], dtype=object)
+    ids = sequence_ids(videos, pool.frame_indices, np.ones(len(pool.names), dtype=bool), length)
+    if not (ids >= 0).any():
+        raise LightlyRayError(
+            f"worker_config.selected_sequence_length is {length}, but no video has {length} consecutive "
+            "frames that decoded: shorten the sequences or add longer videos"
+        )
+    return explain_selection(config.selection_config, problem, select_sequences(problem, ids)), data
+
+
+def sequence_names(run_id: str, pick_order: list[str], length: int | None) -> dict[str, str] | None:
+    """By selected frame, its sequence `<run id>/<k>` (picks come as whole sequences, in order)."""
+    if length is None:
+        return None
+    return {name: f"{run_id}/{position // length}" for position, name in enumerate(pick_order)}
+
+
+def config_record(config: RunConfig, input_location: Location, lightly_location: Location) -> dict[str, Any]:
+    """The run folder's config.json: the locations and the whole configuration."""
+    return {
+        "input": input_location.url,
+        "lightly": lightly_location.url,
+        **config.model_dump(mode="json"),
+    }
+
+
+__all__ = ["config_record", "index_run_videos", "select_pool", "sequence_names"]
