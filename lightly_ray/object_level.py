@@ -12,40 +12,31 @@ and source image, into the crops dataset (`<dataset name>-crops`, or `crop_datas
 from __future__ import annotations
 
 import datetime as dt
-import io
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import ray
-from PIL import Image
 
 from lightly_ray.config import RunConfig
 from lightly_ray.config.run_config import PRETAGGING_TASK
+from lightly_ray.crops_dataset import crops_dataset_name, publish_crops, write_crop_images
 from lightly_ray.datasets import Dataset
-from lightly_ray.datasets.annotations import annotate
-from lightly_ray.datasets.rows import files_table, processed_table, rows_named
-from lightly_ray.datasets.settings import embedding_settings
-from lightly_ray.datasets.store import RunRecord
 from lightly_ray.formats.lightly_inputs import LightlyInputs
 from lightly_ray.formats.prediction_items import Prediction
 from lightly_ray.formats.predictions import TaskPredictions, read_task_predictions, require_predictions
 from lightly_ray.formats.pretag_schema import pretag_schema
-from lightly_ray.outputs.frames import PIL_FORMATS, frame_image_path
 from lightly_ray.pipeline.crops import BOX_INDEX, BOX_SCORE, CATEGORY, CROP_BOX, PARENT, CropSource
 from lightly_ray.pipeline.gather import GatheredSamples
-from lightly_ray.selection.data import SelectionData
+from lightly_ray.selection.data import ObjectEmbeddings, SelectionData
 from lightly_ray.storage import Location
 
 logger = logging.getLogger("lightly_ray")
 
 SKIPPED_IN_REPORT = 50
-CROPS_FOLDER = "crops"  # in the crops dataset's folder
-WRITE_THREADS = 8
 
 
 @dataclass
@@ -119,14 +110,12 @@ def crop_predictions(task: TaskPredictions, crops: GatheredSamples) -> TaskPredi
     return result
 
 
-def objects_report(
-    config: RunConfig, boxes: ObjectBoxes, crops: GatheredSamples, picked: int
-) -> dict[str, Any]:
-    """report.json's `objectLevel`: boxes, crops cut, boxes skipped (with their files), crops picked."""
+def objects_report(boxes: ObjectBoxes, crops: GatheredSamples, padding: float) -> dict[str, Any]:
+    """The report's block on the crops: boxes, crops cut, boxes skipped (with their files)."""
     skipped = np.flatnonzero(crops.errors != "")
     return {
-        "task": config.worker_config.object_level.task_name,
-        "padding": config.worker_config.object_level.padding,
+        "task": boxes.task.task_name,
+        "padding": padding,
         # A task's boxes as read; the detector's, as found (each gives a crop row).
         "nBoxes": boxes.n_boxes if boxes.by_sample else len(crops.names),
         "nCrops": int((crops.errors == "").sum()),
@@ -140,139 +129,30 @@ def objects_report(
             }
             for row in skipped[:SKIPPED_IN_REPORT]
         ],
-        "nSelectedCrops": picked,
         "nSamplesWithBoxes": len(boxes.by_sample) or len(set(crops.detections[PARENT].tolist())),
     }
 
 
-def crops_dataset_name(config: RunConfig, dataset: str) -> str:
-    """`object_level.crop_dataset_name`, or `<dataset>-crops`."""
-    return config.worker_config.object_level.crop_dataset_name or f"{dataset}-crops"
-
-
-def write_crop_images(
-    input_location: Location,
-    lightly_location: Location,
-    dataset: Dataset,
-    crops: GatheredSamples,
-    selected: Sequence[str],
-    image_format: str,
-) -> list[str]:
-    """Write each selected crop as an image into the crops dataset's `crops/` folder.
-
-    Each source image is read once (an image from the input, a frame from the frames the run
-    wrote to `.lightly/frames/`), and its selected crops are cut from it.
-
-    Returns:
-        The paths written, relative to the lightly location.
-    """
-    row_of = {str(name): row for row, name in enumerate(crops.names)}
-    by_parent: dict[str, list[int]] = {}
-    for name in selected:
-        row = row_of[name]
-        by_parent.setdefault(str(crops.detections[PARENT][row]), []).append(row)
-    videos = crops.frames.get("video")
-
-    def write(parent: str, rows: list[int]) -> list[str]:
-        from_video = videos is not None and bool(videos[rows[0]])
-        source = lightly_location if from_video else input_location
-        path = frame_image_path(parent, image_format) if from_video else parent
-        with Image.open(io.BytesIO(source.read_bytes(path))) as opened:
-            pixels = opened.convert("RGB")
-        written = []
-        for row in rows:
-            x1, y1, x2, y2 = (int(value) for value in crops.detections[CROP_BOX][row])
-            buffer = io.BytesIO()
-            pixels.crop((x1, y1, x2, y2)).save(buffer, format=PIL_FORMATS[image_format])
-            target = f"{dataset.folder}/{crop_file(str(crops.names[row]), image_format)}"
-            lightly_location.write_bytes(target, buffer.getvalue())
-            written.append(target)
-        return written
-
-    with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
-        parts = list(pool.map(lambda item: write(*item), by_parent.items()))
-    return [path for part in parts for path in part]
-
-
-def crop_file(name: str, image_format: str) -> str:
-    """Where a crop's picture goes in its crops dataset's folder: `crops/<name>`, as png or jpg."""
-    suffix = "jpg" if image_format in ("jpg", "jpeg") else "png"
-    return f"{CROPS_FOLDER}/{name.removesuffix('.png')}.{suffix}"
-
-
-def publish_crops(
-    config: RunConfig,
-    dataset: Dataset,
-    run_id: str,
-    tag: str,
-    input_url: str,
-    crops: GatheredSamples,
-    listing: pa.Table,
-    selected: list[str],
-    finished: dt.datetime,
-    data: SelectionData,
-    image_format: str,
-) -> int:
-    """Add the selected crops to the crops dataset (samples, tags), after the crop images.
-
-    Returns:
-        The crops dataset's sample count after the run.
-    """
-    previous = dataset.load()
-    processed = processed_table(crops, listing, run_id)
-    chosen = annotate(rows_named(processed, selected), data)
-    position = {str(name): row for row, name in enumerate(crops.names)}
-    rows = [position[str(name)] for name in chosen.column("name").to_pylist()]
-    columns = crops.detections
-    extra = {
-        "source": pa.array([str(columns[PARENT][row]) for row in rows], pa.string()),
-        "box_index": pa.array([int(columns[BOX_INDEX][row]) for row in rows], pa.int32()),
-        "box": pa.array(
-            [[int(value) for value in columns[CROP_BOX][row]] for row in rows], pa.list_(pa.int32(), 4)
-        ),
-        "category_id": pa.array([int(columns[CATEGORY][row]) for row in rows], pa.int64()),
-        "score": pa.array([float(columns[BOX_SCORE][row]) for row in rows], pa.float32()),
-        "picture": pa.array([crop_file(str(crops.names[row]), image_format) for row in rows], pa.string()),
-    }
-    for key, values in extra.items():
-        chosen = chosen.append_column(key, values)
-    record = RunRecord(
-        run_id=run_id,
-        tag=tag if selected else "",
-        finished=finished.isoformat(),
-        input=input_url,
-        selected=len(selected),
-        processed=0,
-        embedding=embedding_settings(config),
-    )
-    state = dataset.publish(
-        previous,
-        record,
-        selected=chosen,
-        processed=processed.slice(0, 0),
-        files=files_table(listing.slice(0, 0)),
-    )
-    logger.info(
-        "crops dataset '%s': %d crops added (%d in all)", dataset.name, len(selected), state.sample_count
-    )
-    return state.sample_count
-
-
 @dataclass
 class CropRun:
-    """One run's object level, step by step: its boxes, its crops once gathered, its picks.
+    """One run's crops, step by step: their boxes, the crops once gathered, the picks.
+
+    Two kinds of run cut crops. Object level (`on_crops`): the crops are the candidates, their
+    images are selected with them, and the picked crops go to the crops dataset. An EMBEDDINGS
+    input with `task`: the images stay the candidates, and the embeddings of each image's crops
+    steer the selection of that image (`object_embeddings`); nothing else changes.
 
     Attributes:
         config: The run configuration.
         boxes: The task's boxes (empty for `lightly_pretagging`: the detector finds them).
-        dataset: The crops dataset.
+        dataset: The crops dataset (object level only).
         crops: The gathered crops (after `split`).
-        selected: The crops picked (after `select`).
+        selected: The crops picked (after `select`; object level only).
     """
 
     config: RunConfig
     boxes: ObjectBoxes
-    dataset: Dataset
+    dataset: Dataset | None
     crops: GatheredSamples | None = None
     selected: list[str] = field(default_factory=list)
 
@@ -280,15 +160,22 @@ class CropRun:
     def of(
         cls, config: RunConfig, lightly_location: Location, names: Sequence[str], dataset_name: str
     ) -> CropRun | None:
-        """The object level of a run on samples `names`, or None without one."""
-        task = config.worker_config.object_level.task_name
+        """The crops of a run on samples `names` (`RunConfig.crop_task`), or None without any."""
+        task = config.crop_task()
         if task is None:
             return None
         if task == PRETAGGING_TASK:  # the detector actors cut the crops of what they find
             boxes = ObjectBoxes(task=TaskPredictions(schema=pretag_schema()))
         else:
             boxes = read_object_boxes(lightly_location, task, names)
-        return cls(config, boxes, Dataset(lightly_location, crops_dataset_name(config, dataset_name)))
+        on_crops = config.worker_config.object_level.task_name is not None
+        dataset = Dataset(lightly_location, crops_dataset_name(config, dataset_name)) if on_crops else None
+        return cls(config, boxes, dataset)
+
+    @property
+    def on_crops(self) -> bool:
+        """Object level: selection runs over the crops."""
+        return self.dataset is not None
 
     def crop_source(self) -> CropSource | None:
         """What the decode tasks cut (None when the detector actors cut the crops)."""
@@ -297,9 +184,12 @@ class CropRun:
         return CropSource([ray.put(self.boxes.by_sample)], self.config.worker_config.object_level.padding)
 
     def split(self, gathered: GatheredSamples) -> tuple[GatheredSamples, GatheredSamples]:
-        """The gathered images and frames, and the crops (kept here), `split_crops`."""
+        """The gathered images and frames, and what selection runs over: the crops or the images.
+
+        The crops are kept here (`split_crops`).
+        """
         images, self.crops = split_crops(gathered)
-        return images, self.crops
+        return images, self.crops if self.on_crops else images
 
     def inputs(self) -> LightlyInputs:
         """What selection reads on crops: each crop's own box as the task's prediction."""
@@ -308,8 +198,17 @@ class CropRun:
             predictions={self.boxes.task.task_name: crop_predictions(self.boxes.task, self.crops)}
         )
 
+    def object_embeddings(self, candidates: Sequence[str]) -> dict[str, ObjectEmbeddings]:
+        """The task's object embeddings for images `candidates` (EMBEDDINGS with `task`)."""
+        if self.on_crops:
+            return {}
+        assert self.crops is not None
+        return {self.boxes.task.task_name: object_embeddings(self.crops, candidates)}
+
     def select(self, picked: list[str]) -> list[str]:
-        """Keep the picked crops; returns the run's selection: their images, sorted."""
+        """The run's selection, sorted: the picked images, or the images of the picked crops."""
+        if not self.on_crops:
+            return sorted(picked)
         assert self.crops is not None
         self.selected = sorted(picked)
         parent_of = dict(zip(self.crops.names.tolist(), self.crops.detections[PARENT].tolist(), strict=True))
@@ -317,6 +216,8 @@ class CropRun:
 
     def write(self, input_location: Location, lightly_location: Location) -> None:
         """Write the picked crops' pictures into the crops dataset (before it is published)."""
+        if self.dataset is None:
+            return
         assert self.crops is not None
         image_format = self.config.worker_config.output_image_format
         written = write_crop_images(
@@ -325,10 +226,13 @@ class CropRun:
         logger.info("wrote %d crops to %s/", len(written), self.dataset.folder)
 
     def report(self) -> dict[str, Any]:
-        """report.json's `objectLevel`."""
+        """report.json's `objectLevel`, or `objectEmbeddings` for EMBEDDINGS with `task`."""
         assert self.crops is not None
-        block = objects_report(self.config, self.boxes, self.crops, len(self.selected))
-        return {**block, "cropsDataset": self.dataset.name}
+        block = objects_report(self.boxes, self.crops, self.config.worker_config.object_level.padding)
+        if self.dataset is None:
+            return {"objectEmbeddings": block}
+        picked = {"nSelectedCrops": len(self.selected), "cropsDataset": self.dataset.name}
+        return {"objectLevel": {**block, **picked}}
 
     def publish(
         self,
@@ -338,10 +242,12 @@ class CropRun:
         listing: pa.Table,
         finished: dt.datetime,
         data: SelectionData,
-    ) -> int:
+    ) -> None:
         """Add the picked crops to the crops dataset (`publish_crops`)."""
+        if self.dataset is None:
+            return
         assert self.crops is not None
-        return publish_crops(
+        publish_crops(
             self.config,
             self.dataset,
             run_id,
@@ -356,14 +262,25 @@ class CropRun:
         )
 
 
+def object_embeddings(crops: GatheredSamples, candidates: Sequence[str]) -> ObjectEmbeddings:
+    """The embeddings of the candidate crops, each with the position of its image in `candidates`.
+
+    Crops of images that are not candidates, and boxes that could not be cut, are left out.
+    """
+    position = {str(name): index for index, name in enumerate(candidates)}
+    index = np.array([position.get(str(parent), -1) for parent in crops.detections[PARENT]], dtype=np.int64)
+    keep = crops.candidate & (index >= 0)
+    return ObjectEmbeddings(
+        embeddings=np.ascontiguousarray(crops.embeddings[keep], dtype=np.float32), candidate_index=index[keep]
+    )
+
+
 __all__ = [
     "CropRun",
     "ObjectBoxes",
     "crop_predictions",
-    "crops_dataset_name",
+    "object_embeddings",
     "objects_report",
-    "publish_crops",
     "read_object_boxes",
     "split_crops",
-    "write_crop_images",
 ]

@@ -201,10 +201,10 @@ def _run(
                 )
             settings = embedding_settings(config)
             dataset = prepared.dataset.dataset
-            # Object level keeps no cache yet: a crop's row would come back from it as an image's.
+            # A run that cuts crops keeps no cache yet: a crop's row would come back as an image's.
             cache = (
                 CacheTarget.of(lightly_location, dataset.folder, settings, folder.run_id)
-                if embeds and worker.object_level.task_name is None
+                if embeds and config.crop_task() is None
                 else None
             )
             with watch("cache"):
@@ -245,17 +245,18 @@ def _run(
                     )
                 else:
                     embedded = embed_from_csv(config, lightly_location, plan.to_process, videos)
-        gathered = crops = embedded.gathered
-        if objects is not None:  # selection runs over the crops
-            gathered, crops = objects.split(gathered)
+        gathered = candidates = embedded.gathered
+        if objects is not None:  # object level: selection runs over the crops
+            gathered, candidates = objects.split(gathered)
+        on_crops = objects is not None and objects.on_crops
         restrict_candidates(gathered, plan)
-        pool = selection_pool(crops, plan if worker.use_datapool else None)
+        pool = selection_pool(candidates, plan if worker.use_datapool else None)
         with watch("inputs"):
-            if objects is not None:
+            if objects is not None and on_crops:
                 inputs = objects.inputs()
             else:
                 inputs = read_lightly_inputs(lightly_location, config, pool.names, pool.videos)
-            if worker.pretagging and objects is None:  # on crops, each has its own detection
+            if worker.pretagging and not on_crops:  # on crops, each has its own detection
                 inputs.predictions[PRETAGGING_TASK] = pretag_predictions(
                     pool.names, gathered.names, gathered.detections, lightly_location
                 )
@@ -279,7 +280,8 @@ def _run(
         )
         with watch("selection"):
             queries = query_embeddings(prepared)
-            explanation, selection_data = select_pool(config, pool, inputs, queries)
+            object_embeddings = objects.object_embeddings(pool.names) if objects is not None else {}
+            explanation, selection_data = select_pool(config, pool, inputs, queries, object_embeddings)
         crash_point("selection")
         picked = explanation.table()
         pick_order = [str(name) for name in picked.column("name").to_pylist()]
@@ -352,7 +354,7 @@ def _run(
         report["frames"] = {"folder": FRAMES_FOLDER, "written": len(frames)}
     report.update(blocks)
     if objects is not None:
-        report["objectLevel"] = objects.report()
+        report.update(objects.report())
     write_report(folder, report, thumbnails)
     folder.write_text("log.txt", log.text())
     crash_point("writing")
@@ -368,7 +370,7 @@ def _run(
         listing,
         selected,
         finished,
-        selection_data if objects is None else None,
+        None if on_crops else selection_data,
         sequence_names(folder.run_id, pick_order, worker.selected_sequence_length),
     )
     if cache is not None:

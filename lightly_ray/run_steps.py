@@ -17,6 +17,7 @@ from lightly_ray.errors import LightlyRayError
 from lightly_ray.formats.lightly_inputs import LightlyInputs
 from lightly_ray.pipeline.units import IndexedVideos, index_videos
 from lightly_ray.progress import logger
+from lightly_ray.selection.data import ObjectEmbeddings
 from lightly_ray.selection.engine import select
 from lightly_ray.selection.explain import SelectionExplanation, explain_selection
 from lightly_ray.selection.inputs import SelectionData, build_problem
@@ -42,8 +43,13 @@ def select_pool(
     pool: SelectionPool,
     inputs: LightlyInputs,
     queries: dict[tuple[str, str], np.ndarray],
+    object_embeddings: dict[str, ObjectEmbeddings],
 ) -> tuple[SelectionExplanation, SelectionData]:
-    """Select from the pool (whole sequences with `selected_sequence_length`), and explain it."""
+    """Select from the pool (whole sequences with `selected_sequence_length`), and explain it.
+
+    `object_embeddings` are the embeddings of the candidates' objects by task (EMBEDDINGS with
+    `task`), `CropRun.object_embeddings`.
+    """
     if len(pool.names) == len(pool.preselected):
         if pool.names:
             logger.info("no new samples to select from: every candidate is already in the dataset")
@@ -58,6 +64,7 @@ def select_pool(
         random_seed=config.lightly_config.seed,
         preselected=pool.preselected,
         query_embeddings=queries,
+        object_embeddings=object_embeddings,
     )
     problem = build_problem(config.selection_config, data)
     length = config.worker_config.selected_sequence_length

@@ -56,6 +56,17 @@ class RunConfig(StrictModel):
     lightly_config: LightlyConfig = Field(default_factory=LightlyConfig)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
 
+    def crop_task(self) -> str | None:
+        """The detection task whose boxes the run cuts into crops, or None.
+
+        `worker_config.object_level.task_name` (the crops are the candidates), else the `task`
+        of an EMBEDDINGS input (the crops' embeddings steer the selection of their images).
+        """
+        if self.worker_config.object_level.task_name is not None:
+            return self.worker_config.object_level.task_name
+        tasks = object_embedding_tasks(self)
+        return tasks[0] if tasks else None
+
     @model_validator(mode="after")
     def _no_impossible_combinations(self) -> RunConfig:
         worker = self.worker_config
@@ -97,6 +108,16 @@ class RunConfig(StrictModel):
         return self
 
 
+def object_embedding_tasks(config: RunConfig) -> list[str]:
+    """The tasks of the EMBEDDINGS inputs with `task`, in strategy order, each once."""
+    found: list[str] = []
+    for entry in config.selection_config.strategies:
+        task = getattr(entry.input, "task", None)
+        if getattr(entry.input, "type", "") == "EMBEDDINGS" and task is not None and task not in found:
+            found.append(task)
+    return found
+
+
 def _inputs_not_on_crops(config: RunConfig) -> list[str]:
     """With object level, the strategy inputs crops do not have (other tasks, custom metadata)."""
     task = config.worker_config.object_level.task_name
@@ -109,6 +130,11 @@ def _inputs_not_on_crops(config: RunConfig) -> list[str]:
         named = getattr(chosen, "task", None)
         if kind in ("SCORES", "PREDICTIONS") and named != task:
             found.append(f"selection_config.strategies[{index}].input.task is '{named}', not '{task}'")
+        if kind == "EMBEDDINGS" and named is not None:
+            found.append(
+                f"selection_config.strategies[{index}].input.task '{named}' selects images by their "
+                "objects, and here the objects are the candidates (drop the input's task)"
+            )
         key = getattr(chosen, "key", None)
         if kind == "METADATA" and key is not None and not str(key).startswith("lightly."):
             found.append(

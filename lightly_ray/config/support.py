@@ -7,8 +7,7 @@ silently ignoring them.
 
 from __future__ import annotations
 
-from lightly_ray.config.run_config import PRETAGGING_TASK, RunConfig
-from lightly_ray.config.selection import EmbeddingsInput
+from lightly_ray.config.run_config import PRETAGGING_TASK, RunConfig, object_embedding_tasks
 
 
 def unsupported_features(config: RunConfig) -> list[str]:
@@ -30,18 +29,29 @@ def unsupported_features(config: RunConfig) -> list[str]:
             "worker_config.pretagging together with worker_config.embeddings (precomputed embeddings "
             "skip decoding, so the detector would see no image)"
         )
-    if worker.object_level.task_name is not None:
+    tasks = object_embedding_tasks(config)
+    if len(tasks) > 1:
+        found.append(
+            "selection_config.strategies: EMBEDDINGS inputs with different tasks "
+            f"({', '.join(tasks)}); one run cuts the objects of one task"
+        )
+    if worker.object_level.task_name is not None or tasks:
+        key = (
+            "worker_config.object_level.task_name"
+            if worker.object_level.task_name is not None
+            else "an EMBEDDINGS input with task"
+        )
+        task = config.crop_task()
         combined = {
-            "worker_config.pretagging": worker.pretagging
-            and worker.object_level.task_name != PRETAGGING_TASK,
+            "worker_config.pretagging": worker.pretagging and task != PRETAGGING_TASK,
             "worker_config.use_datapool": worker.use_datapool,
             "worker_config.selected_sequence_length": worker.selected_sequence_length is not None,
             "worker_config.embeddings": worker.embeddings is not None,
         }
         found += [
-            f"worker_config.object_level.task_name together with {key} (not yet: object crops of a "
-            "run come from one detection task, without the datapool or sequences)"
-            for key, on in combined.items()
+            f"{key} together with {other} (not yet: object crops of a run come from one detection "
+            "task, without the datapool or sequences)"
+            for other, on in combined.items()
             if on
         ]
     if worker.object_level.padding and worker.object_level.task_name is None:
@@ -53,10 +63,4 @@ def unsupported_features(config: RunConfig) -> list[str]:
             f"lightly_config.model.width: {config.lightly_config.model.width} "
             "(the torchvision backbones have width 1)"
         )
-    for index, entry in enumerate(config.selection_config.strategies):
-        if isinstance(entry.input, EmbeddingsInput) and entry.input.task is not None:
-            found.append(
-                f"selection_config.strategies[{index}].input.task: {entry.input.task!r} "
-                "(object embeddings come with object crops)"
-            )
     return found

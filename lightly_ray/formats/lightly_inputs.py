@@ -129,8 +129,9 @@ def tasks_used_by(config: RunConfig) -> set[str]:
         )
         if task is not None:
             used.add(task)
-    if config.worker_config.object_level.task_name is not None:
-        used.add(config.worker_config.object_level.task_name)
+    crop_task = config.crop_task()
+    if crop_task is not None:
+        used.add(crop_task)
     return used
 
 

@@ -310,7 +310,8 @@ def plan_stages(
     shape = embed_shape(config, cluster)
     pretagging = config.worker_config.pretagging
     detect_size = lightly.pretagging.image_size if pretagging else None
-    crops_of_detector = pretagging and config.worker_config.object_level.task_name == PRETAGGING_TASK
+    crop_task = config.crop_task()
+    crops_of_detector = pretagging and crop_task == PRETAGGING_TASK
     decode = Stage(
         name="decode",
         fn=decode_units,
@@ -333,11 +334,7 @@ def plan_stages(
             *(column for column in SAMPLE_COLUMNS if not column.startswith("lightly_")),
             "lightly_*",
             *(DETECT_COLUMNS if pretagging else ()),
-            *(
-                CROP_COLUMNS
-                if config.worker_config.object_level.task_name not in (None, PRETAGGING_TASK)
-                else ()
-            ),
+            *(CROP_COLUMNS if crop_task not in (None, PRETAGGING_TASK) else ()),
         ),
     )
     stages = [decode]

@@ -15,6 +15,7 @@ from lightly_ray.config.run_config import PRETAGGING_TASK, RunConfig
 from lightly_ray.config.selection import (
     LIGHTLY_METADATA_PREFIX,
     BalanceStrategy,
+    EmbeddingsInput,
     MetadataInput,
     PredictionsInput,
     ScoresInput,
@@ -55,6 +56,14 @@ def check_config_references(location: Location, config: RunConfig) -> list[str]:
             schema = tasks.get(selection_input.task, f"{path}.input.task")
             if schema is not None:
                 problems += _task_problems(entry, schema, path)
+        elif isinstance(selection_input, EmbeddingsInput) and selection_input.task is not None:
+            schema = tasks.get(selection_input.task, f"{path}.input.task")
+            if schema is not None and schema.task_type not in _BOXED:
+                problems.append(
+                    f"{path}.input.task: task '{schema.task_name}' is {schema.task_type}; EMBEDDINGS "
+                    "with a task embeds its objects, so it needs object-detection or "
+                    "instance-segmentation boxes"
+                )
         elif isinstance(selection_input, MetadataInput) and not selection_input.key.startswith(
             LIGHTLY_METADATA_PREFIX
         ):

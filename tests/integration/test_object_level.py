@@ -7,8 +7,6 @@ what every crop must show and how large it must be.
 
 from __future__ import annotations
 
-import io
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -16,57 +14,19 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 import lightly_ray
 from lightly_ray.datasets import INITIAL_TAG, Dataset
 from lightly_ray.errors import ConfigError
 from lightly_ray.storage import Location
+from tests.data.boxed_scenes import COLOURS, HEIGHT, TASK, WIDTH, boxed_scene
 from tests.data.grouped_images import FAST_MODEL
 from tests.data.seed_configs import SEED_CONFIGS
 
 pytestmark = pytest.mark.usefixtures("ray_instance")
 
-TASK = "shapes"
-COLOURS = {0: (220, 30, 30), 1: (30, 30, 220)}  # category 0 red, 1 blue
-WIDTH, HEIGHT = 96, 64
 PADDING = 0.2
-
-
-def _scene(root: Path, lightly: Path, count: int = 4, task: str = TASK) -> dict[str, list[dict[str, Any]]]:
-    """Images with two rectangles each, the task's files; returns each image's predictions."""
-    rng = np.random.default_rng(7)
-    folder = lightly / ".lightly" / "predictions"
-    (folder / task).mkdir(parents=True, exist_ok=True)
-    (folder / "tasks.json").write_text(json.dumps([task]))
-    schema = {
-        "task_type": "object-detection",
-        "categories": [{"id": 0, "name": "red"}, {"id": 1, "name": "blue"}],
-    }
-    (folder / task / "schema.json").write_text(json.dumps(schema))
-    scenes = {}
-    for index in range(count):
-        name = f"img_{index}.png"
-        image = Image.new("RGB", (WIDTH, HEIGHT), (235, 235, 235))
-        draw = ImageDraw.Draw(image)
-        predictions = []
-        for category, (x, y) in enumerate(((4 + index, 6), (50, 20 + index))):
-            w, h = 30 + 2 * index, 24
-            draw.rectangle((x, y, x + w - 1, y + h - 1), fill=COLOURS[category])
-            predictions.append(
-                {"category_id": category, "bbox": [x, y, w, h], "score": float(rng.uniform(0.5, 1))}
-            )
-        if index == 0:  # a box without area and one outside the image: skipped, reported
-            predictions.append({"category_id": 0, "bbox": [10, 10, 0, 5], "score": 0.5})
-            predictions.append({"category_id": 1, "bbox": [200, 10, 10, 10], "score": 0.5})
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        (root / name).write_bytes(buffer.getvalue())
-        (folder / task / f"img_{index}.json").write_text(
-            json.dumps({"file_name": name, "predictions": predictions})
-        )
-        scenes[name] = predictions
-    return scenes
 
 
 def _expected_crop(box: list[float]) -> tuple[int, int, int, int]:
@@ -105,7 +65,7 @@ def _run(root: Path, lightly: Path, n_samples: int, **worker: Any) -> lightly_ra
 def test_crops_of_a_task_are_selected_and_written_to_a_crops_dataset(tmp_path: Path) -> None:
     root, lightly = tmp_path / "images", tmp_path / "lightly"
     root.mkdir()
-    scenes = _scene(root, lightly)
+    scenes = boxed_scene(root, lightly)
     result = _run(root, lightly, 3, dataset="shapes")
 
     block = result.report["objectLevel"]
@@ -147,7 +107,7 @@ def test_crops_of_a_task_are_selected_and_written_to_a_crops_dataset(tmp_path: P
 def test_inputs_crops_do_not_have_are_configuration_errors(tmp_path: Path) -> None:
     root, lightly = tmp_path / "images", tmp_path / "lightly"
     root.mkdir()
-    _scene(root, lightly, count=1)
+    boxed_scene(root, lightly, count=1)
     with pytest.raises(ConfigError, match="crops have lightly"):
         lightly_ray.run(
             root,
@@ -168,7 +128,7 @@ def test_inputs_crops_do_not_have_are_configuration_errors(tmp_path: Path) -> No
 def test_the_seed_examples_run(example: str, tmp_path: Path) -> None:
     root, lightly = tmp_path / "images", tmp_path / "lightly"
     root.mkdir()
-    _scene(root, lightly, count=3, task="vehicles_object_detections")
+    boxed_scene(root, lightly, count=3, task="vehicles_object_detections")
     config = {**SEED_CONFIGS[example], "lightly_config": FAST_MODEL}
     result = lightly_ray.run(root, lightly, **config, show_progress=False)
     # 100 crops are asked for and 6 can be cut: all of them, and so all three images.

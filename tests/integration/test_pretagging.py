@@ -187,3 +187,26 @@ def test_crops_of_what_the_detector_finds_are_selected(example: str, tmp_path: P
         x1, y1, x2, y2 = row["box"]
         picture = lightly / ".lightly" / "datasets" / "cars-crops" / "crops" / row["name"]
         assert picture.exists() and x2 > x1 and y2 > y1
+
+
+def test_images_are_selected_by_the_diversity_of_the_objects_the_detector_finds(tmp_path: Path) -> None:
+    input_folder, lightly = _input(tmp_path), tmp_path / "lightly"
+    _car_checkpoint(lightly / "models" / "cars.pt")
+    objects = {
+        "input": {"type": "EMBEDDINGS", "task": "lightly_pretagging"},
+        "strategy": {"type": "DIVERSITY"},
+    }
+    result = lightly_ray.run(
+        input_folder,
+        lightly,
+        worker_config={"pretagging": True},
+        selection_config={"n_samples": 4, "strategies": [objects]},
+        lightly_config={**FAST_MODEL, "pretagging": {**DETECTOR, "weights": "models/cars.pt"}},
+        show_progress=False,
+    )
+    block = result.report["objectEmbeddings"]
+    assert block["task"] == "lightly_pretagging" and block["nCrops"] > 4
+    assert len(result.selected) == 4 and all("-crop-" not in name for name in result.selected)
+    # The detector's files are written for the images and frames as in any pretagging run.
+    written = sorted((lightly / ".lightly" / "predictions" / "lightly_pretagging").rglob("*.json"))
+    assert len(written) == 10

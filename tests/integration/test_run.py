@@ -164,9 +164,13 @@ def test_cli_run_with_yaml_and_overrides(
 
 
 def test_unsupported_feature_stops_before_any_work(grouped_input: Path, tmp_path: Path) -> None:
-    with pytest.raises(NotYetSupportedError, match=r"strategies\[0\]\.input\.task"):
+    with pytest.raises(NotYetSupportedError, match=r"worker_config\.enable_training"):
         lightly_ray.run(
-            grouped_input, tmp_path / "lightly", **SEED_CONFIGS["object_diversity"], show_progress=False
+            grouped_input,
+            tmp_path / "lightly",
+            **SEED_CONFIGS["visual_diversity"],
+            worker_config={"enable_training": True},
+            show_progress=False,
         )
     assert not (tmp_path / "lightly").exists()
 

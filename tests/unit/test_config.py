@@ -290,10 +290,20 @@ def test_unsupported_features_are_named() -> None:
         "worker_config.object_level.task_name together with worker_config.use_datapool (not yet: object "
         "crops of a run come from one detection task, without the datapool or sequences)"
     ]
-    object_diversity = unsupported_features(load_config(None, **SEED_CONFIGS["object_diversity"]))
-    assert object_diversity == [
-        "selection_config.strategies[0].input.task: 'my_object_detections' "
-        "(object embeddings come with object crops)"
+    object_diversity = SEED_CONFIGS["object_diversity"]
+    assert unsupported_features(load_config(None, **object_diversity)) == []
+    objects_datapool = load_config(None, **object_diversity, worker_config={"use_datapool": True})
+    assert unsupported_features(objects_datapool) == [
+        "an EMBEDDINGS input with task together with worker_config.use_datapool (not yet: object crops "
+        "of a run come from one detection task, without the datapool or sequences)"
+    ]
+    by_task = [
+        {"input": {"type": "EMBEDDINGS", "task": task}, "strategy": {"type": "DIVERSITY"}} for task in "ab"
+    ]
+    two_tasks = load_config(None, selection_config={"n_samples": 5, "strategies": by_task})
+    assert unsupported_features(two_tasks) == [
+        "selection_config.strategies: EMBEDDINGS inputs with different tasks (a, b); one run cuts the "
+        "objects of one task"
     ]
     assert unsupported_features(load_config(None, **SEED_CONFIGS["visual_diversity"])) == []
 
