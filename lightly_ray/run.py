@@ -23,6 +23,7 @@ from lightly_ray.embedding_sources import detector_state, embed_from_csv, embed_
 from lightly_ray.errors import user_message
 from lightly_ray.formats.lightly_inputs import read_lightly_inputs
 from lightly_ray.formats.pretag_predictions import pretag_predictions
+from lightly_ray.formats.pretag_schema import PRETAG_DEBUG_FOLDER
 from lightly_ray.object_level import CropRun
 from lightly_ray.outputs import (
     RunFolder,
@@ -34,7 +35,7 @@ from lightly_ray.outputs import (
 from lightly_ray.outputs.frames import FRAMES_FOLDER, write_run_frames
 from lightly_ray.pipeline.input_kinds import describe_counts
 from lightly_ray.pipeline.listing import check_listing, list_images
-from lightly_ray.pipeline.pretag import PRETAG_DEBUG_FOLDER, PretagOutput
+from lightly_ray.pipeline.pretag import PretagOutput
 from lightly_ray.pipeline.units import sample_names
 from lightly_ray.pipeline.warmup import Warmup
 from lightly_ray.preflight import ConfigSource, PreparedRun, prepare_run

@@ -19,15 +19,16 @@ import numpy as np
 from lightly_ray.formats.jsonfile import parse_json
 from lightly_ray.formats.prediction_items import Prediction
 from lightly_ray.formats.predictions import TaskPredictions
-from lightly_ray.formats.pretag_schema import PRETAG_CLASSES, pretag_schema
-from lightly_ray.formats.problems import FieldError, FormatProblem
-from lightly_ray.pipeline.pretag import (
+from lightly_ray.formats.pretag_schema import (
     PRETAG_BOXES,
+    PRETAG_CLASSES,
     PRETAG_COUNT,
     PRETAG_LABELS,
     PRETAG_SCORES,
     prediction_path,
+    pretag_schema,
 )
+from lightly_ray.formats.problems import FieldError, FormatProblem
 from lightly_ray.storage import Location
 
 READ_THREADS = 16

@@ -105,9 +105,14 @@ def build_state(model: ModelConfig, seed: int, checkpoint: dict[str, torch.Tenso
 
 
 def load_model(model: ModelConfig, state: ModelState, device: torch.device) -> EmbeddingModel:
-    """Instantiate an EmbeddingModel from weights built by `build_state`, ready for inference."""
-    network = EmbeddingModel(model.name, model.out_dim)
-    network.load_state_dict({key: torch.from_numpy(np.array(value)) for key, value in state.items()})
+    """Instantiate an EmbeddingModel from weights built by `build_state`, ready for inference.
+
+    Built on the meta device and given the weights' own tensors (no random initialisation first).
+    """
+    with torch.device("meta"):
+        network = EmbeddingModel(model.name, model.out_dim)
+    weights = {key: torch.from_numpy(np.array(value)) for key, value in state.items()}
+    network.load_state_dict(weights, assign=True)
     return network.to(device).eval()
 
 

@@ -19,12 +19,13 @@ from lightly_ray.config.resources import EMBED_BATCH_SIZE, ModelActorResources
 from lightly_ray.config.run_config import PRETAGGING_TASK, RunConfig
 from lightly_ray.datasets.embedding_cache import CacheTarget
 from lightly_ray.errors import ConfigError
+from lightly_ray.formats.pretag_schema import PRETAG_COLUMNS
 from lightly_ray.models.backbones import ModelState
 from lightly_ray.pipeline.crops import CROP_COLUMNS, CropSource
 from lightly_ray.pipeline.decode_units import SAMPLE_COLUMNS, decode_units
 from lightly_ray.pipeline.detector_input import DETECT_COLUMNS
 from lightly_ray.pipeline.embed import EmbedImages
-from lightly_ray.pipeline.pretag import PRETAG_COLUMNS, PretagImages, PretagOutput
+from lightly_ray.pipeline.pretag import PretagImages, PretagOutput
 from lightly_ray.pipeline.units import UNIT_SCHEMA
 from lightly_ray.storage import Location
 
@@ -183,15 +184,22 @@ def block_samples(config: RunConfig, cluster: ClusterShape, total_samples: int) 
     """Samples per decode block: small for small inputs, so that every task has work (4 blocks each).
 
     With pretagging, a block also carries each sample's detector image (`image_size` squared, 3
-    bytes a pixel): blocks then hold at most about DETECT_BLOCK_BYTES of them (69 at 800 px). A
-    video segment stays whole, so its frames' detector images can exceed it.
+    bytes a pixel): blocks then hold at most about DETECT_BLOCK_BYTES of them (69 at 800 px), and
+    a whole number of detector batches where that fits, so that no batch of the detector actors
+    is a block's remainder. A video segment stays whole, so its frames' detector images can
+    exceed it.
     """
     tasks = decode_task_count(config, cluster)
     most = config.resources.decode.samples_per_block
-    if config.worker_config.pretagging:
-        side = config.lightly_config.pretagging.image_size
-        most = min(most, max(1, DETECT_BLOCK_BYTES // (3 * side * side)))
-    return max(1, min(most, -(-total_samples // (4 * tasks))))
+    wanted = -(-total_samples // (4 * tasks))
+    if not config.worker_config.pretagging:
+        return max(1, min(most, wanted))
+    side = config.lightly_config.pretagging.image_size
+    most = min(most, max(1, DETECT_BLOCK_BYTES // (3 * side * side)))
+    batch = config.lightly_config.pretagging.batch_size
+    if batch > most:
+        return most
+    return max(batch, min(most, wanted) // batch * batch)
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow as pa
 
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
+from lightly_ray.formats.pretag_schema import PRETAG_COLUMNS
 from lightly_ray.pipeline.crops import BOX_INDEX, CATEGORY, CROP_COLUMNS, PARENT
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
-from lightly_ray.pipeline.pretag import PRETAG_COLUMNS
 
 Batch = dict[str, np.ndarray]
 

@@ -27,7 +27,15 @@ import ray
 import torch
 
 from lightly_ray.config.lightly import PretaggingConfig
-from lightly_ray.formats.pretag_schema import PRETAG_CLASSES
+from lightly_ray.formats.pretag_schema import (
+    DECIMALS,
+    PRETAG_BOXES,
+    PRETAG_CLASSES,
+    PRETAG_COUNT,
+    PRETAG_LABELS,
+    PRETAG_SCORES,
+    prediction_path,
+)
 from lightly_ray.formats.sample_files import stem
 from lightly_ray.models.detector import MAX_DETECTIONS, coco_to_pretag, load_detector
 from lightly_ray.pipeline.crops import CROP_BOX, cut_crops, padded_box, with_crop_defaults
@@ -36,16 +44,6 @@ from lightly_ray.storage import Location
 
 Batch = dict[str, np.ndarray]
 
-PRETAG_FOLDER = ".lightly/predictions/lightly_pretagging"
-PRETAG_DEBUG_FOLDER = "pretagging_debug"  # in the run folder
-PRETAG_COUNT, PRETAG_BOXES, PRETAG_LABELS, PRETAG_SCORES = (
-    "pretag_count",
-    "pretag_boxes",
-    "pretag_labels",
-    "pretag_scores",
-)
-PRETAG_COLUMNS = (PRETAG_COUNT, PRETAG_BOXES, PRETAG_LABELS, PRETAG_SCORES)
-DECIMALS = 6  # of boxes and scores, in the files and in the columns alike
 # The columns a crop takes from its image or frame.
 INHERITED_COLUMNS = ("size", "mtime_ns", "video", "video_frames", "frame_index", "frame_pts", "frame_seconds")
 WRITE_THREADS = 8
@@ -111,11 +109,6 @@ def seed_record(
             "scores": [round(float(score), DECIMALS) for score in scores],
         }
     ]
-
-
-def prediction_path(name: str) -> str:
-    """Where the prediction file of a sample goes, relative to the lightly location."""
-    return f"{PRETAG_FOLDER}/{stem(name)}.json"
 
 
 class PretagImages:
@@ -299,14 +292,4 @@ def draw_detections(pixels: np.ndarray, record: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = [
-    "PRETAG_COLUMNS",
-    "PRETAG_DEBUG_FOLDER",
-    "PRETAG_FOLDER",
-    "PretagImages",
-    "PretagOutput",
-    "draw_detections",
-    "prediction_path",
-    "seed_record",
-    "to_pretag",
-]
+__all__ = ["PretagImages", "PretagOutput", "draw_detections", "seed_record", "to_pretag"]

@@ -109,8 +109,11 @@ def test_pretagging_puts_detector_actors_between_decode_and_embed() -> None:
     # Half a CPU each: a detector and an embedding actor leave one of two CPUs to decoding.
     assert pretag.options["num_cpus"] == 0.5 and embed.options["num_cpus"] == 0.5
     assert pretag.options["batch_size"] == 4
-    # Blocks carry each sample's 800 x 800 detector picture: at most 128 MB of them.
-    assert block_samples(_pretagging(), ClusterShape(cpus=2, gpus=0), 10_000) == 69
+    # Blocks carry each sample's 800 x 800 detector picture: at most 128 MB of them (69), in
+    # whole detector batches of 4, also for small inputs.
+    assert block_samples(_pretagging(), ClusterShape(cpus=2, gpus=0), 10_000) == 68
+    assert block_samples(_pretagging(), ClusterShape(cpus=2, gpus=0), 100) == 12
+    assert block_samples(_pretagging(), ClusterShape(cpus=2, gpus=0), 24) == 4
     text = describe_stages([decode, pretag, embed])
     assert "faster-rcnn actors, 1 to 1" in text
 

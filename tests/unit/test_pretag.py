@@ -13,7 +13,7 @@ from PIL import Image
 from lightly_ray.config.lightly import PretaggingConfig
 from lightly_ray.errors import WeightsNotAvailableError
 from lightly_ray.formats.pretag_predictions import parse_pretag_file
-from lightly_ray.formats.pretag_schema import PRETAG_CLASSES, pretag_schema
+from lightly_ray.formats.pretag_schema import PRETAG_CLASSES, prediction_path, pretag_schema
 from lightly_ray.models.detector import (
     COCO_LABELS,
     build_detector_state,
@@ -22,7 +22,7 @@ from lightly_ray.models.detector import (
     load_detector,
 )
 from lightly_ray.pipeline.detector_input import DetectorInputs
-from lightly_ray.pipeline.pretag import draw_detections, prediction_path, seed_record, to_pretag
+from lightly_ray.pipeline.pretag import draw_detections, seed_record, to_pretag
 
 
 def test_the_seven_classes_are_torchvision_coco_labels() -> None:
