@@ -25,6 +25,8 @@ from lightly_ray.config import RunConfig
 from lightly_ray.config.run_config import PRETAGGING_TASK
 from lightly_ray.crops_dataset import crops_dataset_name, publish_crops, write_crop_images
 from lightly_ray.datasets import Dataset
+from lightly_ray.datasets.datapool import DatapoolPlan, SelectionPool, preselected_samples, selection_pool
+from lightly_ray.datasets.settings import embedding_settings
 from lightly_ray.formats.lightly_inputs import LightlyInputs
 from lightly_ray.formats.prediction_items import Prediction
 from lightly_ray.formats.predictions import TaskPredictions, read_task_predictions, require_predictions
@@ -148,6 +150,7 @@ class CropRun:
         dataset: The crops dataset (object level only).
         crops: The gathered crops (after `split`).
         selected: The crops picked (after `select`; object level only).
+        preselected: With the datapool, the crops dataset's crops (after `pool`).
     """
 
     config: RunConfig
@@ -155,6 +158,7 @@ class CropRun:
     dataset: Dataset | None
     crops: GatheredSamples | None = None
     selected: list[str] = field(default_factory=list)
+    preselected: pa.Table | None = None
 
     @classmethod
     def of(
@@ -183,20 +187,47 @@ class CropRun:
             return None
         return CropSource([ray.put(self.boxes.by_sample)], self.config.worker_config.object_level.padding)
 
-    def split(self, gathered: GatheredSamples) -> tuple[GatheredSamples, GatheredSamples]:
-        """The gathered images and frames, and what selection runs over: the crops or the images.
-
-        The crops are kept here (`split_crops`).
-        """
+    def split(self, gathered: GatheredSamples) -> GatheredSamples:
+        """The gathered images and frames; the crops are kept here (`split_crops`)."""
         images, self.crops = split_crops(gathered)
-        return images, self.crops if self.on_crops else images
+        return images
+
+    def pool(self, images: GatheredSamples, plan: DatapoolPlan | None) -> SelectionPool:
+        """What selection runs over on crops: the crops of candidate images (after `split`).
+
+        With the datapool (`plan`), the crops dataset's crops embedded with this run's settings
+        are preselected: diversity keeps its distance to them and they count toward n_samples.
+        """
+        assert self.crops is not None and self.dataset is not None
+        chosen = set(images.names[images.candidate].astype(str).tolist())
+        parents = self.crops.detections[PARENT].astype(str)
+        self.crops.candidate &= np.fromiter((parent in chosen for parent in parents), bool, len(parents))
+        if plan is None:
+            return selection_pool(self.crops, None)
+        self.preselected, other, _ = preselected_samples(
+            self.dataset, self.dataset.load(), embedding_settings(self.config)
+        )
+        if other:
+            logger.warning(
+                "%d crops of '%s' were embedded with other settings: they are not preselected",
+                len(other),
+                self.dataset.name,
+            )
+        empty = pa.table({"name": pa.array([], pa.string())})
+        return selection_pool(self.crops, DatapoolPlan(to_process=empty, preselected=self.preselected))
 
     def inputs(self) -> LightlyInputs:
         """What selection reads on crops: each crop's own box as the task's prediction."""
         assert self.crops is not None
-        return LightlyInputs(
-            predictions={self.boxes.task.task_name: crop_predictions(self.boxes.task, self.crops)}
-        )
+        predictions = crop_predictions(self.boxes.task, self.crops)
+        earlier = self.preselected
+        if earlier is not None:  # the crops dataset's crops, with their boxes as written
+            columns = (earlier.column(key).to_pylist() for key in ("name", "category_id", "score", "box"))
+            for name, category, score, (x1, y1, x2, y2) in zip(*columns, strict=True):
+                predictions.predictions[str(name)] = [
+                    Prediction(category_id=int(category), score=float(score), bbox=(x1, y1, x2 - x1, y2 - y1))
+                ]
+        return LightlyInputs(predictions={self.boxes.task.task_name: predictions})
 
     def object_embeddings(self, candidates: Sequence[str]) -> dict[str, ObjectEmbeddings]:
         """The task's object embeddings for images `candidates` (EMBEDDINGS with `task`)."""

@@ -9,20 +9,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lightly_ray.cluster_address import DEFAULT_CONNECT_TIMEOUT_S
-from lightly_ray.config.run_config import PRETAGGING_TASK
 from lightly_ray.crash_points import crash_point
 from lightly_ray.datasets import (
     plan_datapool,
-    selection_pool,
 )
-from lightly_ray.datasets.datapool import restrict_candidates
 from lightly_ray.datasets.embedding_cache import CacheTarget, read_cache
 from lightly_ray.datasets.lock import DatasetLock
 from lightly_ray.datasets.settings import embedding_settings
 from lightly_ray.embedding_sources import detector_state, embed_from_csv, embed_with_model, model_state
 from lightly_ray.errors import user_message
-from lightly_ray.formats.lightly_inputs import read_lightly_inputs
-from lightly_ray.formats.pretag_predictions import pretag_predictions
 from lightly_ray.formats.pretag_schema import PRETAG_DEBUG_FOLDER
 from lightly_ray.object_level import CropRun
 from lightly_ray.outputs import (
@@ -51,7 +46,13 @@ from lightly_ray.report.run_report import (
 )
 from lightly_ray.run_dataset import clear_cache_best_effort, concat_tables, publish_run, query_embeddings
 from lightly_ray.run_result import RunResult
-from lightly_ray.run_steps import config_record, index_run_videos, select_pool, sequence_names
+from lightly_ray.run_steps import (
+    config_record,
+    index_run_videos,
+    pool_and_inputs,
+    select_pool,
+    sequence_names,
+)
 
 
 def run(
@@ -220,6 +221,8 @@ def _run(
                     process_all=worker.datasource.process_all,
                 )
                 plan.resume(cached, dataset.name)
+                if worker.object_level.task_name is not None:  # crops come from decoded images
+                    plan.process_reused(listing)
             with watch("videos"):
                 videos = index_run_videos(input_location, plan.to_process)
             objects = CropRun.of(
@@ -246,21 +249,10 @@ def _run(
                     )
                 else:
                     embedded = embed_from_csv(config, lightly_location, plan.to_process, videos)
-        gathered = candidates = embedded.gathered
-        if objects is not None:  # object level: selection runs over the crops
-            gathered, candidates = objects.split(gathered)
+        gathered = objects.split(embedded.gathered) if objects is not None else embedded.gathered
         on_crops = objects is not None and objects.on_crops
-        restrict_candidates(gathered, plan)
-        pool = selection_pool(candidates, plan if worker.use_datapool else None)
         with watch("inputs"):
-            if objects is not None and on_crops:
-                inputs = objects.inputs()
-            else:
-                inputs = read_lightly_inputs(lightly_location, config, pool.names, pool.videos)
-            if worker.pretagging and not on_crops:  # on crops, each has its own detection
-                inputs.predictions[PRETAGGING_TASK] = pretag_predictions(
-                    pool.names, gathered.names, gathered.detections, lightly_location
-                )
+            pool, inputs = pool_and_inputs(config, lightly_location, gathered, plan, objects)
         if inputs.problem_count():
             logger.warning(
                 "%d problems in .lightly/ inputs: files skipped, see report.json", inputs.problem_count()

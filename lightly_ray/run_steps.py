@@ -1,4 +1,4 @@
-"""The driver's steps of a run between its stages: indexing videos, selecting from the pool.
+"""The driver's steps of a run between its stages: indexing videos, the pool, selecting from it.
 
 `run.py` calls them in order; each is one step with its inputs and result, kept apart from
 the run's orchestration.
@@ -12,9 +12,14 @@ import numpy as np
 import pyarrow as pa
 
 from lightly_ray.config import RunConfig
-from lightly_ray.datasets import SelectionPool
+from lightly_ray.config.run_config import PRETAGGING_TASK
+from lightly_ray.datasets import DatapoolPlan, SelectionPool, selection_pool
+from lightly_ray.datasets.datapool import restrict_candidates
 from lightly_ray.errors import LightlyRayError
-from lightly_ray.formats.lightly_inputs import LightlyInputs
+from lightly_ray.formats.lightly_inputs import LightlyInputs, read_lightly_inputs
+from lightly_ray.formats.pretag_predictions import pretag_predictions
+from lightly_ray.object_level import CropRun
+from lightly_ray.pipeline.gather import GatheredSamples
 from lightly_ray.pipeline.units import IndexedVideos, index_videos
 from lightly_ray.progress import logger
 from lightly_ray.selection.data import ObjectEmbeddings
@@ -36,6 +41,35 @@ def index_run_videos(input_location: Location, listing: pa.Table) -> IndexedVide
             f", {len(videos.corrupt)} cannot be read as videos" if videos.corrupt else "",
         )
     return videos
+
+
+def pool_and_inputs(
+    config: RunConfig,
+    lightly_location: Location,
+    gathered: GatheredSamples,
+    plan: DatapoolPlan,
+    objects: CropRun | None,
+) -> tuple[SelectionPool, LightlyInputs]:
+    """What selection runs over (the candidates and, with the datapool, the preselected) and reads.
+
+    `gathered` are the run's images and frames; its candidates are restricted to the datapool's
+    new files. Object level selects among the crops, each with its own box as the task's
+    prediction; otherwise the inputs are read from the lightly location, and the detector's
+    predictions come from the gathered columns (or its files, for reused samples).
+    """
+    worker = config.worker_config
+    restrict_candidates(gathered, plan)
+    datapool = plan if worker.use_datapool else None
+    if objects is not None and objects.on_crops:
+        pool = objects.pool(gathered, datapool)
+        return pool, objects.inputs()
+    pool = selection_pool(gathered, datapool)
+    inputs = read_lightly_inputs(lightly_location, config, pool.names, pool.videos)
+    if worker.pretagging:
+        inputs.predictions[PRETAGGING_TASK] = pretag_predictions(
+            pool.names, gathered.names, gathered.detections, lightly_location
+        )
+    return pool, inputs
 
 
 def select_pool(
@@ -96,4 +130,4 @@ def config_record(config: RunConfig, input_location: Location, lightly_location:
     }
 
 
-__all__ = ["config_record", "index_run_videos", "select_pool", "sequence_names"]
+__all__ = ["config_record", "index_run_videos", "pool_and_inputs", "select_pool", "sequence_names"]

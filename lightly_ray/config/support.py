@@ -44,13 +44,13 @@ def unsupported_features(config: RunConfig) -> list[str]:
         task = config.crop_task()
         combined = {
             "worker_config.pretagging": worker.pretagging and task != PRETAGGING_TASK,
-            "worker_config.use_datapool": worker.use_datapool,
+            "worker_config.use_datapool": worker.use_datapool and bool(tasks),
             "worker_config.selected_sequence_length": worker.selected_sequence_length is not None,
             "worker_config.embeddings": worker.embeddings is not None,
         }
         found += [
-            f"{key} together with {other} (not yet: object crops of a run come from one detection "
-            "task, without the datapool or sequences)"
+            f"{key} together with {other} (not yet: a run's object crops come from one detection "
+            "task, cut from the images it decodes)"
             for other, on in combined.items()
             if on
         ]

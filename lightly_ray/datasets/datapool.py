@@ -69,6 +69,19 @@ class DatapoolPlan:
                 dataset_name,
             )
 
+    def process_reused(self, listing: pa.Table) -> None:
+        """Process the files this plan would reuse instead (in place).
+
+        Object level cuts its crops from decoded images, and a reused sample brings none.
+        """
+        if self.reused is None:
+            return
+        files = set(self.reused.column("file").to_pylist()) | set(self.to_process.column("name").to_pylist())
+        self.to_process = listing.filter(
+            pc.is_in(listing.column("name"), value_set=pa.array(sorted(files), pa.string()))
+        )
+        self.reused = None
+
 
 def resume_from_cache(listing: pa.Table, cached: pa.Table) -> tuple[pa.Table, pa.Table | None]:
     """Split a listing into the files to process and the cached rows that stand for the others.
@@ -142,7 +155,7 @@ def plan_datapool(
             changed[-1].run_id,
         )
     reusable = _latest_rows(dataset, state, same, unchanged, current)
-    preselected, reembed, reembed_files = _preselected(dataset, state, embedding)
+    preselected, reembed, reembed_files = preselected_samples(dataset, state, embedding)
     wanted = set(unchanged) if process_all else set()
     wanted |= reembed_files
     covered = set(reusable.column("file").to_pylist()) if reusable is not None else set()
@@ -307,7 +320,7 @@ def _latest_rows(
     return pa.concat_tables(parts) if parts else None
 
 
-def _preselected(
+def preselected_samples(
     dataset: Dataset, state: DatasetState, embedding: dict[str, object]
 ) -> tuple[pa.Table | None, list[str], set[str]]:
     """The dataset's samples with this embedding; the names and files of those without."""

@@ -42,10 +42,14 @@ def _expected_crop(box: list[float]) -> tuple[int, int, int, int]:
 
 def _run(root: Path, lightly: Path, n_samples: int, **worker: Any) -> lightly_ray.RunResult:
     dataset = worker.pop("dataset", None)
+    datapool = worker.pop("use_datapool", False)
     return lightly_ray.run(
         root,
         lightly,
-        worker_config={"object_level": {"task_name": TASK, "padding": PADDING, **worker}},
+        worker_config={
+            "object_level": {"task_name": TASK, "padding": PADDING, **worker},
+            "use_datapool": datapool,
+        },
         selection_config={
             "n_samples": n_samples,
             "strategies": [
@@ -134,3 +138,33 @@ def test_the_seed_examples_run(example: str, tmp_path: Path) -> None:
     # 100 crops are asked for and 6 can be cut: all of them, and so all three images.
     assert result.report["objectLevel"]["nSelectedCrops"] == 6
     assert result.selected == ["img_0.png", "img_1.png", "img_2.png"]
+
+
+def test_a_datapool_rerun_selects_crops_of_new_images_beside_the_crops_dataset(tmp_path: Path) -> None:
+    """Seed 000: several object-level runs on one dataset add to its crops dataset."""
+    root, lightly, later = tmp_path / "images", tmp_path / "lightly", tmp_path / "later"
+    root.mkdir()
+    later.mkdir()
+    boxed_scene(root, lightly, count=4)
+    first = _run(root, lightly, 3, dataset="shapes", use_datapool=True)
+    # Two more images with their prediction files (made as the first ones, then moved in).
+    boxed_scene(later, tmp_path / "later-lightly", count=6)
+    for index in (4, 5):
+        (later / f"img_{index}.png").rename(root / f"img_{index}.png")
+        prediction = Path(".lightly") / "predictions" / TASK / f"img_{index}.json"
+        (tmp_path / "later-lightly" / prediction).rename(lightly / prediction)
+    second = _run(root, lightly, 5, dataset="shapes", use_datapool=True)
+
+    # The crops dataset's 3 crops are preselected and count toward the 5; the 2 new picks are
+    # crops of the new images, whose full images are the run's selection.
+    assert second.counts["nPreselectedDatapool"] == 3
+    assert second.report["objectLevel"]["nSelectedCrops"] == 2
+    assert second.selected and set(second.selected) <= {"img_4.png", "img_5.png"}
+    crops = Dataset(Location(str(lightly), writable=False), "shapes-crops")
+    state = crops.load()
+    assert [run.run_id for run in state.runs] == [first.run_id, second.run_id]
+    names = crops.read_tag(state, INITIAL_TAG)
+    assert len(names) == 5
+    assert sum(name.startswith(("img_4-", "img_5-")) for name in names) == 2
+    images = Dataset(Location(str(lightly), writable=False), "shapes")
+    assert set(second.selected) <= set(images.read_tag(images.load(), INITIAL_TAG))

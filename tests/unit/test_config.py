@@ -286,16 +286,18 @@ def test_unsupported_features_are_named() -> None:
     assert unsupported_features(load_config(None, **SEED_CONFIGS["object_level_pretagging"])) == []
     example = SEED_CONFIGS["object_level"]
     with_datapool = {**example, "worker_config": {**example["worker_config"], "use_datapool": True}}
-    assert unsupported_features(load_config(None, **with_datapool)) == [
-        "worker_config.object_level.task_name together with worker_config.use_datapool (not yet: object "
-        "crops of a run come from one detection task, without the datapool or sequences)"
+    assert unsupported_features(load_config(None, **with_datapool)) == []
+    sequences = {**example, "worker_config": {**example["worker_config"], "selected_sequence_length": 2}}
+    assert unsupported_features(load_config(None, **sequences)) == [
+        "worker_config.object_level.task_name together with worker_config.selected_sequence_length (not "
+        "yet: a run's object crops come from one detection task, cut from the images it decodes)"
     ]
     object_diversity = SEED_CONFIGS["object_diversity"]
     assert unsupported_features(load_config(None, **object_diversity)) == []
     objects_datapool = load_config(None, **object_diversity, worker_config={"use_datapool": True})
     assert unsupported_features(objects_datapool) == [
-        "an EMBEDDINGS input with task together with worker_config.use_datapool (not yet: object crops "
-        "of a run come from one detection task, without the datapool or sequences)"
+        "an EMBEDDINGS input with task together with worker_config.use_datapool (not yet: a run's object "
+        "crops come from one detection task, cut from the images it decodes)"
     ]
     by_task = [
         {"input": {"type": "EMBEDDINGS", "task": task}, "strategy": {"type": "DIVERSITY"}} for task in "ab"
