@@ -42,13 +42,10 @@ sys.path.insert(0, str(REPO))
 
 from lightly_ray.config import load_config  # noqa: E402
 from lightly_ray.models.backbones import build_state, load_model  # noqa: E402
-from lightly_ray.pipeline.build import (  # noqa: E402
-    ClusterShape,
-    build_image_pipeline,
-    embed_shape,
-)
+from lightly_ray.pipeline.build import build_image_pipeline  # noqa: E402
 from lightly_ray.pipeline.decode import decode_image  # noqa: E402
 from lightly_ray.pipeline.listing import list_images  # noqa: E402
+from lightly_ray.pipeline.sizing import ClusterShape, embed_shape  # noqa: E402
 from lightly_ray.pipeline.units import build_units, index_videos  # noqa: E402
 from lightly_ray.pipeline.warmup import Warmup  # noqa: E402
 from lightly_ray.storage import Location  # noqa: E402

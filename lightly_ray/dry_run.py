@@ -14,9 +14,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from lightly_ray.pipeline.build import ClusterShape, describe_stages, plan_stages
+from lightly_ray.pipeline.build import describe_stages, plan_stages
 from lightly_ray.pipeline.input_kinds import describe_counts, is_video_file
 from lightly_ray.pipeline.listing import list_images
+from lightly_ray.pipeline.sizing import ClusterShape
 from lightly_ray.preflight import PreparedRun
 from lightly_ray.selection.explain import describe_input
 

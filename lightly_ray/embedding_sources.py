@@ -19,11 +19,12 @@ from lightly_ray.formats.pretag_schema import BUILT_IN_WEIGHTS
 from lightly_ray.models.backbones import ModelState, build_state
 from lightly_ray.models.checkpoint import read_checkpoint
 from lightly_ray.models.detector import DetectorState, build_detector_state
-from lightly_ray.pipeline.build import ClusterShape, build_image_pipeline, unit_samples
+from lightly_ray.pipeline.build import build_image_pipeline, unit_samples
 from lightly_ray.pipeline.crops import CropSource
 from lightly_ray.pipeline.gather import GatheredSamples, gather_batches
 from lightly_ray.pipeline.in_driver import embed_in_driver, embeds_in_driver
 from lightly_ray.pipeline.pretag import PretagOutput
+from lightly_ray.pipeline.sizing import ClusterShape
 from lightly_ray.pipeline.units import IndexedVideos, build_units, sample_names
 from lightly_ray.progress import logger, progress_bar
 from lightly_ray.storage import Location, relative_inside

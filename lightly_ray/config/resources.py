@@ -74,8 +74,21 @@ class ModelActorResources(StrictModel):
         "done (decoding is several times cheaper than the model).",
     )
 
+    custom_resources: dict[str, float] = Field(
+        default_factory=dict,
+        description='Ray custom resources each actor needs, e.g. {"model_node": 1}: the actors then '
+        "run only on nodes that declare them (`ray start --resources`, a node type's `resources` in "
+        "a cluster config). Default: none. The default max_actors then also fits the cluster's total.",
+    )
+
     @model_validator(mode="after")
     def _min_within_max(self) -> ModelActorResources:
+        for name, amount in self.custom_resources.items():
+            if amount <= 0 or name in ("CPU", "GPU", "memory"):
+                raise ValueError(
+                    f"custom_resources: '{name}': {amount} must be a positive amount of a custom "
+                    "resource (CPUs and GPUs have their own keys)"
+                )
         if self.max_actors is not None and self.min_actors > self.max_actors:
             raise ValueError(f"min_actors ({self.min_actors}) exceeds max_actors ({self.max_actors})")
         return self

@@ -15,10 +15,8 @@ import pyarrow.compute as pc
 import ray
 import ray.data
 
-from lightly_ray.config.resources import EMBED_BATCH_SIZE, ModelActorResources
 from lightly_ray.config.run_config import PRETAGGING_TASK, RunConfig
 from lightly_ray.datasets.embedding_cache import CacheTarget
-from lightly_ray.errors import ConfigError
 from lightly_ray.formats.pretag_schema import PRETAG_COLUMNS
 from lightly_ray.models.backbones import ModelState
 from lightly_ray.pipeline.crops import CROP_COLUMNS, CropSource
@@ -26,6 +24,15 @@ from lightly_ray.pipeline.decode_units import SAMPLE_COLUMNS, decode_units
 from lightly_ray.pipeline.detector_input import DETECT_COLUMNS
 from lightly_ray.pipeline.embed import EmbedImages
 from lightly_ray.pipeline.pretag import PretagImages, PretagOutput
+from lightly_ray.pipeline.sizing import (
+    ClusterShape,
+    block_samples,
+    check_room_for_decoding,
+    custom_options,
+    decode_task_count,
+    embed_shape,
+    pretag_shape,
+)
 from lightly_ray.pipeline.units import UNIT_SCHEMA
 from lightly_ray.storage import Location
 
@@ -71,6 +78,8 @@ class Stage:
         gpus, cpus = self.options.get("num_gpus", 0), self.options.get("num_cpus", 1)
         unit = "actor" if isinstance(self.options.get("compute"), ray.data.ActorPoolStrategy) else "task"
         text = f"{gpus:g} GPU per {unit}" if gpus else f"{cpus:g} CPU per {unit}"
+        custom = self.options.get("resources") or {}
+        text += "".join(f" + {amount:g} {name}" for name, amount in sorted(custom.items()))
         return f"{text}, {self.note}" if self.note else text
 
 
@@ -103,20 +112,6 @@ def describe_stages(stages: list[Stage]) -> str:
             f"needs [{', '.join(stage.needs)}] -> makes [{', '.join(stage.makes)}]"
         )
     return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class ClusterShape:
-    """The resources the plan may use."""
-
-    cpus: int
-    gpus: int
-
-    @classmethod
-    def current(cls) -> ClusterShape:
-        """Read the connected Ray cluster's total CPUs and GPUs."""
-        resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
-        return cls(cpus=max(1, int(resources.get("CPU", 1))), gpus=int(resources.get("GPU", 0)))
 
 
 def build_image_pipeline(
@@ -166,120 +161,6 @@ def build_image_pipeline(
     for stage in stages:
         dataset = stage.apply(dataset)
     return ImagePipeline(dataset=dataset, samples=int(samples.sum()), stages=stages)
-
-
-def decode_task_count(config: RunConfig, cluster: ClusterShape) -> int:
-    """Decode tasks at once: `resources.decode.max_tasks`, else `loader.num_workers`, else every CPU."""
-    configured = config.resources.decode.max_tasks
-    if configured is not None:
-        return configured
-    workers = config.lightly_config.loader.num_workers
-    return cluster.cpus if workers < 1 else workers
-
-
-DETECT_BLOCK_BYTES = 128 << 20
-
-
-def block_samples(config: RunConfig, cluster: ClusterShape, total_samples: int) -> int:
-    """Samples per decode block: small for small inputs, so that every task has work (4 blocks each).
-
-    With pretagging, a block also carries each sample's detector image (`image_size` squared, 3
-    bytes a pixel): blocks then hold at most about DETECT_BLOCK_BYTES of them (69 at 800 px), and
-    a whole number of detector batches where that fits, so that no batch of the detector actors
-    is a block's remainder. A video segment stays whole, so its frames' detector images can
-    exceed it.
-    """
-    tasks = decode_task_count(config, cluster)
-    most = config.resources.decode.samples_per_block
-    wanted = -(-total_samples // (4 * tasks))
-    if not config.worker_config.pretagging:
-        return max(1, min(most, wanted))
-    side = config.lightly_config.pretagging.image_size
-    most = min(most, max(1, DETECT_BLOCK_BYTES // (3 * side * side)))
-    batch = config.lightly_config.pretagging.batch_size
-    if batch > most:
-        return most
-    return max(batch, min(most, wanted) // batch * batch)
-
-
-@dataclass(frozen=True)
-class ActorShape:
-    """How a model's actors are laid out: the defaults of `resources.embed` or `.pretag` resolved."""
-
-    min_actors: int
-    max_actors: int
-    cpus: float
-    gpus: float
-    torch_threads: int
-    batch_size: int
-
-
-def embed_shape(config: RunConfig, cluster: ClusterShape) -> ActorShape:
-    """Resolve `resources.embed` for a cluster of this shape (see `actor_shape`)."""
-    wanted = config.resources.embed
-    batch = wanted.batch_size or max(config.lightly_config.loader.batch_size, EMBED_BATCH_SIZE)
-    return actor_shape(wanted, "resources.embed", cluster, _share(config), batch)
-
-
-def pretag_shape(config: RunConfig, cluster: ClusterShape) -> ActorShape:
-    """Resolve `resources.pretag` for a cluster of this shape (see `actor_shape`)."""
-    batch = config.lightly_config.pretagging.batch_size
-    return actor_shape(config.resources.pretag, "resources.pretag", cluster, _share(config), batch)
-
-
-def actor_shape(
-    wanted: ModelActorResources, key: str, cluster: ClusterShape, share: float, batch_size: int
-) -> ActorShape:
-    """Resolve a model's actor resources for a cluster of this shape.
-
-    `share` is 1, or 0.5 when the detector and the embedding model share the machines: the
-    default of `gpus_per_actor` on a cluster with GPUs and of `cpus_per_actor`. With GPUs: one
-    actor per GPU share. Without: one actor per 4 CPUs, each
-    running torch on its share of every CPU, since the decode tasks, several times cheaper than
-    the model, leave their cores idle once the input is decoded.
-
-    Raises:
-        ConfigError: When the cluster cannot hold a single actor as configured, or min_actors
-            exceeds max_actors.
-
-    """
-    gpus = wanted.gpus_per_actor if wanted.gpus_per_actor is not None else (share if cluster.gpus else 0.0)
-    if gpus > 0 and cluster.gpus == 0:
-        raise ConfigError([f"{key}.gpus_per_actor: {gpus:g} asks for GPUs, and the cluster has none"])
-    fitting = max(1, int(cluster.gpus / gpus)) if gpus > 0 else max(1, cluster.cpus // 4)
-    max_actors = wanted.max_actors if wanted.max_actors is not None else fitting
-    if wanted.min_actors > max_actors:
-        raise ConfigError([f"{key}.min_actors ({wanted.min_actors}) exceeds max_actors ({max_actors})"])
-    cpus = wanted.cpus_per_actor if wanted.cpus_per_actor is not None else share
-    threads = wanted.torch_threads or max(1, int(cpus), cluster.cpus // max_actors)
-    return ActorShape(
-        min_actors=wanted.min_actors,
-        max_actors=max_actors,
-        cpus=cpus,
-        gpus=gpus,
-        torch_threads=threads,
-        batch_size=batch_size,
-    )
-
-
-def _check_room_for_decoding(
-    config: RunConfig, cluster: ClusterShape, detector: ActorShape, embedder: ActorShape
-) -> None:
-    """Refuse a plan whose first actors leave no CPU for a decode task (it would wait forever)."""
-    reserved = detector.min_actors * detector.cpus + embedder.min_actors * embedder.cpus
-    decode = config.resources.decode.cpus_per_task
-    if reserved + decode > cluster.cpus:
-        raise ConfigError(
-            [
-                f"resources: the detector and embedding actors reserve {reserved:g} of the cluster's "
-                f"{cluster.cpus} CPUs, which leaves less than a decode task's {decode:g}: lower "
-                "resources.pretag/embed.cpus_per_actor or min_actors, or resources.decode.cpus_per_task"
-            ]
-        )
-
-
-def _share(config: RunConfig) -> float:
-    return 0.5 if config.worker_config.pretagging else 1.0
 
 
 def plan_stages(
@@ -348,7 +229,7 @@ def plan_stages(
     stages = [decode]
     if pretagging:
         detector = pretag_shape(config, cluster)
-        _check_room_for_decoding(config, cluster, detector, shape)
+        check_room_for_decoding(config, cluster, detector, shape)
         stages.append(
             Stage(
                 name="pretag",
@@ -372,6 +253,7 @@ def plan_stages(
                     "udf_modifying_row_count": crops_of_detector,
                     "num_cpus": detector.cpus,
                     "num_gpus": detector.gpus,
+                    **custom_options(config.resources.pretag.custom_resources),
                 },
                 needs=DETECT_COLUMNS,
                 makes=(*PRETAG_COLUMNS, *(CROP_COLUMNS if crops_of_detector else ())),
@@ -395,6 +277,7 @@ def plan_stages(
             "udf_modifying_row_count": False,
             "num_cpus": shape.cpus,
             "num_gpus": shape.gpus,
+            **custom_options(config.resources.embed.custom_resources),
         },
         needs=("image", "ok"),
         makes=("embedding",),

@@ -9,7 +9,8 @@ import ray.data
 
 from lightly_ray.config import load_config
 from lightly_ray.errors import ConfigError
-from lightly_ray.pipeline.build import ClusterShape, block_samples, describe_stages, embed_shape, plan_stages
+from lightly_ray.pipeline.build import describe_stages, plan_stages
+from lightly_ray.pipeline.sizing import ClusterShape, block_samples, embed_shape
 
 SELECTION = {
     "n_samples": 1,
@@ -132,3 +133,20 @@ def test_pretagging_refuses_actors_that_leave_no_cpu_to_decoding() -> None:
     resources = {"pretag": {"cpus_per_actor": 1}, "embed": {"cpus_per_actor": 1}}
     with pytest.raises(ConfigError, match="leaves less than a decode task's 1"):
         plan_stages(_pretagging(resources), ClusterShape(cpus=2, gpus=0))
+
+
+def test_model_actors_can_be_pinned_to_nodes_with_a_custom_resource() -> None:
+    pinned = {"custom_resources": {"model_node": 0.5}}
+    config = _pretagging({"pretag": pinned, "embed": pinned})
+    cluster = ClusterShape(cpus=6, gpus=0, custom={"model_node": 1.0})
+    _, pretag, embed = plan_stages(config, cluster)
+    assert pretag.options["resources"] == {"model_node": 0.5} == embed.options["resources"]
+    # As many actors as the cluster's model_node holds: two halves.
+    assert pretag.options["compute"].max_size == 2
+    assert "0.5 CPU per actor + 0.5 model_node" in describe_stages([pretag])
+    with pytest.raises(
+        ConfigError, match=r"resources.embed.custom_resources: an actor needs 0.5 'model_node'"
+    ):
+        plan_stages(config, ClusterShape(cpus=6, gpus=0))
+    with pytest.raises(ConfigError, match="custom resource"):
+        _pretagging({"embed": {"custom_resources": {"GPU": 1}}})

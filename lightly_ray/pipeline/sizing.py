@@ -1,0 +1,183 @@
+"""How large the plan's steps are: decode tasks and blocks, model actors and their resources.
+
+Everything here reads the cluster's shape (`ClusterShape`) and `config.resources`, and decides
+nothing else: `build.plan_stages` wires the steps with these sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+
+from lightly_ray.config.resources import EMBED_BATCH_SIZE, ModelActorResources
+from lightly_ray.config.run_config import RunConfig
+from lightly_ray.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ClusterShape:
+    """The resources the plan may use: CPUs, GPUs and the custom resources by name."""
+
+    cpus: int
+    gpus: int
+    custom: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def current(cls) -> ClusterShape:
+        """Read the connected Ray cluster's total CPUs, GPUs and custom resources."""
+        resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        custom = {
+            name: float(amount)
+            for name, amount in resources.items()
+            if name not in ("CPU", "GPU", "memory", "object_store_memory")
+            and not name.startswith(("node:", "accelerator_type:"))
+        }
+        return cls(
+            cpus=max(1, int(resources.get("CPU", 1))), gpus=int(resources.get("GPU", 0)), custom=custom
+        )
+
+
+def decode_task_count(config: RunConfig, cluster: ClusterShape) -> int:
+    """Decode tasks at once: `resources.decode.max_tasks`, else `loader.num_workers`, else every CPU."""
+    configured = config.resources.decode.max_tasks
+    if configured is not None:
+        return configured
+    workers = config.lightly_config.loader.num_workers
+    return cluster.cpus if workers < 1 else workers
+
+
+DETECT_BLOCK_BYTES = 128 << 20
+
+
+def block_samples(config: RunConfig, cluster: ClusterShape, total_samples: int) -> int:
+    """Samples per decode block: small for small inputs, so that every task has work (4 blocks each).
+
+    With pretagging, a block also carries each sample's detector image (`image_size` squared, 3
+    bytes a pixel): blocks then hold at most about DETECT_BLOCK_BYTES of them (69 at 800 px), and
+    a whole number of detector batches where that fits, so that no batch of the detector actors
+    is a block's remainder. A video segment stays whole, so its frames' detector images can
+    exceed it.
+    """
+    tasks = decode_task_count(config, cluster)
+    most = config.resources.decode.samples_per_block
+    wanted = -(-total_samples // (4 * tasks))
+    if not config.worker_config.pretagging:
+        return max(1, min(most, wanted))
+    side = config.lightly_config.pretagging.image_size
+    most = min(most, max(1, DETECT_BLOCK_BYTES // (3 * side * side)))
+    batch = config.lightly_config.pretagging.batch_size
+    if batch > most:
+        return most
+    return max(batch, min(most, wanted) // batch * batch)
+
+
+@dataclass(frozen=True)
+class ActorShape:
+    """How a model's actors are laid out: the defaults of `resources.embed` or `.pretag` resolved."""
+
+    min_actors: int
+    max_actors: int
+    cpus: float
+    gpus: float
+    torch_threads: int
+    batch_size: int
+
+
+def embed_shape(config: RunConfig, cluster: ClusterShape) -> ActorShape:
+    """Resolve `resources.embed` for a cluster of this shape (see `actor_shape`)."""
+    wanted = config.resources.embed
+    batch = wanted.batch_size or max(config.lightly_config.loader.batch_size, EMBED_BATCH_SIZE)
+    return actor_shape(wanted, "resources.embed", cluster, share_of(config), batch)
+
+
+def pretag_shape(config: RunConfig, cluster: ClusterShape) -> ActorShape:
+    """Resolve `resources.pretag` for a cluster of this shape (see `actor_shape`)."""
+    batch = config.lightly_config.pretagging.batch_size
+    return actor_shape(config.resources.pretag, "resources.pretag", cluster, share_of(config), batch)
+
+
+def actor_shape(
+    wanted: ModelActorResources, key: str, cluster: ClusterShape, share: float, batch_size: int
+) -> ActorShape:
+    """Resolve a model's actor resources for a cluster of this shape.
+
+    `share` is 1, or 0.5 when the detector and the embedding model share the machines: the
+    default of `gpus_per_actor` on a cluster with GPUs and of `cpus_per_actor`. With GPUs: one
+    actor per GPU share. Without: one actor per 4 CPUs, each
+    running torch on its share of every CPU, since the decode tasks, several times cheaper than
+    the model, leave their cores idle once the input is decoded.
+
+    Raises:
+        ConfigError: When the cluster cannot hold a single actor as configured, or min_actors
+            exceeds max_actors.
+
+    """
+    gpus = wanted.gpus_per_actor if wanted.gpus_per_actor is not None else (share if cluster.gpus else 0.0)
+    if gpus > 0 and cluster.gpus == 0:
+        raise ConfigError([f"{key}.gpus_per_actor: {gpus:g} asks for GPUs, and the cluster has none"])
+    fitting = max(1, int(cluster.gpus / gpus)) if gpus > 0 else max(1, cluster.cpus // 4)
+    for name, amount in wanted.custom_resources.items():
+        total = cluster.custom.get(name, 0.0)
+        if total < amount:
+            raise ConfigError(
+                [
+                    f"{key}.custom_resources: an actor needs {amount:g} '{name}', and the cluster has "
+                    f"{total:g} (declare it on the nodes that should run the model: ray start --resources)"
+                ]
+            )
+        fitting = min(fitting, int(total / amount)) if gpus > 0 else int(total / amount)
+    max_actors = wanted.max_actors if wanted.max_actors is not None else fitting
+    if wanted.min_actors > max_actors:
+        raise ConfigError([f"{key}.min_actors ({wanted.min_actors}) exceeds max_actors ({max_actors})"])
+    cpus = wanted.cpus_per_actor if wanted.cpus_per_actor is not None else share
+    threads = wanted.torch_threads or max(1, int(cpus), cluster.cpus // max_actors)
+    return ActorShape(
+        min_actors=wanted.min_actors,
+        max_actors=max_actors,
+        cpus=cpus,
+        gpus=gpus,
+        torch_threads=threads,
+        batch_size=batch_size,
+    )
+
+
+def check_room_for_decoding(
+    config: RunConfig, cluster: ClusterShape, detector: ActorShape, embedder: ActorShape
+) -> None:
+    """Refuse a plan whose first actors leave no CPU for a decode task (it would wait forever)."""
+    reserved = detector.min_actors * detector.cpus + embedder.min_actors * embedder.cpus
+    decode = config.resources.decode.cpus_per_task
+    if reserved + decode > cluster.cpus:
+        raise ConfigError(
+            [
+                f"resources: the detector and embedding actors reserve {reserved:g} of the cluster's "
+                f"{cluster.cpus} CPUs, which leaves less than a decode task's {decode:g}: lower "
+                "resources.pretag/embed.cpus_per_actor or min_actors, or resources.decode.cpus_per_task"
+            ]
+        )
+
+
+def custom_options(custom: Mapping[str, float]) -> dict[str, Any]:
+    """`map_batches` options for an actor's custom resources (none without)."""
+    return {"resources": dict(custom)} if custom else {}
+
+
+def share_of(config: RunConfig) -> float:
+    return 0.5 if config.worker_config.pretagging else 1.0
+
+
+__all__ = [
+    "DETECT_BLOCK_BYTES",
+    "ActorShape",
+    "ClusterShape",
+    "actor_shape",
+    "block_samples",
+    "check_room_for_decoding",
+    "custom_options",
+    "decode_task_count",
+    "embed_shape",
+    "pretag_shape",
+]
