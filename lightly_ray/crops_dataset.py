@@ -23,7 +23,7 @@ from lightly_ray.datasets import Dataset
 from lightly_ray.datasets.annotations import annotate
 from lightly_ray.datasets.rows import files_table, processed_table, rows_named
 from lightly_ray.datasets.settings import embedding_settings
-from lightly_ray.datasets.store import RunRecord
+from lightly_ray.datasets.store import DatasetState, RunRecord
 from lightly_ray.outputs.frames import PIL_FORMATS, frame_image_path
 from lightly_ray.pipeline.crops import BOX_INDEX, BOX_SCORE, CATEGORY, CROP_BOX, PARENT
 from lightly_ray.pipeline.gather import GatheredSamples
@@ -103,13 +103,14 @@ def publish_crops(
     finished: dt.datetime,
     data: SelectionData,
     image_format: str,
+    previous: DatasetState | None = None,
 ) -> int:
     """Add the selected crops to the crops dataset (samples, tags), after the crop images.
 
     Returns:
         The crops dataset's sample count after the run.
     """
-    previous = dataset.load()
+    previous = previous if previous is not None else dataset.load()
     processed = processed_table(crops, listing, run_id)
     chosen = annotate(rows_named(processed, selected), data)
     position = {str(name): row for row, name in enumerate(crops.names)}

@@ -27,6 +27,7 @@ from lightly_ray.crops_dataset import crops_dataset_name, publish_crops, write_c
 from lightly_ray.datasets import Dataset
 from lightly_ray.datasets.datapool import DatapoolPlan, SelectionPool, preselected_samples, selection_pool
 from lightly_ray.datasets.settings import embedding_settings
+from lightly_ray.datasets.store import DatasetState
 from lightly_ray.formats.lightly_inputs import LightlyInputs
 from lightly_ray.formats.prediction_items import Prediction
 from lightly_ray.formats.predictions import TaskPredictions, read_task_predictions, require_predictions
@@ -59,16 +60,22 @@ class ObjectBoxes:
         return sum(len(boxes) for boxes, _, _ in self.by_sample.values())
 
 
-def read_object_boxes(location: Location, task: str, names: Sequence[str]) -> ObjectBoxes:
-    """Read task `task`'s boxes for the run's samples (images and frames).
+def read_object_boxes(
+    location: Location, task: str, names: Sequence[str], processed: Sequence[str]
+) -> ObjectBoxes:
+    """Read task `task`'s boxes of the samples a run decodes (`processed`, of all its `names`).
 
     Raises:
-        InputFormatError: When the task has no valid prediction file.
+        InputFormatError: When the task has no valid prediction file while samples are decoded.
     """
     predictions = read_task_predictions(location, task, names)
-    require_predictions(predictions)
+    if processed:
+        require_predictions(predictions)
     found = ObjectBoxes(task=predictions)
+    wanted = set(processed)
     for name, items in predictions.predictions.items():
+        if name not in wanted:
+            continue
         boxed = [item for item in items if item.bbox is not None]
         if not boxed:
             continue
@@ -91,6 +98,16 @@ def split_crops(gathered: GatheredSamples) -> tuple[GatheredSamples, GatheredSam
     parents = gathered.detections.get(PARENT)
     is_crop = (parents != "") if parents is not None else np.zeros(len(gathered.names), dtype=bool)
     images, crops = gathered.subset(~is_crop), gathered.subset(is_crop)
+    if parents is None:  # nothing was decoded (a rerun with no new file): no crop columns either
+        crops.detections.update(
+            {
+                PARENT: np.zeros(0, dtype=object),
+                BOX_INDEX: np.zeros(0, dtype=np.int32),
+                CROP_BOX: np.zeros((0, 4), dtype=np.int32),
+                CATEGORY: np.zeros(0, dtype=np.int64),
+                BOX_SCORE: np.zeros(0, dtype=np.float32),
+            }
+        )
     chosen = set(images.names[images.candidate].tolist())
     crops.candidate &= np.array([str(parent) in chosen for parent in crops.detections[PARENT]], dtype=bool)
     return images, crops
@@ -151,6 +168,8 @@ class CropRun:
         crops: The gathered crops (after `split`).
         selected: The crops picked (after `select`; object level only).
         preselected: With the datapool, the crops dataset's crops (after `pool`).
+        state: With the datapool, the crops dataset as `pool` read it (its publication checks
+            that no other run published to it since).
     """
 
     config: RunConfig
@@ -159,19 +178,29 @@ class CropRun:
     crops: GatheredSamples | None = None
     selected: list[str] = field(default_factory=list)
     preselected: pa.Table | None = None
+    state: DatasetState | None = None
 
     @classmethod
     def of(
-        cls, config: RunConfig, lightly_location: Location, names: Sequence[str], dataset_name: str
+        cls,
+        config: RunConfig,
+        lightly_location: Location,
+        names: Sequence[str],
+        processed: Sequence[str],
+        dataset_name: str,
     ) -> CropRun | None:
-        """The crops of a run on samples `names` (`RunConfig.crop_task`), or None without any."""
+        """The crops of a run (`RunConfig.crop_task`), or None without any.
+
+        `names` are all the run's samples (a prediction file naming one of them is no problem),
+        `processed` those it decodes (their boxes are cut).
+        """
         task = config.crop_task()
         if task is None:
             return None
         if task == PRETAGGING_TASK:  # the detector actors cut the crops of what they find
             boxes = ObjectBoxes(task=TaskPredictions(schema=pretag_schema()))
         else:
-            boxes = read_object_boxes(lightly_location, task, names)
+            boxes = read_object_boxes(lightly_location, task, names, processed)
         on_crops = config.worker_config.object_level.task_name is not None
         dataset = Dataset(lightly_location, crops_dataset_name(config, dataset_name)) if on_crops else None
         return cls(config, boxes, dataset)
@@ -204,26 +233,32 @@ class CropRun:
         self.crops.candidate &= np.fromiter((parent in chosen for parent in parents), bool, len(parents))
         if plan is None:
             return selection_pool(self.crops, None)
+        self.state = self.dataset.load()
         self.preselected, other, _ = preselected_samples(
-            self.dataset, self.dataset.load(), embedding_settings(self.config)
+            self.dataset, self.state, embedding_settings(self.config)
         )
-        if other:
+        cut_here = set(self.crops.names.astype(str).tolist())
+        again = [name for name in other if name in cut_here]  # embedded again by this run
+        if len(again) < len(other):
             logger.warning(
                 "%d crops of '%s' were embedded with other settings: they are not preselected",
-                len(other),
+                len(other) - len(again),
                 self.dataset.name,
             )
         empty = pa.table({"name": pa.array([], pa.string())})
-        return selection_pool(self.crops, DatapoolPlan(to_process=empty, preselected=self.preselected))
+        plan = DatapoolPlan(to_process=empty, preselected=self.preselected, reembed=again)
+        return selection_pool(self.crops, plan)
 
     def inputs(self) -> LightlyInputs:
         """What selection reads on crops: each crop's own box as the task's prediction."""
         assert self.crops is not None
         predictions = crop_predictions(self.boxes.task, self.crops)
         earlier = self.preselected
-        if earlier is not None:  # the crops dataset's crops, with their boxes as written
+        if earlier is not None:  # the crops dataset's other crops, with their boxes as written
             columns = (earlier.column(key).to_pylist() for key in ("name", "category_id", "score", "box"))
             for name, category, score, (x1, y1, x2, y2) in zip(*columns, strict=True):
+                if name in predictions.predictions:  # cut again here: its box as it is now
+                    continue
                 predictions.predictions[str(name)] = [
                     Prediction(category_id=int(category), score=float(score), bbox=(x1, y1, x2 - x1, y2 - y1))
                 ]
@@ -244,6 +279,13 @@ class CropRun:
         self.selected = sorted(picked)
         parent_of = dict(zip(self.crops.names.tolist(), self.crops.detections[PARENT].tolist(), strict=True))
         return sorted({str(parent_of[name]) for name in self.selected})
+
+    def new_images(self, selected: list[str], plan: DatapoolPlan) -> list[str]:
+        """The selected images the image dataset does not hold yet (object level adds no twice)."""
+        if not self.on_crops or plan.preselected is None:
+            return selected
+        held = set(plan.preselected.column("name").to_pylist()) | set(plan.reembed)
+        return [name for name in selected if name not in held]
 
     def write(self, input_location: Location, lightly_location: Location) -> None:
         """Write the picked crops' pictures into the crops dataset (before it is published)."""
@@ -290,6 +332,7 @@ class CropRun:
             finished,
             data,
             self.config.worker_config.output_image_format,
+            self.state,
         )
 
 

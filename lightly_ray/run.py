@@ -225,9 +225,11 @@ def _run(
                     plan.process_reused(listing)
             with watch("videos"):
                 videos = index_run_videos(input_location, plan.to_process)
-            objects = CropRun.of(
-                config, lightly_location, sample_names(plan.to_process, videos), dataset.name
+            processed = sample_names(plan.to_process, videos)
+            unchanged = set(listing.column("name").to_pylist()) - set(
+                plan.to_process.column("name").to_pylist()
             )
+            objects = CropRun.of(config, lightly_location, [*processed, *unchanged], processed, dataset.name)
             with watch("embed"):
                 if embeds:
                     embedded = embed_with_model(
@@ -361,7 +363,7 @@ def _run(
         gathered,
         plan,
         listing,
-        selected,
+        objects.new_images(selected, plan) if objects is not None else selected,
         finished,
         None if on_crops else selection_data,
         sequence_names(folder.run_id, pick_order, worker.selected_sequence_length),

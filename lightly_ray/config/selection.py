@@ -223,6 +223,12 @@ class StrategyConfig(StrictModel):
                 f"input.dataset_id/tag_name name a query set, which only SIMILARITY uses, "
                 f"not {self.strategy.type}"
             )
+        objects = isinstance(self.input, EmbeddingsInput) and self.input.task is not None
+        if objects and (self.strategy.type != "DIVERSITY" or query):
+            raise ValueError(
+                "input.task (the embeddings of a task's objects) works with strategy DIVERSITY only, "
+                "without a query set"
+            )
         return self
 
 

@@ -168,3 +168,8 @@ def test_a_datapool_rerun_selects_crops_of_new_images_beside_the_crops_dataset(t
     assert sum(name.startswith(("img_4-", "img_5-")) for name in names) == 2
     images = Dataset(Location(str(lightly), writable=False), "shapes")
     assert set(second.selected) <= set(images.read_tag(images.load(), INITIAL_TAG))
+
+    # Nothing new: a third run selects nothing and leaves both datasets as they are.
+    third = _run(root, lightly, 5, dataset="shapes", use_datapool=True)
+    assert third.selected == [] and third.report["objectLevel"]["nCrops"] == 0
+    assert len(crops.read_tag(crops.load(), INITIAL_TAG)) == 5

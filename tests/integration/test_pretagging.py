@@ -7,22 +7,19 @@ kept detection must come out as "car", which checks the class mapping through th
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 import lightly_ray
-from lightly_ray.config.lightly import PretaggingConfig
 from lightly_ray.datasets import Dataset
 from lightly_ray.errors import ConfigError, WeightsNotAvailableError
 from lightly_ray.formats.pretag_schema import PRETAG_CLASSES
-from lightly_ray.models.detector import COCO_LABELS, build_network
 from lightly_ray.storage import Location
+from tests.data.car_detector import car_checkpoint
 from tests.data.grouped_images import FAST_MODEL, group_image
 from tests.data.seed_configs import SEED_CONFIGS
 from tests.data.videos import make_video
@@ -44,19 +41,6 @@ def _input(root: Path) -> Path:
     return folder
 
 
-def _car_checkpoint(path: Path) -> None:
-    """Random detector weights whose classifier scores every proposal as a car."""
-    torch.manual_seed(0)
-    state = build_network(PretaggingConfig(**DETECTOR)).state_dict()
-    bias = state["roi_heads.box_predictor.cls_score.bias"]
-    bias.zero_()
-    bias[COCO_LABELS["car"]] = 20.0
-    buffer = io.BytesIO()
-    torch.save({"state_dict": state}, buffer)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buffer.getvalue())
-
-
 def _run(input_folder: Path, lightly: Path, weights: str, **worker: Any) -> lightly_ray.RunResult:
     return lightly_ray.run(
         input_folder,
@@ -70,7 +54,7 @@ def _run(input_folder: Path, lightly: Path, weights: str, **worker: Any) -> ligh
 
 def test_pretagging_writes_a_file_per_image_and_frame_and_feeds_selection(tmp_path: Path) -> None:
     input_folder, lightly = _input(tmp_path), tmp_path / "lightly"
-    _car_checkpoint(lightly / "models" / "cars.pt")
+    car_checkpoint(lightly / "models" / "cars.pt", DETECTOR)
     result = _run(input_folder, lightly, "models/cars.pt", pretagging_debug=True)
 
     folder = lightly / ".lightly" / "predictions" / "lightly_pretagging"
@@ -135,7 +119,7 @@ def test_weights_that_cannot_be_loaded_stop_the_run_before_any_work(tmp_path: Pa
 
 def test_a_datapool_rerun_reads_the_earlier_predictions_back(tmp_path: Path) -> None:
     input_folder, lightly = _input(tmp_path), tmp_path / "lightly"
-    _car_checkpoint(lightly / "models" / "cars.pt")
+    car_checkpoint(lightly / "models" / "cars.pt", DETECTOR)
     first = _run(input_folder, lightly, "models/cars.pt", use_datapool=True)
     (input_folder / "new.png").write_bytes(group_image(4, 0))
     selection = {**SEED_002_BALANCE, "n_samples": len(first.selected) + 1}
@@ -160,7 +144,7 @@ def test_a_datapool_rerun_reads_the_earlier_predictions_back(tmp_path: Path) -> 
 def test_crops_of_what_the_detector_finds_are_selected(example: str, tmp_path: Path) -> None:
     """Seeds 001 and 002: object level on `lightly_pretagging`."""
     input_folder, lightly = _input(tmp_path), tmp_path / "lightly"
-    _car_checkpoint(lightly / "models" / "cars.pt")
+    car_checkpoint(lightly / "models" / "cars.pt", DETECTOR)
     config = SEED_CONFIGS[example]
     detector = {**DETECTOR, "weights": "models/cars.pt", "score_threshold": 0.99}
     result = lightly_ray.run(
@@ -191,7 +175,7 @@ def test_crops_of_what_the_detector_finds_are_selected(example: str, tmp_path: P
 
 def test_images_are_selected_by_the_diversity_of_the_objects_the_detector_finds(tmp_path: Path) -> None:
     input_folder, lightly = _input(tmp_path), tmp_path / "lightly"
-    _car_checkpoint(lightly / "models" / "cars.pt")
+    car_checkpoint(lightly / "models" / "cars.pt", DETECTOR)
     objects = {
         "input": {"type": "EMBEDDINGS", "task": "lightly_pretagging"},
         "strategy": {"type": "DIVERSITY"},

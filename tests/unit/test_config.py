@@ -303,6 +303,16 @@ def test_unsupported_features_are_named() -> None:
         {"input": {"type": "EMBEDDINGS", "task": task}, "strategy": {"type": "DIVERSITY"}} for task in "ab"
     ]
     two_tasks = load_config(None, selection_config={"n_samples": 5, "strategies": by_task})
+    with pytest.raises(ConfigError, match="works with strategy DIVERSITY only"):
+        load_config(
+            None,
+            selection_config={
+                "n_samples": 5,
+                "strategies": [
+                    {"input": {"type": "EMBEDDINGS", "task": "a"}, "strategy": {"type": "TYPICALITY"}}
+                ],
+            },
+        )
     assert unsupported_features(two_tasks) == [
         "selection_config.strategies: EMBEDDINGS inputs with different tasks (a, b); one run cuts the "
         "objects of one task"
