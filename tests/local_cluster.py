@@ -107,6 +107,9 @@ class LocalCluster:
             f"--node-ip-address={HOST}",
             "--object-store-memory=300000000",
             "--disable-usage-stats",
+            # Nodes share one address here: ports that default to a fixed number get their own.
+            f"--dashboard-agent-listen-port={_free_port()}",
+            f"--metrics-export-port={_free_port()}",
             *arguments,
         ]
         with log.open("wb") as output:
@@ -134,6 +137,27 @@ class LocalCluster:
                 return nodes
             time.sleep(1)
         raise RuntimeError(f"only {len(nodes)} of {count} nodes joined: {self.logs()}")
+
+    def wait_for_job_agent(self) -> None:
+        """Wait until the head's job agent takes jobs (a while after the job server answers)."""
+        self.script(
+            "import json, time\n"
+            "from ray.job_submission import JobStatus, JobSubmissionClient\n"
+            f"client = JobSubmissionClient('{self.dashboard}')\n"
+            f"deadline = time.monotonic() + {START_TIMEOUT_S}\n"
+            "while True:\n"
+            "    try:\n"
+            "        job = client.submit_job(entrypoint='true')\n"
+            "        break\n"
+            "    except RuntimeError:\n"
+            "        if time.monotonic() > deadline:\n"
+            "            raise\n"
+            "        time.sleep(1)\n"
+            "while client.get_job_status(job) not in (JobStatus.SUCCEEDED, JobStatus.FAILED):\n"
+            "    time.sleep(0.5)\n"
+            "print(json.dumps(str(client.get_job_status(job))))\n",
+            timeout_s=START_TIMEOUT_S + 60,
+        )
 
     def script(self, code: str, timeout_s: float = 120.0) -> Any:
         """Run a Python script against the cluster; returns the JSON its last line prints."""

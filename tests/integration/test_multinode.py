@@ -12,8 +12,10 @@ run selects on the test session's single-node Ray.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,19 +51,28 @@ CONFIG: dict[str, Any] = {
     },
     "resources": {"pretag": PINNED, "embed": {**PINNED, "batch_size": 1}},
 }
+# The same run on the test session's one node, which has no model_node.
+UNPINNED = {"cpus_per_actor": 0.5, "torch_threads": 1}
+SINGLE_NODE = {**CONFIG, "resources": {"pretag": UNPINNED, "embed": {**UNPINNED, "batch_size": 1}}}
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    started = LocalCluster(tmp_path_factory.mktemp("cluster"))
+def cluster() -> Iterator[LocalCluster]:
+    # A short folder: Ray's socket paths under it must stay within 107 bytes.
+    folder = Path(tempfile.mkdtemp(prefix="lrc-", dir="/tmp"))
+    started = LocalCluster(folder)
     try:
         started.start_head()
+        # One at a time: nodes on one address that start together can miss their own node info.
         started.start_worker("decoder", cpus=2)
+        started.wait_for_nodes(2)
         started.start_worker("model", cpus=2, resources={MODEL_NODE: 1})
         started.wait_for_nodes(3)
+        started.wait_for_job_agent()
         yield started
     finally:
         started.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _input(root: Path) -> Path:
@@ -160,7 +171,9 @@ def test_a_submitted_job_spreads_decoding_keeps_models_on_their_node_and_selects
     assert placement["decode"] == {nodes["decoder"], nodes["model"]}, placement
     assert placement["pretag"] == {nodes["model"]} == placement["embed"], placement
 
-    single = lightly_ray.run(input_folder, tmp_path / "single-lightly", config=CONFIG, show_progress=False)
+    single = lightly_ray.run(
+        input_folder, tmp_path / "single-lightly", config=SINGLE_NODE, show_progress=False
+    )
     assert result["selected"] == single.selected
     assert result["counts"]["nSelected"] == len(single.selected) > 0
 
@@ -182,6 +195,8 @@ def test_a_run_that_loses_a_worker_node_during_embedding_selects_the_same(
     cluster.kill_raylet("decoder")
     result = _result(process, cluster)
 
-    single = lightly_ray.run(input_folder, tmp_path / "single-lightly", config=CONFIG, show_progress=False)
+    single = lightly_ray.run(
+        input_folder, tmp_path / "single-lightly", config=SINGLE_NODE, show_progress=False
+    )
     assert result["selected"] == single.selected
     assert result["counts"] == single.counts
