@@ -122,18 +122,23 @@ class LocalCluster:
             )
         self.nodes[name] = Node(name, process, log)
 
-    def wait_for_nodes(self, count: int) -> list[dict[str, Any]]:
-        """Wait until `count` nodes are alive; returns them (node id, resources)."""
+    def alive_nodes(self) -> list[dict[str, Any]]:
+        """The nodes the cluster holds alive now (node id, resources)."""
+        nodes: list[dict[str, Any]] = self.script(
+            "import json, ray\n"
+            f"ray.init(address='{self.gcs}', logging_level='ERROR')\n"
+            "alive = [n for n in ray.nodes() if n['Alive']]\n"
+            "print(json.dumps([{'id': n['NodeID'], 'resources': n['Resources']} for n in alive]))\n"
+        )
+        return nodes
+
+    def wait_for_nodes(self, count: int, *, exactly: bool = False) -> list[dict[str, Any]]:
+        """Wait until `count` nodes (at least, or `exactly`) are alive; returns them."""
         deadline = time.monotonic() + START_TIMEOUT_S
         nodes: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
-            nodes = self.script(
-                "import json, ray\n"
-                f"ray.init(address='{self.gcs}', logging_level='ERROR')\n"
-                "alive = [n for n in ray.nodes() if n['Alive']]\n"
-                "print(json.dumps([{'id': n['NodeID'], 'resources': n['Resources']} for n in alive]))\n"
-            )
-            if len(nodes) >= count:
+            nodes = self.alive_nodes()
+            if len(nodes) == count or (len(nodes) > count and not exactly):
                 return nodes
             time.sleep(1)
         raise RuntimeError(f"only {len(nodes)} of {count} nodes joined: {self.logs()}")
@@ -190,7 +195,7 @@ class LocalCluster:
                 continue
         for node in self.nodes.values():
             try:
-                node.process.wait(timeout=30)
+                node.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 os.killpg(node.process.pid, signal.SIGKILL)
                 node.process.wait(timeout=10)

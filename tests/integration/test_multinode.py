@@ -75,18 +75,30 @@ def cluster() -> Iterator[LocalCluster]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _input(root: Path) -> Path:
-    for lightly in ("cluster-lightly", "single-lightly"):
-        car_checkpoint(
-            root / lightly / "models" / "cars.pt", {k: v for k, v in DETECTOR.items() if k != "weights"}
-        )
-    folder = root / "input"
-    (folder / "clips").mkdir(parents=True)
-    for group in range(4):
-        for member in range(3):
+def _lightly(root: Path) -> Path:
+    """A lightly location holding the detector's checkpoint."""
+    car_checkpoint(root / "models" / "cars.pt", {k: v for k, v in DETECTOR.items() if k != "weights"})
+    return root
+
+
+@pytest.fixture(scope="module")
+def input_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("multinode-input")
+    (folder / "clips").mkdir()
+    for group in range(3):
+        for member in range(2):
             (folder / f"g{group}_m{member}.png").write_bytes(group_image(group, member))
-    make_video(folder / "clips" / "a.mp4", "libx264", {"g": "5", "preset": "ultrafast"}, frames=8)
+    make_video(folder / "clips" / "a.mp4", "libx264", {"g": "5", "preset": "ultrafast"}, frames=6)
     return folder
+
+
+@pytest.fixture(scope="module")
+def single_node(
+    ray_instance: None, input_folder: Path, tmp_path_factory: pytest.TempPathFactory
+) -> lightly_ray.RunResult:
+    """The run on the test session's single node: what the cluster's runs must select."""
+    lightly = _lightly(tmp_path_factory.mktemp("single-lightly"))
+    return lightly_ray.run(input_folder, lightly, config=SINGLE_NODE, show_progress=False)
 
 
 def _submit(
@@ -134,7 +146,7 @@ def _placement(cluster: LocalCluster, job: str) -> dict[str, set[str]]:
         "from ray.util.state import list_jobs, list_tasks\n"
         f"jobs = [j for j in list_jobs(address='{cluster.dashboard}') if j.submission_id == '{job}']\n"
         f"tasks = list_tasks(address='{cluster.dashboard}', filters=[('job_id', '=', jobs[0].job_id)], "
-        "limit=10000, raise_on_missing_output=False)\n"
+        "limit=10000, raise_on_missing_output=False) if jobs and jobs[0].job_id else []\n"
         "print(json.dumps([[t.name, t.node_id, t.state] for t in tasks]))\n"
     )
     kinds = {"decode": "decode_units", "pretag": "PretagImages", "embed": "EmbedImages"}
@@ -155,48 +167,39 @@ def _node_ids(cluster: LocalCluster) -> dict[str, str]:
     return {"model": model[0], "decoder": decoder[0]}
 
 
-@pytest.mark.usefixtures("ray_instance")
 def test_a_submitted_job_spreads_decoding_keeps_models_on_their_node_and_selects_as_one_node(
-    cluster: LocalCluster, tmp_path: Path
+    cluster: LocalCluster, input_folder: Path, single_node: lightly_ray.RunResult, tmp_path: Path
 ) -> None:
-    input_folder = _input(tmp_path)
     config = tmp_path / "run.yaml"
     config.write_text(yaml.safe_dump(CONFIG))
-    result = _result(
-        _submit(cluster, config, input_folder, tmp_path / "cluster-lightly", "multinode-1"), cluster
-    )
+    lightly = _lightly(tmp_path / "lightly")
+    result = _result(_submit(cluster, config, input_folder, lightly, "multinode-1"), cluster)
 
     nodes = _node_ids(cluster)
     placement = _placement(cluster, "multinode-1")
     assert placement["decode"] == {nodes["decoder"], nodes["model"]}, placement
     assert placement["pretag"] == {nodes["model"]} == placement["embed"], placement
-
-    single = lightly_ray.run(
-        input_folder, tmp_path / "single-lightly", config=SINGLE_NODE, show_progress=False
-    )
-    assert result["selected"] == single.selected
-    assert result["counts"]["nSelected"] == len(single.selected) > 0
+    assert result["selected"] == single_node.selected
+    assert result["counts"]["nSelected"] == len(single_node.selected) > 0
 
 
-@pytest.mark.usefixtures("ray_instance")
 def test_a_run_that_loses_a_worker_node_during_embedding_selects_the_same(
-    cluster: LocalCluster, tmp_path: Path
+    cluster: LocalCluster, input_folder: Path, single_node: lightly_ray.RunResult, tmp_path: Path
 ) -> None:
-    input_folder = _input(tmp_path)
     config = tmp_path / "run.yaml"
     config.write_text(yaml.safe_dump(CONFIG))
-    process = _submit(cluster, config, input_folder, tmp_path / "cluster-lightly", "multinode-kill")
-    # Kill the decode-only node once the model actors have started work on the cluster.
+    lightly = _lightly(tmp_path / "lightly")
+    process = _submit(cluster, config, input_folder, lightly, "multinode-kill")
+    # Kill the decode-only node once the model actors have started work on the cluster: the
+    # decoded blocks in its object store and its running decode tasks are lost.
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
         if _placement(cluster, "multinode-kill")["pretag"]:
             break
         time.sleep(1)
+    assert process.poll() is None, "the job ended before a node could be killed"
     cluster.kill_raylet("decoder")
     result = _result(process, cluster)
-
-    single = lightly_ray.run(
-        input_folder, tmp_path / "single-lightly", config=SINGLE_NODE, show_progress=False
-    )
-    assert result["selected"] == single.selected
-    assert result["counts"] == single.counts
+    assert len(cluster.wait_for_nodes(2, exactly=True)) == 2, "the decoder node is gone"
+    assert result["selected"] == single_node.selected
+    assert result["counts"] == single_node.counts
