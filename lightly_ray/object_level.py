@@ -31,7 +31,7 @@ from lightly_ray.datasets.store import DatasetState
 from lightly_ray.formats.lightly_inputs import LightlyInputs
 from lightly_ray.formats.prediction_items import Prediction
 from lightly_ray.formats.predictions import TaskPredictions, read_task_predictions, require_predictions
-from lightly_ray.formats.pretag_schema import pretag_schema
+from lightly_ray.formats.pretag_schema import PRETAG_CLASSES, pretag_schema
 from lightly_ray.pipeline.crops import BOX_INDEX, BOX_SCORE, CATEGORY, CROP_BOX, PARENT, CropSource
 from lightly_ray.pipeline.gather import GatheredSamples
 from lightly_ray.selection.data import ObjectEmbeddings, SelectionData
@@ -248,6 +248,21 @@ class CropRun:
         empty = pa.table({"name": pa.array([], pa.string())})
         plan = DatapoolPlan(to_process=empty, preselected=self.preselected, reembed=again)
         return selection_pool(self.crops, plan)
+
+    def why_no_crops(self) -> str:
+        """Why no crop was cut (for a run that found none), and what to change."""
+        assert self.crops is not None
+        skipped = int((self.crops.errors != "").sum())
+        if self.boxes.task.task_name == PRETAGGING_TASK:
+            threshold = self.config.lightly_config.pretagging.score_threshold
+            return (
+                f"the detector found no {', '.join(PRETAG_CLASSES)} scoring at least {threshold:g} "
+                "(lightly_config.pretagging.score_threshold) in the decoded samples"
+            )
+        task = self.boxes.task.task_name
+        if skipped:
+            return f"all {skipped} boxes of task '{task}' have no area or lie outside their image"
+        return f"task '{task}' has no boxes for the decoded samples"
 
     def inputs(self) -> LightlyInputs:
         """What selection reads on crops: each crop's own box as the task's prediction."""

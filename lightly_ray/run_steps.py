@@ -62,6 +62,8 @@ def pool_and_inputs(
     datapool = plan if worker.use_datapool else None
     if objects is not None and objects.on_crops:
         pool = objects.pool(gathered, datapool)
+        if not pool.names and gathered.candidate.any():
+            raise LightlyRayError(f"object level has no crops to select from: {objects.why_no_crops()}")
         return pool, objects.inputs()
     pool = selection_pool(gathered, datapool)
     inputs = read_lightly_inputs(lightly_location, config, pool.names, pool.videos)

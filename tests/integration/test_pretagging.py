@@ -16,7 +16,7 @@ import pytest
 
 import lightly_ray
 from lightly_ray.datasets import Dataset
-from lightly_ray.errors import ConfigError, WeightsNotAvailableError
+from lightly_ray.errors import ConfigError, LightlyRayError, WeightsNotAvailableError
 from lightly_ray.formats.pretag_schema import PRETAG_CLASSES
 from lightly_ray.storage import Location
 from tests.data.car_detector import car_checkpoint
@@ -194,3 +194,16 @@ def test_images_are_selected_by_the_diversity_of_the_objects_the_detector_finds(
     # The detector's files are written for the images and frames as in any pretagging run.
     written = sorted((lightly / ".lightly" / "predictions" / "lightly_pretagging").rglob("*.json"))
     assert len(written) == 10
+
+
+def test_object_level_without_any_detection_says_why(tmp_path: Path) -> None:
+    input_folder, lightly = _input(tmp_path), tmp_path / "lightly"
+    with pytest.raises(LightlyRayError, match="no crops to select from: the detector found no bicycle"):
+        lightly_ray.run(
+            input_folder,
+            lightly,
+            worker_config={"pretagging": True, "object_level": {"task_name": "lightly_pretagging"}},
+            selection_config=SEED_002_BALANCE,
+            lightly_config={**FAST_MODEL, "pretagging": {**DETECTOR, "weights": "random"}},
+            show_progress=False,
+        )
