@@ -4,7 +4,7 @@
 
 Generates N 320x240 JPEGs with a few coloured rectangles and a detector checkpoint (seeded
 random Faster R-CNN ResNet-50 FPN weights whose classifier leans to "car", so that it finds
-objects: about 15 cars per image above the score threshold, between none and 100), then, in the
+objects: about 8 cars per image above the score threshold, between none and 100), then, in the
 same process:
 - `pipeline`: `lightly_ray.run` with `worker_config.pretagging` and object level on
   `lightly_pretagging` (every detection cut into a crop and embedded with the images by a
