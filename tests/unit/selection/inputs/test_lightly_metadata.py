@@ -85,7 +85,9 @@ def test_against_a_plain_float64_reference(height: int, width: int) -> None:
     image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
     image[: height // 2] //= 7  # darker top half: not a uniform-noise image
     values = image.astype(np.float64)
-    grey = (image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).astype(np.float64)
+    red, green, blue = (image[..., channel].astype(np.float32) for channel in range(3))
+    luma = [np.float32(weight) for weight in (0.299, 0.587, 0.114)]
+    grey = (red * luma[0] + green * luma[1] + blue * luma[2]).astype(np.float64)  # float32, as specified
     centre = grey[1:-1, 1:-1]
     shifts = [(dy, dx) for dy in range(3) for dx in range(3) if (dy, dx) != (1, 1)]
     neighbours = sum(grey[dy : dy + height - 2, dx : dx + width - 2] for dy, dx in shifts)
