@@ -119,7 +119,11 @@ def embed_with_model(
             crash_point("embedding")
 
     try:
-        gathered = gather_batches(itertools.chain(earlier, counted()), remove_exact_duplicates=duplicates)
+        gathered = gather_batches(
+            itertools.chain(earlier, counted()),
+            remove_exact_duplicates=duplicates,
+            expected_rows=total + (reused.num_rows if reused is not None else 0),
+        )
     finally:
         bar.close()
     if cache is not None:
@@ -151,14 +155,7 @@ def embed_from_csv(
     if config.worker_config.normalize_embeddings:
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         vectors = vectors / np.maximum(norms, 1e-12)
-    count = len(matched)
-    gathered = GatheredSamples(
-        names=np.asarray(matched, dtype=object),
-        errors=np.full(count, "", dtype=object),
-        candidate=np.ones(count, dtype=bool),
-        duplicate_of=np.full(count, "", dtype=object),
-        embeddings=vectors,
-    )
+    gathered = GatheredSamples.of_matrix(np.asarray(matched, dtype=object), vectors)
     listed_set = set(listed)
     without_row = sorted(name for name in listed if name not in row_of)
     not_in_input = sorted(name for name in table.filenames if name not in listed_set)

@@ -359,9 +359,7 @@ def object_embeddings(crops: GatheredSamples, candidates: Sequence[str]) -> Obje
     position = {str(name): index for index, name in enumerate(candidates)}
     index = np.array([position.get(str(parent), -1) for parent in crops.detections[PARENT]], dtype=np.int64)
     keep = crops.candidate & (index >= 0)
-    return ObjectEmbeddings(
-        embeddings=np.ascontiguousarray(crops.embeddings[keep], dtype=np.float32), candidate_index=index[keep]
-    )
+    return ObjectEmbeddings(embeddings=crops.embeddings_of(np.flatnonzero(keep)), candidate_index=index[keep])
 
 
 __all__ = [

@@ -19,7 +19,7 @@ from lightly_ray.errors import LightlyRayError
 from lightly_ray.formats.lightly_inputs import LightlyInputs, read_lightly_inputs
 from lightly_ray.formats.pretag_predictions import pretag_predictions
 from lightly_ray.object_level import CropRun
-from lightly_ray.pipeline.gather import GatheredSamples
+from lightly_ray.pipeline.gather import GatheredSamples, release_free_memory
 from lightly_ray.pipeline.units import IndexedVideos, index_videos
 from lightly_ray.progress import logger
 from lightly_ray.selection.data import ObjectEmbeddings
@@ -105,7 +105,9 @@ def select_pool(
     problem = build_problem(config.selection_config, data)
     length = config.worker_config.selected_sequence_length
     if length is None:
-        return explain_selection(config.selection_config, problem, select(problem)), data
+        result = select(problem)
+        release_free_memory()  # the selection's working arrays (a quarter of the matrix and more)
+        return explain_selection(config.selection_config, problem, result), data
     videos = np.asarray([video or "" for video in pool.videos], dtype=object)
     ids = sequence_ids(videos, pool.frame_indices, np.ones(len(pool.names), dtype=bool), length)
     if not (ids >= 0).any():

@@ -193,15 +193,16 @@ def restrict_candidates(gathered: GatheredSamples, plan: DatapoolPlan) -> None:
     Samples without frame columns (an embeddings CSV) are matched by name: a listed file that is
     not new is no candidate; a frame's video is unknown there, so frames stay candidates.
     """
-    names = gathered.names.astype(str)
+    names = pa.array(gathered.names, pa.large_string())
+    new_files = pa.array(sorted(plan.new_files), pa.large_string())
     if gathered.frames:
-        videos = gathered.frames["video"].astype(str)
-        files = np.where(videos != "", videos, names)
-        allowed = np.fromiter((file in plan.new_files for file in files), dtype=bool, count=len(files))
+        videos = pa.array(gathered.frames["video"], pa.large_string())
+        files = pc.if_else(pc.not_equal(videos, ""), videos, names)
+        allowed = pc.is_in(files, value_set=new_files).to_numpy(zero_copy_only=False)
     else:
-        listed = set(plan.to_process.column("name").to_pylist())
-        old = listed - plan.new_files
-        allowed = np.fromiter((name not in old for name in names), dtype=bool, count=len(names))
+        listed = pc.cast(plan.to_process.column("name"), pa.large_string())
+        old = pc.filter(listed, pc.invert(pc.is_in(listed, value_set=new_files)))
+        allowed = ~pc.is_in(names, value_set=old).to_numpy(zero_copy_only=False)
     gathered.candidate &= allowed
 
 
@@ -211,7 +212,8 @@ class SelectionPool:
 
     Attributes:
         names: Every sample, sorted and unique.
-        embeddings: Shape (n, dim), float32.
+        embeddings: Shape (n, dim), float32. Without preselected samples this is the gathered
+            `candidate_embeddings()`, which may share memory with the gathered samples.
         lightly_metadata: By name, shape (n,).
         videos: Per sample, its video (None for an image).
         preselected: Indices of the dataset's samples.
@@ -232,56 +234,98 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
     A preselected sample whose embedding this run recomputed takes it from `gathered` (it is
     there whether or not it is a candidate); one that is also a candidate is one sample.
     """
-    names = np.asarray(gathered.names.astype(str))
-    rows = {str(name): row for row, name in enumerate(names)}
-    keep = set(np.flatnonzero(gathered.candidate).tolist())
-    preselected_names: list[str] = []
-    stored: dict[str, int] = {}
+    keep = gathered.candidate.copy()
+    preselected_rows: list[np.ndarray] = []
+    stored: dict[str, int] = {}  # preselected samples this run did not process, by table row
     table = plan.preselected if plan is not None else None
-    if plan is not None:
-        for name in plan.reembed:
-            if name in rows and not gathered.errors[rows[name]]:
-                keep.add(rows[name])
-                preselected_names.append(name)
-            else:
+    if plan is not None and (plan.reembed or table is not None):
+        names = pa.array(gathered.names, pa.large_string())
+        if plan.reembed:
+            rows = _rows_of(pa.array(plan.reembed, pa.large_string()), names)
+            usable = rows >= 0
+            usable[usable] &= gathered.errors[rows[usable]] == ""
+            for index in np.flatnonzero(~usable).tolist():
+                name = plan.reembed[index]
                 logger.warning("preselected sample %s is no longer in the input: left out", name)
-    if table is not None:
-        for index, name in enumerate(table.column("name").to_pylist()):
-            preselected_names.append(name)
-            if name in rows:
-                keep.add(rows[name])
-            else:
-                stored[name] = index
-    own = sorted(keep)
-    all_names = sorted({*(str(names[row]) for row in own), *stored})
-    position = {name: index for index, name in enumerate(all_names)}
-    dim = gathered.embeddings.shape[1]
-    embeddings = np.zeros((len(all_names), dim), dtype=np.float32)
-    metadata = {column.removeprefix("lightly_"): np.zeros(len(all_names)) for column in METADATA_COLUMNS}
-    videos: list[str | None] = [None] * len(all_names)
-    frame_indices = np.full(len(all_names), -1, dtype=np.int64)
-    for row in own:
-        at = position[str(names[row])]
-        embeddings[at] = gathered.embeddings[row]
-        for key in metadata:
-            if key in gathered.lightly_metadata:
-                metadata[key][at] = gathered.lightly_metadata[key][row]
-        if gathered.frames:
-            videos[at] = str(gathered.frames["video"][row]) or None
-            frame_indices[at] = int(gathered.frames["frame_index"][row])
+            keep[rows[usable]] = True
+            preselected_rows.append(rows[usable])
+        if table is not None:
+            rows = _rows_of(table.column("name"), names)
+            keep[rows[rows >= 0]] = True
+            preselected_rows.append(rows[rows >= 0])
+            for index in np.flatnonzero(rows < 0).tolist():
+                stored[str(table.column("name")[index].as_py())] = index
+    own = np.flatnonzero(keep)
+    own_names = gathered.names[own]
+    if not stored and np.array_equal(keep, gathered.candidate):
+        embeddings = gathered.candidate_embeddings()  # no copy when nothing else is in the pool
+    else:
+        embeddings = gathered.embeddings_of(own)
+    keys = [column.removeprefix("lightly_") for column in METADATA_COLUMNS]
+    metadata = {key: _or_zeros(gathered.lightly_metadata.get(key), own) for key in keys}
+    if gathered.frames:
+        video_column = gathered.frames["video"][own]
+        frame_indices = gathered.frames["frame_index"][own].astype(np.int64)
+    else:
+        video_column = np.full(len(own), "", dtype=object)
+        frame_indices = np.full(len(own), -1, dtype=np.int64)
+    all_names = own_names
     if stored and table is not None:
-        vectors = embedding_matrix(table)
-        for name, index in stored.items():
-            at = position[name]
-            embeddings[at] = vectors[index]
-            for key in metadata:
-                metadata[key][at] = float(table.column(f"lightly_{key}")[index].as_py())
-            videos[at] = str(table.column("video")[index].as_py()) or None
-            frame_indices[at] = int(table.column("frame_index")[index].as_py())
-    chosen = sorted({position[name] for name in preselected_names if name in position})
+        rows = table.take(pa.array(np.fromiter(stored.values(), dtype=np.int64, count=len(stored))))
+        all_names = np.concatenate([own_names, np.array(list(stored), dtype=object)])
+        embeddings = np.concatenate([embeddings, embedding_matrix(rows)])
+        for key in metadata:
+            values = rows.column(f"lightly_{key}").to_numpy(zero_copy_only=False).astype(np.float64)
+            metadata[key] = np.concatenate([metadata[key], values])
+        video_column = np.concatenate([video_column, rows.column("video").to_numpy(zero_copy_only=False)])
+        stored_frames = rows.column("frame_index").to_numpy(zero_copy_only=False).astype(np.int64)
+        frame_indices = np.concatenate([frame_indices, stored_frames])
+        order = pc.sort_indices(pa.array(all_names, pa.large_string())).to_numpy()
+        all_names, embeddings, video_column, frame_indices = (
+            all_names[order],
+            embeddings[order],
+            video_column[order],
+            frame_indices[order],
+        )
+        metadata = {key: values[order] for key, values in metadata.items()}
+    chosen = _preselected_positions(gathered, own, preselected_rows, all_names, list(stored))
     return SelectionPool(
-        all_names, embeddings, metadata, videos, np.array(chosen, dtype=np.int64), frame_indices
+        names=all_names.tolist(),
+        embeddings=embeddings,
+        lightly_metadata=metadata,
+        videos=[str(video) or None for video in video_column.tolist()],
+        preselected=chosen,
+        frame_indices=frame_indices,
     )
+
+
+def _rows_of(wanted: pa.Array | pa.ChunkedArray, names: pa.Array) -> np.ndarray:
+    """Per wanted name, its row in `names`, -1 when it is not there."""
+    found = pc.index_in(pc.cast(wanted, pa.large_string()), value_set=names)
+    rows: np.ndarray = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return rows
+
+
+def _or_zeros(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+    if values is None:
+        return np.zeros(len(rows), dtype=np.float64)
+    return np.asarray(values[rows], dtype=np.float64)
+
+
+def _preselected_positions(
+    gathered: GatheredSamples,
+    own: np.ndarray,
+    preselected_rows: list[np.ndarray],
+    all_names: np.ndarray,
+    stored_names: list[str],
+) -> np.ndarray:
+    """Sorted positions in the pool of the preselected samples (processed here, or stored)."""
+    if not preselected_rows and not stored_names:
+        return np.zeros(0, dtype=np.int64)
+    names = [gathered.names[np.concatenate(preselected_rows)]] if preselected_rows else []
+    wanted = np.concatenate([*names, np.array(stored_names, dtype=object)])
+    positions = _rows_of(pa.array(wanted, pa.large_string()), pa.array(all_names, pa.large_string()))
+    return np.unique(positions[positions >= 0]).astype(np.int64)
 
 
 def _file_keys(table: pa.Table, column: str) -> dict[str, tuple[int, int]]:

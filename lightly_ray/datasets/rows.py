@@ -12,7 +12,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lightly_ray.pipeline.gather import FRAME_COLUMNS, GATHERED_COLUMNS, METADATA_COLUMNS, GatheredSamples
+from lightly_ray.pipeline.gather import (
+    FRAME_COLUMNS,
+    GATHERED_COLUMNS,
+    METADATA_COLUMNS,
+    GatheredSamples,
+    vector_column,
+)
 
 Batch = dict[str, np.ndarray]
 
@@ -28,25 +34,22 @@ def processed_table(gathered: GatheredSamples, listing: pa.Table, run_id: str) -
         run_id: The run that processed them.
     """
     count = len(gathered.names)
-    names = gathered.names.astype(str)
-    videos = gathered.frames["video"].astype(str) if gathered.frames else np.full(count, "")
-    files = np.where(videos != "", videos, names)
-    listed = zip(
-        listing.column("name").to_pylist(),
-        listing.column("size").to_pylist(),
-        listing.column("mtime_ns").to_pylist(),
-        strict=True,
-    )
-    key_of = {name: (size, mtime or 0) for name, size, mtime in listed}
-    keys = [key_of.get(str(file), (0, 0)) for file in files]
-    columns: dict[str, np.ndarray] = {
+    names = pa.array(gathered.names, pa.string())
+    if gathered.frames:
+        videos = pa.array(gathered.frames["video"], pa.string())
+        files = pc.if_else(pc.not_equal(videos, ""), videos, names)
+    else:
+        files = names
+    at = pc.index_in(files, value_set=pc.cast(listing.column("name"), pa.string()))  # null: not listed
+    columns: dict[str, np.ndarray | pa.Array | pa.ChunkedArray] = {
         "name": names,
-        "size": np.fromiter((key[0] for key in keys), dtype=np.int64, count=count),
-        "mtime_ns": np.fromiter((key[1] for key in keys), dtype=np.int64, count=count),
-        "ok": gathered.errors.astype(str) == "",
-        "error": gathered.errors.astype(str),
+        "file": files,
+        "size": pc.fill_null(pc.take(listing.column("size"), at), 0),
+        "mtime_ns": pc.fill_null(pc.take(listing.column("mtime_ns"), at), 0),
+        "ok": gathered.errors == "",
+        "error": gathered.errors,
         "content_hash": _or_empty(gathered.content_hashes, count),
-        "embedding": np.asarray(gathered.embeddings, dtype=np.float32),
+        "embedding": gathered.embedding_column(),
     }
     for column in METADATA_COLUMNS:
         columns[column] = _or_zeros(
@@ -63,23 +66,40 @@ def batch_rows(batch: Batch, run_id: str) -> pa.Table:
     return _table({column: np.asarray(values) for column, values in batch.items()}, run_id)
 
 
-def _table(columns: dict[str, np.ndarray], run_id: str) -> pa.Table:
-    """The processed-rows table, columns in PROCESSED_COLUMNS order, defaults for missing ones."""
+def _table(columns: dict[str, np.ndarray | pa.Array | pa.ChunkedArray], run_id: str) -> pa.Table:
+    """The processed-rows table, columns in PROCESSED_COLUMNS order, defaults for missing ones.
+
+    `name`, `file` and `embedding` may come as Arrow columns already (no copy is made of them);
+    numpy `embedding` is a (rows, dim) matrix or a column of row arrays.
+    """
     count = len(columns["name"])
-    names = columns["name"].astype(str)
-    videos = columns["video"].astype(str) if "video" in columns else np.full(count, "")
-    vectors = np.ascontiguousarray(columns["embedding"], dtype=np.float32)
-    if vectors.ndim != 2:  # a column of row arrays
-        vectors = np.stack(list(vectors)).astype(np.float32) if count else vectors.reshape(0, 0)
-    result: dict[str, pa.Array] = {
-        "name": pa.array(names, pa.string()),
-        "file": pa.array(np.where(videos != "", videos, names), pa.string()),
-        "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1]),
-        "run_id": pa.array([run_id] * count, pa.string()),
-    }
+    result: dict[str, pa.Array | pa.ChunkedArray] = {}
+    for column in ("name", "file"):
+        values = columns.get(column, columns["name"])
+        result[column] = (
+            values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, pa.string())
+        )
+    if "file" not in columns and "video" in columns:
+        videos = pa.array(columns["video"], pa.string())
+        result["file"] = pc.if_else(pc.not_equal(videos, ""), videos, result["name"])
+    embedding = columns["embedding"]
+    if not isinstance(embedding, pa.Array | pa.ChunkedArray):
+        vectors = np.ascontiguousarray(embedding, dtype=np.float32)
+        if vectors.ndim != 2:  # a column of row arrays
+            vectors = np.stack(list(vectors)).astype(np.float32) if count else vectors.reshape(0, 0)
+        embedding = vector_column(vectors)
+    result["embedding"] = embedding
+    result["run_id"] = pa.repeat(pa.scalar(run_id, pa.string()), count)
     for column, (kind, default) in _COLUMN_TYPES.items():
         values = columns.get(column)
-        result[column] = pa.array(np.full(count, default) if values is None else values, kind)
+        if values is None:
+            result[column] = pa.repeat(pa.scalar(default, kind), count)
+        else:
+            result[column] = (
+                values.cast(kind)
+                if isinstance(values, pa.Array | pa.ChunkedArray)
+                else pa.array(values, kind)
+            )
     return pa.table({column: result[column] for column in PROCESSED_COLUMNS})
 
 
@@ -147,4 +167,4 @@ def _or_zeros(values: np.ndarray | None, count: int, dtype: type) -> np.ndarray:
 def _or_empty(values: np.ndarray, count: int) -> np.ndarray:
     if len(values) != count:
         return np.full(count, "", dtype=object)
-    return np.asarray(values, dtype=str)
+    return np.asarray(values, dtype=object)

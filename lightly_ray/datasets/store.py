@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from lightly_ray.crash_points import crash_point
 from lightly_ray.datasets.names import INITIAL_TAG
 from lightly_ray.errors import InputFormatError, LightlyRayError
+from lightly_ray.outputs.run_folder import PARQUET_ROW_GROUP
 from lightly_ray.storage import Location
 
 DATASETS_PREFIX = ".lightly/datasets"
@@ -235,7 +236,7 @@ class Dataset:
 
     def _write_parquet(self, path: str, table: pa.Table) -> None:
         with self.location.open_atomic_output(f"{self.folder}/{path}") as stream:
-            pq.write_table(table, stream)
+            pq.write_table(table, stream, row_group_size=PARQUET_ROW_GROUP)
 
     def _write_lines(self, path: str, lines: Sequence[str]) -> None:
         text = "".join(f"{line}\n" for line in lines)

@@ -27,6 +27,10 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return f"{moment:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
+# Rows per Parquet row group: the writer holds a whole group in memory, 32 MB of 128-d embeddings.
+PARQUET_ROW_GROUP = 65_536
+
+
 class RunFolder:
     """One run's folder in the lightly location.
 
@@ -62,7 +66,7 @@ class RunFolder:
     def write_parquet(self, name: str, table: pa.Table) -> None:
         """Write an Arrow table as one Parquet file."""
         with self.location.open_atomic_output(f"{self.relative}/{name}") as stream:
-            pq.write_table(table, stream)
+            pq.write_table(table, stream, row_group_size=PARQUET_ROW_GROUP)
 
     def commit(self, summary: dict[str, Any]) -> None:
         """Mark the run finished. Call after every other file of the run is written."""

@@ -1,17 +1,28 @@
-"""Gather: collect the embedded rows on the driver and sort out corrupt files and duplicates."""
+"""Gather: collect the embedded rows on the driver and sort out corrupt files and duplicates.
+
+The embedding matrix is the largest thing a run's driver holds (5.1 GB at 10M x 128 float32),
+so it exists once: blocks are copied into one buffer as they arrive, sorted by name in place,
+and compacted in place to the rows that have an embedding of their own (a corrupt file has
+none; an exact duplicate shares its original's row). Names stay Python strings in object
+arrays (a fixed-width unicode array of long paths is several times larger).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
 from lightly_ray.formats.pretag_schema import PRETAG_COLUMNS
 from lightly_ray.pipeline.crops import BOX_INDEX, CATEGORY, CROP_COLUMNS, PARENT
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
+from lightly_ray.pipeline.row_moves import compact_rows, permute_rows
 
 Batch = dict[str, np.ndarray]
 
@@ -39,11 +50,14 @@ class GatheredSamples:
     """Every processed file of a run, sorted by name, split into candidates and the rest.
 
     Attributes:
-        names: All processed file names, sorted.
+        names: All processed file names (str), sorted.
         errors: Per file, why it is corrupt ("" when it decoded).
         candidate: Mask of files that enter selection (decoded and not a duplicate).
         duplicate_of: Per file, the name of the earlier file with identical bytes, or "".
-        embeddings: Array of shape (n_files, dim); rows of corrupt files are zero.
+        vectors: The distinct embeddings, shape (n_vectors, dim), float32; `vector_row` says
+            whose is whose. Use `embeddings_of` and `candidate_embeddings` to read them.
+        vector_row: Per file, its row in `vectors`: -1 for a corrupt file (its embedding is
+            zero), the original's row for an exact duplicate (identical bytes).
         lightly_metadata: Lightly metadata by name (sharpness, ...), arrays of shape (n_files,);
             empty when the files were not decoded (precomputed embeddings).
         frames: `video` (the video of each sample, "" for an image), `frame_index` (-1 for an
@@ -66,7 +80,8 @@ class GatheredSamples:
     errors: np.ndarray
     candidate: np.ndarray
     duplicate_of: np.ndarray
-    embeddings: np.ndarray
+    vectors: np.ndarray
+    vector_row: np.ndarray
     lightly_metadata: dict[str, np.ndarray] = field(default_factory=dict)
     frames: dict[str, np.ndarray] = field(default_factory=dict)
     sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -75,16 +90,43 @@ class GatheredSamples:
     detections: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
+    def of_matrix(cls, names: np.ndarray, embeddings: np.ndarray) -> GatheredSamples:
+        """Samples that all decoded, each with its own row of `embeddings` (e.g. an embeddings CSV)."""
+        count = len(names)
+        return cls(
+            names=np.asarray(names, dtype=object),
+            errors=np.full(count, "", dtype=object),
+            candidate=np.ones(count, dtype=bool),
+            duplicate_of=np.full(count, "", dtype=object),
+            vectors=np.ascontiguousarray(embeddings, dtype=np.float32),
+            vector_row=np.arange(count, dtype=np.int64),
+        )
+
+    @classmethod
     def empty(cls, dim: int) -> GatheredSamples:
         """No samples (a datapool run with nothing new), embeddings of width `dim`."""
-        nothing = np.zeros(0, dtype=object)
-        return cls(
-            names=nothing,
-            errors=nothing,
-            candidate=np.zeros(0, dtype=bool),
-            duplicate_of=nothing,
-            embeddings=np.zeros((0, dim), dtype=np.float32),
-        )
+        return cls.of_matrix(np.zeros(0, dtype=object), np.zeros((0, dim), dtype=np.float32))
+
+    @property
+    def dim(self) -> int:
+        """The embeddings' width."""
+        return int(self.vectors.shape[1])
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        """Every file's embedding, shape (n_files, dim): a new array (zero rows for corrupt files)."""
+        return self.embeddings_of(np.arange(len(self.names)))
+
+    def embeddings_of(self, rows: np.ndarray) -> np.ndarray:
+        """The embeddings of the files at `rows` (indices into `names`), a new (len(rows), dim) array."""
+        which = self.vector_row[rows]
+        if len(which) and (which >= 0).all():
+            taken: np.ndarray = self.vectors[which]
+            return taken
+        result = np.zeros((len(which), self.dim), dtype=np.float32)
+        has = which >= 0
+        result[has] = self.vectors[which[has]]
+        return result
 
     def subset(self, mask: np.ndarray) -> GatheredSamples:
         """The samples where `mask` is true, in the same order (object level: images or crops)."""
@@ -92,12 +134,15 @@ class GatheredSamples:
         def part(values: np.ndarray) -> np.ndarray:
             return values[mask] if len(values) == len(mask) else values
 
+        which = self.vector_row[mask]
+        used = np.unique(which[which >= 0])
         return GatheredSamples(
             names=self.names[mask],
             errors=self.errors[mask],
             candidate=self.candidate[mask].copy(),
             duplicate_of=self.duplicate_of[mask],
-            embeddings=self.embeddings[mask],
+            vectors=self.vectors[used],
+            vector_row=np.where(which >= 0, np.searchsorted(used, which), -1),
             lightly_metadata={name: values[mask] for name, values in self.lightly_metadata.items()},
             frames={name: values[mask] for name, values in self.frames.items()},
             sizes=part(self.sizes),
@@ -128,62 +173,154 @@ class GatheredSamples:
         return [str(name) for name in self.names[self.candidate]]
 
     def candidate_embeddings(self) -> np.ndarray:
-        """Embeddings of the candidates, shape (n_candidates, dim), float32."""
-        return np.ascontiguousarray(self.embeddings[self.candidate], dtype=np.float32)
+        """Embeddings of the candidates, shape (n_candidates, dim), float32.
 
-    def candidate_lightly_metadata(self) -> dict[str, np.ndarray]:
-        """Lightly metadata of the candidates, by name."""
-        return {name: values[self.candidate] for name, values in self.lightly_metadata.items()}
+        When the candidates are exactly the files with an embedding of their own (no datapool
+        restriction), this is `vectors` itself, not a copy: do not write to it.
+        """
+        which = self.vector_row[self.candidate]
+        if len(which) == len(self.vectors) and _is_identity(which):
+            return self.vectors
+        return self.embeddings_of(np.flatnonzero(self.candidate))
 
     def embeddings_table(self) -> pa.Table:
         """The candidates as an Arrow table: name (string), embedding (fixed-size list of float32)."""
-        vectors = self.candidate_embeddings()
-        flat = pa.array(vectors.reshape(-1), type=pa.float32())
-        column = pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
-        return pa.table({"name": pa.array(self.candidate_names(), pa.string()), "embedding": column})
+        return pa.table(
+            {
+                "name": pa.array(self.names[self.candidate], pa.string()),
+                "embedding": vector_column(self.candidate_embeddings()),
+            }
+        )
+
+    def embedding_column(self) -> pa.ChunkedArray:
+        """Every file's embedding as an Arrow column (fixed-size lists of float32), rows as `names`.
+
+        Runs of files whose rows follow each other in `vectors` are zero-copy slices of it; only
+        corrupt files, duplicates and their neighbours are copied, so the column costs a
+        fraction of the matrix.
+        """
+        which = self.vector_row
+        if _is_identity(which) and len(which) == len(self.vectors):
+            return pa.chunked_array([vector_column(self.vectors)])
+        chunks: list[pa.Array] = []
+        copied_from = 0
+        for start, stop in _contiguous_runs(which, MIN_SHARED_RUN):
+            if copied_from < start:
+                chunks.append(vector_column(self.embeddings_of(np.arange(copied_from, start))))
+            chunks.append(vector_column(self.vectors[which[start] : which[start] + stop - start]))
+            copied_from = stop
+        if copied_from < len(which) or not chunks:
+            chunks.append(vector_column(self.embeddings_of(np.arange(copied_from, len(which)))))
+        return pa.chunked_array(chunks, type=pa.list_(pa.float32(), self.dim))
 
 
-def gather_batches(batches: Iterable[Batch], *, remove_exact_duplicates: bool) -> GatheredSamples:
+# Shorter runs of consecutive rows are copied with their neighbours rather than sliced: fewer chunks.
+MIN_SHARED_RUN = 64
+
+
+def vector_column(vectors: np.ndarray) -> pa.FixedSizeListArray:
+    """A (rows, dim) float32 matrix as an Arrow fixed-size-list column sharing its buffer."""
+    matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+    flat = pa.Array.from_buffers(pa.float32(), matrix.size, [None, pa.py_buffer(matrix)])
+    return pa.FixedSizeListArray.from_arrays(flat, matrix.shape[1])
+
+
+def _is_identity(which: np.ndarray) -> bool:
+    return bool(len(which) == 0 or (which[0] == 0 and (np.diff(which) == 1).all()))
+
+
+def _contiguous_runs(which: np.ndarray, min_length: int) -> list[tuple[int, int]]:
+    """[start, stop) runs of at least `min_length` rows with `which` counting up by one from >= 0."""
+    if not len(which):
+        return []
+    follows = np.diff(which) == 1
+    breaks = np.flatnonzero(~follows) + 1
+    starts = np.concatenate([[0], breaks])
+    stops = np.concatenate([breaks, [len(which)]])
+    long = (stops - starts >= min_length) & (which[starts] >= 0)
+    return list(zip(starts[long].tolist(), stops[long].tolist(), strict=True))
+
+
+class _RowBuffer:
+    """One growing float32 matrix that the blocks' embeddings are copied into as they arrive."""
+
+    def __init__(self, expected_rows: int | None) -> None:
+        self.expected = max(int(expected_rows or 0), 0)
+        self.matrix: np.ndarray | None = None
+        self.rows = 0
+
+    def add(self, block: np.ndarray) -> None:
+        count = len(block)
+        if self.matrix is None:
+            # Untouched rows of np.empty cost no memory, so the expected count is free to reserve.
+            self.matrix = np.empty((max(self.expected, count, 1), *block.shape[1:]), dtype=np.float32)
+        elif block.shape[1:] != self.matrix.shape[1:]:
+            raise ValueError(f"embeddings of width {block.shape[1:]} and {self.matrix.shape[1:]} in one run")
+        if self.rows + count > len(self.matrix):  # more rows than expected (crops): grow by half
+            rows = max(self.rows + count, len(self.matrix) * 3 // 2)
+            grown = np.empty((rows, *self.matrix.shape[1:]), dtype=np.float32)
+            grown[: self.rows] = self.matrix[: self.rows]
+            self.matrix = grown
+        self.matrix[self.rows : self.rows + count] = block
+        self.rows += count
+
+    def result(self) -> np.ndarray:
+        assert self.matrix is not None
+        return self.matrix[: self.rows]
+
+
+def gather_batches(
+    batches: Iterable[Batch], *, remove_exact_duplicates: bool, expected_rows: int | None = None
+) -> GatheredSamples:
     """Concatenate embedded batches, sort them by name and mark duplicates.
 
     Args:
         batches: Batches with the columns of GATHERED_COLUMNS, in any order.
         remove_exact_duplicates: Keep only the first name of each group of files with identical
             bytes; the others are marked with the name they duplicate.
+        expected_rows: How many rows the batches hold, when known: the matrix is reserved once
+            (more rows still fit, by growing it).
 
     Returns:
         The gathered samples.
 
     """
-    parts: dict[str, list[np.ndarray]] = {column: [] for column in GATHERED_COLUMNS}
+    parts: dict[str, list[np.ndarray]] = {column: [] for column in GATHERED_COLUMNS if column != "embedding"}
     optional: dict[str, list[np.ndarray | None]] = {column: [] for column in OPTIONAL_COLUMNS}
+    buffer = _RowBuffer(expected_rows)
     for batch in batches:
-        for column in GATHERED_COLUMNS:
+        for column in parts:
             parts[column].append(np.asarray(batch[column]))
+        buffer.add(_as_matrix(np.asarray(batch["embedding"])))
         for column in OPTIONAL_COLUMNS:
             optional[column].append(np.asarray(batch[column]) if column in batch else None)
     if not parts["name"]:
         raise ValueError("no rows were processed")
-    columns = {column: np.concatenate(values) for column, values in parts.items()}
     sizes = [len(names) for names in parts["name"]]
-    order = np.argsort(columns["name"].astype(str), kind="stable")
-    names = columns["name"][order].astype(str)
-    errors = columns["error"][order].astype(str)
-    hashes = columns["content_hash"][order].astype(str)
+    columns = {column: np.concatenate(values) for column, values in parts.items()}
+    parts.clear()
+    names = columns["name"].astype(object)
+    order = pc.sort_indices(pa.array(names, pa.large_string())).to_numpy()
+    names = names[order]
+    errors = columns["error"][order].astype(object)
+    hashes = columns["content_hash"][order].astype(object)
     ok = columns["ok"][order].astype(bool)
+    matrix = buffer.result()
+    permute_rows(matrix, order)
+    first = _first_with_same_hash(hashes, ok) if remove_exact_duplicates else np.arange(len(names))
+    duplicate = first != np.arange(len(names))
     duplicate_of = np.full(len(names), "", dtype=object)
-    if remove_exact_duplicates:
-        first_with_hash: dict[str, str] = {}
-        for index in np.flatnonzero(ok & (hashes != "")):  # frames carry no hash
-            first = first_with_hash.setdefault(hashes[index], names[index])
-            if first != names[index]:
-                duplicate_of[index] = first
-    return GatheredSamples(
+    duplicate_of[duplicate] = names[first[duplicate]]
+    own = ok & ~duplicate
+    vector_row = np.where(own, np.cumsum(own) - 1, -1)
+    vector_row[duplicate] = vector_row[first[duplicate]]
+    gathered = GatheredSamples(
         names=names,
         errors=errors,
-        candidate=ok & (duplicate_of == ""),
+        candidate=own,
         duplicate_of=duplicate_of,
-        embeddings=_as_matrix(columns["embedding"][order]),
+        vectors=compact_rows(matrix, own),
+        vector_row=vector_row,
         lightly_metadata={
             name: columns[f"{METADATA_COLUMN_PREFIX}{name}"][order].astype(np.float64)
             for name in LIGHTLY_METADATA_NAMES
@@ -191,9 +328,38 @@ def gather_batches(batches: Iterable[Batch], *, remove_exact_duplicates: bool) -
         frames={column: columns[column][order] for column in FRAME_COLUMNS},
         sizes=columns["size"][order].astype(np.int64),
         mtimes=columns["mtime_ns"][order].astype(np.int64),
-        content_hashes=hashes.astype(object),
+        content_hashes=hashes,
         detections={column: values[order] for column, values in _optional_columns(optional, sizes).items()},
     )
+    del columns, optional, buffer
+    release_free_memory()
+    return gathered
+
+
+def release_free_memory() -> None:
+    """Hand memory that was freed back to the operating system (Arrow's pool, glibc's heap).
+
+    The blocks' many small arrays leave the heap fragmented, and allocators keep freed memory
+    for reuse: at 2M samples that is over 600 MB the driver would otherwise keep resident.
+    """
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _first_with_same_hash(hashes: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Per row, the first row (in name order) that decoded with the same content hash; itself if none.
+
+    Frames and unread files carry no hash ("") and are nobody's duplicate.
+    """
+    first = np.arange(len(hashes))
+    hashed = np.flatnonzero(ok & (hashes != ""))
+    if not len(hashed):
+        return first
+    codes = pc.dictionary_encode(pa.array(hashes[hashed], pa.large_string())).indices.to_numpy()
+    _, first_of_code = np.unique(codes, return_index=True)  # the first occurrence of each hash
+    first[hashed] = hashed[first_of_code[codes]]
+    return first
 
 
 def _optional_columns(

@@ -294,7 +294,7 @@ def validate(problem: SelectionProblem) -> None:
                 raise SelectionInputError(
                     f"{objective.label}: object groups must lie in [0, {n_candidates})."
                 )
-            _check_rows(objective.label, np.asarray(objective.embeddings, dtype=np.float64), names, groups)
+            _check_rows(objective.label, np.asarray(objective.embeddings), names, groups)
         elif isinstance(objective, WeightsObjective):
             _check_rows(objective.label, np.asarray(objective.weights, dtype=np.float64), names, None)
         else:
@@ -303,11 +303,22 @@ def validate(problem: SelectionProblem) -> None:
                 raise SelectionInputError(f"{objective.label}: class vectors and target differ in length.")
 
 
+CHECK_ROWS = 65536
+
+
 def _check_rows(label: str, values: np.ndarray, names: list[str], groups: np.ndarray | None) -> None:
     expected = len(names) if groups is None else len(groups)
     if len(values) != expected:
         raise SelectionInputError(f"{label}: expected {expected} rows, got {len(values)}.")
-    bad_rows = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    matrix = values.reshape(len(values), -1)
+    # In slices: a mask of the whole embedding matrix would be a quarter of its size again.
+    bad_rows = np.concatenate(
+        [
+            ~np.isfinite(matrix[start : start + CHECK_ROWS]).all(axis=1)
+            for start in range(0, len(matrix), CHECK_ROWS)
+        ]
+        or [np.zeros(0, dtype=bool)]
+    )
     if bad_rows.any():
         rows = np.flatnonzero(bad_rows)
         candidates = rows if groups is None else np.unique(groups[rows])

@@ -67,6 +67,13 @@ def _local_rows(allowed: np.ndarray, preselected: np.ndarray) -> tuple[np.ndarra
     return rows, np.searchsorted(rows, preselected)
 
 
+def _rows_of(embeddings: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The kernel's float32 matrix: the embeddings themselves when every row is in (no copy)."""
+    if len(rows) == len(embeddings):  # rows are sorted and unique, so they are all of them
+        return np.ascontiguousarray(embeddings, dtype=np.float32)
+    return np.ascontiguousarray(embeddings[rows], dtype=np.float32)
+
+
 def select_fast_diversity_weights(
     problem: SelectionProblem, allowed: np.ndarray, preselected: np.ndarray, budget: int
 ) -> SelectionResult:
@@ -87,7 +94,7 @@ def select_fast_diversity_weights(
     rows, local_preselected = _local_rows(allowed, preselected)
     w = np.asarray(weights.weights, dtype=np.float64)
     result = farthest_first_weighted(
-        np.ascontiguousarray(diversity.embeddings[rows], dtype=np.float32),
+        _rows_of(diversity.embeddings, rows),
         w[rows],
         budget,
         preselected=local_preselected,
@@ -146,7 +153,7 @@ def select_fast_diversity(
     assert isinstance(objective, DiversityObjective)
     rows, local_preselected = _local_rows(allowed, preselected)
     result = farthest_first(
-        np.ascontiguousarray(objective.embeddings[rows], dtype=np.float32),
+        _rows_of(objective.embeddings, rows),
         budget,
         preselected=local_preselected,
         minimum_distance=objective.minimum_distance,

@@ -1,0 +1,234 @@
+"""Benchmark what the run's driver process holds and how long its steps take at N samples.
+
+N synthetic embedded rows (file names of realistic length, 128-d float32 embeddings, Lightly
+metadata, sizes and hashes, with 0.1% corrupt files and 0.1% exact duplicates) reach the driver in
+blocks of 1,000 rows in shuffled block order, as the embedding actors hand them over. They go
+through the run's own steps, in the run's order:
+
+* `gather`: `pipeline.gather.gather_batches` (sort by name, duplicates, the matrix);
+* `pool`: `datasets.datapool.selection_pool` (the candidates selection sees);
+* `selection`: `selection.inputs.build_problem`, `selection.engine.select` and
+  `selection.explain.explain_selection` (DIVERSITY on the embeddings, k picks);
+* `write`: the run folder's `embeddings.parquet`, `filenames/` lists, `selection.parquet` and
+  `selection.csv` (`outputs.sample_files`), and the dataset's processed-rows Parquet file
+  (`datasets.rows.processed_table`), all on local disk under a temporary folder.
+
+`peak_rss_mb` is the process's peak resident memory over the whole benchmark (sampled from
+/proc/self/statm every 2 ms by a thread, and `ru_maxrss`, whichever is larger), including the
+interpreter and its imports (`start_rss_mb`). `matrix_mb` is the float32 embedding matrix,
+`names_mb` the names as an Arrow string array (offsets and bytes). `ratio` is
+`peak_rss_mb / (matrix_mb + names_mb)`; the target is at most 1.5. Each stage reports its seconds
+and the RSS peak while it ran; per-row times across N show whether a stage is linear.
+
+Progress goes to stderr; the last line of stdout is one JSON object.
+
+Run:
+    .venv/bin/python bench/driver.py --n 2000000          # about 2 GB of RAM
+    .venv/bin/python bench/driver.py --n 200000 --k 1000  # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES, SelectionConfig
+from lightly_ray.datasets.datapool import selection_pool
+from lightly_ray.datasets.rows import processed_table
+from lightly_ray.outputs.run_folder import RunFolder
+from lightly_ray.outputs.sample_files import write_sample_lists, write_selection_table
+from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
+from lightly_ray.pipeline.gather import gather_batches, release_free_memory
+from lightly_ray.selection.data import SelectionData
+from lightly_ray.selection.engine import select
+from lightly_ray.selection.explain import explain_selection
+from lightly_ray.selection.inputs import build_problem
+from lightly_ray.storage.location import Location
+
+BLOCK_ROWS = 1000
+DIM = 128
+CORRUPT_FRACTION = 0.001
+DUPLICATE_FRACTION = 0.001
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class RssPeak:
+    """The process's peak RSS while it is entered (a sampling thread, 2 ms)."""
+
+    def __init__(self) -> None:
+        self.page = os.sysconf("SC_PAGE_SIZE")
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def rss(self) -> int:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * self.page
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.rss())
+            time.sleep(0.002)
+
+    def __enter__(self) -> RssPeak:
+        self.peak = self.rss()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.rss())
+
+
+def sample_names(ids: np.ndarray) -> np.ndarray:
+    """Distinct paths like `site-07/2024-03-18/camera-12/frame_000123457.jpg` (48 chars) for ids."""
+    return np.array(
+        [
+            f"site-{i % 23:02d}/2024-{1 + i % 12:02d}-{1 + i % 28:02d}/camera-{i % 17:02d}/frame_{i:09d}.jpg"
+            for i in ids.tolist()
+        ],
+        dtype=object,
+    )
+
+
+NAME_CHARS = len(sample_names(np.zeros(1, dtype=np.int64))[0])
+
+
+def blocks(n: int, seed: int) -> Iterator[dict[str, np.ndarray]]:
+    """The embedded rows in blocks of BLOCK_ROWS, blocks in shuffled order, made as they are asked for."""
+    rng = np.random.default_rng(seed)
+    ids = rng.permutation(n)  # names are not in row order
+    starts = rng.permutation(np.arange(0, n, BLOCK_ROWS))
+    corrupt = rng.random(n) < CORRUPT_FRACTION
+    duplicate_of = np.where(rng.random(n) < DUPLICATE_FRACTION, rng.integers(0, n, n), -1)
+    for start in starts.tolist():
+        rows = np.arange(start, min(start + BLOCK_ROWS, n))
+        count = len(rows)
+        block_rng = np.random.default_rng([seed, start])
+        vectors = block_rng.standard_normal((count, DIM), dtype=np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        bad = corrupt[rows]
+        vectors[bad] = 0.0
+        hash_rows = np.where(duplicate_of[rows] >= 0, duplicate_of[rows], rows)
+        batch: dict[str, np.ndarray] = {
+            "name": sample_names(ids[rows]),
+            "size": block_rng.integers(20_000, 400_000, count),
+            "mtime_ns": np.full(count, 1_700_000_000_000_000_000, dtype=np.int64),
+            "ok": ~bad,
+            "error": np.where(bad, "cannot identify image file", "").astype(object),
+            "content_hash": np.array([f"{row:032x}" for row in hash_rows.tolist()], dtype=object),
+            "embedding": vectors,
+            "video": np.full(count, "", dtype=object),
+            "frame_index": np.full(count, -1, dtype=np.int64),
+            "frame_pts": np.zeros(count, dtype=np.int64),
+            "frame_seconds": np.zeros(count, dtype=np.float64),
+            "video_frames": np.zeros(count, dtype=np.int64),
+        }
+        for name in LIGHTLY_METADATA_NAMES:
+            batch[f"{METADATA_COLUMN_PREFIX}{name}"] = block_rng.random(count)
+        yield batch
+
+
+def listing_of(names: np.ndarray) -> pa.Table:
+    """The listing the dataset's processed rows join with (name, size, mtime_ns)."""
+    count = len(names)
+    return pa.table(
+        {
+            "name": pa.array(names, pa.string()),
+            "size": pa.array(np.full(count, 100_000, dtype=np.int64)),
+            "mtime_ns": pa.array(np.full(count, 1_700_000_000_000_000_000, dtype=np.int64)),
+        }
+    )
+
+
+def run(n: int, k: int, seed: int) -> dict[str, Any]:
+    stages: dict[str, dict[str, float]] = {}
+    start_rss = RssPeak().rss()
+    matrix_mb = n * DIM * 4 / 2**20
+    names_mb = (n * NAME_CHARS + 4 * (n + 1)) / 2**20  # an Arrow string array: bytes and offsets
+    config = SelectionConfig.model_validate(
+        {"n_samples": k, "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}]}
+    )
+
+    def stage(name: str, watch: RssPeak, began: float) -> None:
+        seconds = round(time.perf_counter() - began, 3)
+        stages[name] = {"s": seconds, "peak_rss_mb": round(watch.peak / 2**20, 1)}
+        log(f"{name}: {stages[name]}")
+
+    with RssPeak() as total, tempfile.TemporaryDirectory() as folder_path:
+        with RssPeak() as watch:
+            began = time.perf_counter()
+            gathered = gather_batches(blocks(n, seed), remove_exact_duplicates=True, expected_rows=n)
+        stage("gather", watch, began)
+        with RssPeak() as watch:
+            began = time.perf_counter()
+            pool = selection_pool(gathered, None)
+        stage("pool", watch, began)
+        with RssPeak() as watch:
+            began = time.perf_counter()
+            data = SelectionData(
+                names=pool.names,
+                embeddings=pool.embeddings,
+                lightly_metadata=pool.lightly_metadata,
+                random_seed=seed,
+                preselected=pool.preselected,
+            )
+            problem = build_problem(config, data)
+            result = select(problem)
+            release_free_memory()  # as run_steps.select_pool does
+            explanation = explain_selection(config, problem, result)
+            picked = explanation.table()
+        stage("selection", watch, began)
+        with RssPeak() as watch:
+            began = time.perf_counter()
+            run_folder = RunFolder(Location(folder_path, writable=True), "bench")
+            selected = sorted(str(name) for name in picked.column("name").to_pylist())
+            write_sample_lists(run_folder, gathered, selected)
+            write_selection_table(run_folder, picked)
+            processed = processed_table(gathered, listing_of(gathered.names), "bench")
+            run_folder.write_parquet("processed.parquet", processed)
+        stage("write", watch, began)
+    peak = max(total.peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    return {
+        "n": n,
+        "k": k,
+        "dim": DIM,
+        "candidates": len(pool.names),
+        "selected": len(selected),
+        "matrix_mb": round(matrix_mb, 1),
+        "names_mb": round(names_mb, 1),
+        "start_rss_mb": round(start_rss / 2**20, 1),
+        "peak_rss_mb": round(peak / 2**20, 1),
+        "ratio": round(peak / 2**20 / (matrix_mb + names_mb), 3),
+        "stages": stages,
+        "us_per_row": {name: round(value["s"] / n * 1e6, 3) for name, value in stages.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--n", type=int, default=2_000_000, help="samples (default 2,000,000)")
+    parser.add_argument("--k", type=int, default=10_000, help="DIVERSITY picks (default 10,000)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    log(f"driver bench: n={args.n} k={args.k}")
+    print(json.dumps(run(args.n, args.k, args.seed)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Gathering embedded blocks on the driver: in-place row moves, sorting, duplicates, Arrow columns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from lightly_ray.datasets.datapool import selection_pool
+from lightly_ray.datasets.rows import as_batch, embedding_matrix, processed_table
+from lightly_ray.pipeline import gather as gather_module
+from lightly_ray.pipeline.gather import METADATA_COLUMNS, gather_batches
+from lightly_ray.pipeline.row_moves import compact_rows, permute_rows
+
+DIM = 6
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 500])
+def test_permute_rows_matches_fancy_indexing(n: int) -> None:
+    rng = np.random.default_rng(n)
+    matrix = rng.standard_normal((n, DIM)).astype(np.float32)
+    order = rng.permutation(n)
+    expected = matrix[order]
+    permute_rows(matrix, order)
+    np.testing.assert_array_equal(matrix, expected)
+
+
+def test_permute_rows_refuses_what_is_no_permutation() -> None:
+    matrix = np.zeros((3, DIM), dtype=np.float32)
+    for order in ([0, 0, 1], [0, 1, 3], [0, 1]):
+        with pytest.raises(ValueError, match="not a permutation"):
+            permute_rows(matrix, np.array(order))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        permute_rows(np.zeros((DIM, 3), dtype=np.float32).T, np.array([2, 1, 0]))
+
+
+def test_compact_rows_keeps_the_rows_in_order_in_the_same_buffer() -> None:
+    rng = np.random.default_rng(0)
+    matrix = rng.standard_normal((300, DIM)).astype(np.float32)
+    keep = rng.random(300) < 0.7
+    expected = matrix[keep]
+    kept = compact_rows(matrix, keep)
+    np.testing.assert_array_equal(kept, expected)
+    assert np.shares_memory(kept, matrix)
+    assert compact_rows(matrix, np.ones(300, dtype=bool)) is matrix
+
+
+def _rows(count: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """`count` samples: every 7th corrupt, every 11th a byte copy of the sample before it."""
+    rng = np.random.default_rng(seed)
+    names = np.array([f"img/{index:05d}.png" for index in range(count)], dtype=object)
+    vectors = rng.standard_normal((count, DIM)).astype(np.float32)
+    hashes = np.array([f"h{index}" for index in range(count)], dtype=object)
+    corrupt = np.arange(count) % 7 == 3
+    copies = (np.arange(count) % 11 == 5) & ~corrupt & ~np.roll(corrupt, 1)
+    hashes[copies] = hashes[np.flatnonzero(copies) - 1]
+    vectors[copies] = vectors[np.flatnonzero(copies) - 1]
+    vectors[corrupt] = 0.0
+    columns: dict[str, np.ndarray] = {
+        "name": names,
+        "size": rng.integers(1, 1000, count),
+        "mtime_ns": np.arange(count, dtype=np.int64),
+        "ok": ~corrupt,
+        "error": np.where(corrupt, "broken", "").astype(object),
+        "content_hash": np.where(corrupt, "", hashes).astype(object),
+        "embedding": vectors,
+        "video": np.full(count, "", dtype=object),
+        "frame_index": np.full(count, -1, dtype=np.int64),
+        "frame_pts": np.zeros(count, dtype=np.int64),
+        "frame_seconds": np.zeros(count),
+        "video_frames": np.zeros(count, dtype=np.int64),
+    }
+    for column in METADATA_COLUMNS:
+        columns[column] = rng.random(count)
+    return columns
+
+
+def _blocks(columns: dict[str, np.ndarray], size: int, seed: int) -> list[dict[str, np.ndarray]]:
+    count = len(columns["name"])
+    starts = np.random.default_rng(seed).permutation(np.arange(0, count, size))
+    return [{key: values[start : start + size] for key, values in columns.items()} for start in starts]
+
+
+@pytest.mark.parametrize("expected_rows", [None, 10, 1000])
+def test_gather_sorts_marks_duplicates_and_keeps_one_matrix(expected_rows: int | None) -> None:
+    columns = _rows(400)
+    gathered = gather_batches(
+        _blocks(columns, 37, 1), remove_exact_duplicates=True, expected_rows=expected_rows
+    )
+    assert gathered.names.tolist() == columns["name"].tolist()  # made in name order
+    np.testing.assert_array_equal(gathered.embeddings, columns["embedding"])
+    corrupt = columns["error"] != ""
+    copies = np.flatnonzero(columns["content_hash"][1:] == columns["content_hash"][:-1]) + 1
+    copies = copies[columns["content_hash"][copies] != ""]
+    assert len(copies) > 20
+    assert gathered.duplicate_of[copies].tolist() == columns["name"][copies - 1].tolist()
+    candidate = ~corrupt
+    candidate[copies] = False
+    np.testing.assert_array_equal(gathered.candidate, candidate)
+    # Only candidates hold a row of their own; a copy shares its original's, a corrupt file none.
+    assert len(gathered.vectors) == candidate.sum()
+    assert (gathered.vector_row[copies] == gathered.vector_row[copies - 1]).all()
+    assert (gathered.vector_row[corrupt] == -1).all()
+    embeddings = gathered.candidate_embeddings()
+    assert embeddings is gathered.vectors  # no copy
+    np.testing.assert_array_equal(embeddings, columns["embedding"][candidate])
+    np.testing.assert_array_equal(gathered.lightly_metadata["sharpness"], columns["lightly_sharpness"])
+
+
+def test_gather_without_duplicate_removal_keeps_copies_as_candidates() -> None:
+    columns = _rows(100)
+    gathered = gather_batches(_blocks(columns, 9, 2), remove_exact_duplicates=False)
+    np.testing.assert_array_equal(gathered.candidate, columns["error"] == "")
+    assert (gathered.duplicate_of == "").all()
+    np.testing.assert_array_equal(gathered.embeddings, columns["embedding"])
+
+
+@pytest.mark.parametrize("min_run", [1, 3, 64, 10_000])
+def test_embedding_column_is_every_row_with_runs_shared(
+    monkeypatch: pytest.MonkeyPatch, min_run: int
+) -> None:
+    monkeypatch.setattr(gather_module, "MIN_SHARED_RUN", min_run)
+    columns = _rows(300)
+    gathered = gather_batches(_blocks(columns, 50, 3), remove_exact_duplicates=True)
+    column = gathered.embedding_column()
+    assert len(column) == 300
+    flat = np.concatenate([chunk.flatten().to_numpy() for chunk in column.chunks]).reshape(300, DIM)
+    np.testing.assert_array_equal(flat, columns["embedding"])
+    if min_run <= 3:
+        assert len(column.chunks) > 10  # slices between the corrupt rows and the copies
+
+
+def test_candidate_embeddings_copy_once_candidates_are_restricted() -> None:
+    columns = _rows(120)
+    gathered = gather_batches(_blocks(columns, 16, 4), remove_exact_duplicates=True)
+    gathered.candidate[:60] = False
+    embeddings = gathered.candidate_embeddings()
+    assert not np.shares_memory(embeddings, gathered.vectors)
+    np.testing.assert_array_equal(embeddings, gathered.embeddings[gathered.candidate])
+    pool = selection_pool(gathered, None)
+    assert pool.names == gathered.candidate_names()
+    np.testing.assert_array_equal(pool.embeddings, embeddings)
+    np.testing.assert_array_equal(
+        pool.lightly_metadata["snr"], gathered.lightly_metadata["snr"][gathered.candidate]
+    )
+
+
+def test_subset_keeps_rows_and_shared_duplicate_rows() -> None:
+    columns = _rows(200)
+    gathered = gather_batches(_blocks(columns, 30, 5), remove_exact_duplicates=True)
+    mask = np.arange(200) % 3 != 0
+    part = gathered.subset(mask)
+    assert part.names.tolist() == gathered.names[mask].tolist()
+    np.testing.assert_array_equal(part.embeddings, gathered.embeddings[mask])
+    np.testing.assert_array_equal(part.candidate_embeddings(), gathered.embeddings[mask & gathered.candidate])
+
+
+def test_processed_rows_gather_back_to_the_same_samples() -> None:
+    columns = _rows(150)
+    gathered = gather_batches(_blocks(columns, 20, 6), remove_exact_duplicates=True)
+    listing = pa.table(
+        {
+            "name": pa.array(columns["name"][::2], pa.string()),  # half listed: the rest get size 0
+            "size": pa.array(np.arange(75, dtype=np.int64) + 5),
+            "mtime_ns": pa.array([None, *range(74)], pa.int64()),
+        }
+    )
+    table = processed_table(gathered, listing, "run-1")
+    assert table.column("name").to_pylist() == columns["name"].tolist()
+    assert table.column("size").to_pylist()[:6] == [5, 0, 6, 0, 7, 0]
+    assert table.column("mtime_ns").to_pylist()[:4] == [0, 0, 0, 0]
+    assert set(table.column("run_id").to_pylist()) == {"run-1"}
+    np.testing.assert_array_equal(embedding_matrix(table), columns["embedding"])
+    again = gather_batches([as_batch(table)], remove_exact_duplicates=True)
+    assert again.names.tolist() == gathered.names.tolist()
+    np.testing.assert_array_equal(again.candidate, gathered.candidate)
+    np.testing.assert_array_equal(again.embeddings, gathered.embeddings)
