@@ -46,7 +46,7 @@ class DryRun:
             f"  not read:   {other}",
             f"  lightly:    {self.lightly_url}",
             f"  selection:  {self.budget}; " + "; ".join(self.selection),
-            f"  plan on {self.cluster.cpus} CPUs, {self.cluster.gpus} GPUs:",
+            f"  plan on {self.cluster.describe()}:",
             *(f"    {line}" for line in self.plan.splitlines()),
         ]
         return "\n".join(lines)

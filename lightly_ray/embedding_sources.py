@@ -106,7 +106,7 @@ def embed_with_model(
         pipeline = build_image_pipeline(
             units, **plan, detector_state=detector_state, pretag_output=pretag_output, crops=crops
         )
-        logger.info("pipeline on %d CPUs, %d GPUs:\n%s", cluster.cpus, cluster.gpus, pipeline.describe())
+        logger.info("pipeline on %s:\n%s", cluster.describe(), pipeline.describe())
         # Blocks as the embedding actors finish them: no extra re-batching or projection step,
         # which would be tasks of their own waiting for a CPU behind the decode tasks.
         batches = pipeline.dataset.iter_batches(batch_size=None, batch_format="numpy")

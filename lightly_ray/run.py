@@ -276,7 +276,10 @@ def _run(
         with watch("selection"):
             queries = query_embeddings(prepared)
             object_embeddings = objects.object_embeddings(pool.names) if objects is not None else {}
-            explanation, selection_data = select_pool(config, pool, inputs, queries, object_embeddings)
+            placement: dict[str, object] = {}
+            explanation, selection_data = select_pool(
+                config, pool, inputs, queries, object_embeddings, placement
+            )
         crash_point("selection")
         picked = explanation.table()
         pick_order = [str(name) for name in picked.column("name").to_pylist()]
@@ -340,7 +343,11 @@ def _run(
         lightly_url=lightly_location.url,
         sizes=sizes,
         timings=watch.timings,
-        selection={**explanation.report(), "tableColumns": explanation.columns()},
+        selection={
+            **explanation.report(),
+            "tableColumns": explanation.columns(),
+            **({"placement": placement} if placement else {}),
+        },
         embedding=embedded.source,
         inputs={**inputs.report(), "otherFiles": dict(sorted(listed.other_files.items()))},
     )

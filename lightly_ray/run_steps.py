@@ -25,7 +25,9 @@ from lightly_ray.progress import logger
 from lightly_ray.selection.data import ObjectEmbeddings
 from lightly_ray.selection.engine import select
 from lightly_ray.selection.explain import SelectionExplanation, explain_selection
+from lightly_ray.selection.fast_diversity import fast_diversity_applies
 from lightly_ray.selection.inputs import SelectionData, build_problem
+from lightly_ray.selection.placement import selection_place
 from lightly_ray.selection.sequences import select_sequences, sequence_ids
 from lightly_ray.storage import Location
 
@@ -80,11 +82,13 @@ def select_pool(
     inputs: LightlyInputs,
     queries: dict[tuple[str, str], np.ndarray],
     object_embeddings: dict[str, ObjectEmbeddings],
+    placement: dict[str, object],
 ) -> tuple[SelectionExplanation, SelectionData]:
     """Select from the pool (whole sequences with `selected_sequence_length`), and explain it.
 
     `object_embeddings` are the embeddings of the candidates' objects by task (EMBEDDINGS with
-    `task`), `CropRun.object_embeddings`.
+    `task`), `CropRun.object_embeddings`. Where DIVERSITY alone ran (`selection.placement`) is
+    put in `placement` for the report.
     """
     if len(pool.names) == len(pool.preselected):
         if pool.names:
@@ -105,7 +109,15 @@ def select_pool(
     problem = build_problem(config.selection_config, data)
     length = config.worker_config.selected_sequence_length
     if length is None:
-        result = select(problem)
+        kernel = None
+        if fast_diversity_applies(problem, min_rows=0):
+            place = selection_place(config.resources.selection, len(pool.names), pool.embeddings.shape[1])
+            logger.info(
+                "DIVERSITY over %d candidates runs %s: %s", len(pool.names), place.where, place.reason
+            )
+            kernel = place.kernel
+            placement.update(place.report())
+        result = select(problem, diversity_kernel=kernel)
         release_free_memory()  # the selection's working arrays (a quarter of the matrix and more)
         return explain_selection(config.selection_config, problem, result), data
     videos = np.asarray([video or "" for video in pool.videos], dtype=object)

@@ -10,9 +10,12 @@ Example:
       decode: {cpus_per_task: 1, max_tasks: 12}
       pretag: {max_actors: 4, gpus_per_actor: 0.5}
       embed: {max_actors: 4, gpus_per_actor: 0.5, batch_size: 128}
+      selection: {device: auto, driver_memory_gb: 16}
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -114,6 +117,29 @@ class EmbedResources(ModelActorResources):
     )
 
 
+class SelectionResources(StrictModel):
+    """`resources.selection`: where the DIVERSITY picks are computed (the picks are the same)."""
+
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto",
+        description="auto: the driver's CUDA GPU when it has one (for 20,000 candidates and more), "
+        "else its CPUs; cpu; cuda (an error without a GPU).",
+    )
+    driver_memory_gb: float | None = Field(
+        default=None,
+        gt=0,
+        description="When the candidates' float32 embeddings exceed this many GB, DIVERSITY runs on "
+        "Ray actors that each hold a shard of them (on the cluster's nodes) instead of in the driver. "
+        "Default: half the memory the driver's machine has available when selection starts.",
+    )
+    shards: int | None = Field(
+        default=None,
+        gt=0,
+        description="Actors of a sharded selection. Default: enough for shards of at most "
+        "driver_memory_gb each, and at least 2.",
+    )
+
+
 class ResourcesConfig(StrictModel):
     """`resources`: the share of the cluster of each stage."""
 
@@ -124,3 +150,4 @@ class ResourcesConfig(StrictModel):
         "lightly_config.pretagging.batch_size).",
     )
     embed: EmbedResources = Field(default_factory=EmbedResources)
+    selection: SelectionResources = Field(default_factory=SelectionResources)

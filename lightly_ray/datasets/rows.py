@@ -48,7 +48,9 @@ def processed_table(gathered: GatheredSamples, listing: pa.Table, run_id: str) -
         "mtime_ns": pc.fill_null(pc.take(listing.column("mtime_ns"), at), 0),
         "ok": gathered.errors == "",
         "error": gathered.errors,
-        "content_hash": _or_empty(gathered.content_hashes, count),
+        "content_hash": gathered.content_hashes
+        if len(gathered.content_hashes) == count
+        else pa.repeat(pa.scalar("", pa.string()), count),
         "embedding": gathered.embedding_column(),
     }
     for column in METADATA_COLUMNS:
@@ -162,9 +164,3 @@ def _or_zeros(values: np.ndarray | None, count: int, dtype: type) -> np.ndarray:
     if values is None or len(values) != count:
         return np.zeros(count, dtype=dtype)
     return np.asarray(values, dtype=dtype)
-
-
-def _or_empty(values: np.ndarray, count: int) -> np.ndarray:
-    if len(values) != count:
-        return np.full(count, "", dtype=object)
-    return np.asarray(values, dtype=object)

@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -67,8 +68,9 @@ class GatheredSamples:
             samples were not decoded.
         mtimes: Modification time of each sample's file, ns (0 when the store reports none);
             empty when the samples were not decoded.
-        content_hashes: Hash of each image file's bytes ("" for frames and unread files); empty
-            when the samples were not decoded.
+        content_hashes: Hash of each image file's bytes ("" for frames and unread files), an
+            Arrow string array (a third of the memory of Python strings); empty when the
+            samples were not decoded.
         detections: The samples' `width` and `height`, with pretagging `pretag.PRETAG_COLUMNS`
             and with object level `crops.CROP_COLUMNS`, rows as `names`, where the pipeline made
             them: `pretag_count` is -1 for samples this run did not detect in (reused
@@ -86,7 +88,7 @@ class GatheredSamples:
     frames: dict[str, np.ndarray] = field(default_factory=dict)
     sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     mtimes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    content_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    content_hashes: pa.Array = field(default_factory=lambda: pa.array([], pa.large_string()))
     detections: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
@@ -147,7 +149,9 @@ class GatheredSamples:
             frames={name: values[mask] for name, values in self.frames.items()},
             sizes=part(self.sizes),
             mtimes=part(self.mtimes),
-            content_hashes=part(self.content_hashes),
+            content_hashes=self.content_hashes.filter(pa.array(mask))
+            if len(self.content_hashes) == len(mask)
+            else self.content_hashes,
             detections={name: values[mask] for name, values in self.detections.items()},
         )
 
@@ -241,32 +245,53 @@ def _contiguous_runs(which: np.ndarray, min_length: int) -> list[tuple[int, int]
     return list(zip(starts[long].tolist(), stops[long].tolist(), strict=True))
 
 
-class _RowBuffer:
-    """One growing float32 matrix that the blocks' embeddings are copied into as they arrive."""
+class _ColumnBuffer:
+    """One growing array that a column's blocks are copied into as they arrive.
 
-    def __init__(self, expected_rows: int | None) -> None:
+    One buffer per column instead of a list of block arrays: the blocks' memory is freed as
+    they pass instead of fragmenting the heap until the end, and nothing is concatenated.
+    """
+
+    def __init__(self, expected_rows: int | None, dtype: np.dtype[Any] | type) -> None:
         self.expected = max(int(expected_rows or 0), 0)
-        self.matrix: np.ndarray | None = None
+        self.dtype = np.dtype(dtype)
+        self.values: np.ndarray | None = None
         self.rows = 0
 
     def add(self, block: np.ndarray) -> None:
         count = len(block)
-        if self.matrix is None:
+        if self.values is None:
             # Untouched rows of np.empty cost no memory, so the expected count is free to reserve.
-            self.matrix = np.empty((max(self.expected, count, 1), *block.shape[1:]), dtype=np.float32)
-        elif block.shape[1:] != self.matrix.shape[1:]:
-            raise ValueError(f"embeddings of width {block.shape[1:]} and {self.matrix.shape[1:]} in one run")
-        if self.rows + count > len(self.matrix):  # more rows than expected (crops): grow by half
-            rows = max(self.rows + count, len(self.matrix) * 3 // 2)
-            grown = np.empty((rows, *self.matrix.shape[1:]), dtype=np.float32)
-            grown[: self.rows] = self.matrix[: self.rows]
-            self.matrix = grown
-        self.matrix[self.rows : self.rows + count] = block
+            self.values = np.empty((max(self.expected, count, 1), *block.shape[1:]), dtype=self.dtype)
+        elif block.shape[1:] != self.values.shape[1:]:
+            raise ValueError(f"rows of shape {block.shape[1:]} and {self.values.shape[1:]} in one run")
+        if self.rows + count > len(self.values):  # more rows than expected (crops): grow by half
+            rows = max(self.rows + count, len(self.values) * 3 // 2)
+            grown = np.empty((rows, *self.values.shape[1:]), dtype=self.dtype)
+            grown[: self.rows] = self.values[: self.rows]
+            self.values = grown
+        self.values[self.rows : self.rows + count] = block
         self.rows += count
 
     def result(self) -> np.ndarray:
-        assert self.matrix is not None
-        return self.matrix[: self.rows]
+        assert self.values is not None
+        return self.values[: self.rows]
+
+
+# The gathered columns' types (embedding and content_hash are kept apart).
+_COLUMN_DTYPES: dict[str, type] = {
+    "name": object,
+    "size": np.int64,
+    "mtime_ns": np.int64,
+    "ok": np.bool_,
+    "error": object,
+    **{column: np.float64 for column in METADATA_COLUMNS},
+    "video": object,
+    "frame_index": np.int64,
+    "frame_pts": np.int64,
+    "frame_seconds": np.float64,
+    "video_frames": np.int64,
+}
 
 
 def gather_batches(
@@ -285,26 +310,34 @@ def gather_batches(
         The gathered samples.
 
     """
-    parts: dict[str, list[np.ndarray]] = {column: [] for column in GATHERED_COLUMNS if column != "embedding"}
+    buffers = {column: _ColumnBuffer(expected_rows, dtype) for column, dtype in _COLUMN_DTYPES.items()}
     optional: dict[str, list[np.ndarray | None]] = {column: [] for column in OPTIONAL_COLUMNS}
-    buffer = _RowBuffer(expected_rows)
+    buffer = _ColumnBuffer(expected_rows, np.float32)
+    hash_parts: list[pa.Array] = []  # Arrow as they come: a block's Python strings go with it
+    sizes: list[int] = []
     for batch in batches:
-        for column in parts:
-            parts[column].append(np.asarray(batch[column]))
+        for column, values in buffers.items():
+            values.add(np.asarray(batch[column]))
         buffer.add(_as_matrix(np.asarray(batch["embedding"])))
+        hash_parts.append(pa.array(np.asarray(batch["content_hash"], dtype=object), pa.large_string()))
         for column in OPTIONAL_COLUMNS:
             optional[column].append(np.asarray(batch[column]) if column in batch else None)
-    if not parts["name"]:
+        sizes.append(len(batch["name"]))
+    if not sizes:
         raise ValueError("no rows were processed")
-    sizes = [len(names) for names in parts["name"]]
-    columns = {column: np.concatenate(values) for column, values in parts.items()}
-    parts.clear()
-    names = columns["name"].astype(object)
+    names = buffers.pop("name").result()
     order = pc.sort_indices(pa.array(names, pa.large_string())).to_numpy()
     names = names[order]
-    errors = columns["error"][order].astype(object)
-    hashes = columns["content_hash"][order].astype(object)
-    ok = columns["ok"][order].astype(bool)
+
+    def sorted_column(name: str) -> np.ndarray:
+        """A column in name order; its buffer goes (one column's copy at a time)."""
+        values: np.ndarray = buffers.pop(name).result()[order]
+        return values
+
+    errors = sorted_column("error")
+    ok = sorted_column("ok")
+    hashes = pa.chunked_array(hash_parts, pa.large_string()).take(pa.array(order)).combine_chunks()
+    hash_parts.clear()
     matrix = buffer.result()
     permute_rows(matrix, order)
     first = _first_with_same_hash(hashes, ok) if remove_exact_duplicates else np.arange(len(names))
@@ -322,16 +355,15 @@ def gather_batches(
         vectors=compact_rows(matrix, own),
         vector_row=vector_row,
         lightly_metadata={
-            name: columns[f"{METADATA_COLUMN_PREFIX}{name}"][order].astype(np.float64)
-            for name in LIGHTLY_METADATA_NAMES
+            name: sorted_column(f"{METADATA_COLUMN_PREFIX}{name}") for name in LIGHTLY_METADATA_NAMES
         },
-        frames={column: columns[column][order] for column in FRAME_COLUMNS},
-        sizes=columns["size"][order].astype(np.int64),
-        mtimes=columns["mtime_ns"][order].astype(np.int64),
+        frames={name: sorted_column(name) for name in FRAME_COLUMNS},
+        sizes=sorted_column("size"),
+        mtimes=sorted_column("mtime_ns"),
         content_hashes=hashes,
-        detections={column: values[order] for column, values in _optional_columns(optional, sizes).items()},
+        detections={name: values[order] for name, values in _optional_columns(optional, sizes).items()},
     )
-    del columns, optional, buffer
+    del optional, buffer
     release_free_memory()
     return gathered
 
@@ -347,16 +379,16 @@ def release_free_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def _first_with_same_hash(hashes: np.ndarray, ok: np.ndarray) -> np.ndarray:
+def _first_with_same_hash(hashes: pa.Array, ok: np.ndarray) -> np.ndarray:
     """Per row, the first row (in name order) that decoded with the same content hash; itself if none.
 
     Frames and unread files carry no hash ("") and are nobody's duplicate.
     """
     first = np.arange(len(hashes))
-    hashed = np.flatnonzero(ok & (hashes != ""))
+    hashed = np.flatnonzero(ok & pc.not_equal(hashes, "").to_numpy(zero_copy_only=False))
     if not len(hashed):
         return first
-    codes = pc.dictionary_encode(pa.array(hashes[hashed], pa.large_string())).indices.to_numpy()
+    codes = pc.dictionary_encode(hashes.take(pa.array(hashed))).indices.to_numpy()
     _, first_of_code = np.unique(codes, return_index=True)  # the first occurrence of each hash
     first[hashed] = hashed[first_of_code[codes]]
     return first

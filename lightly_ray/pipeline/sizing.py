@@ -19,25 +19,67 @@ from lightly_ray.errors import ConfigError
 
 @dataclass(frozen=True)
 class ClusterShape:
-    """The resources the plan may use: CPUs, GPUs and the custom resources by name."""
+    """The resources the plan may use: CPUs, GPUs and the custom resources by name.
+
+    On an autoscaling cluster these are what it can grow to (its autoscaler's node groups at
+    their most nodes), so that actor pools are sized for the grown cluster and Ray Data asks
+    the autoscaler for the nodes as the pools grow; `now` holds what is up at plan time.
+    """
 
     cpus: int
     gpus: int
     custom: Mapping[str, float] = field(default_factory=dict)
+    now: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def current(cls) -> ClusterShape:
-        """Read the connected Ray cluster's total CPUs, GPUs and custom resources."""
-        resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        """Read the connected Ray cluster's CPUs, GPUs and custom resources (grown, if it autoscales)."""
+        up = {name: float(amount) for name, amount in ray.cluster_resources().items()}  # type: ignore[no-untyped-call]
+        resources = dict(up)
+        for name, most in (autoscaling_ceiling() or {}).items():
+            resources[name] = max(resources.get(name, 0.0), most)
         custom = {
-            name: float(amount)
+            name: amount
             for name, amount in resources.items()
             if name not in ("CPU", "GPU", "memory", "object_store_memory")
             and not name.startswith(("node:", "accelerator_type:"))
         }
+        grows = resources.get("CPU", 0) > up.get("CPU", 0) or resources.get("GPU", 0) > up.get("GPU", 0)
         return cls(
-            cpus=max(1, int(resources.get("CPU", 1))), gpus=int(resources.get("GPU", 0)), custom=custom
+            cpus=max(1, int(resources.get("CPU", 1))),
+            gpus=int(resources.get("GPU", 0)),
+            custom=custom,
+            now={"CPU": up.get("CPU", 0.0), "GPU": up.get("GPU", 0.0)} if grows else {},
         )
+
+    def describe(self) -> str:
+        """`8 CPUs, 1 GPUs`, or with an autoscaler `2 CPUs, 0 GPUs now, up to 34 CPUs, 4 GPUs`."""
+        most = f"{self.cpus} CPUs, {self.gpus} GPUs"
+        if not self.now:
+            return most
+        return f"{self.now['CPU']:g} CPUs, {self.now['GPU']:g} GPUs now, up to {most} (autoscaling)"
+
+
+# A node group without a most count (max_count -1) makes Ray report sys.maxsize: no ceiling then.
+UNBOUNDED = 2**31
+
+
+def autoscaling_ceiling() -> dict[str, float] | None:
+    """The most of each resource the cluster's autoscaler may start, or None when unknown.
+
+    Ray's autoscaler (v2, the one KubeRay and `ray up` run from Ray 2.10 on when enabled) keeps
+    its node groups in the GCS; Ray Data and Ray Train read the same numbers through this
+    developer API. Unbounded groups and clusters without an autoscaler give None per resource.
+    """
+    try:
+        from ray._private.state import state
+
+        ceiling = state.get_max_resources_from_cluster_config()
+    except (ImportError, AttributeError, RuntimeError, ValueError):  # another Ray, or no GCS: unknown
+        return None
+    if not ceiling:
+        return None
+    return {name: float(amount) for name, amount in ceiling.items() if 0 < amount < UNBOUNDED}
 
 
 def decode_task_count(config: RunConfig, cluster: ClusterShape) -> int:
@@ -171,9 +213,11 @@ def share_of(config: RunConfig) -> float:
 
 __all__ = [
     "DETECT_BLOCK_BYTES",
+    "UNBOUNDED",
     "ActorShape",
     "ClusterShape",
     "actor_shape",
+    "autoscaling_ceiling",
     "block_samples",
     "check_room_for_decoding",
     "custom_options",

@@ -9,6 +9,7 @@ index; selection stops at the budget or at the first stopping condition.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -55,11 +56,16 @@ class NothingLeftError(LightlyRayError):
         )
 
 
-def select(problem: SelectionProblem) -> SelectionResult:
+def select(
+    problem: SelectionProblem, *, diversity_kernel: Callable[..., Any] | None = None
+) -> SelectionResult:
     """Select samples for a selection problem.
 
     Args:
         problem: Candidates, objectives, threshold filters, budget and preselected indices.
+        diversity_kernel: For DIVERSITY alone on plain embeddings (at any size), the
+            farthest-first function to run instead of the engine's choice, with the contract of
+            `kernels.farthest_first` (`selection.placement`: on the GPU, or on sharded actors).
 
     Returns:
         The new picks in pick order, why selection stopped, the budget (preselected included),
@@ -82,7 +88,9 @@ def select(problem: SelectionProblem) -> SelectionResult:
     requested = wanted_samples(problem, n_candidates)
     n_after_thresholds = len(available) + len(preselected)
     budget = min(requested, n_after_thresholds)
-    if fast_diversity_applies(problem):
+    if diversity_kernel is not None and fast_diversity_applies(problem, min_rows=0):
+        result = select_fast_diversity(problem, allowed, preselected, budget, kernel=diversity_kernel)
+    elif fast_diversity_applies(problem):
         result = select_fast_diversity(problem, allowed, preselected, budget)
     elif fast_diversity_weights_applies(problem):
         result = select_fast_diversity_weights(problem, allowed, preselected, budget)

@@ -12,6 +12,7 @@ than it saves.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -134,7 +135,11 @@ def select_fast_diversity_weights(
 
 
 def select_fast_diversity(
-    problem: SelectionProblem, allowed: np.ndarray, preselected: np.ndarray, budget: int
+    problem: SelectionProblem,
+    allowed: np.ndarray,
+    preselected: np.ndarray,
+    budget: int,
+    kernel: Callable[..., Any] | None = None,
 ) -> SelectionResult:
     """Farthest-first with the compiled kernel over the allowed and preselected candidates.
 
@@ -143,16 +148,21 @@ def select_fast_diversity(
         allowed: Mask of candidates that passed the thresholds, shape (n_candidates,).
         preselected: Sorted unique preselected candidate indices.
         budget: Size of the selection, preselected included.
+        kernel: Another exact farthest-first function with the contract of
+            `kernels.farthest_first` (default: that one).
 
     Returns:
         The same result as the numpy engine.
     """
-    from lightly_ray.selection.kernels import farthest_first
+    if kernel is None:
+        from lightly_ray.selection.kernels import farthest_first
+
+        kernel = farthest_first
 
     objective = problem.objectives[0]
     assert isinstance(objective, DiversityObjective)
     rows, local_preselected = _local_rows(allowed, preselected)
-    result = farthest_first(
+    result = kernel(
         _rows_of(objective.embeddings, rows),
         budget,
         preselected=local_preselected,

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 import lightly_ray
@@ -84,3 +85,29 @@ def test_unknown_metadata_key_lists_the_available_ones(grouped_input: Path, tmp_
     weights = {"input": {"type": "METADATA", "key": "lightly.sharpnes"}, "strategy": {"type": "WEIGHTS"}}
     with pytest.raises(lightly_ray.errors.LightlyRayError, match="sharpness"):
         _run(grouped_input, tmp_path, 2, weights)
+
+
+def test_embeddings_over_the_driver_memory_budget_are_selected_on_sharded_actors(
+    grouped_input: Path, tmp_path: Path
+) -> None:
+    on_driver = _run(grouped_input, tmp_path / "driver", 7)
+    sharded = lightly_ray.run(
+        grouped_input,
+        tmp_path / "sharded",
+        selection_config={"n_samples": 7, "strategies": [DIVERSITY]},
+        lightly_config=FAST_MODEL,
+        resources={"selection": {"driver_memory_gb": 1e-6, "shards": 3}},  # 1 kB: any run exceeds it
+        show_progress=False,
+    )
+    placement = sharded.report["selection"]["placement"]
+    assert placement["where"] == "sharded" and placement["shards"] == 3
+    assert "resources.selection.driver_memory_gb" in placement["reason"]
+    assert on_driver.report["selection"]["placement"]["where"] == "driver-cpu"
+    # The same picks in the same order, with the same distances at pick time.
+    expected = pq.read_table(Path(on_driver.run_folder) / "selection.parquet").to_pydict()
+    picked = pq.read_table(Path(sharded.run_folder) / "selection.parquet").to_pydict()
+    assert picked["name"] == expected["name"] and len(picked["name"]) == 7
+    assert picked.keys() == expected.keys()
+    for column in set(expected) - {"name", "rank"}:
+        assert picked[column] == pytest.approx(expected[column], nan_ok=True), column
+    assert sharded.selected == on_driver.selected

@@ -1,0 +1,56 @@
+"""Where a run's DIVERSITY picks are computed (resources.selection)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lightly_ray.config.resources import SelectionResources
+from lightly_ray.errors import LightlyRayError
+from lightly_ray.selection import placement
+from lightly_ray.selection.kernels import farthest_first
+from lightly_ray.selection.placement import selection_place
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_embeddings_over_the_budget_go_to_shards_sized_by_it() -> None:
+    place = selection_place(SelectionResources(driver_memory_gb=1.0), rows=10_000_000, dim=128)
+    assert (place.where, place.shards) == ("sharded", 6)  # 5.12 GB in shards of at most 1 GB
+    assert "5.12 GB" in place.reason and "resources.selection.driver_memory_gb" in place.reason
+    assert place.kernel is not None
+    few = selection_place(SelectionResources(driver_memory_gb=10.0, shards=4), rows=30_000_000, dim=128)
+    assert (few.where, few.shards) == ("sharded", 4)
+    assert selection_place(SelectionResources(driver_memory_gb=1.0), rows=1000, dim=128).where == "driver-cpu"
+
+
+def test_the_default_budget_is_half_the_available_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(placement, "available_memory_bytes", lambda: 8_000_000)
+    place = selection_place(SelectionResources(), rows=10_000, dim=128)  # 5.1 MB > 4 MB
+    assert place.where == "sharded" and place.shards == 2
+    assert "half the driver's available memory" in place.reason
+    monkeypatch.setattr(placement, "available_memory_bytes", lambda: None)  # unknown: no limit
+    assert selection_place(SelectionResources(), rows=10_000, dim=128).where == "driver-cpu"
+
+
+def test_device_choices_on_a_driver_without_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(placement, "_has_cuda", lambda: False)
+    for device in ("auto", "cpu"):
+        place = selection_place(SelectionResources(device=device), rows=100_000, dim=64)
+        assert place.where == "driver-cpu" and place.kernel is None
+    with pytest.raises(LightlyRayError, match="no CUDA GPU"):
+        selection_place(SelectionResources(device="cuda"), rows=100, dim=64)
+
+
+@needs_cuda
+@pytest.mark.gpu
+def test_the_gpu_picks_what_the_cpu_kernel_picks() -> None:
+    rng = np.random.default_rng(5)
+    points = rng.standard_normal((30_000, 64)).astype(np.float32)
+    place = selection_place(SelectionResources(device="auto"), rows=len(points), dim=64)
+    assert place.where == "driver-cuda" and place.kernel is not None
+    on_gpu = place.kernel(points, 200, preselected=np.array([7]))
+    on_cpu = farthest_first(points, 200, preselected=np.array([7]))
+    assert on_gpu.indices.tolist() == on_cpu.indices.tolist()
+    np.testing.assert_array_equal(on_gpu.min_distances_at_pick, on_cpu.min_distances_at_pick)
