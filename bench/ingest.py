@@ -1,8 +1,10 @@
 """Decode+embed throughput: the run's pipeline against plain PyTorch, on images and on videos.
 
     .venv/bin/python bench/ingest.py [--images 4000 --videos 4 --frames 1000 --input-size 64]
+    .venv/bin/python bench/ingest.py --images 400 --videos 0 --image-px 1920 --input-size 224
 
-Images: N generated 256 px JPEGs, ResNet-18 with random weights at `--input-size`.
+Images: N generated 256 px JPEGs (`--image-px` wider: 4:3 photos of that width), ResNet-18
+with random weights at `--input-size`; `--videos 0` leaves the videos out.
 - `pipeline_img_s`: the run's path from the listing on (listing, units, the model's weights and
   Ray Data started while listing, decode tasks with Lightly metadata, embedding actors, rows to
   the driver) on a local Ray instance with every CPU; also `pipeline_steady_img_s` (after the
@@ -56,11 +58,13 @@ MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 
-def _images(folder: Path, count: int) -> None:
+def _images(folder: Path, count: int, side: int) -> None:
     rng = np.random.default_rng(0)
     for index in range(count):
         base = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-        image = Image.fromarray(base).resize((256, 256), Image.Resampling.BILINEAR)
+        image = Image.fromarray(base).resize(
+            (side, side * 3 // 4 if side > 256 else side), Image.Resampling.BILINEAR
+        )
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=90)
         (folder / f"img_{index:05d}.jpg").write_bytes(buffer.getvalue())
@@ -170,6 +174,9 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=4)
     parser.add_argument("--frames", type=int, default=1000)
     parser.add_argument("--input-size", type=int, default=64)
+    parser.add_argument(
+        "--image-px", type=int, default=256, help="image width (256: square; larger: 4:3, e.g. 1920x1440)"
+    )
     options = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
@@ -183,7 +190,7 @@ def main() -> None:
         images, clips = Path(folder) / "images", Path(folder) / "videos"
         images.mkdir()
         clips.mkdir()
-        _images(images, options.images)
+        _images(images, options.images, options.image_px)
         for index in range(options.videos):
             make_video(
                 clips / f"clip_{index}.mp4",
@@ -199,7 +206,7 @@ def main() -> None:
             ray.data.DataContext.get_current().enable_progress_bars = False
             logging.getLogger("ray.data").setLevel(logging.WARNING)
             piped = _pipeline(images, config)
-            video = _pipeline(clips, config)
+            video = _pipeline(clips, config) if options.videos else None
         finally:
             ray.shutdown()
         result["pipeline_img_s"] = round(piped["rate"], 1)
@@ -219,13 +226,15 @@ def main() -> None:
         result["decode_only_img_s"] = round(decode, 1)
         result["model_only_img_s"] = round(model, 1)
         result["shared_core_bound_img_s"] = round(1 / (1 / decode + 1 / model), 1)
-        result["video_frames"] = int(video["count"])
-        result["pipeline_frames_s"] = round(video["rate"], 1)
-        result["pipeline_steady_frames_s"] = round(video["steady"], 1)
-        result["video_first_batch_s"] = round(video["first"], 2)
-        result["plain_video_frames_s"] = round(
-            _plain_video(sorted(clips.glob("*.mp4")), network, options.input_size, batch), 1
-        )
+        result["image_px"] = options.image_px
+        if video is not None:
+            result["video_frames"] = int(video["count"])
+            result["pipeline_frames_s"] = round(video["rate"], 1)
+            result["pipeline_steady_frames_s"] = round(video["steady"], 1)
+            result["video_first_batch_s"] = round(video["first"], 2)
+            result["plain_video_frames_s"] = round(
+                _plain_video(sorted(clips.glob("*.mp4")), network, options.input_size, batch), 1
+            )
     print(json.dumps(result))
 
 

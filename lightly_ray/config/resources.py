@@ -140,6 +140,24 @@ class SelectionResources(StrictModel):
     )
 
 
+class RetryResources(StrictModel):
+    """`resources.retries`: how often work lost with a worker process or node is tried again."""
+
+    tasks: int = Field(
+        default=10,
+        ge=-1,
+        description="Attempts of a decode task after its worker or node died (node loss, out-of-memory "
+        "kill) beyond the first; the blocks it made are rebuilt the same way. -1: forever (Ray Data's "
+        "own default). A file that cannot be decoded is not retried: it is a corrupt sample.",
+    )
+    actors: int = Field(
+        default=10,
+        ge=-1,
+        description="Restarts of each detector and embedding actor after its process or node died, and "
+        "retries of the batches it held. -1: forever (Ray Data's own default); 0: none.",
+    )
+
+
 class ResourcesConfig(StrictModel):
     """`resources`: the share of the cluster of each stage."""
 
@@ -151,3 +169,4 @@ class ResourcesConfig(StrictModel):
     )
     embed: EmbedResources = Field(default_factory=EmbedResources)
     selection: SelectionResources = Field(default_factory=SelectionResources)
+    retries: RetryResources = Field(default_factory=RetryResources)

@@ -217,6 +217,7 @@ def plan_stages(
                 size=min(decode_task_count(config, cluster), blocks or 1 << 30)
             ),
             "udf_modifying_row_count": True,
+            "max_retries": config.resources.retries.tasks,
         },
         needs=("source", "video segment"),
         makes=(
@@ -253,6 +254,7 @@ def plan_stages(
                     "udf_modifying_row_count": crops_of_detector,
                     "num_cpus": detector.cpus,
                     "num_gpus": detector.gpus,
+                    **restart_options(config),
                     **custom_options(config.resources.pretag.custom_resources),
                 },
                 needs=DETECT_COLUMNS,
@@ -277,6 +279,7 @@ def plan_stages(
             "udf_modifying_row_count": False,
             "num_cpus": shape.cpus,
             "num_gpus": shape.gpus,
+            **restart_options(config),
             **custom_options(config.resources.embed.custom_resources),
         },
         needs=("image", "ok"),
@@ -285,6 +288,12 @@ def plan_stages(
         note="" if shape.gpus else f"{shape.torch_threads} torch threads",
     )
     return [*stages, embed]
+
+
+def restart_options(config: RunConfig) -> dict[str, int]:
+    """A model actor's restarts and batch retries after its process or node died (`resources.retries`)."""
+    actors = config.resources.retries.actors
+    return {"max_restarts": actors, "max_task_retries": actors}
 
 
 def unit_samples(units: pa.Table) -> np.ndarray:

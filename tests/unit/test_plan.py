@@ -150,3 +150,16 @@ def test_model_actors_can_be_pinned_to_nodes_with_a_custom_resource() -> None:
         plan_stages(config, ClusterShape(cpus=6, gpus=0))
     with pytest.raises(ConfigError, match="custom resource"):
         _pretagging({"embed": {"custom_resources": {"GPU": 1}}})
+
+
+def test_retries_bound_lost_decode_tasks_and_model_actor_restarts() -> None:
+    decode, embed = plan_stages(_config(), ClusterShape(cpus=8, gpus=0))
+    assert decode.options["max_retries"] == 10
+    assert (embed.options["max_restarts"], embed.options["max_task_retries"]) == (10, 10)
+    decode, embed = plan_stages(
+        _config({"retries": {"tasks": -1, "actors": 0}}), ClusterShape(cpus=8, gpus=0)
+    )
+    assert decode.options["max_retries"] == -1
+    assert (embed.options["max_restarts"], embed.options["max_task_retries"]) == (0, 0)
+    with pytest.raises(ConfigError, match="retries"):
+        _config({"retries": {"tasks": -2}})
