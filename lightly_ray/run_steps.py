@@ -27,7 +27,7 @@ from lightly_ray.selection.engine import select
 from lightly_ray.selection.explain import SelectionExplanation, explain_selection
 from lightly_ray.selection.fast_diversity import fast_diversity_applies
 from lightly_ray.selection.inputs import SelectionData, build_problem
-from lightly_ray.selection.placement import selection_place
+from lightly_ray.selection.placement import alive_nodes, selection_place
 from lightly_ray.selection.sequences import select_sequences, sequence_ids
 from lightly_ray.storage import Location
 
@@ -111,7 +111,8 @@ def select_pool(
     if length is None:
         kernel = None
         if fast_diversity_applies(problem, min_rows=0):
-            place = selection_place(config.resources.selection, len(pool.names), pool.embeddings.shape[1])
+            rows, dim = pool.embeddings.shape
+            place = selection_place(config.resources.selection, rows, dim, nodes=alive_nodes())
             logger.info(
                 "DIVERSITY over %d candidates runs %s: %s", len(pool.names), place.where, place.reason
             )

@@ -130,13 +130,14 @@ class SelectionResources(StrictModel):
         gt=0,
         description="When the candidates' float32 embeddings exceed this many GB, DIVERSITY runs on "
         "Ray actors that each hold a shard of them (on the cluster's nodes) instead of in the driver. "
-        "Default: half the memory the driver's machine has available when selection starts.",
+        "Default: half the memory the driver can still take when selection starts (its machine's, or "
+        "its container's cgroup limit), on a cluster of several nodes; no limit on one node.",
     )
     shards: int | None = Field(
         default=None,
         gt=0,
         description="Actors of a sharded selection. Default: enough for shards of at most "
-        "driver_memory_gb each, and at least 2.",
+        "driver_memory_gb each, at least 2 and one per node.",
     )
 
 

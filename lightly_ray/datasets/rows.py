@@ -98,11 +98,28 @@ def _table(columns: dict[str, np.ndarray | pa.Array | pa.ChunkedArray], run_id: 
             result[column] = pa.repeat(pa.scalar(default, kind), count)
         else:
             result[column] = (
-                values.cast(kind)
+                _cast(values, kind)
                 if isinstance(values, pa.Array | pa.ChunkedArray)
                 else pa.array(values, kind)
             )
     return pa.table({column: result[column] for column in PROCESSED_COLUMNS})
+
+
+# Rows per slice when an Arrow column is cast to a type with 32-bit offsets (2 GiB a chunk at most).
+CAST_ROWS = 1 << 22
+
+
+def _cast(values: pa.Array | pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
+    """`values` cast to `kind` in slices, so that 100M hashes fit `string`'s 32-bit offsets."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    return pa.chunked_array(
+        [
+            chunk.slice(start, CAST_ROWS).cast(kind)
+            for chunk in chunks
+            for start in range(0, len(chunk), CAST_ROWS)
+        ],
+        type=kind,
+    )
 
 
 _COLUMN_TYPES: dict[str, tuple[pa.DataType, object]] = {

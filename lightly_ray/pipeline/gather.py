@@ -237,7 +237,7 @@ def _contiguous_runs(which: np.ndarray, min_length: int) -> list[tuple[int, int]
     """[start, stop) runs of at least `min_length` rows with `which` counting up by one from >= 0."""
     if not len(which):
         return []
-    follows = np.diff(which) == 1
+    follows = (np.diff(which) == 1) & (which[:-1] >= 0)  # a corrupt row (-1) ends a run
     breaks = np.flatnonzero(~follows) + 1
     starts = np.concatenate([[0], breaks])
     stops = np.concatenate([breaks, [len(which)]])

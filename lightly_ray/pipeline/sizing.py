@@ -92,6 +92,7 @@ def decode_task_count(config: RunConfig, cluster: ClusterShape) -> int:
 
 
 DETECT_BLOCK_BYTES = 128 << 20
+AUTOSCALING_MIN_BLOCK = 32
 
 
 def block_samples(config: RunConfig, cluster: ClusterShape, total_samples: int) -> int:
@@ -106,6 +107,8 @@ def block_samples(config: RunConfig, cluster: ClusterShape, total_samples: int) 
     tasks = decode_task_count(config, cluster)
     most = config.resources.decode.samples_per_block
     wanted = -(-total_samples // (4 * tasks))
+    if cluster.now:  # sized for the grown cluster: not blocks of a few samples while it grows
+        wanted = max(wanted, min(most, AUTOSCALING_MIN_BLOCK))
     if not config.worker_config.pretagging:
         return max(1, min(most, wanted))
     side = config.lightly_config.pretagging.image_size

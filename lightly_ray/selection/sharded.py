@@ -11,8 +11,11 @@ Cost per pick: every actor reads its shard once (N/shards x dim floats), and two
 (fetch the pick's dim-sized vector from its shard, then send it to every shard and collect a
 (value, index) pair from each); k picks cost 2k round trips and k passes over the data,
 spread over the shards: O(k N dim / shards) compute plus O(k shards) messages. Memory: each
-actor holds its shard (4 bytes x dim per row) plus 8 bytes per row of minimum distances; the
-driver holds nothing but the picks.
+actor holds its shard (4 bytes x dim per row) plus 8 bytes per row of minimum distances and a
+float64 scratch of UPDATE_ROWS rows, and asks Ray for that much memory; the actors are spread
+over the nodes. The driver holds nothing but the picks. The squared distances are computed as
+`kernels.reference` computes them (float64, slice by slice), so the picks and distances are
+those of the float64 reference and of the compiled kernels.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Any
 
 import numpy as np
 import ray
+
+UPDATE_ROWS = 8192
 
 
 @ray.remote
@@ -39,6 +44,8 @@ class DiversityShard:
         self.offset = offset
         self.nearest = np.full(len(self.points), np.inf)
         self.chosen = np.zeros(len(self.points), dtype=bool)
+        # float64 scratch for one slice of rows: the update never holds a float64 copy of the shard.
+        self.scratch = np.empty((min(UPDATE_ROWS, max(len(self.points), 1)), self.points.shape[1]))
 
     def row(self, global_index: int) -> np.ndarray | None:
         """The vector of a global index, when this shard holds it."""
@@ -58,8 +65,14 @@ class DiversityShard:
         local = global_index - self.offset
         if 0 <= local < len(self.points):
             self.chosen[local] = True
-        difference = self.points.astype(np.float64) - np.asarray(vector, dtype=np.float64)
-        np.minimum(self.nearest, np.einsum("ij,ij->i", difference, difference), out=self.nearest)
+        center = np.asarray(vector, dtype=np.float64)
+        # As kernels.reference does it, slice by slice: the same float64 squared distances.
+        for start in range(0, len(self.points), UPDATE_ROWS):
+            stop = min(len(self.points), start + UPDATE_ROWS)
+            block = self.scratch[: stop - start]
+            np.subtract(self.points[start:stop], center, out=block)
+            np.multiply(block, block, out=block)
+            np.minimum(self.nearest[start:stop], block.sum(axis=1), out=self.nearest[start:stop])
         if self.chosen.all():
             return float("-inf"), -1
         scores = np.where(self.chosen, -np.inf, self.nearest)
@@ -108,9 +121,12 @@ def sharded_farthest_first(
     count = len(embeddings)
     bounds = np.linspace(0, count, shards + 1).astype(int)
     actors = [
-        DiversityShard.options(num_cpus=cpus_per_shard).remote(  # type: ignore[attr-defined]
-            embeddings[start:end], int(start)
-        )
+        DiversityShard.options(  # type: ignore[attr-defined]
+            num_cpus=cpus_per_shard,
+            # Its rows, minimum distances and scratch, with room: Ray places it where that fits.
+            memory=int(embeddings[start:end].nbytes * 1.25 + (end - start) * 9 + (64 << 20)),
+            scheduling_strategy="SPREAD",
+        ).remote(embeddings[start:end], int(start))
         for start, end in itertools.pairwise(bounds)
         if end > start
     ]

@@ -175,3 +175,36 @@ def test_processed_rows_gather_back_to_the_same_samples() -> None:
     assert again.names.tolist() == gathered.names.tolist()
     np.testing.assert_array_equal(again.candidate, gathered.candidate)
     np.testing.assert_array_equal(again.embeddings, gathered.embeddings)
+
+
+def test_a_corrupt_first_file_does_not_turn_the_column_into_a_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gather_module, "MIN_SHARED_RUN", 64)
+    columns = _rows(300)
+    columns["ok"][:] = True
+    columns["error"][:] = ""
+    columns["content_hash"] = np.array([f"unique{index}" for index in range(300)], dtype=object)
+    columns["ok"][0], columns["error"][0], columns["content_hash"][0] = False, "broken", ""
+    columns["embedding"][0] = 0.0
+    gathered = gather_batches(_blocks(columns, 50, 7), remove_exact_duplicates=True)
+    column = gathered.embedding_column()
+    base = gathered.vectors.ctypes.data
+    shared = [chunk for chunk in column.chunks if chunk.flatten().buffers()[1].address >= base]
+    assert [len(chunk) for chunk in column.chunks] == [1, 299]  # the corrupt row, then a slice
+    assert len(shared) == 1 and shared[0].flatten().buffers()[1].address == base
+    flat = np.concatenate([chunk.flatten().to_numpy() for chunk in column.chunks]).reshape(300, DIM)
+    np.testing.assert_array_equal(flat, columns["embedding"])
+
+
+def test_long_string_columns_are_cast_in_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lightly_ray.datasets import rows
+
+    monkeypatch.setattr(rows, "CAST_ROWS", 16)
+    columns = _rows(100)
+    gathered = gather_batches(_blocks(columns, 30, 8), remove_exact_duplicates=True)
+    listing = pa.table({"name": pa.array(columns["name"], pa.string()), "size": np.ones(100, dtype=np.int64)})
+    table = processed_table(
+        gathered, listing.append_column("mtime_ns", pa.array(np.zeros(100, np.int64))), "r"
+    )
+    hashes = table.column("content_hash")
+    assert hashes.type == pa.string() and hashes.num_chunks == 7
+    assert hashes.to_pylist() == columns["content_hash"].tolist()

@@ -163,3 +163,9 @@ def test_retries_bound_lost_decode_tasks_and_model_actor_restarts() -> None:
     assert (embed.options["max_restarts"], embed.options["max_task_retries"]) == (0, 0)
     with pytest.raises(ConfigError, match="retries"):
         _config({"retries": {"tasks": -2}})
+
+
+def test_blocks_for_a_growing_cluster_are_not_a_few_samples() -> None:
+    grown = ClusterShape(cpus=1024, gpus=8, now={"CPU": 2.0, "GPU": 0.0})
+    assert block_samples(_config(), grown, 10_000) == 32  # 10,000 / (4 x 1024) would be 3
+    assert block_samples(_config(), ClusterShape(cpus=1024, gpus=8), 10_000) == 3  # no autoscaler: as before

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -25,13 +27,28 @@ def test_embeddings_over_the_budget_go_to_shards_sized_by_it() -> None:
     assert selection_place(SelectionResources(driver_memory_gb=1.0), rows=1000, dim=128).where == "driver-cpu"
 
 
-def test_the_default_budget_is_half_the_available_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_budget_is_half_the_available_memory_with_other_nodes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(placement, "available_memory_bytes", lambda: 8_000_000)
-    place = selection_place(SelectionResources(), rows=10_000, dim=128)  # 5.1 MB > 4 MB
-    assert place.where == "sharded" and place.shards == 2
+    place = selection_place(SelectionResources(), rows=10_000, dim=128, nodes=3)  # 5.1 MB > 4 MB
+    assert place.where == "sharded" and place.shards == 3  # at least one shard per node
     assert "half the driver's available memory" in place.reason
+    # On one node, shards would add memory beside the driver's instead of moving it.
+    assert selection_place(SelectionResources(), rows=10_000, dim=128, nodes=1).where == "driver-cpu"
     monkeypatch.setattr(placement, "available_memory_bytes", lambda: None)  # unknown: no limit
-    assert selection_place(SelectionResources(), rows=10_000, dim=128).where == "driver-cpu"
+    assert selection_place(SelectionResources(), rows=10_000, dim=128, nodes=3).where == "driver-cpu"
+
+
+def test_available_memory_is_bounded_by_the_cgroup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "memory.max").write_text("4000000000\n")
+    (tmp_path / "memory.current").write_text("1000000000\n")
+    files = ((str(tmp_path / "memory.max"), str(tmp_path / "memory.current")),)
+    monkeypatch.setattr(placement, "CGROUP_MEMORY_FILES", files)
+    monkeypatch.setattr(placement, "_meminfo_available", lambda: 64_000_000_000)  # the node's
+    assert placement.available_memory_bytes() == 3_000_000_000
+    (tmp_path / "memory.max").write_text("max\n")  # no limit: the machine's
+    assert placement.available_memory_bytes() == 64_000_000_000
 
 
 def test_device_choices_on_a_driver_without_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
