@@ -70,7 +70,7 @@ def _images(folder: Path, count: int, side: int) -> None:
         (folder / f"img_{index:05d}.jpg").write_bytes(buffer.getvalue())
 
 
-def _config(input_size: int) -> Any:
+def _config(input_size: int, resources: dict[str, Any] | None = None) -> Any:
     return load_config(
         {
             "selection_config": {
@@ -82,7 +82,8 @@ def _config(input_size: int) -> Any:
                 "collate": {"input_size": input_size},
                 "loader": {"batch_size": 16},
             },
-        }
+        },
+        resources=resources,
     )
 
 
@@ -177,11 +178,16 @@ def main() -> None:
     parser.add_argument(
         "--image-px", type=int, default=256, help="image width (256: square; larger: 4:3, e.g. 1920x1440)"
     )
+    parser.add_argument(
+        "--resources",
+        default=None,
+        help='the run\'s resources block as JSON, e.g. {"embed": {"cpus_per_actor": 0.5}}',
+    )
     options = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
-    config = _config(options.input_size)
+    config = _config(options.input_size, json.loads(options.resources) if options.resources else None)
     network = load_model(
         config.lightly_config.model, build_state(config.lightly_config.model, 0, None), torch.device("cpu")
     )

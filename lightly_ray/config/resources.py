@@ -27,8 +27,12 @@ EMBED_BATCH_SIZE = 128
 class DecodeResources(StrictModel):
     """`resources.decode`: the CPU tasks that read, decode and describe the samples."""
 
-    cpus_per_task: float = Field(
-        default=1.0, gt=0, description="CPUs each decode task reserves; fractions run more tasks per CPU."
+    cpus_per_task: float | None = Field(
+        default=None,
+        gt=0,
+        description="CPUs each decode task reserves; fractions run more tasks per CPU. Default: 1, or "
+        "less so that every decode task fits beside the first model actors, (CPUs - what they "
+        "reserve) / decode tasks: 0.5 each on 2 CPUs with one embedding actor.",
     )
     max_tasks: int | None = Field(
         default=None,

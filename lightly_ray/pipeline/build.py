@@ -30,6 +30,7 @@ from lightly_ray.pipeline.sizing import (
     block_samples,
     check_room_for_decoding,
     custom_options,
+    decode_cpus,
     decode_task_count,
     embed_shape,
     pretag_shape,
@@ -203,6 +204,11 @@ def plan_stages(
     lightly = config.lightly_config
     shape = embed_shape(config, cluster)
     pretagging = config.worker_config.pretagging
+    detector = pretag_shape(config, cluster) if pretagging else None
+    actors = [shape] if detector is None else [detector, shape]
+    decode_share = decode_cpus(config, cluster, actors)
+    if detector is not None:
+        check_room_for_decoding(cluster, actors, decode_share)
     detect_size = lightly.pretagging.image_size if pretagging else None
     crop_task = config.crop_task()
     crops_of_detector = pretagging and crop_task == PRETAGGING_TASK
@@ -217,7 +223,7 @@ def plan_stages(
                 "crops": crops,
             },
             "batch_size": None,  # one block, cut to about `block_samples` samples, per task
-            "num_cpus": config.resources.decode.cpus_per_task,
+            "num_cpus": decode_share,
             "compute": ray.data.TaskPoolStrategy(
                 size=min(decode_task_count(config, cluster), blocks or 1 << 30)
             ),
@@ -233,9 +239,7 @@ def plan_stages(
         ),
     )
     stages = [decode]
-    if pretagging:
-        detector = pretag_shape(config, cluster)
-        check_room_for_decoding(config, cluster, detector, shape)
+    if detector is not None:
         stages.append(
             Stage(
                 name="pretag",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -24,7 +25,8 @@ def _config(resources: dict[str, Any] | None = None, **lightly: Any) -> Any:
 
 def test_two_cpus_one_actor_that_uses_both_cores() -> None:
     decode, embed = plan_stages(_config(), ClusterShape(cpus=2, gpus=0))
-    assert decode.options["compute"].size == 2 and decode.options["num_cpus"] == 1
+    # Both decode tasks fit beside the actor's CPU: 0.5 CPU each.
+    assert decode.options["compute"].size == 2 and decode.options["num_cpus"] == 0.5
     compute = embed.options["compute"]
     assert isinstance(compute, ray.data.ActorPoolStrategy)
     assert (compute.min_size, compute.max_size) == (1, 1)
@@ -131,8 +133,17 @@ def test_pretagging_shares_each_gpu_between_the_two_models() -> None:
 
 def test_pretagging_refuses_actors_that_leave_no_cpu_to_decoding() -> None:
     resources = {"pretag": {"cpus_per_actor": 1}, "embed": {"cpus_per_actor": 1}}
-    with pytest.raises(ConfigError, match="leaves less than a decode task's 1"):
+    with pytest.raises(
+        ConfigError,
+        match=re.escape("reserve 2 of the cluster's 2 CPUs, which leaves less than a decode task's 0.05"),
+    ):
         plan_stages(_pretagging(resources), ClusterShape(cpus=2, gpus=0))
+    explicit = {**resources, "decode": {"cpus_per_task": 1}, "pretag": {"cpus_per_actor": 0.5}}
+    with pytest.raises(
+        ConfigError,
+        match=re.escape("reserve 1.5 of the cluster's 2 CPUs, which leaves less than a decode task's 1"),
+    ):
+        plan_stages(_pretagging(explicit), ClusterShape(cpus=2, gpus=0))
 
 
 def test_model_actors_can_be_pinned_to_nodes_with_a_custom_resource() -> None:
@@ -169,3 +180,14 @@ def test_blocks_for_a_growing_cluster_are_not_a_few_samples() -> None:
     grown = ClusterShape(cpus=1024, gpus=8, now={"CPU": 2.0, "GPU": 0.0})
     assert block_samples(_config(), grown, 10_000) == 32  # 10,000 / (4 x 1024) would be 3
     assert block_samples(_config(), ClusterShape(cpus=1024, gpus=8), 10_000) == 3  # no autoscaler: as before
+
+
+def test_decode_tasks_share_what_the_first_actors_leave() -> None:
+    decode, _ = plan_stages(_config(), ClusterShape(cpus=16, gpus=1))  # a GPU actor reserves 1 CPU
+    assert decode.options["compute"].size == 16 and decode.options["num_cpus"] == 0.9375
+    decode, _ = plan_stages(_config(), ClusterShape(cpus=16, gpus=0))  # 4 CPU actors, 1 started
+    assert decode.options["num_cpus"] == 0.9375
+    decode, _ = plan_stages(_config(), ClusterShape(cpus=64, gpus=0))
+    assert decode.options["num_cpus"] == 0.9844
+    decode, _ = plan_stages(_config({"decode": {"cpus_per_task": 1}}), ClusterShape(cpus=2, gpus=0))
+    assert decode.options["num_cpus"] == 1  # as configured
