@@ -49,7 +49,8 @@ from lightly_ray.datasets.rows import processed_table
 from lightly_ray.outputs.run_folder import RunFolder
 from lightly_ray.outputs.sample_files import write_sample_lists, write_selection_table
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
-from lightly_ray.pipeline.gather import gather_batches, release_free_memory
+from lightly_ray.pipeline.gather import gather_batches
+from lightly_ray.pipeline.row_moves import release_free_memory
 from lightly_ray.selection.data import SelectionData
 from lightly_ray.selection.engine import select
 from lightly_ray.selection.explain import explain_selection

@@ -19,7 +19,8 @@ from lightly_ray.errors import LightlyRayError
 from lightly_ray.formats.lightly_inputs import LightlyInputs, read_lightly_inputs
 from lightly_ray.formats.pretag_predictions import pretag_predictions
 from lightly_ray.object_level import CropRun
-from lightly_ray.pipeline.gather import GatheredSamples, release_free_memory
+from lightly_ray.pipeline.gather import GatheredSamples
+from lightly_ray.pipeline.row_moves import release_free_memory
 from lightly_ray.pipeline.units import IndexedVideos, index_videos
 from lightly_ray.progress import logger
 from lightly_ray.selection.data import ObjectEmbeddings

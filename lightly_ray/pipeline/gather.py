@@ -9,11 +9,8 @@ arrays (a fixed-width unicode array of long paths is several times larger).
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -23,7 +20,7 @@ from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
 from lightly_ray.formats.pretag_schema import PRETAG_COLUMNS
 from lightly_ray.pipeline.crops import BOX_INDEX, CATEGORY, CROP_COLUMNS, PARENT
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
-from lightly_ray.pipeline.row_moves import compact_rows, permute_rows
+from lightly_ray.pipeline.row_moves import ColumnBuffer, compact_rows, permute_rows, release_free_memory
 
 Batch = dict[str, np.ndarray]
 
@@ -245,39 +242,6 @@ def _contiguous_runs(which: np.ndarray, min_length: int) -> list[tuple[int, int]
     return list(zip(starts[long].tolist(), stops[long].tolist(), strict=True))
 
 
-class _ColumnBuffer:
-    """One growing array that a column's blocks are copied into as they arrive.
-
-    One buffer per column instead of a list of block arrays: the blocks' memory is freed as
-    they pass instead of fragmenting the heap until the end, and nothing is concatenated.
-    """
-
-    def __init__(self, expected_rows: int | None, dtype: np.dtype[Any] | type) -> None:
-        self.expected = max(int(expected_rows or 0), 0)
-        self.dtype = np.dtype(dtype)
-        self.values: np.ndarray | None = None
-        self.rows = 0
-
-    def add(self, block: np.ndarray) -> None:
-        count = len(block)
-        if self.values is None:
-            # Untouched rows of np.empty cost no memory, so the expected count is free to reserve.
-            self.values = np.empty((max(self.expected, count, 1), *block.shape[1:]), dtype=self.dtype)
-        elif block.shape[1:] != self.values.shape[1:]:
-            raise ValueError(f"rows of shape {block.shape[1:]} and {self.values.shape[1:]} in one run")
-        if self.rows + count > len(self.values):  # more rows than expected (crops): grow by half
-            rows = max(self.rows + count, len(self.values) * 3 // 2)
-            grown = np.empty((rows, *self.values.shape[1:]), dtype=self.dtype)
-            grown[: self.rows] = self.values[: self.rows]
-            self.values = grown
-        self.values[self.rows : self.rows + count] = block
-        self.rows += count
-
-    def result(self) -> np.ndarray:
-        assert self.values is not None
-        return self.values[: self.rows]
-
-
 # The gathered columns' types (embedding and content_hash are kept apart).
 _COLUMN_DTYPES: dict[str, type] = {
     "name": object,
@@ -310,9 +274,9 @@ def gather_batches(
         The gathered samples.
 
     """
-    buffers = {column: _ColumnBuffer(expected_rows, dtype) for column, dtype in _COLUMN_DTYPES.items()}
+    buffers = {column: ColumnBuffer(expected_rows, dtype) for column, dtype in _COLUMN_DTYPES.items()}
     optional: dict[str, list[np.ndarray | None]] = {column: [] for column in OPTIONAL_COLUMNS}
-    buffer = _ColumnBuffer(expected_rows, np.float32)
+    buffer = ColumnBuffer(expected_rows, np.float32)
     hash_parts: list[pa.Array] = []  # Arrow as they come: a block's Python strings go with it
     sizes: list[int] = []
     for batch in batches:
@@ -366,17 +330,6 @@ def gather_batches(
     del optional, buffer
     release_free_memory()
     return gathered
-
-
-def release_free_memory() -> None:
-    """Hand memory that was freed back to the operating system (Arrow's pool, glibc's heap).
-
-    The blocks' many small arrays leave the heap fragmented, and allocators keep freed memory
-    for reuse: at 2M samples that is over 600 MB the driver would otherwise keep resident.
-    """
-    pa.default_memory_pool().release_unused()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _first_with_same_hash(hashes: pa.Array, ok: np.ndarray) -> np.ndarray:
