@@ -31,17 +31,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from rss_peak import RssPeak
 
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES, SelectionConfig
 from lightly_ray.datasets.datapool import selection_pool
@@ -65,35 +64,6 @@ DUPLICATE_FRACTION = 0.001
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-class RssPeak:
-    """The process's peak RSS while it is entered (a sampling thread, 2 ms)."""
-
-    def __init__(self) -> None:
-        self.page = os.sysconf("SC_PAGE_SIZE")
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def rss(self) -> int:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * self.page
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.rss())
-            time.sleep(0.002)
-
-    def __enter__(self) -> RssPeak:
-        self.peak = self.rss()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.rss())
 
 
 def sample_names(ids: np.ndarray) -> np.ndarray:

@@ -36,12 +36,12 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from rss_peak import RssPeak
 
 from lightly_ray.selection.kernels import (
     MinDistanceState,
@@ -83,40 +83,6 @@ def stream_gb_s() -> float:
         kernels.stream_sum(data, 1 << 16)
         best = min(best, time.perf_counter() - start)
     return data.nbytes / best / 1e9
-
-
-class RssPeak:
-    """Peak RSS growth while the block runs, sampled by a thread."""
-
-    def __init__(self) -> None:
-        self.page = os.sysconf("SC_PAGE_SIZE")
-        self.peak = 0
-        self._stop = threading.Event()
-
-    def _rss(self) -> int:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * self.page
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss())
-            time.sleep(0.002)
-
-    def __enter__(self) -> RssPeak:
-        self.base = self._rss()
-        self.peak = self.base
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
-
-    @property
-    def growth_mb(self) -> float:
-        return (self.peak - self.base) / 1e6
 
 
 def numpy_loop(x: np.ndarray, k: int, weights: np.ndarray | None = None) -> np.ndarray:

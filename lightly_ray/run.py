@@ -276,9 +276,8 @@ def _run(
         with watch("selection"):
             queries = query_embeddings(prepared)
             object_embeddings = objects.object_embeddings(pool.names) if objects is not None else {}
-            placement: dict[str, object] = {}
-            explanation, selection_data = select_pool(
-                config, pool, inputs, queries, object_embeddings, placement
+            explanation, selection_data, placement = select_pool(
+                config, pool, inputs, queries, object_embeddings
             )
         crash_point("selection")
         picked = explanation.table()

@@ -83,13 +83,12 @@ def select_pool(
     inputs: LightlyInputs,
     queries: dict[tuple[str, str], np.ndarray],
     object_embeddings: dict[str, ObjectEmbeddings],
-    placement: dict[str, object],
-) -> tuple[SelectionExplanation, SelectionData]:
+) -> tuple[SelectionExplanation, SelectionData, dict[str, object]]:
     """Select from the pool (whole sequences with `selected_sequence_length`), and explain it.
 
     `object_embeddings` are the embeddings of the candidates' objects by task (EMBEDDINGS with
-    `task`), `CropRun.object_embeddings`. Where DIVERSITY alone ran (`selection.placement`) is
-    put in `placement` for the report.
+    `task`), `CropRun.object_embeddings`. The third value says where DIVERSITY alone ran
+    (`selection.placement`, for the report; empty for other problems and for sequences).
     """
     if len(pool.names) == len(pool.preselected):
         if pool.names:
@@ -110,7 +109,7 @@ def select_pool(
     problem = build_problem(config.selection_config, data)
     length = config.worker_config.selected_sequence_length
     if length is None:
-        kernel = None
+        kernel, placement = None, {}
         if fast_diversity_applies(problem, min_rows=0):
             rows, dim = pool.embeddings.shape
             place = selection_place(config.resources.selection, rows, dim, nodes=alive_nodes())
@@ -118,10 +117,10 @@ def select_pool(
                 "DIVERSITY over %d candidates runs %s: %s", len(pool.names), place.where, place.reason
             )
             kernel = place.kernel
-            placement.update(place.report())
+            placement = place.report()
         result = select(problem, diversity_kernel=kernel)
         release_free_memory()  # the selection's working arrays (a quarter of the matrix and more)
-        return explain_selection(config.selection_config, problem, result), data
+        return explain_selection(config.selection_config, problem, result), data, placement
     videos = np.asarray([video or "" for video in pool.videos], dtype=object)
     ids = sequence_ids(videos, pool.frame_indices, np.ones(len(pool.names), dtype=bool), length)
     if not (ids >= 0).any():
@@ -129,7 +128,7 @@ def select_pool(
             f"worker_config.selected_sequence_length is {length}, but no video has {length} consecutive "
             "frames that decoded: shorten the sequences or add longer videos"
         )
-    return explain_selection(config.selection_config, problem, select_sequences(problem, ids)), data
+    return explain_selection(config.selection_config, problem, select_sequences(problem, ids)), data, {}
 
 
 def sequence_names(run_id: str, pick_order: list[str], length: int | None) -> dict[str, str] | None:

@@ -35,11 +35,7 @@ def processed_table(gathered: GatheredSamples, listing: pa.Table, run_id: str) -
     """
     count = len(gathered.names)
     names = pa.array(gathered.names, pa.string())
-    if gathered.frames:
-        videos = pa.array(gathered.frames["video"], pa.string())
-        files = pc.if_else(pc.not_equal(videos, ""), videos, names)
-    else:
-        files = names
+    files = _files(names, gathered.frames.get("video"))
     at = pc.index_in(files, value_set=pc.cast(listing.column("name"), pa.string()))  # null: not listed
     columns: dict[str, np.ndarray | pa.Array | pa.ChunkedArray] = {
         "name": names,
@@ -75,15 +71,10 @@ def _table(columns: dict[str, np.ndarray | pa.Array | pa.ChunkedArray], run_id: 
     numpy `embedding` is a (rows, dim) matrix or a column of row arrays.
     """
     count = len(columns["name"])
-    result: dict[str, pa.Array | pa.ChunkedArray] = {}
-    for column in ("name", "file"):
-        values = columns.get(column, columns["name"])
-        result[column] = (
-            values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, pa.string())
-        )
-    if "file" not in columns and "video" in columns:
-        videos = pa.array(columns["video"], pa.string())
-        result["file"] = pc.if_else(pc.not_equal(videos, ""), videos, result["name"])
+    result: dict[str, pa.Array | pa.ChunkedArray] = {"name": _strings(columns["name"])}
+    result["file"] = (
+        _strings(columns["file"]) if "file" in columns else _files(result["name"], columns.get("video"))
+    )
     embedding = columns["embedding"]
     if not isinstance(embedding, pa.Array | pa.ChunkedArray):
         vectors = np.ascontiguousarray(embedding, dtype=np.float32)
@@ -103,6 +94,21 @@ def _table(columns: dict[str, np.ndarray | pa.Array | pa.ChunkedArray], run_id: 
                 else pa.array(values, kind)
             )
     return pa.table({column: result[column] for column in PROCESSED_COLUMNS})
+
+
+def _strings(values: np.ndarray | pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A string column as Arrow (as it is when it is Arrow already)."""
+    return values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, pa.string())
+
+
+def _files(
+    names: pa.Array | pa.ChunkedArray, videos: np.ndarray | pa.Array | pa.ChunkedArray | None
+) -> pa.Array | pa.ChunkedArray:
+    """Each sample's file: a frame's video, else the sample itself."""
+    if videos is None:
+        return names
+    video = _strings(videos)
+    return pc.if_else(pc.not_equal(video, ""), video, names)
 
 
 # Rows per slice when an Arrow column is cast to a type with 32-bit offsets (2 GiB a chunk at most).

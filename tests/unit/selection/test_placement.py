@@ -6,15 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from lightly_ray.config.resources import SelectionResources
 from lightly_ray.errors import LightlyRayError
 from lightly_ray.selection import placement
 from lightly_ray.selection.kernels import farthest_first
 from lightly_ray.selection.placement import selection_place
-
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 def test_embeddings_over_the_budget_go_to_shards_sized_by_it() -> None:
@@ -60,8 +57,7 @@ def test_device_choices_on_a_driver_without_gpu(monkeypatch: pytest.MonkeyPatch)
         selection_place(SelectionResources(device="cuda"), rows=100, dim=64)
 
 
-@needs_cuda
-@pytest.mark.gpu
+@pytest.mark.gpu  # tests/conftest.py skips it on a machine without CUDA
 def test_the_gpu_picks_what_the_cpu_kernel_picks() -> None:
     rng = np.random.default_rng(5)
     points = rng.standard_normal((30_000, 64)).astype(np.float32)
