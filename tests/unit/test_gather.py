@@ -187,8 +187,8 @@ def test_a_corrupt_first_file_does_not_turn_the_column_into_a_copy(monkeypatch: 
     columns["embedding"][0] = 0.0
     gathered = gather_batches(_blocks(columns, 50, 7), remove_exact_duplicates=True)
     column = gathered.embedding_column()
-    base = gathered.vectors.ctypes.data
-    shared = [chunk for chunk in column.chunks if chunk.flatten().buffers()[1].address >= base]
+    base, end = gathered.vectors.ctypes.data, gathered.vectors.ctypes.data + gathered.vectors.nbytes
+    shared = [chunk for chunk in column.chunks if base <= chunk.flatten().buffers()[1].address < end]
     assert [len(chunk) for chunk in column.chunks] == [1, 299]  # the corrupt row, then a slice
     assert len(shared) == 1 and shared[0].flatten().buffers()[1].address == base
     flat = np.concatenate([chunk.flatten().to_numpy() for chunk in column.chunks]).reshape(300, DIM)
