@@ -28,6 +28,7 @@ from lightly_ray.pipeline.sizing import ClusterShape
 from lightly_ray.pipeline.units import IndexedVideos, build_units, sample_names
 from lightly_ray.progress import logger, progress_bar
 from lightly_ray.storage import Location, relative_inside
+from lightly_ray.training.in_run import RunTraining
 
 MISSING_NAMES_IN_REPORT = 50
 
@@ -53,6 +54,7 @@ def embed_with_model(
     detector_state: DetectorState | None = None,
     pretag_output: PretagOutput | None = None,
     crops: CropSource | None = None,
+    training: RunTraining | None = None,
 ) -> EmbeddedSamples:
     """Decode and embed every listed image and every frame of the indexed videos on Ray.
 
@@ -63,7 +65,8 @@ def embed_with_model(
     `rerun` with few samples to embed runs in this process (`pipeline.in_driver`). With
     `detector_state` (pretagging), detector actors run between decode and embed, writing their
     predictions to `pretag_output`. With `crops` (object level), the decode tasks cut each box
-    into a crop sample, embedded as the images are.
+    into a crop sample, embedded as the images are. With `training` (`enable_training`), the
+    decoded samples train the model first (`training.in_run`) and are embedded with its weights.
     """
     source = {
         "source": "model",
@@ -94,7 +97,9 @@ def embed_with_model(
         "cluster": cluster,
         "cache": cache,
     }
-    if crops is None and embeds_in_driver(config, cluster, total, rerun=rerun):
+    if training is not None:
+        source["weights"] = f"trained in this run from {source['weights']}"
+    if crops is None and training is None and embeds_in_driver(config, cluster, total, rerun=rerun):
         logger.info(
             "embedding %d new samples in this process (at most resources.embed.driver_max_samples=%d): "
             "no pipeline actors start",
@@ -104,7 +109,12 @@ def embed_with_model(
         batches: Any = embed_in_driver(units, **plan)
     else:
         pipeline = build_image_pipeline(
-            units, **plan, detector_state=detector_state, pretag_output=pretag_output, crops=crops
+            units,
+            **plan,
+            detector_state=detector_state,
+            pretag_output=pretag_output,
+            crops=crops,
+            train=(lambda rows: training.train(rows, state, cluster)) if training is not None else None,
         )
         logger.info("pipeline on %s:\n%s", cluster.describe(), pipeline.describe())
         # Blocks as the embedding actors finish them: no extra re-batching or projection step,

@@ -53,6 +53,7 @@ from lightly_ray.run_steps import (
     select_pool,
     sequence_names,
 )
+from lightly_ray.training.in_run import CHECKPOINT_FILE, RunTraining
 
 
 def run(
@@ -206,7 +207,7 @@ def _run(
             # A run that cuts crops keeps no cache yet: a crop's row would come back as an image's.
             cache = (
                 CacheTarget.of(lightly_location, dataset.folder, settings, folder.run_id)
-                if embeds and config.crop_task() is None
+                if embeds and config.crop_task() is None and not worker.enable_training
                 else None
             )
             with watch("cache"):
@@ -230,6 +231,11 @@ def _run(
                 plan.to_process.column("name").to_pylist()
             )
             objects = CropRun.of(config, lightly_location, [*processed, *unchanged], processed, dataset.name)
+            training = (
+                RunTraining(config, folder.run_id)
+                if embeds and worker.enable_training and config.lightly_config.trainer.max_epochs > 0
+                else None
+            )
             with watch("embed"):
                 if embeds:
                     embedded = embed_with_model(
@@ -248,6 +254,7 @@ def _run(
                             lightly_location,
                             f"{folder.relative}/{PRETAG_DEBUG_FOLDER}" if worker.pretagging_debug else None,
                         ),
+                        training=training,
                     )
                 else:
                     embedded = embed_from_csv(config, lightly_location, plan.to_process, videos)
@@ -313,6 +320,8 @@ def _run(
             ),
         )
         with watch("write"):
+            if training is not None and training.result is not None:
+                folder.write_bytes(CHECKPOINT_FILE, training.checkpoint_bytes())
             write_sample_lists(folder, gathered, selected, videos.corrupt)
             write_selection_table(folder, picked)
             length = worker.selected_sequence_length
@@ -350,6 +359,8 @@ def _run(
         embedding=embedded.source,
         inputs={**inputs.report(), "otherFiles": dict(sorted(listed.other_files.items()))},
     )
+    if training is not None and training.result is not None:
+        report["training"] = training.report()
     report["dataset"] = {"name": dataset.name, "tag": tag if selected else None, "url": dataset.url}
     if frames:
         report["frames"] = {"folder": FRAMES_FOLDER, "written": len(frames)}

@@ -57,8 +57,14 @@ class CriterionConfig(StrictModel):
 class OptimizerConfig(StrictModel):
     """`lightly_config.optimizer` (training only)."""
 
-    lr: float = Field(default=1.0, gt=0.0)
-    weight_decay: float = Field(default=0.00001, ge=0.0)
+    lr: float = Field(default=1.0, gt=0.0, description="Learning rate.")
+    weight_decay: float = Field(default=0.00001, ge=0.0, description="Weight decay.")
+    name: Literal["sgd", "adamw"] = Field(
+        default="sgd",
+        description="lightly_ray extension: 'sgd' (plain SGD, as the Lightly Worker trains; its lr "
+        "default of 1.0 is meant for it) or 'adamw' (AdamW, which learns in far fewer epochs; use an "
+        "lr near 0.001 with it).",
+    )
 
 
 class CollateConfig(StrictModel):

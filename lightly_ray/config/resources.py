@@ -11,6 +11,7 @@ Example:
       pretag: {max_actors: 4, gpus_per_actor: 0.5}
       embed: {max_actors: 4, gpus_per_actor: 0.5, batch_size: 128}
       selection: {device: auto, driver_memory_gb: 16}
+      training: {workers: 4, storage_path: s3://bucket/ray-train}
 """
 
 from __future__ import annotations
@@ -163,6 +164,30 @@ class RetryResources(StrictModel):
     )
 
 
+class TrainingResources(StrictModel):
+    """`resources.training`: the Ray Train workers of worker_config.enable_training."""
+
+    workers: int | None = Field(
+        default=None,
+        gt=0,
+        description="Data-parallel training workers. Default: one per GPU of the cluster; without "
+        "GPUs one CPU worker using a torch thread per CPU.",
+    )
+    max_failures: int = Field(
+        default=3,
+        ge=-1,
+        description="Times a failed worker group (a process or node lost) restarts from the last "
+        "epoch's checkpoint. -1: forever; 0: the run fails with the first.",
+    )
+    storage_path: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Where Ray Train keeps each epoch's checkpoint: a folder every training node "
+        "reaches (NFS, or an s3:// or gs:// URL) on a cluster of several nodes. Default: the "
+        "system's temporary folder on each node, enough on one node.",
+    )
+
+
 class ResourcesConfig(StrictModel):
     """`resources`: the share of the cluster of each stage."""
 
@@ -175,3 +200,4 @@ class ResourcesConfig(StrictModel):
     embed: EmbedResources = Field(default_factory=EmbedResources)
     selection: SelectionResources = Field(default_factory=SelectionResources)
     retries: RetryResources = Field(default_factory=RetryResources)
+    training: TrainingResources = Field(default_factory=TrainingResources)

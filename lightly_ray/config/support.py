@@ -22,8 +22,11 @@ def unsupported_features(config: RunConfig) -> list[str]:
     """
     worker = config.worker_config
     found = []
-    if worker.enable_training:
-        found.append("worker_config.enable_training: true (self-supervised training)")
+    if worker.enable_training and config.crop_task() is not None:
+        found.append(
+            "worker_config.enable_training together with object crops (not yet: training runs on "
+            "whole images and video frames)"
+        )
     if worker.pretagging and worker.embeddings is not None:
         found.append(
             "worker_config.pretagging together with worker_config.embeddings (precomputed embeddings "

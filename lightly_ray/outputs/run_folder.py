@@ -57,11 +57,15 @@ class RunFolder:
 
     def write_text(self, name: str, text: str) -> None:
         """Write a UTF-8 text file inside the folder."""
-        self.location.write_bytes(f"{self.relative}/{name}", text.encode("utf-8"))
+        self.write_bytes(name, text.encode("utf-8"))
 
     def write_lines(self, name: str, lines: Iterable[str]) -> None:
         """Write one entry per line (a trailing newline after each)."""
         self.write_text(name, "".join(f"{line}\n" for line in lines))
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        """Write a binary file inside the folder."""
+        self.location.write_bytes(f"{self.relative}/{name}", data)
 
     def write_parquet(self, name: str, table: pa.Table) -> None:
         """Write an Arrow table as one Parquet file."""

@@ -7,7 +7,8 @@ consumes rows (name, flags, hash, embedding; never the pixels) as they are finis
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -131,8 +132,13 @@ def build_image_pipeline(
     detector_state: Any = None,
     pretag_output: PretagOutput | None = None,
     crops: CropSource | None = None,
+    train: Callable[[ray.data.Dataset], ModelState] | None = None,
 ) -> ImagePipeline:
     """Build the decode, pretag and embed plan for the decode units of a listing.
+
+    With `train` (`worker_config.enable_training`) the steps before embedding run here: their
+    rows are materialized in the object store, `train` trains the embedding model on them and
+    returns its weights, and the embedding step runs over the same rows with those weights.
 
     Args:
         units: One row per image file and per video segment (`units.build_units`).
@@ -144,9 +150,10 @@ def build_image_pipeline(
         detector_state: With pretagging, the detector's weights (`models.detector`).
         pretag_output: With pretagging, where the detector actors write their predictions.
         crops: With object level, the boxes the decode tasks cut into crop samples.
+        train: Trains the embedding model on the decoded rows and returns its weights.
 
     Returns:
-        The plan; nothing runs until its dataset is iterated.
+        The plan; nothing after the training runs until its dataset is iterated.
 
     """
     samples = unit_samples(units)
@@ -164,8 +171,14 @@ def build_image_pipeline(
         crops=crops,
     )
     dataset: ray.data.Dataset = ray.data.from_arrow(blocks)
-    for stage in stages:
+    for stage in stages[:-1]:
         dataset = stage.apply(dataset)
+    if train is not None:
+        dataset = dataset.materialize()
+        embed = stages[-1]
+        constructor = {**embed.options["fn_constructor_kwargs"], "state_ref": [ray.put(train(dataset))]}
+        stages[-1] = replace(embed, options={**embed.options, "fn_constructor_kwargs": constructor})
+    dataset = stages[-1].apply(dataset)
     return ImagePipeline(dataset=dataset, samples=int(samples.sum()), stages=stages)
 
 

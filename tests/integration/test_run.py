@@ -164,12 +164,12 @@ def test_cli_run_with_yaml_and_overrides(
 
 
 def test_unsupported_feature_stops_before_any_work(grouped_input: Path, tmp_path: Path) -> None:
-    with pytest.raises(NotYetSupportedError, match=r"worker_config\.enable_training"):
+    with pytest.raises(NotYetSupportedError, match=r"lightly_config\.model\.width"):
         lightly_ray.run(
             grouped_input,
             tmp_path / "lightly",
             **SEED_CONFIGS["visual_diversity"],
-            worker_config={"enable_training": True},
+            lightly_config={"model": {"width": 2}},
             show_progress=False,
         )
     assert not (tmp_path / "lightly").exists()

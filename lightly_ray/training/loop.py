@@ -1,0 +1,181 @@
+"""What every Ray Train worker runs: SimCLR epochs over its shard of the augmented views.
+
+Data-parallel: Ray Train starts one worker per GPU (or CPU workers without GPUs), wraps the
+network in DistributedDataParallel and gives each worker its share of every epoch's views
+(`ray.train.get_dataset_shard`). The loss is lightly's NT-Xent (`lightly.loss.NTXentLoss`),
+which gathers the projections of all workers, so every image is contrasted with the whole
+global batch, as on one device. The optimizer is SGD with `optimizer.lr` and
+`optimizer.weight_decay`, as the Lightly Worker's training, or AdamW (`optimizer.name`).
+
+After every epoch the rank-0 worker reports the loss and a checkpoint (network, optimizer,
+epoch, losses so far) to Ray Train; a worker group that failed restarts from the last one
+(`FailureConfig`), and `ray.train.get_checkpoint` hands it to the new workers.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import ray
+import ray.train
+import torch
+
+from lightly_ray.config.lightly import LightlyConfig
+
+STATE_FILE = "train_state.pt"
+SHUFFLE_BATCHES = 4  # local shuffle buffer, in batches
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """What a training worker needs besides the data: the config, its weights and threads.
+
+    Attributes:
+        lightly: `lightly_config` (model, loader, trainer, criterion, optimizer, seed).
+        state_ref: One-element list with the ObjectRef of the starting weights of the
+            embedding model (`models.backbones.build_state`).
+        rows: Images in an epoch (the batch is at most rows / workers).
+        torch_threads: torch's threads on a CPU worker.
+        progress: A `ray.util.queue.Queue` the rank-0 worker puts each epoch's record in, and
+            at the end the trained weights of the embedding model (`{"weights": ...}`).
+
+    """
+
+    lightly: LightlyConfig
+    state_ref: list[Any]
+    rows: int
+    torch_threads: int = 1
+    progress: Any = None
+
+
+def train_loop(loop_config: dict[str, Any]) -> None:
+    """Train for `trainer.max_epochs` epochs from the last checkpoint, if any (`TorchTrainer`'s function)."""
+    import ray.train.torch
+    from lightly.loss import NTXentLoss
+
+    from lightly_ray.training.network import SimCLRNetwork, embedding_state
+
+    settings: LoopSettings = loop_config["settings"]
+    lightly = settings.lightly
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    device = ray.train.torch.get_device()
+    if device.type == "cpu":
+        torch.set_num_threads(settings.torch_threads)
+    torch.manual_seed(lightly.seed + rank)
+    network = SimCLRNetwork(lightly.model)
+    start_state = ray.get(settings.state_ref[0])
+    weights = {key: torch.from_numpy(np.array(value)) for key, value in start_state.items()}
+    network.embedding.load_state_dict(weights)
+    optimizer_state, start, losses = None, 0, []
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            saved = torch.load(os.path.join(folder, STATE_FILE), map_location="cpu", weights_only=True)
+        network.load_state_dict(saved["network"])
+        optimizer_state, start, losses = saved["optimizer"], int(saved["epoch"]) + 1, list(saved["losses"])
+    model = ray.train.torch.prepare_model(network)
+    optimizer = make_optimizer(lightly, model)
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
+    criterion = NTXentLoss(temperature=lightly.criterion.temperature, gather_distributed=world > 1)
+    mixed = _mixed_precision(lightly, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=mixed)
+    batch_size = max(1, min(lightly.loader.batch_size, settings.rows // world))
+    shard = ray.train.get_dataset_shard("train")
+    for epoch in range(start, lightly.trainer.max_epochs):
+        began, total, batches, images = time.monotonic(), torch.zeros((), device=device), 0, 0
+        model.train()
+        for batch in shard.iter_torch_batches(
+            batch_size=batch_size,
+            drop_last=lightly.loader.drop_last,
+            local_shuffle_buffer_size=batch_size * SHUFFLE_BATCHES if lightly.loader.shuffle else None,
+            local_shuffle_seed=lightly.seed + epoch * 1000 + rank if lightly.loader.shuffle else None,
+            device=str(device),
+        ):
+            views = torch.cat([batch["view0"], batch["view1"]])
+            if len(views) < 4:  # NT-Xent needs two images to contrast (a last batch of one)
+                continue
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=mixed):
+                projections = model(views)
+                half = len(views) // 2
+                loss = criterion(projections[:half].float(), projections[half:].float())
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            total += loss.detach()
+            batches += 1
+            images += half
+        _report_epoch(settings, model, optimizer, epoch, total, batches, images, began, losses, rank, world)
+    if rank == 0 and settings.progress is not None:
+        # The weights go back through the queue, not Ray Train's storage: the driver gets them
+        # whether or not the storage is shared with its node.
+        trained = {key: value.numpy() for key, value in embedding_state(model).items()}
+        settings.progress.put({"weights": trained})
+
+
+def _report_epoch(
+    settings: LoopSettings,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epoch: int,
+    total: torch.Tensor,
+    batches: int,
+    images: int,
+    began: float,
+    losses: list[float],
+    rank: int,
+    world: int,
+) -> None:
+    counts = torch.tensor([float(batches), float(images)], device=total.device)
+    summed = total.detach().clone()
+    if world > 1:
+        torch.distributed.all_reduce(summed)
+        torch.distributed.all_reduce(counts)
+    batches_all, images_all = int(counts[0].item()), int(counts[1].item())
+    if batches_all == 0:
+        raise RuntimeError(
+            f"training epoch {epoch + 1} had no batch: {settings.rows} images on {world} workers with "
+            f"lightly_config.loader.batch_size {settings.lightly.loader.batch_size} and drop_last"
+        )
+    loss = float(summed.item()) / batches_all
+    losses.append(loss)
+    seconds = time.monotonic() - began
+    record = {"epoch": epoch + 1, "loss": loss, "images": images_all, "seconds": seconds}
+    metrics = {**record, "losses": list(losses)}
+    if rank != 0:
+        ray.train.report(metrics)
+        return
+    if settings.progress is not None:
+        settings.progress.put(record)
+    with tempfile.TemporaryDirectory() as folder:
+        inner: torch.nn.Module = getattr(model, "module", model)
+        torch.save(
+            {
+                "network": inner.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch,
+                "losses": losses,
+            },
+            os.path.join(folder, STATE_FILE),
+        )
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
+
+
+def make_optimizer(lightly: LightlyConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """`optimizer.name`: plain SGD (the Lightly Worker's) or AdamW, with `lr` and `weight_decay`."""
+    settings = lightly.optimizer
+    if settings.name == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+
+
+def _mixed_precision(lightly: LightlyConfig, device: torch.device) -> bool:
+    """`trainer.precision` 16 (or "16-mixed") is float16 autocast on a GPU; CPUs train in float32."""
+    return device.type == "cuda" and lightly.trainer.precision in (16, "16-mixed")

@@ -1,0 +1,244 @@
+"""Train the embedding model on the run's decoded images with Ray Train, from the driver.
+
+`train_embedding_model` takes the run's decoded images (a Ray dataset with an `image`
+column), adds the augmentation step (`augment.augment_views`, CPU tasks) and hands the views
+to a `TorchTrainer` whose workers run `loop.train_loop`. It prints each epoch's loss as the
+workers finish it and returns the trained weights of the embedding model, in the layout the
+embedding actors load (`models.backbones.ModelState`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+import ray.data
+
+from lightly_ray.config.lightly import LightlyConfig
+from lightly_ray.errors import LightlyRayError
+from lightly_ray.models.backbones import ModelState
+from lightly_ray.progress import logger
+from lightly_ray.training.augment import augment_views
+from lightly_ray.training.loop import LoopSettings, train_loop
+
+
+@dataclass(frozen=True)
+class TrainShape:
+    """How training runs on the cluster.
+
+    Attributes:
+        workers: Ray Train workers (data-parallel replicas).
+        use_gpu: Whether each worker holds a GPU.
+        cpus_per_worker: CPUs each worker reserves.
+        torch_threads: torch's threads on a CPU worker.
+        augment_tasks: Augmentation tasks at once.
+
+    """
+
+    workers: int
+    use_gpu: bool
+    cpus_per_worker: float
+    torch_threads: int
+    augment_tasks: int
+
+    def describe(self) -> str:
+        """E.g. `2 GPU workers` or `1 CPU worker, 2 torch threads`."""
+        kind = "GPU" if self.use_gpu else "CPU"
+        text = f"{self.workers} {kind} worker{'s' if self.workers != 1 else ''}"
+        if not self.use_gpu:
+            text += f", {self.torch_threads} torch threads"
+        return f"{text}; augmentation in up to {self.augment_tasks} CPU tasks"
+
+
+@dataclass
+class TrainingResult:
+    """What training gives the run.
+
+    Attributes:
+        state: The trained embedding model's weights (numpy, `EmbeddingModel` keys).
+        epochs: One record per epoch: epoch, loss, images, seconds.
+        seconds: Wall time of training, start-up included.
+        shape: How it ran.
+
+    """
+
+    state: ModelState
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    shape: TrainShape | None = None
+
+    def report(self) -> dict[str, Any]:
+        """report.json's `training`."""
+        return {
+            "epochs": self.epochs,
+            "seconds": round(self.seconds, 3),
+            "workers": self.shape.workers if self.shape else 0,
+            "device": "cuda" if self.shape and self.shape.use_gpu else "cpu",
+        }
+
+
+def train_embedding_model(
+    lightly: LightlyConfig,
+    images: ray.data.Dataset,
+    rows: int,
+    state: ModelState,
+    shape: TrainShape,
+    storage_path: str,
+    name: str,
+    *,
+    max_failures: int = 3,
+) -> TrainingResult:
+    """Train the embedding model self-supervised (SimCLR) on `images`.
+
+    Args:
+        lightly: `lightly_config`.
+        images: The decoded images to train on (column `image`, uint8 (size, size, 3); only
+            images that decoded).
+        rows: How many rows `images` has.
+        state: The starting weights (`models.backbones.build_state`).
+        shape: Workers and resources (`training_shape`).
+        storage_path: Where Ray Train keeps its checkpoints (a folder all workers reach).
+        name: The Ray Train run's name under `storage_path`; a run of the same name resumes
+            from its last checkpoint.
+        max_failures: Worker-group failures to recover from (from the last checkpoint).
+
+    Returns:
+        The trained weights and the loss of every epoch.
+
+    Raises:
+        LightlyRayError: When there are fewer than two images, or training fails.
+
+    """
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+    from ray.util.queue import Queue
+
+    if rows < 2:
+        raise LightlyRayError(f"training needs at least two images that decode; this run has {rows}")
+    began = time.monotonic()
+    augment: Any = augment_views
+    columns = ["image", "ok"] if "ok" in images.columns() else ["image"]
+    views = images.select_columns(columns).map_batches(
+        augment,
+        fn_kwargs={"collate": lightly.collate},
+        batch_size=max(16, min(lightly.loader.batch_size, 256)),
+        num_cpus=1,
+        compute=ray.data.TaskPoolStrategy(size=shape.augment_tasks),
+    )
+    progress = Queue(actor_options={"num_cpus": 0})
+    settings = LoopSettings(
+        lightly=lightly,
+        state_ref=[ray.put(state)],
+        rows=rows,
+        torch_threads=shape.torch_threads,
+        progress=progress,
+    )
+    trainer = TorchTrainer(
+        train_loop,
+        train_loop_config={"settings": settings},
+        scaling_config=ScalingConfig(
+            num_workers=shape.workers,
+            use_gpu=shape.use_gpu,
+            resources_per_worker={"CPU": shape.cpus_per_worker, **({"GPU": 1} if shape.use_gpu else {})},
+        ),
+        run_config=RunConfig(
+            name=name,
+            storage_path=storage_path,
+            failure_config=FailureConfig(max_failures=max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+        datasets={"train": views},
+    )
+    logger.info(
+        "training %s for %d epochs on %d images: %s",
+        lightly.model.name,
+        lightly.trainer.max_epochs,
+        rows,
+        shape.describe(),
+    )
+    outcome: dict[str, Any] = {}
+    fitting = threading.Thread(target=_fit, args=(trainer, outcome), daemon=True, name="ray-train-fit")
+    fitting.start()
+    epochs: list[dict[str, Any]] = []
+    while fitting.is_alive() or not progress.empty():
+        _drain(progress, lightly.trainer.max_epochs, epochs, outcome)
+        fitting.join(timeout=0.5 if fitting.is_alive() else 0)
+    progress.shutdown()
+    if "error" in outcome:
+        raise LightlyRayError(f"training failed: {outcome['error']}") from outcome["error"]
+    if "weights" not in outcome:
+        raise LightlyRayError("training finished without handing back its weights")
+    losses = outcome["result"].metrics or {}
+    return TrainingResult(
+        state=outcome["weights"],
+        epochs=_complete(epochs, losses),
+        seconds=time.monotonic() - began,
+        shape=shape,
+    )
+
+
+def _fit(trainer: Any, outcome: dict[str, Any]) -> None:
+    try:
+        outcome["result"] = trainer.fit()
+    except Exception as error:  # noqa: BLE001 - handed to the caller, which raises it
+        outcome["error"] = error
+
+
+def _drain(progress: Any, max_epochs: int, epochs: list[dict[str, Any]], outcome: dict[str, Any]) -> None:
+    """Log the epochs the workers finished; keep the weights they hand back at the end."""
+    from ray.util.queue import Empty
+
+    try:
+        item = progress.get(timeout=0.5)
+    except Empty:
+        return
+    while True:
+        if "weights" in item:
+            outcome["weights"] = item["weights"]
+        else:
+            epochs.append(item)
+            rate = item["images"] / item["seconds"] if item["seconds"] > 0 else math.nan
+            logger.info(
+                "training epoch %d/%d: loss %.4f (%d images, %.1f s, %.1f img/s)",
+                item["epoch"],
+                max_epochs,
+                item["loss"],
+                item["images"],
+                item["seconds"],
+                rate,
+            )
+        try:
+            item = progress.get_nowait()
+        except Empty:
+            return
+
+
+def _complete(records: list[dict[str, Any]], last: dict[str, Any]) -> list[dict[str, Any]]:
+    """One record per epoch: those logged here, and the loss alone of epochs an earlier attempt ran."""
+    by_epoch = {int(record["epoch"]): record for record in records}
+    losses = list(last.get("losses", []))
+    count = max([*by_epoch, len(losses)], default=0)
+    return [
+        by_epoch.get(epoch, {"epoch": epoch, "loss": losses[epoch - 1] if epoch <= len(losses) else None})
+        for epoch in range(1, count + 1)
+    ]
+
+
+def training_shape(lightly: LightlyConfig, cpus: int, gpus: int, workers: int | None = None) -> TrainShape:
+    """Workers and resources of training on a cluster with `cpus` CPUs and `gpus` GPUs.
+
+    With GPUs: one worker per GPU (at most `trainer.gpus` times the GPU count's nodes is the
+    user's to set with `workers`), each reserving one CPU; the other CPUs augment. Without:
+    one CPU worker (data parallelism over CPUs gains nothing over torch's own threads) with a
+    torch thread per CPU, and augmentation tasks beside it.
+    """
+    if gpus > 0 and lightly.trainer.gpus > 0:
+        count = workers or gpus
+        return TrainShape(count, True, 1.0, 1, max(1, cpus - count))
+    count = workers or 1
+    threads = max(1, cpus // count)
+    return TrainShape(count, False, 1.0, threads, max(1, cpus - count))
