@@ -1,0 +1,1 @@
+"""Self-supervised training of the embedding model (SimCLR on Ray Train): worker_config.enable_training."""
