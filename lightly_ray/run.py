@@ -53,7 +53,7 @@ from lightly_ray.run_steps import (
     select_pool,
     sequence_names,
 )
-from lightly_ray.training.in_run import CHECKPOINT_FILE, RunTraining
+from lightly_ray.training.in_run import CHECKPOINT_FILE, RunTraining, training_key
 
 
 def run(
@@ -232,7 +232,7 @@ def _run(
             )
             objects = CropRun.of(config, lightly_location, [*processed, *unchanged], processed, dataset.name)
             training = (
-                RunTraining(config, folder.run_id)
+                RunTraining(config, training_key(config, input_location.url, plan.to_process))
                 if embeds and worker.enable_training and config.lightly_config.trainer.max_epochs > 0
                 else None
             )

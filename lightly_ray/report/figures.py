@@ -197,4 +197,31 @@ def timings_figure(timings: Mapping[str, float]) -> Any:
     return plot
 
 
-__all__ = ["category_figure", "histogram_figure", "map_figure", "timeline_figure", "timings_figure"]
+def loss_figure(epochs: Sequence[Mapping[str, Any]]) -> Any:
+    """The training loss after every epoch (report.json's `training.epochs`), as a line with points."""
+    points = [
+        (int(epoch["epoch"]), float(epoch["loss"])) for epoch in epochs if epoch.get("loss") is not None
+    ]
+    plot = figure(
+        title="training loss (NT-Xent) per epoch",
+        width=WIDTH,
+        height=HEIGHT,
+        tools="pan,wheel_zoom,reset,save",
+    )
+    source = ColumnDataSource({"epoch": [epoch for epoch, _ in points], "loss": [loss for _, loss in points]})
+    plot.line("epoch", "loss", source=source, line_width=2, color=SET_COLORS["selected"])
+    renderer = plot.scatter("epoch", "loss", source=source, size=6, color=SET_COLORS["selected"])
+    plot.add_tools(HoverTool(renderers=[renderer], tooltips=[("epoch", "@epoch"), ("loss", "@loss{0.0000}")]))
+    plot.xaxis.axis_label = "epoch"
+    plot.yaxis.axis_label = "loss"
+    return plot
+
+
+__all__ = [
+    "category_figure",
+    "histogram_figure",
+    "loss_figure",
+    "map_figure",
+    "timeline_figure",
+    "timings_figure",
+]

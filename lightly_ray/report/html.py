@@ -23,6 +23,7 @@ from bokeh.resources import Resources
 from lightly_ray.report.figures import (
     category_figure,
     histogram_figure,
+    loss_figure,
     map_figure,
     timeline_figure,
     timings_figure,
@@ -76,6 +77,7 @@ def render_report(report: Mapping[str, Any], thumbnails: Mapping[str, bytes]) ->
             _fields(report, "strategyDistributions", plots, prefix="strategies["),
         ),
         _section("videos", "Selected frames per video", _videos(report, plots)),
+        _section("training", "Training of the embedding model", _training(report, plots)),
         _section("timings", "Stage timings", _timings(report, plots)),
     ]
     script, divs = _components(plots)
@@ -284,6 +286,22 @@ def _videos(report: Mapping[str, Any], plots: dict[str, Any]) -> str:
     if not timelines:
         return _empty("the run has no videos")
     return _plot(plots, "timeline", timeline_figure(timelines))
+
+
+def _training(report: Mapping[str, Any], plots: dict[str, Any]) -> str:
+    training = report.get("training") or {}
+    epochs = training.get("epochs") or []
+    if not epochs:
+        return _empty("the run embedded with the model as configured (worker_config.enable_training is off)")
+    losses = [epoch["loss"] for epoch in epochs if epoch.get("loss") is not None]
+    rows = [
+        ("epochs", len(epochs)),
+        ("loss, first and last epoch", f"{losses[0]:.4f} -> {losses[-1]:.4f}" if losses else "-"),
+        ("workers", f"{training.get('workers')} ({training.get('device')})"),
+        ("seconds", training.get("seconds")),
+        ("checkpoint", training.get("checkpoint")),
+    ]
+    return _facts(rows) + _plot(plots, "loss", loss_figure(epochs))
 
 
 def _timings(report: Mapping[str, Any], plots: dict[str, Any]) -> str:

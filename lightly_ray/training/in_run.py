@@ -6,16 +6,24 @@ same rows with the trained weights. The run writes the trained model to its fold
 `checkpoint.ckpt` (lightly_ray's checkpoint layout, `models.checkpoint`, with the
 `lightly_config` that trained it and each epoch's loss), which a later run uses with
 `worker_config.checkpoint: .lightly/runs/<run id>/checkpoint.ckpt`.
+
+Ray Train keeps a checkpoint of every epoch under a name derived from the work
+(`training_key`), so a run killed while training resumes from its last epoch when run again;
+the checkpoints are removed once training finished.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 import ray.data
 import torch
 
@@ -28,19 +36,45 @@ from lightly_ray.training.trainer import TrainingResult, train_embedding_model, 
 CHECKPOINT_FILE = "checkpoint.ckpt"
 
 
+NAME_SLICE = 1_000_000  # names hashed per slice of the listing
+
+
+def training_key(config: RunConfig, input_url: str, listing: pa.Table) -> str:
+    """What names a run's training in Ray Train's storage: the same for a rerun of the same work.
+
+    A digest of the input location, the files (names, sizes, modification times), the
+    `lightly_config` and the starting checkpoint: a run killed during training and run again
+    on the same input with the same config finds its last epoch's checkpoint under this name.
+    """
+    digest = hashlib.sha256()
+    settings = {
+        "input": input_url,
+        "lightly_config": config.lightly_config.model_dump(mode="json"),
+        "checkpoint": config.worker_config.checkpoint,
+    }
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    for column in ("name", "size", "mtime_ns"):
+        if column not in listing.column_names:
+            continue
+        for start in range(0, listing.num_rows, NAME_SLICE):
+            values = listing.column(column).slice(start, NAME_SLICE).to_pylist()
+            digest.update("\n".join(str(value) for value in values).encode())
+    return digest.hexdigest()[:20]
+
+
 @dataclass
 class RunTraining:
     """The training of one run: where Ray Train keeps its checkpoints, and what it gave.
 
     Attributes:
         config: The run configuration.
-        run_id: The run's id (the Ray Train run's name).
+        key: Names the training in Ray Train's storage (`training_key`).
         result: Filled by `train`.
 
     """
 
     config: RunConfig
-    run_id: str
+    key: str
     result: TrainingResult | None = None
 
     @property
@@ -63,9 +97,10 @@ class RunTraining:
             state,
             shape,
             self.storage_path,
-            f"lightly_ray-{self.run_id}",
+            self.name,
             max_failures=settings.max_failures,
         )
+        self._forget_checkpoints()
         losses = [record["loss"] for record in self.result.epochs if record.get("loss") is not None]
         if losses:
             logger.info(
@@ -75,6 +110,17 @@ class RunTraining:
                 losses[-1],
             )
         return self.result.state
+
+    @property
+    def name(self) -> str:
+        """The Ray Train run's name under the storage path."""
+        return f"lightly_ray-{self.key}"
+
+    def _forget_checkpoints(self) -> None:
+        """Remove Ray Train's checkpoints of a finished training (a local storage path only)."""
+        if "://" in self.storage_path:
+            return
+        shutil.rmtree(os.path.join(self.storage_path, self.name), ignore_errors=True)
 
     def checkpoint_bytes(self) -> bytes:
         """The trained model as `checkpoint.ckpt`: its weights, the config and the losses."""

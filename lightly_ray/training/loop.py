@@ -26,6 +26,7 @@ import ray.train
 import torch
 
 from lightly_ray.config.lightly import LightlyConfig
+from lightly_ray.crash_points import kill_this_process
 
 STATE_FILE = "train_state.pt"
 SHUFFLE_BATCHES = 4  # local shuffle buffer, in batches
@@ -43,6 +44,8 @@ class LoopSettings:
         torch_threads: torch's threads on a CPU worker.
         progress: A `ray.util.queue.Queue` the rank-0 worker puts each epoch's record in, and
             at the end the trained weights of the embedding model (`{"weights": ...}`).
+        crash_after_epoch: Tests only: the rank-0 worker of an attempt that started without a
+            checkpoint kills itself after reporting this epoch (`crash_points`, `training-worker`).
 
     """
 
@@ -51,6 +54,7 @@ class LoopSettings:
     rows: int
     torch_threads: int = 1
     progress: Any = None
+    crash_after_epoch: int | None = None
 
 
 def train_loop(loop_config: dict[str, Any]) -> None:
@@ -113,6 +117,8 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             batches += 1
             images += half
         _report_epoch(settings, model, optimizer, epoch, total, batches, images, began, losses, rank, world)
+        if rank == 0 and checkpoint is None and settings.crash_after_epoch == epoch + 1:
+            kill_this_process()  # only in an attempt that started afresh: a resumed one goes on
     if rank == 0 and settings.progress is not None:
         # The weights go back through the queue, not Ray Train's storage: the driver gets them
         # whether or not the storage is shared with its node.

@@ -19,6 +19,7 @@ import ray
 import ray.data
 
 from lightly_ray.config.lightly import LightlyConfig
+from lightly_ray.crash_points import crash_point, worker_crash_epoch
 from lightly_ray.errors import LightlyRayError
 from lightly_ray.models.backbones import ModelState
 from lightly_ray.progress import logger
@@ -136,6 +137,7 @@ def train_embedding_model(
         rows=rows,
         torch_threads=shape.torch_threads,
         progress=progress,
+        crash_after_epoch=worker_crash_epoch(),
     )
     trainer = TorchTrainer(
         train_loop,
@@ -211,6 +213,7 @@ def _drain(progress: Any, max_epochs: int, epochs: list[dict[str, Any]], outcome
                 item["seconds"],
                 rate,
             )
+            crash_point("training")
         try:
             item = progress.get_nowait()
         except Empty:

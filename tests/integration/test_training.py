@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import ray
+import yaml
 
 import lightly_ray
+from lightly_ray.crash_points import CRASH_VARIABLE
+from tests.cli_process import lightly_ray as lightly_ray_command
 from tests.data.shape_groups import knn_accuracy, write_shape_groups
 
 pytestmark = [pytest.mark.usefixtures("ray_instance"), pytest.mark.slow]
@@ -86,6 +91,7 @@ def test_the_loss_of_every_epoch_is_reported_and_logged(trained: Any) -> None:
     log = (Path(trained.run_folder) / "log.txt").read_text()
     assert f"training epoch {EPOCHS}/{EPOCHS}: loss" in log
     assert json.loads((Path(trained.run_folder) / "report.json").read_text())["training"] == training
+    assert 'data-plot="loss"' in (Path(trained.run_folder) / "report.html").read_text()
     assert trained.report["embedding"]["weights"] == "trained in this run from random"
 
 
@@ -109,3 +115,62 @@ def test_a_later_run_embeds_with_the_checkpoint_as_the_training_run_did(
     assert names_again == names
     np.testing.assert_allclose(vectors_again, vectors, atol=1e-5)
     assert again.selected == trained.selected
+
+
+SMALL = {**TRAINING, "loader": {"batch_size": 16}, "trainer": {"max_epochs": 4}}
+
+
+@pytest.fixture
+def few_shapes(tmp_path: Path) -> Path:
+    folder = tmp_path / "input"
+    folder.mkdir()
+    write_shape_groups(folder, 24)
+    return folder
+
+
+def test_a_training_worker_killed_after_an_epoch_resumes_from_its_checkpoint(
+    few_shapes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CRASH_VARIABLE, "training-worker:2")
+    result = lightly_ray.run(
+        few_shapes,
+        tmp_path / "lightly",
+        worker_config={"enable_training": True},
+        lightly_config=SMALL,
+        selection_config=SELECTION,
+        show_progress=False,
+    )
+    epochs = result.report["training"]["epochs"]
+    assert [epoch["epoch"] for epoch in epochs] == [1, 2, 3, 4]
+    assert all(np.isfinite(epoch["loss"]) for epoch in epochs)
+    log = (Path(result.run_folder) / "log.txt").read_text()
+    # The new worker group starts after the last checkpoint Ray Train registered before the kill
+    # (epoch 2's, or epoch 1's when the kill came first), so epoch 1 ran once.
+    counts = [log.count(f"training epoch {epoch}/4: loss") for epoch in range(1, 5)]
+    assert counts[0] == 1 and counts[1] in (1, 2) and counts[2:] == [1, 1], counts
+
+
+def test_a_run_killed_while_training_resumes_from_the_last_epoch_when_run_again(
+    few_shapes: Path, tmp_path: Path
+) -> None:
+    lightly = tmp_path / "lightly"
+    config = {
+        "worker_config": {"enable_training": True},
+        "selection_config": SELECTION,
+        "lightly_config": SMALL,
+    }
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    killed = lightly_ray_command(
+        "run", "--input", str(few_shapes), "--lightly", str(lightly), "--config", str(config_file),
+        "--address", ray.get_runtime_context().gcs_address, "--quiet",
+        env={CRASH_VARIABLE: "training:2"},
+    )  # fmt: skip
+    assert killed.code == -signal.SIGKILL, f"the run was not killed while training: {killed.err}"
+    rerun = lightly_ray.run(few_shapes, lightly, config=config, show_progress=False)
+    epochs = rerun.report["training"]["epochs"]
+    assert [epoch["epoch"] for epoch in epochs] == [1, 2, 3, 4]
+    restored = [epoch["epoch"] for epoch in epochs if "images" not in epoch]
+    assert restored == list(range(1, len(restored) + 1)) and restored, "the rerun resumes"
+    log = (Path(rerun.run_folder) / "log.txt").read_text()
+    assert "training epoch 1/4" not in log and "training epoch 4/4: loss" in log

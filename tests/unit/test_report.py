@@ -204,17 +204,30 @@ def test_page_shows_every_section_or_says_why_it_is_empty() -> None:
         lightly_metadata={"sharpness": np.arange(80.0)},
     )
     blocks = analyse_selection(samples, data, [], {})
-    report = {"run": {"id": "r1", "durationSeconds": 2.0}, "stageTimings": {"embed": 1.5}, **blocks}
+    training = {
+        "epochs": [{"epoch": 1, "loss": 4.8}, {"epoch": 2, "loss": 4.5}],
+        "seconds": 9.0,
+        "workers": 1,
+        "device": "cpu",
+        "checkpoint": "checkpoint.ckpt",
+    }
+    report = {
+        "run": {"id": "r1", "durationSeconds": 2.0},
+        "stageTimings": {"embed": 1.5},
+        "training": training,
+        **blocks,
+    }
     page = render_report(report, {samples.names[int(samples.picked[0])]: _jpeg()})
     assert page.startswith("<!DOCTYPE html>")
     assert "<script src=" not in page and "<link " not in page, "nothing is loaded from elsewhere"
-    for key in ("nearest", "cover", "map", "metadataDistributions-0", "timings"):
+    for key in ("nearest", "cover", "map", "metadataDistributions-0", "loss", "timings"):
         assert f'data-plot="{key}"' in page
+    assert "4.8000 -&gt; 4.5000" in page
     assert page.count('<p class="empty">') == 4  # selection block, predictions, strategies, videos
     assert "data:image/jpeg;base64," in page
     assert len(page) < 2_000_000
     empty = render_report({}, {})
-    assert empty.count('<p class="empty">') == 9  # every section but the run's facts
+    assert empty.count('<p class="empty">') == 10  # every section but the run's facts
 
 
 def _jpeg() -> bytes:
