@@ -1,0 +1,95 @@
+"""The pieces of self-supervised training that need no Ray Train: views, network, shape, records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lightly_ray.config.lightly import CollateConfig, LightlyConfig, ModelConfig
+from lightly_ray.models.backbones import EmbeddingModel
+from lightly_ray.training.augment import augment_views, blur_sigmas
+from lightly_ray.training.loop import make_optimizer
+from lightly_ray.training.network import SimCLRNetwork, embedding_state
+from lightly_ray.training.trainer import _complete, training_shape
+
+IDENTITY = {
+    "input_size": 32,
+    "cj_prob": 0.0,
+    "min_scale": 1.0,
+    "random_gray_scale": 0.0,
+    "gaussian_blur": 0.0,
+    "hf_prob": 0.0,
+    "vf_prob": 0.0,
+    "rr_prob": 0.0,
+}
+
+
+def _images(count: int, size: int = 32) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (count, size, size, 3), dtype=np.uint8)
+
+
+def test_views_without_augmentation_are_the_images_exactly() -> None:
+    images = _images(6)
+    views = augment_views({"image": images}, CollateConfig(**IDENTITY))  # type: ignore[arg-type]
+    assert set(views) == {"view0", "view1"}
+    np.testing.assert_array_equal(views["view0"], images)
+    np.testing.assert_array_equal(views["view1"], images)
+
+
+def test_views_leave_out_images_that_did_not_decode_and_differ_from_each_other() -> None:
+    images = _images(5)
+    ok = np.array([True, False, True, True, False])
+    views = augment_views({"image": images, "ok": ok}, CollateConfig(input_size=32))
+    assert views["view0"].shape == (3, 32, 32, 3) and views["view0"].dtype == np.uint8
+    assert not np.array_equal(views["view0"], views["view1"]), "two random views of each image"
+
+
+def test_views_are_made_at_the_input_size() -> None:
+    views = augment_views({"image": _images(2, size=48)}, CollateConfig(input_size=24))
+    assert views["view1"].shape == (2, 24, 24, 3)
+
+
+def test_the_blur_kernel_size_sets_the_largest_sigma() -> None:
+    assert blur_sigmas(CollateConfig(input_size=120, kernel_size=0.1)) == (0.1, 2.0)
+    assert blur_sigmas(CollateConfig(input_size=8, kernel_size=0.01)) == (0.1, 0.1)
+
+
+def test_the_network_trains_the_embedding_model_under_a_projection_head() -> None:
+    model = ModelConfig(name="resnet-18", weights="random", out_dim=24, num_ftrs=8)
+    network = SimCLRNetwork(model).eval()
+    views = torch.from_numpy(_images(3))
+    assert network(views).shape == (3, 8)
+    state = embedding_state(network)
+    assert set(state) == set(EmbeddingModel("resnet-18", 24).state_dict())
+    plain = EmbeddingModel("resnet-18", 24).eval()
+    plain.load_state_dict(state)
+    pixels = views.permute(0, 3, 1, 2).float() / 255.0
+    pixels = (pixels - network.mean) / network.std
+    with torch.inference_mode():
+        torch.testing.assert_close(plain(pixels), network.embedding(pixels))
+
+
+@pytest.mark.parametrize(("name", "kind"), [("sgd", torch.optim.SGD), ("adamw", torch.optim.AdamW)])
+def test_the_optimizer_is_named_in_the_config(name: str, kind: type) -> None:
+    lightly = LightlyConfig.model_validate({"optimizer": {"name": name, "lr": 0.5, "weight_decay": 0.01}})
+    optimizer = make_optimizer(lightly, torch.nn.Linear(2, 2))
+    assert isinstance(optimizer, kind)
+    assert optimizer.defaults["lr"] == 0.5 and optimizer.defaults["weight_decay"] == 0.01
+
+
+def test_training_takes_a_worker_per_gpu_or_one_cpu_worker_on_every_core() -> None:
+    lightly = LightlyConfig()
+    on_gpus = training_shape(lightly, cpus=32, gpus=4)
+    assert (on_gpus.workers, on_gpus.use_gpu, on_gpus.augment_tasks) == (4, True, 28)
+    on_cpus = training_shape(lightly, cpus=8, gpus=0)
+    assert (on_cpus.workers, on_cpus.use_gpu, on_cpus.torch_threads) == (1, False, 8)
+    no_gpus_asked = training_shape(LightlyConfig.model_validate({"trainer": {"gpus": 0}}), cpus=8, gpus=2)
+    assert not no_gpus_asked.use_gpu
+    assert training_shape(lightly, cpus=8, gpus=0, workers=2).torch_threads == 4
+
+
+def test_epochs_an_earlier_attempt_ran_keep_their_loss() -> None:
+    logged = [{"epoch": 3, "loss": 4.1, "images": 10, "seconds": 1.0}]
+    records = _complete(logged, {"losses": [4.8, 4.5, 4.1]})
+    assert records == [{"epoch": 1, "loss": 4.8}, {"epoch": 2, "loss": 4.5}, logged[0]]
