@@ -60,14 +60,13 @@ def run_ray_train(args: argparse.Namespace, images: np.ndarray) -> dict[str, Any
     import ray
 
     from lightly_ray.models.backbones import build_state
-    from lightly_ray.training.trainer import train_embedding_model, training_shape
+    from lightly_ray.training.trainer import cluster_nodes, train_embedding_model, training_shape
 
     lightly = _lightly(args)
     state = build_state(lightly.model, lightly.seed, None)
     rows = ray.data.from_numpy_refs([ray.put(part) for part in np.array_split(images, 8)])
     rows = rows.rename_columns({"data": "image"}).materialize()
-    resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
-    shape = training_shape(lightly, int(resources.get("CPU", 1)), int(resources.get("GPU", 0)), args.workers)
+    shape = training_shape(lightly, cluster_nodes(), args.workers, args.torch_threads)
     with tempfile.TemporaryDirectory() as storage:
         began = time.perf_counter()
         result = train_embedding_model(lightly, rows, len(images), state, shape, storage, "bench")
@@ -148,6 +147,7 @@ def main() -> None:
     parser.add_argument("--model", default="resnet-18")
     parser.add_argument("--precision", type=int, choices=(16, 32), default=32)
     parser.add_argument("--workers", type=int, default=None, help="Ray Train workers (default: the run's)")
+    parser.add_argument("--torch-threads", type=int, default=None, help="of a CPU training worker")
     parser.add_argument("--device", default="cpu", help="the baseline's device (cpu or cuda)")
     parser.add_argument("--order", choices=("train-first", "baseline-first"), default="baseline-first")
     args = parser.parse_args()

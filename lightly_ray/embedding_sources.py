@@ -114,7 +114,7 @@ def embed_with_model(
             detector_state=detector_state,
             pretag_output=pretag_output,
             crops=crops,
-            train=(lambda rows: training.train(rows, state, cluster)) if training is not None else None,
+            train=(lambda rows: training.train(rows, state)) if training is not None else None,
         )
         logger.info("pipeline on %s:\n%s", cluster.describe(), pipeline.describe())
         # Blocks as the embedding actors finish them: no extra re-batching or projection step,

@@ -53,6 +53,7 @@ from lightly_ray.run_steps import (
     select_pool,
     sequence_names,
 )
+from lightly_ray.selection.placement import alive_nodes
 from lightly_ray.training.in_run import CHECKPOINT_FILE, RunTraining, training_key
 
 
@@ -236,6 +237,8 @@ def _run(
                 if embeds and worker.enable_training and config.lightly_config.trainer.max_epochs > 0
                 else None
             )
+            if training is not None:
+                training.check_storage(alive_nodes())
             with watch("embed"):
                 if embeds:
                     embedded = embed_with_model(

@@ -170,8 +170,13 @@ class TrainingResources(StrictModel):
     workers: int | None = Field(
         default=None,
         gt=0,
-        description="Data-parallel training workers. Default: one per GPU of the cluster; without "
-        "GPUs one CPU worker using a torch thread per CPU.",
+        description="Data-parallel training workers. Default: one per GPU of the cluster, at most "
+        "lightly_config.trainer.gpus on each node; without GPUs one CPU worker.",
+    )
+    torch_threads: int | None = Field(
+        default=None,
+        gt=0,
+        description="torch threads of a CPU training worker. Default: the CPUs of the largest node.",
     )
     max_failures: int = Field(
         default=3,
@@ -183,8 +188,8 @@ class TrainingResources(StrictModel):
         default=None,
         min_length=1,
         description="Where Ray Train keeps each epoch's checkpoint: a folder every training node "
-        "reaches (NFS, or an s3:// or gs:// URL) on a cluster of several nodes. Default: the "
-        "system's temporary folder on each node, enough on one node.",
+        "reaches (NFS, or an s3:// or gs:// URL), required on a cluster of several nodes. "
+        "Default on one node: the system's temporary folder.",
     )
 
 

@@ -22,6 +22,10 @@ def unsupported_features(config: RunConfig) -> list[str]:
     """
     worker = config.worker_config
     found = []
+    if worker.enable_training and config.lightly_config.trainer.precision == 64:
+        found.append(
+            "lightly_config.trainer.precision: 64 with worker_config.enable_training (16, 32 or bf16-mixed)"
+        )
     if worker.enable_training and config.crop_task() is not None:
         found.append(
             "worker_config.enable_training together with object crops (not yet: training runs on "

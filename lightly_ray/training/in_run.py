@@ -28,10 +28,15 @@ import ray.data
 import torch
 
 from lightly_ray.config import RunConfig
+from lightly_ray.errors import ConfigError
 from lightly_ray.models.backbones import ModelState
-from lightly_ray.pipeline.sizing import ClusterShape
 from lightly_ray.progress import logger
-from lightly_ray.training.trainer import TrainingResult, train_embedding_model, training_shape
+from lightly_ray.training.trainer import (
+    TrainingResult,
+    cluster_nodes,
+    train_embedding_model,
+    training_shape,
+)
 
 CHECKPOINT_FILE = "checkpoint.ckpt"
 
@@ -83,13 +88,13 @@ class RunTraining:
         configured = self.config.resources.training.storage_path
         return configured or os.path.join(tempfile.gettempdir(), "lightly_ray_training")
 
-    def train(self, rows: ray.data.Dataset, state: ModelState, cluster: ClusterShape) -> ModelState:
+    def train(self, rows: ray.data.Dataset, state: ModelState) -> ModelState:
         """Train on the materialized rows (those with `ok` set) from `state`; return the trained weights."""
         lightly = self.config.lightly_config
         ok: Any = rows.sum("ok")
         count = int(ok or 0)
         settings = self.config.resources.training
-        shape = training_shape(lightly, cluster.cpus, cluster.gpus, settings.workers)
+        shape = training_shape(lightly, cluster_nodes(), settings.workers, settings.torch_threads)
         self.result = train_embedding_model(
             lightly,
             rows,
@@ -110,6 +115,21 @@ class RunTraining:
                 losses[-1],
             )
         return self.result.state
+
+    def check_storage(self, nodes: int) -> None:
+        """Stop before any work when Ray Train's checkpoints would land on each node's own disk.
+
+        Raises:
+            ConfigError: On a cluster of several nodes without `resources.training.storage_path`.
+        """
+        if nodes > 1 and self.config.resources.training.storage_path is None:
+            raise ConfigError(
+                [
+                    f"resources.training.storage_path: the cluster has {nodes} nodes, and Ray "
+                    "Train's checkpoints must be in a folder every node reaches (NFS, s3://..., "
+                    "gs://...); set it, e.g. resources.training.storage_path=s3://bucket/ray-train"
+                ]
+            )
 
     @property
     def name(self) -> str:

@@ -76,20 +76,23 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     start_state = ray.get(settings.state_ref[0])
     weights = {key: torch.from_numpy(np.array(value)) for key, value in start_state.items()}
     network.embedding.load_state_dict(weights)
-    optimizer_state, start, losses = None, 0, []
+    optimizer_state, scaler_state, start, losses = None, None, 0, []
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             saved = torch.load(os.path.join(folder, STATE_FILE), map_location="cpu", weights_only=True)
         network.load_state_dict(saved["network"])
-        optimizer_state, start, losses = saved["optimizer"], int(saved["epoch"]) + 1, list(saved["losses"])
+        optimizer_state, scaler_state = saved["optimizer"], saved.get("scaler") or None
+        start, losses = int(saved["epoch"]) + 1, list(saved["losses"])
     model = ray.train.torch.prepare_model(network)
     optimizer = make_optimizer(lightly, model)
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
     criterion = NTXentLoss(temperature=lightly.criterion.temperature, gather_distributed=world > 1)
-    mixed = _mixed_precision(lightly, device)
-    scaler = torch.amp.GradScaler("cuda", enabled=mixed)
+    autocast = autocast_dtype(lightly, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=autocast == torch.float16)
+    if scaler_state is not None:
+        scaler.load_state_dict(scaler_state)
     batch_size = max(1, min(lightly.loader.batch_size, settings.rows // world))
     shard = ray.train.get_dataset_shard("train")
     for epoch in range(start, lightly.trainer.max_epochs):
@@ -105,10 +108,11 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             views = torch.cat([batch["view0"], batch["view1"]])
             if len(views) < 4:  # NT-Xent needs two images to contrast (a last batch of one)
                 continue
-            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=mixed):
+            dtype = autocast or torch.float32
+            with torch.autocast(device_type=device.type, dtype=dtype, enabled=autocast is not None):
                 projections = model(views)
-                half = len(views) // 2
-                loss = criterion(projections[:half].float(), projections[half:].float())
+            half = len(views) // 2
+            loss = criterion(projections[:half].float(), projections[half:].float())  # in float32
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -116,20 +120,20 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             total += loss.detach()
             batches += 1
             images += half
-        _report_epoch(settings, model, optimizer, epoch, total, batches, images, began, losses, rank, world)
+        trained = (model, optimizer, scaler)
+        _report_epoch(settings, trained, epoch, total, batches, images, began, losses, rank, world)
         if rank == 0 and checkpoint is None and settings.crash_after_epoch == epoch + 1:
             kill_this_process()  # only in an attempt that started afresh: a resumed one goes on
     if rank == 0 and settings.progress is not None:
         # The weights go back through the queue, not Ray Train's storage: the driver gets them
         # whether or not the storage is shared with its node.
-        trained = {key: value.numpy() for key, value in embedding_state(model).items()}
-        settings.progress.put({"weights": trained})
+        arrays = {key: value.numpy() for key, value in embedding_state(model).items()}
+        settings.progress.put({"weights": arrays})
 
 
 def _report_epoch(
     settings: LoopSettings,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
+    trained: tuple[torch.nn.Module, torch.optim.Optimizer, torch.amp.GradScaler],
     epoch: int,
     total: torch.Tensor,
     batches: int,
@@ -158,20 +162,24 @@ def _report_epoch(
     if rank != 0:
         ray.train.report(metrics)
         return
-    if settings.progress is not None:
-        settings.progress.put(record)
+    model, optimizer, scaler = trained
     with tempfile.TemporaryDirectory() as folder:
         inner: torch.nn.Module = getattr(model, "module", model)
         torch.save(
             {
                 "network": inner.state_dict(),
                 "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(),
                 "epoch": epoch,
                 "losses": losses,
             },
             os.path.join(folder, STATE_FILE),
         )
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
+    # After the report: Ray Train has collected the previous epoch's by now (a worker holds one
+    # report at a time), so a driver that dies once it logged epoch n finds epoch n - 1 or later.
+    if settings.progress is not None:
+        settings.progress.put(record)
 
 
 def make_optimizer(lightly: LightlyConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -182,6 +190,13 @@ def make_optimizer(lightly: LightlyConfig, model: torch.nn.Module) -> torch.opti
     return torch.optim.SGD(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
 
 
-def _mixed_precision(lightly: LightlyConfig, device: torch.device) -> bool:
-    """`trainer.precision` 16 (or "16-mixed") is float16 autocast on a GPU; CPUs train in float32."""
-    return device.type == "cuda" and lightly.trainer.precision in (16, "16-mixed")
+def autocast_dtype(lightly: LightlyConfig, device: torch.device) -> torch.dtype | None:
+    """The dtype `trainer.precision` autocasts to on a GPU, None for float32 (and on CPUs).
+
+    16 or "16-mixed" is float16 (with a gradient scaler), "bf16-mixed" bfloat16.
+    """
+    if device.type != "cuda":
+        return None
+    return {16: torch.float16, "16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}.get(
+        lightly.trainer.precision
+    )

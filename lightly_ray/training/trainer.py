@@ -118,12 +118,18 @@ def train_embedding_model(
     from ray.train.torch import TorchTrainer
     from ray.util.queue import Queue
 
-    if rows < 2:
-        raise LightlyRayError(f"training needs at least two images that decode; this run has {rows}")
+    if rows < 2 * shape.workers:
+        raise LightlyRayError(
+            f"training needs at least two images that decode for each of its {shape.workers} "
+            f"workers; this run has {rows}"
+        )
     began = time.monotonic()
     augment: Any = augment_views
     columns = ["image", "ok"] if "ok" in images.columns() else ["image"]
-    views = images.select_columns(columns).map_batches(
+    selected = images.select_columns(columns)
+    if lightly.loader.shuffle:  # every epoch reads the blocks in a new order
+        selected = selected.randomize_block_order()
+    views = selected.map_batches(
         augment,
         fn_kwargs={"collate": lightly.collate},
         batch_size=max(16, min(lightly.loader.batch_size, 256)),
@@ -166,10 +172,12 @@ def train_embedding_model(
     fitting = threading.Thread(target=_fit, args=(trainer, outcome), daemon=True, name="ray-train-fit")
     fitting.start()
     epochs: list[dict[str, Any]] = []
-    while fitting.is_alive() or not progress.empty():
-        _drain(progress, lightly.trainer.max_epochs, epochs, outcome)
-        fitting.join(timeout=0.5 if fitting.is_alive() else 0)
-    progress.shutdown()
+    try:
+        while fitting.is_alive() or not progress.empty():
+            _drain(progress, lightly.trainer.max_epochs, epochs, outcome)
+            fitting.join(timeout=0.5 if fitting.is_alive() else 0)
+    finally:
+        progress.shutdown()
     if "error" in outcome:
         raise LightlyRayError(f"training failed: {outcome['error']}") from outcome["error"]
     if "weights" not in outcome:
@@ -231,17 +239,43 @@ def _complete(records: list[dict[str, Any]], last: dict[str, Any]) -> list[dict[
     ]
 
 
-def training_shape(lightly: LightlyConfig, cpus: int, gpus: int, workers: int | None = None) -> TrainShape:
-    """Workers and resources of training on a cluster with `cpus` CPUs and `gpus` GPUs.
+@dataclass(frozen=True)
+class NodeShape:
+    """One node's CPUs and GPUs."""
 
-    With GPUs: one worker per GPU (at most `trainer.gpus` times the GPU count's nodes is the
-    user's to set with `workers`), each reserving one CPU; the other CPUs augment. Without:
-    one CPU worker (data parallelism over CPUs gains nothing over torch's own threads) with a
-    torch thread per CPU, and augmentation tasks beside it.
+    cpus: int
+    gpus: int
+
+
+def cluster_nodes() -> list[NodeShape]:
+    """The CPUs and GPUs of every node of the connected Ray cluster that is up."""
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    return [
+        NodeShape(int(node["Resources"].get("CPU", 0)), int(node["Resources"].get("GPU", 0)))
+        for node in nodes
+        if node.get("Alive")
+    ]
+
+
+def training_shape(
+    lightly: LightlyConfig,
+    nodes: list[NodeShape],
+    workers: int | None = None,
+    torch_threads: int | None = None,
+) -> TrainShape:
+    """Workers and resources of training on a cluster of `nodes`.
+
+    With GPUs: one worker per GPU, at most `trainer.gpus` on each node (the Lightly Worker's
+    "GPUs to use"), each reserving one CPU; the other CPUs augment. Without GPUs (or with
+    `trainer.gpus: 0`): one CPU worker, since data parallelism over CPUs gains nothing over
+    torch's own threads, with a torch thread per CPU of the largest node, and augmentation
+    tasks on the other CPUs. `workers` and `torch_threads` (`resources.training`) override.
     """
-    if gpus > 0 and lightly.trainer.gpus > 0:
-        count = workers or gpus
-        return TrainShape(count, True, 1.0, 1, max(1, cpus - count))
+    cpus = sum(node.cpus for node in nodes) or 1
+    per_node_gpus = [min(node.gpus, lightly.trainer.gpus) for node in nodes]
+    if sum(per_node_gpus) > 0:
+        count = workers or sum(per_node_gpus)
+        return TrainShape(count, True, 1.0, torch_threads or 1, max(1, cpus - count))
     count = workers or 1
-    threads = max(1, cpus // count)
-    return TrainShape(count, False, 1.0, threads, max(1, cpus - count))
+    largest = max((node.cpus for node in nodes), default=1)
+    return TrainShape(count, False, 1.0, torch_threads or max(1, largest), max(1, cpus - count))

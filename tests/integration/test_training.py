@@ -76,9 +76,10 @@ def test_training_groups_the_images_by_shape_where_random_weights_see_colour(
         names, vectors = _embeddings(result)
         accuracy[label] = knn_accuracy(vectors, np.array([groups[name] for name in names]))
     # Measured on these 512 images: random weights 0.746, trained 0.90 after 20 epochs (a seeded
-    # single-process loop: 0.94); kNN accuracy over 512 images varies by about 0.02 by chance.
+    # single-process loop: 0.94).
     assert accuracy["random"] < 0.8, accuracy
-    assert accuracy["trained"] >= accuracy["random"] + 0.12, accuracy
+    # 0.10 is five times the chance variation of the accuracy over 512 images.
+    assert accuracy["trained"] >= accuracy["random"] + 0.10, accuracy
 
 
 def test_the_loss_of_every_epoch_is_reported_and_logged(trained: Any) -> None:
@@ -86,7 +87,8 @@ def test_the_loss_of_every_epoch_is_reported_and_logged(trained: Any) -> None:
     losses = [epoch["loss"] for epoch in training["epochs"]]
     assert [epoch["epoch"] for epoch in training["epochs"]] == list(range(1, EPOCHS + 1))
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
-    assert training["device"] == "cpu" and training["workers"] == 1
+    on_gpus = ray.cluster_resources().get("GPU", 0) > 0
+    assert training["device"] == ("cuda" if on_gpus else "cpu")
     assert training["epochs"][0]["images"] == 2 * PER_GROUP
     log = (Path(trained.run_folder) / "log.txt").read_text()
     assert f"training epoch {EPOCHS}/{EPOCHS}: loss" in log

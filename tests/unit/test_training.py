@@ -11,7 +11,7 @@ from lightly_ray.models.backbones import EmbeddingModel
 from lightly_ray.training.augment import augment_views, blur_sigmas
 from lightly_ray.training.loop import make_optimizer
 from lightly_ray.training.network import SimCLRNetwork, embedding_state
-from lightly_ray.training.trainer import _complete, training_shape
+from lightly_ray.training.trainer import NodeShape, _complete, training_shape
 
 IDENTITY = {
     "input_size": 32,
@@ -79,14 +79,19 @@ def test_the_optimizer_is_named_in_the_config(name: str, kind: type) -> None:
 
 
 def test_training_takes_a_worker_per_gpu_or_one_cpu_worker_on_every_core() -> None:
-    lightly = LightlyConfig()
-    on_gpus = training_shape(lightly, cpus=32, gpus=4)
-    assert (on_gpus.workers, on_gpus.use_gpu, on_gpus.augment_tasks) == (4, True, 28)
-    on_cpus = training_shape(lightly, cpus=8, gpus=0)
+    lightly = LightlyConfig.model_validate({"trainer": {"gpus": 4}})
+    gpu_nodes = [NodeShape(cpus=8, gpus=0), NodeShape(cpus=16, gpus=4), NodeShape(cpus=16, gpus=4)]
+    on_gpus = training_shape(lightly, gpu_nodes)
+    assert (on_gpus.workers, on_gpus.use_gpu, on_gpus.augment_tasks) == (8, True, 32)
+    one_each = training_shape(LightlyConfig(), gpu_nodes)  # trainer.gpus 1: one GPU of each node
+    assert (one_each.workers, one_each.use_gpu) == (2, True)
+    no_gpus_asked = training_shape(LightlyConfig.model_validate({"trainer": {"gpus": 0}}), gpu_nodes)
+    assert not no_gpus_asked.use_gpu and no_gpus_asked.torch_threads == 16
+    cpu_node = [NodeShape(cpus=8, gpus=0)]
+    on_cpus = training_shape(lightly, cpu_node)
     assert (on_cpus.workers, on_cpus.use_gpu, on_cpus.torch_threads) == (1, False, 8)
-    no_gpus_asked = training_shape(LightlyConfig.model_validate({"trainer": {"gpus": 0}}), cpus=8, gpus=2)
-    assert not no_gpus_asked.use_gpu
-    assert training_shape(lightly, cpus=8, gpus=0, workers=2).torch_threads == 4
+    assert on_cpus.augment_tasks == 7
+    assert training_shape(lightly, cpu_node, workers=2, torch_threads=3).torch_threads == 3
 
 
 def test_epochs_an_earlier_attempt_ran_keep_their_loss() -> None:
