@@ -6,13 +6,18 @@ import numpy as np
 import pytest
 import torch
 
+from lightly_ray.config import RunConfig
 from lightly_ray.config.lightly import CollateConfig, LightlyConfig, ModelConfig
+from lightly_ray.config.resources import ResourcesConfig
+from lightly_ray.errors import ConfigError
 from lightly_ray.models.backbones import EmbeddingModel
 from lightly_ray.training.augment import augment_views, blur_sigmas
+from lightly_ray.training.in_run import RunTraining
 from lightly_ray.training.loop import make_optimizer
 from lightly_ray.training.network import SimCLRNetwork, embedding_state
 from lightly_ray.training.trainer import NodeShape, _complete, training_shape
 
+DIVERSITY = {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}
 IDENTITY = {
     "input_size": 32,
     "cj_prob": 0.0,
@@ -98,3 +103,15 @@ def test_epochs_an_earlier_attempt_ran_keep_their_loss() -> None:
     logged = [{"epoch": 3, "loss": 4.1, "images": 10, "seconds": 1.0}]
     records = _complete(logged, {"losses": [4.8, 4.5, 4.1]})
     assert records == [{"epoch": 1, "loss": 4.8}, {"epoch": 2, "loss": 4.5}, logged[0]]
+
+
+def test_a_cluster_of_several_nodes_needs_a_shared_checkpoint_folder() -> None:
+    selection = {"n_samples": 1, "strategies": [DIVERSITY]}
+    worker = {"enable_training": True}
+    config = RunConfig.model_validate({"worker_config": worker, "selection_config": selection})
+    RunTraining(config, "key").check_storage(1)
+    with pytest.raises(ConfigError, match=r"resources\.training\.storage_path: the cluster has 3 nodes"):
+        RunTraining(config, "key").check_storage(3)
+    resources = ResourcesConfig.model_validate({"training": {"storage_path": "s3://b/t"}})
+    shared = config.model_copy(update={"resources": resources})
+    RunTraining(shared, "key").check_storage(3)
