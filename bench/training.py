@@ -1,6 +1,6 @@
 """Self-supervised training: Ray Train (what a run does) against a plain single-process PyTorch loop.
 
-    .venv/bin/python bench/training.py [--images 1024 --epochs 6 --size 64 --batch-size 64
+    .venv/bin/python bench/training.py [--images 1024 --epochs 10 --size 64 --batch-size 64
                                         --model resnet-18 --precision 32 --workers N]
 
 Generates N images (stripes and discs in random colours, `tests/data/shape_groups.py`), then,
@@ -141,7 +141,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--images", type=int, default=1024)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--model", default="resnet-18")

@@ -178,6 +178,13 @@ class TrainingResources(StrictModel):
         gt=0,
         description="torch threads of a CPU training worker. Default: the CPUs of the largest node.",
     )
+    checkpoint_every_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="Seconds of training between checkpoints: one after the first epoch that ends "
+        "this long after the previous one, and one after the last epoch. A failure loses at most "
+        "this much work plus an epoch; 0 checkpoints every epoch.",
+    )
     max_failures: int = Field(
         default=3,
         ge=-1,

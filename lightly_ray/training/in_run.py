@@ -104,6 +104,7 @@ class RunTraining:
             self.storage_path,
             self.name,
             max_failures=settings.max_failures,
+            checkpoint_every_s=settings.checkpoint_every_s,
         )
         self._forget_checkpoints()
         losses = [record["loss"] for record in self.result.epochs if record.get("loss") is not None]

@@ -7,9 +7,11 @@ which gathers the projections of all workers, so every image is contrasted with 
 global batch, as on one device. The optimizer is SGD with `optimizer.lr` and
 `optimizer.weight_decay`, as the Lightly Worker's training, or AdamW (`optimizer.name`).
 
-After every epoch the rank-0 worker reports the loss and a checkpoint (network, optimizer,
-epoch, losses so far) to Ray Train; a worker group that failed restarts from the last one
-(`FailureConfig`), and `ray.train.get_checkpoint` hands it to the new workers.
+After every epoch the workers report the loss to Ray Train, and the rank-0 worker a
+checkpoint (network, optimizer, epoch, losses so far) after the last epoch and after the first
+that ends `resources.training.checkpoint_every_s` after the previous checkpoint. A worker
+group that failed restarts from the last one (`FailureConfig`), and `ray.train.get_checkpoint`
+hands it to the new workers.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +30,7 @@ import torch
 
 from lightly_ray.config.lightly import LightlyConfig
 from lightly_ray.crash_points import kill_this_process
+from lightly_ray.training.augment import augment_views
 
 STATE_FILE = "train_state.pt"
 SHUFFLE_BATCHES = 4  # local shuffle buffer, in batches
@@ -44,6 +48,10 @@ class LoopSettings:
         torch_threads: torch's threads on a CPU worker.
         progress: A `ray.util.queue.Queue` the rank-0 worker puts each epoch's record in, and
             at the end the trained weights of the embedding model (`{"weights": ...}`).
+        augment_here: The worker makes the views itself from the images (a CPU worker, which
+            shares its CPUs with nothing), instead of reading views the Ray Data tasks made.
+        checkpoint_every_s: A checkpoint after the first epoch that ends at least this long
+            after the last checkpoint (or the start), and after the last epoch.
         crash_after_epoch: Tests only: the rank-0 worker of an attempt that started without a
             checkpoint kills itself after reporting this epoch (`crash_points`, `training-worker`).
 
@@ -55,6 +63,8 @@ class LoopSettings:
     torch_threads: int = 1
     progress: Any = None
     crash_after_epoch: int | None = None
+    augment_here: bool = False
+    checkpoint_every_s: float = 0.0
 
 
 def train_loop(loop_config: dict[str, Any]) -> None:
@@ -95,17 +105,11 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         scaler.load_state_dict(scaler_state)
     batch_size = max(1, min(lightly.loader.batch_size, settings.rows // world))
     shard = ray.train.get_dataset_shard("train")
+    saved_at = time.monotonic()
     for epoch in range(start, lightly.trainer.max_epochs):
         began, total, batches, images = time.monotonic(), torch.zeros((), device=device), 0, 0
         model.train()
-        for batch in shard.iter_torch_batches(
-            batch_size=batch_size,
-            drop_last=lightly.loader.drop_last,
-            local_shuffle_buffer_size=batch_size * SHUFFLE_BATCHES if lightly.loader.shuffle else None,
-            local_shuffle_seed=lightly.seed + epoch * 1000 + rank if lightly.loader.shuffle else None,
-            device=str(device),
-        ):
-            views = torch.cat([batch["view0"], batch["view1"]])
+        for views in _epoch_views(settings, shard, batch_size, epoch, rank, device):
             if len(views) < 4:  # NT-Xent needs two images to contrast (a last batch of one)
                 continue
             dtype = autocast or torch.float32
@@ -121,7 +125,10 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             batches += 1
             images += half
         trained = (model, optimizer, scaler)
-        _report_epoch(settings, trained, epoch, total, batches, images, began, losses, rank, world)
+        now = time.monotonic()
+        save = epoch + 1 == lightly.trainer.max_epochs or now - saved_at >= settings.checkpoint_every_s
+        saved_at = now if save else saved_at
+        _report_epoch(settings, trained, save, epoch, total, batches, images, began, losses, rank, world)
         if rank == 0 and checkpoint is None and settings.crash_after_epoch == epoch + 1:
             kill_this_process()  # only in an attempt that started afresh: a resumed one goes on
     if rank == 0 and settings.progress is not None:
@@ -134,6 +141,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
 def _report_epoch(
     settings: LoopSettings,
     trained: tuple[torch.nn.Module, torch.optim.Optimizer, torch.amp.GradScaler],
+    save: bool,
     epoch: int,
     total: torch.Tensor,
     batches: int,
@@ -159,9 +167,22 @@ def _report_epoch(
     seconds = time.monotonic() - began
     record = {"epoch": epoch + 1, "loss": loss, "images": images_all, "seconds": seconds}
     metrics = {**record, "losses": list(losses)}
-    if rank != 0:
+    if rank != 0 or not save:
         ray.train.report(metrics)
-        return
+    else:
+        _report_with_checkpoint(metrics, trained, epoch, losses)
+    # After the report: Ray Train has collected the previous epoch's by now (a worker holds one
+    # report at a time), so a driver that dies once it logged epoch n finds epoch n - 1 or later.
+    if rank == 0 and settings.progress is not None:
+        settings.progress.put(record)
+
+
+def _report_with_checkpoint(
+    metrics: dict[str, Any],
+    trained: tuple[torch.nn.Module, torch.optim.Optimizer, torch.amp.GradScaler],
+    epoch: int,
+    losses: list[float],
+) -> None:
     model, optimizer, scaler = trained
     with tempfile.TemporaryDirectory() as folder:
         inner: torch.nn.Module = getattr(model, "module", model)
@@ -176,10 +197,29 @@ def _report_epoch(
             os.path.join(folder, STATE_FILE),
         )
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
-    # After the report: Ray Train has collected the previous epoch's by now (a worker holds one
-    # report at a time), so a driver that dies once it logged epoch n finds epoch n - 1 or later.
-    if settings.progress is not None:
-        settings.progress.put(record)
+
+
+def _epoch_views(
+    settings: LoopSettings, shard: Any, batch_size: int, epoch: int, rank: int, device: torch.device
+) -> Iterator[torch.Tensor]:
+    """Each batch's two views, stacked (uint8, on the device): read, or made here from the images."""
+    loader = settings.lightly.loader
+    shuffle = {
+        "local_shuffle_buffer_size": batch_size * SHUFFLE_BATCHES if loader.shuffle else None,
+        "local_shuffle_seed": settings.lightly.seed + epoch * 1000 + rank if loader.shuffle else None,
+    }
+    if not settings.augment_here:
+        for batch in shard.iter_torch_batches(
+            batch_size=batch_size, drop_last=loader.drop_last, device=str(device), **shuffle
+        ):
+            yield torch.cat([batch["view0"], batch["view1"]])
+        return
+    for batch in shard.iter_batches(
+        batch_size=batch_size, drop_last=loader.drop_last, batch_format="numpy", **shuffle
+    ):
+        views = augment_views(batch, settings.lightly.collate)
+        pixels = np.concatenate([views["view0"], views["view1"]])
+        yield torch.from_numpy(pixels).to(device)
 
 
 def make_optimizer(lightly: LightlyConfig, model: torch.nn.Module) -> torch.optim.Optimizer:

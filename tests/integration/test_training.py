@@ -120,6 +120,7 @@ def test_a_later_run_embeds_with_the_checkpoint_as_the_training_run_did(
 
 
 SMALL = {**TRAINING, "loader": {"batch_size": 16}, "trainer": {"max_epochs": 4}}
+EVERY_EPOCH = {"training": {"checkpoint_every_s": 0}}
 
 
 @pytest.fixture
@@ -140,6 +141,7 @@ def test_a_training_worker_killed_after_an_epoch_resumes_from_its_checkpoint(
         worker_config={"enable_training": True},
         lightly_config=SMALL,
         selection_config=SELECTION,
+        resources=EVERY_EPOCH,
         show_progress=False,
     )
     epochs = result.report["training"]["epochs"]
@@ -160,6 +162,7 @@ def test_a_run_killed_while_training_resumes_from_the_last_epoch_when_run_again(
         "worker_config": {"enable_training": True},
         "selection_config": SELECTION,
         "lightly_config": SMALL,
+        "resources": EVERY_EPOCH,
     }
     config_file = tmp_path / "run.yaml"
     config_file.write_text(yaml.safe_dump(config))

@@ -95,7 +95,7 @@ def test_training_takes_a_worker_per_gpu_or_one_cpu_worker_on_every_core() -> No
     cpu_node = [NodeShape(cpus=8, gpus=0)]
     on_cpus = training_shape(lightly, cpu_node)
     assert (on_cpus.workers, on_cpus.use_gpu, on_cpus.torch_threads) == (1, False, 8)
-    assert on_cpus.augment_tasks == 7
+    assert on_cpus.augment_tasks == 0, "a CPU worker augments its own batches"
     assert training_shape(lightly, cpu_node, workers=2, torch_threads=3).torch_threads == 3
 
 
