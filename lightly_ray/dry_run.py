@@ -35,6 +35,7 @@ class DryRun:
     plan: str
     selection: list[str] = field(default_factory=list)
     budget: str = ""
+    training: str = ""
 
     def text(self) -> str:
         """The report a person reads."""
@@ -49,6 +50,8 @@ class DryRun:
             f"  plan on {self.cluster.describe()}:",
             *(f"    {line}" for line in self.plan.splitlines()),
         ]
+        if self.training:
+            lines.append(f"  training before embed: {self.training}")
         return "\n".join(lines)
 
     def document(self) -> dict[str, Any]:
@@ -64,6 +67,7 @@ class DryRun:
             "plan": self.plan.splitlines(),
             "budget": self.budget,
             "strategies": self.selection,
+            "training": self.training or None,
         }
 
 
@@ -89,7 +93,26 @@ def dry_run(prepared: PreparedRun) -> DryRun:
         plan=describe_stages(plan_stages(prepared.config, cluster)),
         selection=[f"{entry.strategy.type} on {describe_input(entry)}" for entry in selection.strategies],
         budget=budget,
+        training=_training(prepared, cluster),
     )
+
+
+def _training(prepared: PreparedRun, cluster: ClusterShape) -> str:
+    """How `enable_training` would train, on a cluster of this shape ("" without training)."""
+    config = prepared.config
+    epochs = config.lightly_config.trainer.max_epochs
+    if not config.worker_config.enable_training or epochs == 0:
+        return ""
+    from lightly_ray.training.trainer import NodeShape, training_shape
+
+    settings = config.resources.training
+    shape = training_shape(
+        config.lightly_config,
+        [NodeShape(cluster.cpus, cluster.gpus)],
+        settings.workers,
+        settings.torch_threads,
+    )
+    return f"{epochs} epochs of SimCLR on Ray Train, {shape.describe()}"
 
 
 def _cluster(prepared: PreparedRun) -> ClusterShape:

@@ -182,8 +182,8 @@ class TrainingResources(StrictModel):
         default=60.0,
         ge=0,
         description="Seconds of training between checkpoints: one after the first epoch that ends "
-        "this long after the previous one, and one after the last epoch. A failure loses at most "
-        "this much work plus an epoch; 0 checkpoints every epoch.",
+        "this long after the previous one (or the start). A failure loses at most this much work "
+        "plus an epoch; 0 checkpoints every epoch.",
     )
     max_failures: int = Field(
         default=3,
@@ -194,7 +194,7 @@ class TrainingResources(StrictModel):
     storage_path: str | None = Field(
         default=None,
         min_length=1,
-        description="Where Ray Train keeps each epoch's checkpoint: a folder every training node "
+        description="Where Ray Train keeps its checkpoints: a folder every training node "
         "reaches (NFS, or an s3:// or gs:// URL), required on a cluster of several nodes. "
         "Default on one node: the system's temporary folder.",
     )

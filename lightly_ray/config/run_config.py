@@ -75,6 +75,11 @@ class RunConfig(StrictModel):
                 "worker_config.enable_training and worker_config.use_datapool cannot be combined: a "
                 "datapool keeps the embeddings of earlier runs, which a newly trained model would not match"
             )
+        if worker.training.task_name is not None and not worker.enable_training:
+            raise ValueError(
+                "worker_config.training.task_name names what training runs on, but "
+                "worker_config.enable_training is false: set it to true, or remove training.task_name"
+            )
         if worker.embeddings is not None:
             for key, on in (
                 ("worker_config.enable_training", worker.enable_training),

@@ -26,10 +26,11 @@ def unsupported_features(config: RunConfig) -> list[str]:
         found.append(
             "lightly_config.trainer.precision: 64 with worker_config.enable_training (16, 32 or bf16-mixed)"
         )
-    if worker.enable_training and config.crop_task() is not None:
+    trained_task = worker.training.task_name
+    if trained_task is not None and trained_task != config.crop_task():
         found.append(
-            "worker_config.enable_training together with object crops (not yet: training runs on "
-            "whole images and video frames)"
+            f"worker_config.training.task_name '{trained_task}' without cutting the objects of that "
+            "task (set worker_config.object_level.task_name to it: a run trains on the crops it cuts)"
         )
     if worker.pretagging and worker.embeddings is not None:
         found.append(

@@ -27,6 +27,16 @@ class ObjectLevelConfig(StrictModel):
     )
 
 
+class TrainingConfig(StrictModel):
+    """`worker_config.training`: what `enable_training` trains on."""
+
+    task_name: str | None = Field(
+        default=None,
+        description="Train on the object crops of this detection task instead of whole images: the "
+        "task whose boxes the run cuts (object_level.task_name, or an EMBEDDINGS input's task).",
+    )
+
+
 class DatasourceConfig(StrictModel):
     """`worker_config.datasource`."""
 
@@ -56,6 +66,7 @@ class WorkerConfig(StrictModel):
     enable_training: bool = Field(
         default=False, description="Train the embedding model self-supervised before embedding."
     )
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
     pretagging: bool = Field(
         default=False, description="Run the built-in object detector (task 'lightly_pretagging')."
     )

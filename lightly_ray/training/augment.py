@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from lightly_ray.config.lightly import CollateConfig
+from lightly_ray.pipeline.crops import PARENT
 
 Batch = dict[str, np.ndarray]
 
@@ -59,25 +60,38 @@ def view_transform(collate: CollateConfig) -> object:
 _TRANSFORMS: dict[str, object] = {}
 
 
-def augment_views(batch: Batch, collate: CollateConfig) -> Batch:
+def training_rows(batch: Batch, crops: bool) -> np.ndarray:
+    """Which rows of a batch training uses: those that decoded, and images or (with `crops`) crops.
+
+    A run that cuts object crops has both in its rows: crops have a `parent` image, images none.
+    Rows without a `parent` column are of one kind: those that decoded are kept.
+    """
+    count = len(next(iter(batch.values())))
+    keep = np.array(batch["ok"], dtype=bool) if "ok" in batch else np.ones(count, dtype=bool)  # a copy
+    if PARENT in batch:  # without it, the rows are of one kind (or chosen already)
+        is_crop = np.asarray(batch[PARENT] != "", dtype=bool)
+        keep &= is_crop if crops else ~is_crop
+    return keep
+
+
+def augment_views(batch: Batch, collate: CollateConfig, crops: bool = False) -> Batch:
     """Make `view0` and `view1` (uint8, (batch, size, size, 3)) from `image` (a Ray Data batch function).
 
     Args:
         batch: Decoded samples (`image`, uint8, (batch, size, size, 3), and `ok` when some may
-            have failed to decode: those are left out).
+            have failed to decode: those are left out; `parent` when the run cuts crops).
         collate: `lightly_config.collate` (input size and augmentations).
+        crops: Train on the object crops of the batch instead of its images (`training_rows`).
 
     Returns:
-        The two views of every image that decoded, nothing else.
+        The two views of every row training uses, nothing else.
 
     """
     key = collate.model_dump_json()
     transform = _TRANSFORMS.get(key)
     if transform is None:
         transform = _TRANSFORMS[key] = view_transform(collate)
-    images = batch["image"]
-    if "ok" in batch:
-        images = images[batch["ok"]]
+    images = batch["image"][training_rows(batch, crops)]
     size = collate.input_size
     views = [np.empty((len(images), size, size, 3), np.uint8) for _ in range(2)]
     threads = torch.get_num_threads()

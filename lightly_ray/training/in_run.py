@@ -30,7 +30,9 @@ import torch
 from lightly_ray.config import RunConfig
 from lightly_ray.errors import ConfigError
 from lightly_ray.models.backbones import ModelState
+from lightly_ray.pipeline.crops import PARENT
 from lightly_ray.progress import logger
+from lightly_ray.training.augment import training_rows
 from lightly_ray.training.trainer import (
     TrainingResult,
     cluster_nodes,
@@ -89,10 +91,17 @@ class RunTraining:
         return configured or os.path.join(tempfile.gettempdir(), "lightly_ray_training")
 
     def train(self, rows: ray.data.Dataset, state: ModelState) -> ModelState:
-        """Train on the materialized rows (those with `ok` set) from `state`; return the trained weights."""
+        """Train on the materialized rows from `state`; return the trained weights.
+
+        The rows that decoded, images, or the object crops with `worker_config.training.task_name`.
+        """
         lightly = self.config.lightly_config
-        ok: Any = rows.sum("ok")
-        count = int(ok or 0)
+        crops = self.config.worker_config.training.task_name is not None
+        columns = [column for column in ("ok", PARENT) if column in rows.columns()]
+        count = sum(
+            int(training_rows(batch, crops).sum())
+            for batch in rows.select_columns(columns).iter_batches(batch_size=None, batch_format="numpy")
+        )
         settings = self.config.resources.training
         shape = training_shape(lightly, cluster_nodes(), settings.workers, settings.torch_threads)
         self.result = train_embedding_model(
@@ -105,6 +114,7 @@ class RunTraining:
             self.name,
             max_failures=settings.max_failures,
             checkpoint_every_s=settings.checkpoint_every_s,
+            crops=crops,
         )
         self._forget_checkpoints()
         losses = [record["loss"] for record in self.result.epochs if record.get("loss") is not None]

@@ -8,8 +8,9 @@ global batch, as on one device. The optimizer is SGD with `optimizer.lr` and
 `optimizer.weight_decay`, as the Lightly Worker's training, or AdamW (`optimizer.name`).
 
 After every epoch the workers report the loss to Ray Train, and the rank-0 worker a
-checkpoint (network, optimizer, epoch, losses so far) after the last epoch and after the first
-that ends `resources.training.checkpoint_every_s` after the previous checkpoint. A worker
+checkpoint (network, optimizer, epoch, losses so far) after the first epoch that ends
+`resources.training.checkpoint_every_s` after the previous checkpoint (or the start), uploaded
+while the next epoch trains; the trained weights reach the driver through the progress queue. A worker
 group that failed restarts from the last one (`FailureConfig`), and `ray.train.get_checkpoint`
 hands it to the new workers.
 """
@@ -51,7 +52,8 @@ class LoopSettings:
         augment_here: The worker makes the views itself from the images (a CPU worker, which
             shares its CPUs with nothing), instead of reading views the Ray Data tasks made.
         checkpoint_every_s: A checkpoint after the first epoch that ends at least this long
-            after the last checkpoint (or the start), and after the last epoch.
+            after the last checkpoint (or the start); 0: after every epoch.
+        crops: Train on the object crops among the rows instead of the images.
         crash_after_epoch: Tests only: the rank-0 worker of an attempt that started without a
             checkpoint kills itself after reporting this epoch (`crash_points`, `training-worker`).
 
@@ -65,6 +67,7 @@ class LoopSettings:
     crash_after_epoch: int | None = None
     augment_here: bool = False
     checkpoint_every_s: float = 0.0
+    crops: bool = False
 
 
 def train_loop(loop_config: dict[str, Any]) -> None:
@@ -126,7 +129,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             images += half
         trained = (model, optimizer, scaler)
         now = time.monotonic()
-        save = epoch + 1 == lightly.trainer.max_epochs or now - saved_at >= settings.checkpoint_every_s
+        save = now - saved_at >= settings.checkpoint_every_s
         saved_at = now if save else saved_at
         _report_epoch(settings, trained, save, epoch, total, batches, images, began, losses, rank, world)
         if rank == 0 and checkpoint is None and settings.crash_after_epoch == epoch + 1:
@@ -183,20 +186,28 @@ def _report_with_checkpoint(
     epoch: int,
     losses: list[float],
 ) -> None:
+    from ray.train import CheckpointUploadMode
+
     model, optimizer, scaler = trained
-    with tempfile.TemporaryDirectory() as folder:
-        inner: torch.nn.Module = getattr(model, "module", model)
-        torch.save(
-            {
-                "network": inner.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict(),
-                "epoch": epoch,
-                "losses": losses,
-            },
-            os.path.join(folder, STATE_FILE),
-        )
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
+    folder = tempfile.mkdtemp(prefix="lightly_ray-checkpoint-")
+    inner: torch.nn.Module = getattr(model, "module", model)
+    torch.save(
+        {
+            "network": inner.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(),
+            "epoch": epoch,
+            "losses": losses,
+        },
+        os.path.join(folder, STATE_FILE),
+    )
+    # Copied to the storage path in the background while the next epoch trains, then removed.
+    ray.train.report(
+        metrics,
+        checkpoint=ray.train.Checkpoint.from_directory(folder),
+        checkpoint_upload_mode=CheckpointUploadMode.ASYNC,
+        delete_local_checkpoint_after_upload=True,
+    )
 
 
 def _epoch_views(
@@ -217,7 +228,7 @@ def _epoch_views(
     for batch in shard.iter_batches(
         batch_size=batch_size, drop_last=loader.drop_last, batch_format="numpy", **shuffle
     ):
-        views = augment_views(batch, settings.lightly.collate)
+        views = augment_views(batch, settings.lightly.collate, settings.crops)
         pixels = np.concatenate([views["view0"], views["view1"]])
         yield torch.from_numpy(pixels).to(device)
 

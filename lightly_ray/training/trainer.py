@@ -23,8 +23,9 @@ from lightly_ray.config.lightly import LightlyConfig
 from lightly_ray.crash_points import crash_point, worker_crash_epoch
 from lightly_ray.errors import LightlyRayError
 from lightly_ray.models.backbones import ModelState
+from lightly_ray.pipeline.crops import PARENT
 from lightly_ray.progress import logger
-from lightly_ray.training.augment import augment_views
+from lightly_ray.training.augment import augment_views, training_rows
 from lightly_ray.training.loop import LoopSettings, train_loop
 
 
@@ -96,6 +97,7 @@ def train_embedding_model(
     *,
     max_failures: int = 3,
     checkpoint_every_s: float = 60.0,
+    crops: bool = False,
 ) -> TrainingResult:
     """Train the embedding model self-supervised (SimCLR) on `images`.
 
@@ -110,7 +112,8 @@ def train_embedding_model(
         name: The Ray Train run's name under `storage_path`; a run of the same name resumes
             from its last checkpoint.
         max_failures: Worker-group failures to recover from (from the last checkpoint).
-        checkpoint_every_s: Seconds of training between checkpoints (and one after the last epoch).
+        checkpoint_every_s: Seconds of training between checkpoints (0: after every epoch).
+        crops: Train on the object crops among the rows (`parent` set) instead of the images.
 
     Returns:
         The trained weights and the loss of every epoch.
@@ -124,14 +127,28 @@ def train_embedding_model(
     from ray.util.queue import Queue
 
     if rows < 2 * shape.workers:
+        what = "object crops" if crops else "images that decode"
         raise LightlyRayError(
-            f"training needs at least two images that decode for each of its {shape.workers} "
-            f"workers; this run has {rows}"
+            f"training needs at least two {what} for each of its {shape.workers} workers; this run has {rows}"
         )
     began = time.monotonic()
     augment: Any = augment_views
-    # A worker that augments reads the materialized rows as they are: no task runs per epoch.
-    selected = images if shape.augment_tasks == 0 else images.select_columns(_image_columns(images))
+    # A worker that augments reads the materialized rows as they are: no task runs per epoch,
+    # unless some rows are not trained on (not decoded; images beside crops): those leave
+    # before the rows are split between the workers, so that every worker has as many batches.
+    others = images.count() != rows
+    selected = (
+        images if shape.augment_tasks == 0 and not others else images.select_columns(_image_columns(images))
+    )
+    if others:
+        keep: Any = _training_images
+        selected = selected.map_batches(
+            keep,
+            fn_kwargs={"crops": crops},
+            batch_size=None,
+            num_cpus=0,  # a copy of the kept rows: nothing to reserve a CPU for beside the workers
+            compute=ray.data.TaskPoolStrategy(size=max(1, shape.augment_tasks)),
+        )
     if lightly.loader.shuffle:  # every epoch reads the blocks in a new order
         selected = selected.randomize_block_order()
     views = (
@@ -139,7 +156,7 @@ def train_embedding_model(
         if shape.augment_tasks == 0
         else selected.map_batches(
             augment,
-            fn_kwargs={"collate": lightly.collate},
+            fn_kwargs={"collate": lightly.collate, "crops": crops},
             batch_size=max(16, min(lightly.loader.batch_size, 256)),
             num_cpus=1,
             compute=ray.data.TaskPoolStrategy(size=shape.augment_tasks),
@@ -155,6 +172,7 @@ def train_embedding_model(
         crash_after_epoch=worker_crash_epoch(),
         augment_here=shape.augment_tasks == 0,
         checkpoint_every_s=checkpoint_every_s,
+        crops=crops,
     )
     trainer = TorchTrainer(
         train_loop,
@@ -203,8 +221,13 @@ def train_embedding_model(
     )
 
 
+def _training_images(batch: dict[str, Any], crops: bool) -> dict[str, Any]:
+    """The images of a block that training uses (`augment.training_rows`)."""
+    return {"image": batch["image"][training_rows(batch, crops)]}
+
+
 def _image_columns(images: ray.data.Dataset) -> list[str]:
-    return ["image", "ok"] if "ok" in images.columns() else ["image"]
+    return [column for column in ("image", "ok", PARENT) if column in images.columns()]
 
 
 def _fit(trainer: Any, outcome: dict[str, Any]) -> None:

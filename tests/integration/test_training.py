@@ -22,6 +22,7 @@ import yaml
 import lightly_ray
 from lightly_ray.crash_points import CRASH_VARIABLE
 from tests.cli_process import lightly_ray as lightly_ray_command
+from tests.data.boxed_scenes import TASK, boxed_scene
 from tests.data.shape_groups import knn_accuracy, write_shape_groups
 
 pytestmark = [pytest.mark.usefixtures("ray_instance"), pytest.mark.slow]
@@ -179,3 +180,40 @@ def test_a_run_killed_while_training_resumes_from_the_last_epoch_when_run_again(
     assert restored == list(range(1, len(restored) + 1)) and restored, "the rerun resumes"
     log = (Path(rerun.run_folder) / "log.txt").read_text()
     assert "training epoch 1/4" not in log and "training epoch 4/4: loss" in log
+
+
+def test_training_on_the_object_crops_of_a_task(tmp_path: Path) -> None:
+    root, lightly = tmp_path / "input", tmp_path / "lightly"
+    root.mkdir()
+    boxed_scene(root, lightly, count=6)  # 12 boxes to cut (and 2 that cannot be), 6 images
+    result = lightly_ray.run(
+        root,
+        lightly,
+        worker_config={
+            "enable_training": True,
+            "training": {"task_name": TASK},
+            "object_level": {"task_name": TASK},
+        },
+        lightly_config={**SMALL, "trainer": {"max_epochs": 2}, "loader": {"batch_size": 4}},
+        selection_config={"n_samples": 3, "strategies": [DIVERSITY]},
+        show_progress=False,
+    )
+    assert [epoch["images"] for epoch in result.report["training"]["epochs"]] == [12, 12]
+    assert len(result.selected) >= 1
+
+
+def test_two_data_parallel_workers_train_on_halves_of_every_epoch(few_shapes: Path, tmp_path: Path) -> None:
+    result = lightly_ray.run(
+        few_shapes,
+        tmp_path / "lightly",
+        worker_config={"enable_training": True},
+        lightly_config={**SMALL, "trainer": {"max_epochs": 2, "gpus": 0}},
+        selection_config=SELECTION,
+        resources={"training": {"workers": 2, "torch_threads": 1}},
+        show_progress=False,
+    )
+    training = result.report["training"]
+    assert training["workers"] == 2
+    # 48 images, batches of 16 per worker: each worker's 24 images give one full batch (drop_last).
+    assert [epoch["images"] for epoch in training["epochs"]] == [32, 32]
+    assert all(np.isfinite(epoch["loss"]) for epoch in training["epochs"])

@@ -9,9 +9,10 @@ import torch
 from lightly_ray.config import RunConfig
 from lightly_ray.config.lightly import CollateConfig, LightlyConfig, ModelConfig
 from lightly_ray.config.resources import ResourcesConfig
+from lightly_ray.config.support import unsupported_features
 from lightly_ray.errors import ConfigError
 from lightly_ray.models.backbones import EmbeddingModel
-from lightly_ray.training.augment import augment_views, blur_sigmas
+from lightly_ray.training.augment import augment_views, blur_sigmas, training_rows
 from lightly_ray.training.in_run import RunTraining
 from lightly_ray.training.loop import make_optimizer
 from lightly_ray.training.network import SimCLRNetwork, embedding_state
@@ -115,3 +116,31 @@ def test_a_cluster_of_several_nodes_needs_a_shared_checkpoint_folder() -> None:
     resources = ResourcesConfig.model_validate({"training": {"storage_path": "s3://b/t"}})
     shared = config.model_copy(update={"resources": resources})
     RunTraining(shared, "key").check_storage(3)
+
+
+def test_training_uses_the_images_or_the_crops_that_decoded() -> None:
+    batch = {
+        "image": _images(5),
+        "ok": np.array([True, True, False, True, True]),
+        "parent": np.array(["", "a.png", "a.png", "a.png", ""], dtype=object),
+    }
+    np.testing.assert_array_equal(training_rows(batch, crops=False), [True, False, False, False, True])
+    np.testing.assert_array_equal(training_rows(batch, crops=True), [False, True, False, True, False])
+    plain = {"image": _images(2), "ok": np.array([True, False])}
+    np.testing.assert_array_equal(training_rows(plain, crops=False), [True, False])
+    np.testing.assert_array_equal(training_rows(plain, crops=True), [True, False])  # chosen already
+    assert len(augment_views(batch, CollateConfig(input_size=32), crops=True)["view0"]) == 2
+
+
+def test_training_on_crops_needs_training_and_the_crops_of_that_task() -> None:
+    selection = {"n_samples": 1, "strategies": [DIVERSITY]}
+    with pytest.raises(ValueError, match=r"training\.task_name names what training runs on"):
+        RunConfig.model_validate(
+            {"worker_config": {"training": {"task_name": "cars"}}, "selection_config": selection}
+        )
+    worker = {"enable_training": True, "training": {"task_name": "cars"}}
+    config = RunConfig.model_validate({"worker_config": worker, "selection_config": selection})
+    assert any("training.task_name 'cars'" in line for line in unsupported_features(config))
+    worker["object_level"] = {"task_name": "cars"}
+    config = RunConfig.model_validate({"worker_config": worker, "selection_config": selection})
+    assert unsupported_features(config) == []
