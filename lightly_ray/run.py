@@ -53,8 +53,7 @@ from lightly_ray.run_steps import (
     select_pool,
     sequence_names,
 )
-from lightly_ray.selection.placement import alive_nodes
-from lightly_ray.training.in_run import CHECKPOINT_FILE, RunTraining, training_key
+from lightly_ray.training.in_run import RunTraining
 
 
 def run(
@@ -160,7 +159,7 @@ def execute_run(prepared: PreparedRun, *, show_progress: bool = True, quiet_ray:
         except BaseException as error:
             log.note(logging.ERROR, f"run {folder.run_id} failed; its folder {folder.url} has no _SUCCESS")
             log.note(logging.ERROR, user_message(error))
-            _write_log_best_effort(folder, log.text())
+            folder.write_text_best_effort("log.txt", log.text())
             raise
 
 
@@ -232,13 +231,7 @@ def _run(
                 plan.to_process.column("name").to_pylist()
             )
             objects = CropRun.of(config, lightly_location, [*processed, *unchanged], processed, dataset.name)
-            training = (
-                RunTraining(config, training_key(config, input_location.url, plan.to_process))
-                if embeds and worker.enable_training and config.lightly_config.trainer.max_epochs > 0
-                else None
-            )
-            if training is not None:
-                training.check_storage(alive_nodes())
+            training = RunTraining.of(config, input_location.url, plan.to_process) if embeds else None
             with watch("embed"):
                 if embeds:
                     embedded = embed_with_model(
@@ -323,8 +316,8 @@ def _run(
             ),
         )
         with watch("write"):
-            if training is not None and training.result is not None:
-                folder.write_bytes(CHECKPOINT_FILE, training.checkpoint_bytes())
+            if training is not None:
+                training.write(folder)
             write_sample_lists(folder, gathered, selected, videos.corrupt)
             write_selection_table(folder, picked)
             length = worker.selected_sequence_length
@@ -362,8 +355,7 @@ def _run(
         embedding=embedded.source,
         inputs={**inputs.report(), "otherFiles": dict(sorted(listed.other_files.items()))},
     )
-    if training is not None and training.result is not None:
-        report["training"] = training.report()
+    report.update(training.report() if training is not None else {})
     report["dataset"] = {"name": dataset.name, "tag": tag if selected else None, "url": dataset.url}
     if frames:
         report["frames"] = {"folder": FRAMES_FOLDER, "written": len(frames)}
@@ -401,13 +393,6 @@ def _run(
         dataset=dataset.name,
         tag=tag if published else "",
     )
-
-
-def _write_log_best_effort(folder: RunFolder, text: str) -> None:
-    try:
-        folder.write_text("log.txt", text)
-    except Exception:
-        logging.getLogger(__name__).debug("could not write log.txt", exc_info=True)
 
 
 __all__ = ["RunResult", "execute_run", "run"]

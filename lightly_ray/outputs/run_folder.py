@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import secrets
 from collections.abc import Iterable
 from typing import Any
@@ -58,6 +59,13 @@ class RunFolder:
     def write_text(self, name: str, text: str) -> None:
         """Write a UTF-8 text file inside the folder."""
         self.write_bytes(name, text.encode("utf-8"))
+
+    def write_text_best_effort(self, name: str, text: str) -> None:
+        """Write a text file if the location takes it (a run that failed keeps its log this way)."""
+        try:
+            self.write_text(name, text)
+        except Exception:
+            logging.getLogger(__name__).debug("could not write %s", name, exc_info=True)
 
     def write_lines(self, name: str, lines: Iterable[str]) -> None:
         """Write one entry per line (a trailing newline after each)."""

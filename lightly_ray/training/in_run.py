@@ -30,8 +30,10 @@ import torch
 from lightly_ray.config import RunConfig
 from lightly_ray.errors import ConfigError
 from lightly_ray.models.backbones import ModelState
+from lightly_ray.outputs.run_folder import RunFolder
 from lightly_ray.pipeline.crops import PARENT
 from lightly_ray.progress import logger
+from lightly_ray.selection.placement import alive_nodes
 from lightly_ray.training.augment import training_rows
 from lightly_ray.training.trainer import (
     TrainingResult,
@@ -127,6 +129,24 @@ class RunTraining:
             )
         return self.result.state
 
+    @classmethod
+    def of(cls, config: RunConfig, input_url: str, listing: pa.Table) -> RunTraining | None:
+        """The run's training (None without `enable_training` or epochs), its storage checked.
+
+        Raises:
+            ConfigError: On a cluster of several nodes without `resources.training.storage_path`.
+        """
+        if not config.worker_config.enable_training or config.lightly_config.trainer.max_epochs == 0:
+            return None
+        training = cls(config, training_key(config, input_url, listing))
+        training.check_storage(alive_nodes())
+        return training
+
+    def write(self, folder: RunFolder) -> None:
+        """Write the trained model to the run folder (`checkpoint.ckpt`), once it trained."""
+        if self.result is not None:
+            folder.write_bytes(CHECKPOINT_FILE, self.checkpoint_bytes())
+
     def check_storage(self, nodes: int) -> None:
         """Stop before any work when Ray Train's checkpoints would land on each node's own disk.
 
@@ -168,6 +188,7 @@ class RunTraining:
         return buffer.getvalue()
 
     def report(self) -> dict[str, Any]:
-        """report.json's `training`."""
-        assert self.result is not None
-        return {**self.result.report(), "checkpoint": CHECKPOINT_FILE}
+        """report.json's `training` block (nothing before training ran)."""
+        if self.result is None:
+            return {}
+        return {"training": {**self.result.report(), "checkpoint": CHECKPOINT_FILE}}
