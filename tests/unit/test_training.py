@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import torch
 
@@ -13,7 +14,7 @@ from lightly_ray.config.support import unsupported_features
 from lightly_ray.errors import ConfigError
 from lightly_ray.models.backbones import EmbeddingModel
 from lightly_ray.training.augment import augment_views, blur_sigmas, training_rows
-from lightly_ray.training.in_run import RunTraining
+from lightly_ray.training.in_run import RunTraining, training_key
 from lightly_ray.training.loop import make_optimizer
 from lightly_ray.training.network import SimCLRNetwork, embedding_state
 from lightly_ray.training.trainer import NodeShape, _complete, training_shape
@@ -144,3 +145,19 @@ def test_training_on_crops_needs_training_and_the_crops_of_that_task() -> None:
     worker["object_level"] = {"task_name": "cars"}
     config = RunConfig.model_validate({"worker_config": worker, "selection_config": selection})
     assert unsupported_features(config) == []
+
+
+def test_a_rerun_of_the_same_work_finds_the_same_training_name() -> None:
+    selection = {"n_samples": 1, "strategies": [DIVERSITY]}
+    worker = {"enable_training": True}
+    config = RunConfig.model_validate({"worker_config": worker, "selection_config": selection})
+    listing = pa.table({"name": ["a.png", "b.png"], "size": [10, 20], "mtime_ns": [1, 2]})
+    key = training_key(config, "s3://in", listing)
+    assert training_key(config, "s3://in", listing) == key
+    changed = listing.set_column(1, "size", pa.array([10, 21]))
+    assert training_key(config, "s3://in", changed) != key
+    assert training_key(config, "s3://other", listing) != key
+    longer = config.model_copy(
+        update={"lightly_config": LightlyConfig.model_validate({"trainer": {"max_epochs": 5}})}
+    )
+    assert training_key(longer, "s3://in", listing) != key
