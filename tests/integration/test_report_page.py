@@ -1,10 +1,10 @@
 """report.html in a real browser, and `lightly-ray inspect` / `lightly-ray report` on a finished run.
 
-One run over images and videos with custom metadata, a classification task and five strategies
-fills every section of the page. Headless Chromium (Debian's `chromium` and `chromedriver`,
-driven by Selenium) opens the page from disk with the network switched off; the test checks that
-every plot drew pixels, every picture decoded, the console holds no error and nothing was
-requested but the file itself and `data:` URLs, and it saves a screenshot.
+One run over images and videos with custom metadata, a classification task, five strategies and
+two epochs of training fills every section of the page. Headless Chromium (Debian's `chromium`
+and `chromedriver`, driven by Selenium) opens the page from disk with the network switched off;
+the test checks that every plot drew pixels, every picture decoded, the console holds no error
+and nothing was requested but the file itself and `data:` URLs, and it saves a screenshot.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ SECTIONS = [
     "predictions",
     "strategies",
     "videos",
+    "training",
     "timings",
 ]
 CHROMIUM = shutil.which("chromium")
@@ -127,7 +128,8 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any
         bucket,
         lightly_folder,
         selection_config={"n_samples": 12, "strategies": strategies},
-        lightly_config=FAST_MODEL,
+        worker_config={"enable_training": True},
+        lightly_config={**FAST_MODEL, "trainer": {"max_epochs": 2}},
         show_progress=False,
     )
     yield result, Path(result.run_folder)
@@ -152,6 +154,7 @@ def test_report_json_describes_the_selection(finished_run: tuple[Any, Path]) -> 
     selected_frames = sorted(name for name in result.selected if name.startswith("clip"))
     assert sum(len(timeline["selected"]) for timeline in timelines.values()) == len(selected_frames)
     assert all(timeline["frameCount"] == 20 for timeline in timelines.values())
+    assert [epoch["epoch"] for epoch in report["training"]["epochs"]] == [1, 2]
     thumbnails = set(pq.read_table(folder / "thumbnails.parquet").column("name").to_pylist())
     for example in report["examples"]:
         assert {example["selected"], example["closestRemoved"]} <= thumbnails
@@ -220,7 +223,7 @@ def test_report_page_renders_in_a_browser(finished_run: tuple[Any, Path], tmp_pa
         assert sections == [[key, 0] for key in SECTIONS], "every section renders content, none is empty"
         drawn = driver.execute_script(_PLOTS_DRAWN)
         assert drawn and all(pixels > 200 for pixels in drawn.values()), drawn
-        assert {"nearest", "cover", "map", "timeline", "timings"} <= set(drawn)
+        assert {"nearest", "cover", "map", "timeline", "loss", "timings"} <= set(drawn)
         images = driver.execute_script(
             "return Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 0])"
         )

@@ -116,7 +116,7 @@ def test_pyproject_ray_bound_admits_exactly_the_tested_minor() -> None:
     assert Version(f"{major}.{minor}.0") in specifier
     assert Version(f"{major}.{minor + 1}.0") not in specifier
     assert Version(f"{major}.{minor - 1}.99") not in specifier
-    assert {"data", "client"} <= ray_requirement().extras
+    assert {"data", "client", "train"} <= ray_requirement().extras
 
 
 def copied_sources(dockerfile: str) -> list[str]:
