@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lightly_ray.pipeline.build import describe_stages, plan_stages
 from lightly_ray.pipeline.input_kinds import describe_counts, is_video_file
@@ -20,6 +20,9 @@ from lightly_ray.pipeline.listing import list_images
 from lightly_ray.pipeline.sizing import ClusterShape
 from lightly_ray.preflight import PreparedRun
 from lightly_ray.selection.explain import describe_input
+
+if TYPE_CHECKING:
+    from lightly_ray.training.trainer import NodeShape
 
 
 @dataclass
@@ -76,7 +79,7 @@ def dry_run(prepared: PreparedRun) -> DryRun:
     listed = list_images(prepared.input_location, prepared.relevant)
     names = listed.table.column("name").to_pylist()
     videos = sum(1 for name in names if is_video_file(name))
-    cluster = _cluster(prepared)
+    cluster, nodes = _cluster(prepared)
     selection = prepared.config.selection_config
     budget = (
         f"n_samples {selection.n_samples}"
@@ -93,34 +96,39 @@ def dry_run(prepared: PreparedRun) -> DryRun:
         plan=describe_stages(plan_stages(prepared.config, cluster)),
         selection=[f"{entry.strategy.type} on {describe_input(entry)}" for entry in selection.strategies],
         budget=budget,
-        training=_training(prepared, cluster),
+        training=_training(prepared, nodes),
     )
 
 
-def _training(prepared: PreparedRun, cluster: ClusterShape) -> str:
-    """How `enable_training` would train, on a cluster of this shape ("" without training)."""
+def _training(prepared: PreparedRun, nodes: list[NodeShape]) -> str:
+    """How `enable_training` would train on a cluster of these nodes ("" without training).
+
+    Raises:
+        ConfigError: As the run would, on several nodes without `resources.training.storage_path`.
+    """
     config = prepared.config
     epochs = config.lightly_config.trainer.max_epochs
     if not config.worker_config.enable_training or epochs == 0:
         return ""
-    from lightly_ray.training.trainer import NodeShape, training_shape
+    from lightly_ray.training.in_run import check_training_storage
+    from lightly_ray.training.trainer import training_shape
 
+    check_training_storage(config, len(nodes))
     settings = config.resources.training
-    shape = training_shape(
-        config.lightly_config,
-        [NodeShape(cluster.cpus, cluster.gpus)],
-        settings.workers,
-        settings.torch_threads,
-    )
+    shape = training_shape(config.lightly_config, nodes, settings.workers, settings.torch_threads)
     return f"{epochs} epochs of SimCLR on Ray Train, {shape.describe()}"
 
 
-def _cluster(prepared: PreparedRun) -> ClusterShape:
+def _cluster(prepared: PreparedRun) -> tuple[ClusterShape, list[NodeShape]]:
+    """The cluster's resources for the plan, and its nodes (`--address`, else this machine)."""
+    from lightly_ray.training.trainer import NodeShape, cluster_nodes
+
     if prepared.address is None:
         import torch
 
-        return ClusterShape(cpus=os.cpu_count() or 1, gpus=torch.cuda.device_count())
+        cpus, gpus = os.cpu_count() or 1, torch.cuda.device_count()
+        return ClusterShape(cpus=cpus, gpus=gpus), [NodeShape(cpus, gpus)]
     from lightly_ray.ray_session import ray_session
 
     with ray_session(prepared.address, prepared.connect_timeout_s):
-        return ClusterShape.current()
+        return ClusterShape.current(), cluster_nodes()

@@ -1,10 +1,11 @@
-"""The two augmented views of every image that SimCLR compares, made by Ray Data tasks.
+"""The two augmented views of every image that SimCLR compares.
 
 The augmentations are lightly's (`lightly.transforms.SimCLRViewTransform`, MIT): random
 resized crop, flips, colour jitter, random grayscale, Gaussian blur and 90-degree rotations,
 with the probabilities and strengths of `lightly_config.collate`. They run on PIL images,
-one image at a time, on CPUs: in Ray Data tasks spread over the cluster rather than in the
-training workers, so a GPU worker never waits for its CPU to augment the next batch.
+one image at a time, on CPUs: for GPU workers in Ray Data tasks spread over the cluster, so a
+GPU never waits for its CPU to augment the next batch; a CPU worker augments its own batches
+(`trainer.training_shape` says why).
 
 Views travel as uint8 pixels (a quarter of float32 in the object store). lightly's transform
 ends in `ToTensor`, which divides uint8 values by 255; multiplying back and rounding gives the
@@ -64,13 +65,19 @@ def training_rows(batch: Batch, crops: bool) -> np.ndarray:
     """Which rows of a batch training uses: those that decoded, and images or (with `crops`) crops.
 
     A run that cuts object crops has both in its rows: crops have a `parent` image, images none.
-    Rows without a `parent` column are of one kind: those that decoded are kept.
+    Rows without a `parent` column are images (or rows chosen already, passed with `crops`
+    False): those that decoded are kept.
+
+    Raises:
+        ValueError: With `crops` on rows without a `parent` column, which cannot tell crops.
     """
     count = len(next(iter(batch.values())))
     keep = np.array(batch["ok"], dtype=bool) if "ok" in batch else np.ones(count, dtype=bool)  # a copy
-    if PARENT in batch:  # without it, the rows are of one kind (or chosen already)
+    if PARENT in batch:
         is_crop = np.asarray(batch[PARENT] != "", dtype=bool)
         keep &= is_crop if crops else ~is_crop
+    elif crops:
+        raise ValueError(f"rows without a {PARENT!r} column cannot tell object crops from images")
     return keep
 
 

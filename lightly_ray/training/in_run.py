@@ -7,9 +7,10 @@ same rows with the trained weights. The run writes the trained model to its fold
 `lightly_config` that trained it and each epoch's loss), which a later run uses with
 `worker_config.checkpoint: .lightly/runs/<run id>/checkpoint.ckpt`.
 
-Ray Train keeps a checkpoint of every epoch under a name derived from the work
-(`training_key`), so a run killed while training resumes from its last epoch when run again;
-the checkpoints are removed once training finished.
+Ray Train keeps its checkpoints (every `resources.training.checkpoint_every_s` and after the
+last epoch) under a name derived from the work (`training_key`), so a run killed while
+training resumes from its last checkpoint when run again; they are removed once training
+finished (from a local storage path).
 """
 
 from __future__ import annotations
@@ -52,14 +53,18 @@ def training_key(config: RunConfig, input_url: str, listing: pa.Table) -> str:
     """What names a run's training in Ray Train's storage: the same for a rerun of the same work.
 
     A digest of the input location, the files (names, sizes, modification times), the
-    `lightly_config` and the starting checkpoint: a run killed during training and run again
-    on the same input with the same config finds its last epoch's checkpoint under this name.
+    `lightly_config`, the starting checkpoint and what is trained on (`worker_config.training`,
+    and the crops of `worker_config.object_level`): a run killed during training and run again
+    on the same input with the same config finds its last checkpoint under this name.
     """
     digest = hashlib.sha256()
+    worker = config.worker_config
     settings = {
         "input": input_url,
         "lightly_config": config.lightly_config.model_dump(mode="json"),
-        "checkpoint": config.worker_config.checkpoint,
+        "checkpoint": worker.checkpoint,
+        "training": worker.training.model_dump(mode="json"),
+        "object_level": worker.object_level.model_dump(mode="json", include={"task_name", "padding"}),
     }
     digest.update(json.dumps(settings, sort_keys=True).encode())
     for column in ("name", "size", "mtime_ns"):
@@ -69,6 +74,26 @@ def training_key(config: RunConfig, input_url: str, listing: pa.Table) -> str:
             values = listing.column(column).slice(start, NAME_SLICE).to_pylist()
             digest.update("\n".join(str(value) for value in values).encode())
     return digest.hexdigest()[:20]
+
+
+def check_training_storage(config: RunConfig, nodes: int) -> None:
+    """Stop before any work when Ray Train's checkpoints would land on each node's own disk.
+
+    Args:
+        config: The run configuration.
+        nodes: Nodes of the cluster that are up.
+
+    Raises:
+        ConfigError: On a cluster of several nodes without `resources.training.storage_path`.
+    """
+    if nodes > 1 and config.resources.training.storage_path is None:
+        raise ConfigError(
+            [
+                f"resources.training.storage_path: the cluster has {nodes} nodes, and Ray "
+                "Train's checkpoints must be in a folder every node reaches (NFS, s3://..., "
+                "gs://...); set it, e.g. resources.training.storage_path=s3://bucket/ray-train"
+            ]
+        )
 
 
 @dataclass
@@ -88,7 +113,7 @@ class RunTraining:
 
     @property
     def storage_path(self) -> str:
-        """Where Ray Train keeps its per-epoch checkpoints (`resources.training.storage_path`)."""
+        """Where Ray Train keeps its checkpoints (`resources.training.storage_path`)."""
         configured = self.config.resources.training.storage_path
         return configured or os.path.join(tempfile.gettempdir(), "lightly_ray_training")
 
@@ -153,14 +178,7 @@ class RunTraining:
         Raises:
             ConfigError: On a cluster of several nodes without `resources.training.storage_path`.
         """
-        if nodes > 1 and self.config.resources.training.storage_path is None:
-            raise ConfigError(
-                [
-                    f"resources.training.storage_path: the cluster has {nodes} nodes, and Ray "
-                    "Train's checkpoints must be in a folder every node reaches (NFS, s3://..., "
-                    "gs://...); set it, e.g. resources.training.storage_path=s3://bucket/ray-train"
-                ]
-            )
+        check_training_storage(self.config, nodes)
 
     @property
     def name(self) -> str:

@@ -10,8 +10,9 @@ global batch, as on one device. The optimizer is SGD with `optimizer.lr` and
 After every epoch the workers report the loss to Ray Train, and the rank-0 worker a
 checkpoint (network, optimizer, epoch, losses so far) after the first epoch that ends
 `resources.training.checkpoint_every_s` after the previous checkpoint (or the start), uploaded
-while the next epoch trains; the trained weights reach the driver through the progress queue. A worker
-group that failed restarts from the last one (`FailureConfig`), and `ray.train.get_checkpoint`
+while the next epoch trains (Ray Train registers reports in the order they were made); the
+trained weights reach the driver through the progress queue. A worker group that failed
+restarts from the last registered checkpoint (`FailureConfig`), and `ray.train.get_checkpoint`
 hands it to the new workers.
 """
 
@@ -108,7 +109,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         scaler.load_state_dict(scaler_state)
     batch_size = max(1, min(lightly.loader.batch_size, settings.rows // world))
     shard = ray.train.get_dataset_shard("train")
-    saved_at = time.monotonic()
+    saved_at, uploading = time.monotonic(), False
     for epoch in range(start, lightly.trainer.max_epochs):
         began, total, batches, images = time.monotonic(), torch.zeros((), device=device), 0, 0
         model.train()
@@ -131,7 +132,10 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         now = time.monotonic()
         save = now - saved_at >= settings.checkpoint_every_s
         saved_at = now if save else saved_at
+        if rank == 0 and uploading:
+            _wait_for_upload()  # the last checkpoint is registered before this epoch is announced
         _report_epoch(settings, trained, save, epoch, total, batches, images, began, losses, rank, world)
+        uploading = save
         if rank == 0 and checkpoint is None and settings.crash_after_epoch == epoch + 1:
             kill_this_process()  # only in an attempt that started afresh: a resumed one goes on
     if rank == 0 and settings.progress is not None:
@@ -174,10 +178,23 @@ def _report_epoch(
         ray.train.report(metrics)
     else:
         _report_with_checkpoint(metrics, trained, epoch, losses)
-    # After the report: Ray Train has collected the previous epoch's by now (a worker holds one
-    # report at a time), so a driver that dies once it logged epoch n finds epoch n - 1 or later.
+    # Announced after the report, and after the checkpoint before it was registered
+    # (`_wait_for_upload`): a driver that dies once it logged epoch n finds in Ray Train's
+    # storage the last checkpoint taken before epoch n.
     if rank == 0 and settings.progress is not None:
         settings.progress.put(record)
+
+
+def _wait_for_upload() -> None:
+    """Block until Ray Train registered every report of this worker (the checkpoint uploaded).
+
+    Called once an epoch after the one whose checkpoint went up in the background: by then
+    the upload of a few megabytes is long done, and the call costs one round trip to Ray
+    Train's controller.
+    """
+    from ray.train import CheckpointConsistencyMode
+
+    ray.train.get_all_reported_checkpoints(consistency_mode=CheckpointConsistencyMode.COMMITTED)
 
 
 def _report_with_checkpoint(
@@ -201,7 +218,8 @@ def _report_with_checkpoint(
         },
         os.path.join(folder, STATE_FILE),
     )
-    # Copied to the storage path in the background while the next epoch trains, then removed.
+    # Copied to the storage path in the background while the next epoch trains, then removed
+    # (a worker killed before that leaves it in the temporary folder, like any crashed process).
     ray.train.report(
         metrics,
         checkpoint=ray.train.Checkpoint.from_directory(folder),

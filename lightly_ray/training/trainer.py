@@ -1,8 +1,9 @@
 """Train the embedding model on the run's decoded images with Ray Train, from the driver.
 
-`train_embedding_model` takes the run's decoded images (a Ray dataset with an `image`
-column), adds the augmentation step (`augment.augment_views`, CPU tasks) and hands the views
-to a `TorchTrainer` whose workers run `loop.train_loop`. It prints each epoch's loss as the
+`train_embedding_model` takes the run's decoded rows (a materialized Ray dataset with an
+`image` column), adds the augmentation step for GPU workers (`augment.augment_views` in CPU
+tasks; a CPU worker augments its own batches) and hands the result to a `TorchTrainer` whose
+workers run `loop.train_loop`. It prints each epoch's loss as the
 workers finish it and returns the trained weights of the embedding model, in the layout the
 embedding actors load (`models.backbones.ModelState`).
 """
@@ -103,9 +104,9 @@ def train_embedding_model(
 
     Args:
         lightly: `lightly_config`.
-        images: The decoded images to train on (column `image`, uint8 (size, size, 3); only
-            images that decoded).
-        rows: How many rows `images` has.
+        images: The run's decoded rows (column `image`, uint8 (size, size, 3); `ok` when some
+            may have failed to decode, `parent` when the run cuts object crops).
+        rows: How many of them training uses (`augment.training_rows`).
         state: The starting weights (`models.backbones.build_state`).
         shape: Workers and resources (`training_shape`).
         storage_path: Where Ray Train keeps its checkpoints (a folder all workers reach).
@@ -132,36 +133,33 @@ def train_embedding_model(
             f"training needs at least two {what} for each of its {shape.workers} workers; this run has {rows}"
         )
     began = time.monotonic()
+    # Every epoch reads the blocks in a new order (materialized rows: a reordering, no copy).
+    ordered = images.randomize_block_order() if lightly.loader.shuffle else images
     augment: Any = augment_views
-    # A worker that augments reads the materialized rows as they are: no task runs per epoch,
-    # unless some rows are not trained on (not decoded; images beside crops): those leave
-    # before the rows are split between the workers, so that every worker has as many batches.
-    others = images.count() != rows
-    selected = (
-        images if shape.augment_tasks == 0 and not others else images.select_columns(_image_columns(images))
-    )
-    if others:
-        keep: Any = _training_images
-        selected = selected.map_batches(
-            keep,
-            fn_kwargs={"crops": crops},
-            batch_size=None,
-            num_cpus=0,  # a copy of the kept rows: nothing to reserve a CPU for beside the workers
-            compute=ray.data.TaskPoolStrategy(size=max(1, shape.augment_tasks)),
-        )
-    if lightly.loader.shuffle:  # every epoch reads the blocks in a new order
-        selected = selected.randomize_block_order()
-    views = (
-        selected
-        if shape.augment_tasks == 0
-        else selected.map_batches(
+    if shape.augment_tasks:  # GPU workers: CPU tasks make the views, keeping the rows trained on
+        views = ordered.select_columns(_image_columns(images)).map_batches(
             augment,
             fn_kwargs={"collate": lightly.collate, "crops": crops},
             batch_size=max(16, min(lightly.loader.batch_size, 256)),
             num_cpus=1,
             compute=ray.data.TaskPoolStrategy(size=shape.augment_tasks),
         )
-    )
+        crops_in_worker = False  # unused: the worker reads views
+    elif images.count() != rows:
+        # A worker that augments reads the rows as they are, except when some are not trained on
+        # (not decoded; images beside crops): those leave before the rows are split between the
+        # workers, so that every worker has as many batches. What is left is of one kind.
+        keep: Any = _training_images
+        views = ordered.map_batches(
+            keep,
+            fn_kwargs={"crops": crops},
+            batch_size=None,
+            num_cpus=0,  # a copy of the kept rows: nothing to reserve a CPU for beside the workers
+            compute=ray.data.TaskPoolStrategy(size=1),
+        )
+        crops_in_worker = False
+    else:  # every row is trained on: no task runs per epoch
+        views, crops_in_worker = ordered, crops
     progress = Queue(actor_options={"num_cpus": 0})
     settings = LoopSettings(
         lightly=lightly,
@@ -172,7 +170,7 @@ def train_embedding_model(
         crash_after_epoch=worker_crash_epoch(),
         augment_here=shape.augment_tasks == 0,
         checkpoint_every_s=checkpoint_every_s,
-        crops=crops,
+        crops=crops_in_worker,
     )
     trainer = TorchTrainer(
         train_loop,
@@ -199,7 +197,8 @@ def train_embedding_model(
     )
     outcome: dict[str, Any] = {}
     fitting = threading.Thread(target=_fit, args=(trainer, outcome), daemon=True, name="ray-train-fit")
-    os.environ.setdefault(POLL_VARIABLE, POLL_SECONDS)
+    user_poll = os.environ.get(POLL_VARIABLE)
+    os.environ[POLL_VARIABLE] = user_poll or POLL_SECONDS
     fitting.start()
     epochs: list[dict[str, Any]] = []
     try:
@@ -208,11 +207,13 @@ def train_embedding_model(
             fitting.join(timeout=0.5 if fitting.is_alive() else 0)
     finally:
         progress.shutdown()
+        if user_poll is None:  # read by fit() as it starts the controller: this process's is the user's
+            os.environ.pop(POLL_VARIABLE, None)
     if "error" in outcome:
         raise LightlyRayError(f"training failed: {outcome['error']}") from outcome["error"]
     if "weights" not in outcome:
         raise LightlyRayError("training finished without handing back its weights")
-    losses = outcome["result"].metrics or {}
+    losses = outcome["result"].metrics or {}  # the last report: every epoch's loss, resumed ones too
     return TrainingResult(
         state=outcome["weights"],
         epochs=_complete(epochs, losses),

@@ -229,6 +229,8 @@ def test_dry_run_lists_and_plans_and_writes_nothing(grouped_input: Path, tmp_pat
     document = json.loads(lightly_ray(*common, "--dry-run", "--json").out)
     assert document["images"] == GROUPS * PER_GROUP + 2 and document["otherFiles"] == {".txt": 1}
     assert len(document["plan"]) == 3 and document["training"] is None
-    training = lightly_ray(*common, "--dry-run", "worker_config.enable_training=true", "trainer.max_epochs=7")
+    training = lightly_ray(
+        *common, "--dry-run", "worker_config.enable_training=true", "trainer.max_epochs=7", "trainer.gpus=0"
+    )
     assert training.code == 0, training.err
     assert "training before embed: 7 epochs of SimCLR on Ray Train, 1 CPU worker" in training.out

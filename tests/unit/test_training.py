@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -129,7 +132,8 @@ def test_training_uses_the_images_or_the_crops_that_decoded() -> None:
     np.testing.assert_array_equal(training_rows(batch, crops=True), [False, True, False, True, False])
     plain = {"image": _images(2), "ok": np.array([True, False])}
     np.testing.assert_array_equal(training_rows(plain, crops=False), [True, False])
-    np.testing.assert_array_equal(training_rows(plain, crops=True), [True, False])  # chosen already
+    with pytest.raises(ValueError, match="cannot tell object crops from images"):
+        training_rows(plain, crops=True)
     assert len(augment_views(batch, CollateConfig(input_size=32), crops=True)["view0"]) == 2
 
 
@@ -161,3 +165,39 @@ def test_a_rerun_of_the_same_work_finds_the_same_training_name() -> None:
         update={"lightly_config": LightlyConfig.model_validate({"trainer": {"max_epochs": 5}})}
     )
     assert training_key(longer, "s3://in", listing) != key
+    for other in (
+        {**worker, "training": {"task_name": "cars"}, "object_level": {"task_name": "cars"}},
+        {**worker, "object_level": {"task_name": "cars", "padding": 0.2}},
+    ):
+        changed_config = RunConfig.model_validate({"worker_config": other, "selection_config": selection})
+        assert training_key(changed_config, "s3://in", listing) != key
+    named = {**worker, "object_level": {"task_name": "cars", "crop_dataset_name": "mine"}}
+    unnamed = {**worker, "object_level": {"task_name": "cars"}}
+    keys = [
+        training_key(
+            RunConfig.model_validate({"worker_config": w, "selection_config": selection}), "s3://in", listing
+        )
+        for w in (named, unnamed)
+    ]
+    assert keys[0] == keys[1], "where crops are written does not change what is trained"
+
+
+def test_the_dry_run_plans_training_on_every_node_and_refuses_what_the_run_would() -> None:
+    from lightly_ray.dry_run import _training
+
+    selection = {"n_samples": 1, "strategies": [DIVERSITY]}
+    worker = {"enable_training": True}
+    config = RunConfig.model_validate(
+        {"worker_config": worker, "selection_config": selection, "lightly_config": {"trainer": {"gpus": 2}}}
+    )
+    prepared: Any = SimpleNamespace(config=config)
+    one = _training(prepared, [NodeShape(cpus=16, gpus=4)])
+    assert one == "100 epochs of SimCLR on Ray Train, 2 GPU workers; augmentation in up to 14 CPU tasks"
+    with pytest.raises(ConfigError, match="the cluster has 2 nodes"):
+        _training(prepared, [NodeShape(cpus=16, gpus=4), NodeShape(cpus=8, gpus=1)])
+    shared = config.model_copy(
+        update={"resources": ResourcesConfig.model_validate({"training": {"storage_path": "s3://b/t"}})}
+    )
+    on_shared: Any = SimpleNamespace(config=shared)
+    two = _training(on_shared, [NodeShape(cpus=16, gpus=4), NodeShape(cpus=8, gpus=1)])
+    assert two.startswith("100 epochs of SimCLR on Ray Train, 3 GPU workers")
