@@ -123,7 +123,7 @@ def train_embedding_model(
         LightlyRayError: When there are fewer than two images, or training fails.
 
     """
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
     from ray.util.queue import Queue
 
@@ -187,6 +187,8 @@ def train_embedding_model(
             checkpoint_config=CheckpointConfig(num_to_keep=2),
         ),
         datasets={"train": views},
+        # One worker reads the rows as they are: no split, so no coordinator actor between them.
+        dataset_config=DataConfig(datasets_to_split="all" if shape.workers > 1 else []),
     )
     logger.info(
         "training %s for %d epochs on %d images: %s",
