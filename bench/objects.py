@@ -1,6 +1,7 @@
 """Pretagging and object crops: the run's pipeline against a plain single-process PyTorch loop.
 
-    .venv/bin/python bench/objects.py [--images 300 --image-size 320 --device cpu|cuda]
+    .venv/bin/python bench/objects.py [--images 300 --image-size 320 --device cpu|cuda
+                                       --resources '{"pretag": {...}}']
 
 Generates N 320x240 JPEGs with a few coloured rectangles and a detector checkpoint (seeded
 random Faster R-CNN ResNet-50 FPN weights whose classifier leans to "car", so that it finds
@@ -174,6 +175,11 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--image-size", type=int, default=320)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument(
+        "--resources",
+        default="{}",
+        help='the run\'s `resources` as JSON, e.g. \'{"pretag": {"max_actors": 2}}\'',
+    )
     options = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import lightly_ray
@@ -184,7 +190,8 @@ def main() -> None:
         images.mkdir()
         _images(images, options.images)
         _checkpoint(lightly, options.image_size)
-        result = lightly_ray.run(images, lightly, **configs, show_progress=False)
+        resources = json.loads(options.resources)
+        result = lightly_ray.run(images, lightly, **configs, resources=resources, show_progress=False)
         pipeline_s = float(result.report["stageTimings"]["embed"])
         plain_s, detector_s, plain_crops = _plain(images, lightly, configs, options.device)
     count = options.images

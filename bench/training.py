@@ -1,7 +1,8 @@
 """Self-supervised training: Ray Train (what a run does) against a plain single-process PyTorch loop.
 
     .venv/bin/python bench/training.py [--images 1024 --epochs 10 --size 64 --batch-size 64
-                                        --model resnet-18 --precision 32 --workers N]
+                                        --model resnet-18 --precision 32 --workers N
+                                        --checkpoint-every-s 60 --no-shuffle]
 
 Generates N images (stripes and discs in random colours, `tests/data/shape_groups.py`), then,
 in the same process and on the same images, model, optimizer (AdamW), batch size and
@@ -48,7 +49,7 @@ def _lightly(args: argparse.Namespace) -> Any:
         {
             "model": {"name": args.model, "weights": "random"},
             "collate": {"input_size": args.size},
-            "loader": {"batch_size": args.batch_size},
+            "loader": {"batch_size": args.batch_size, "shuffle": not args.no_shuffle},
             "trainer": {"max_epochs": args.epochs, "precision": args.precision},
             "optimizer": {"name": "adamw", "lr": 0.001},
         }
@@ -69,7 +70,16 @@ def run_ray_train(args: argparse.Namespace, images: np.ndarray) -> dict[str, Any
     shape = training_shape(lightly, cluster_nodes(), args.workers, args.torch_threads)
     with tempfile.TemporaryDirectory() as storage:
         began = time.perf_counter()
-        result = train_embedding_model(lightly, rows, len(images), state, shape, storage, "bench")
+        result = train_embedding_model(
+            lightly,
+            rows,
+            len(images),
+            state,
+            shape,
+            storage,
+            "bench",
+            checkpoint_every_s=args.checkpoint_every_s,
+        )
         seconds = time.perf_counter() - began
     steady = result.epochs[1:]
     return {
@@ -149,6 +159,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="Ray Train workers (default: the run's)")
     parser.add_argument("--torch-threads", type=int, default=None, help="of a CPU training worker")
     parser.add_argument("--device", default="cpu", help="the baseline's device (cpu or cuda)")
+    parser.add_argument("--no-shuffle", action="store_true", help="loader.shuffle: false (Ray Train side)")
+    parser.add_argument(
+        "--checkpoint-every-s", type=float, default=60.0, help="resources.training.checkpoint_every_s"
+    )
     parser.add_argument("--order", choices=("train-first", "baseline-first"), default="baseline-first")
     args = parser.parse_args()
 
