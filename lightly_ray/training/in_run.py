@@ -7,10 +7,10 @@ same rows with the trained weights. The run writes the trained model to its fold
 `lightly_config` that trained it and each epoch's loss), which a later run uses with
 `worker_config.checkpoint: .lightly/runs/<run id>/checkpoint.ckpt`.
 
-Ray Train keeps its checkpoints (every `resources.training.checkpoint_every_s` and after the
-last epoch) under a name derived from the work (`training_key`), so a run killed while
-training resumes from its last checkpoint when run again; they are removed once training
-finished (from a local storage path).
+Ray Train keeps its checkpoints (one every `resources.training.checkpoint_every_s`) under a
+name derived from the work (`training_key`), so a run killed while training resumes from its
+last checkpoint when run again; they are removed once training finished (from a local
+storage path).
 """
 
 from __future__ import annotations
@@ -163,22 +163,13 @@ class RunTraining:
         """
         if not config.worker_config.enable_training or config.lightly_config.trainer.max_epochs == 0:
             return None
-        training = cls(config, training_key(config, input_url, listing))
-        training.check_storage(alive_nodes())
-        return training
+        check_training_storage(config, alive_nodes())
+        return cls(config, training_key(config, input_url, listing))
 
     def write(self, folder: RunFolder) -> None:
         """Write the trained model to the run folder (`checkpoint.ckpt`), once it trained."""
         if self.result is not None:
             folder.write_bytes(CHECKPOINT_FILE, self.checkpoint_bytes())
-
-    def check_storage(self, nodes: int) -> None:
-        """Stop before any work when Ray Train's checkpoints would land on each node's own disk.
-
-        Raises:
-            ConfigError: On a cluster of several nodes without `resources.training.storage_path`.
-        """
-        check_training_storage(self.config, nodes)
 
     @property
     def name(self) -> str:

@@ -136,6 +136,7 @@ def train_embedding_model(
     # Every epoch reads the blocks in a new order (materialized rows: a reordering, no copy).
     ordered = images.randomize_block_order() if lightly.loader.shuffle else images
     augment: Any = augment_views
+    crops_in_worker = False  # the rows a worker reads are already the ones trained on
     if shape.augment_tasks:  # GPU workers: CPU tasks make the views, keeping the rows trained on
         views = ordered.select_columns(_image_columns(images)).map_batches(
             augment,
@@ -144,7 +145,6 @@ def train_embedding_model(
             num_cpus=1,
             compute=ray.data.TaskPoolStrategy(size=shape.augment_tasks),
         )
-        crops_in_worker = False  # unused: the worker reads views
     elif images.count() != rows:
         # A worker that augments reads the rows as they are, except when some are not trained on
         # (not decoded; images beside crops): those leave before the rows are split between the
@@ -157,7 +157,6 @@ def train_embedding_model(
             num_cpus=0,  # a copy of the kept rows: nothing to reserve a CPU for beside the workers
             compute=ray.data.TaskPoolStrategy(size=1),
         )
-        crops_in_worker = False
     else:  # every row is trained on: no task runs per epoch
         views, crops_in_worker = ordered, crops
     progress = Queue(actor_options={"num_cpus": 0})

@@ -17,7 +17,7 @@ from lightly_ray.config.support import unsupported_features
 from lightly_ray.errors import ConfigError
 from lightly_ray.models.backbones import EmbeddingModel
 from lightly_ray.training.augment import augment_views, blur_sigmas, training_rows
-from lightly_ray.training.in_run import RunTraining, training_key
+from lightly_ray.training.in_run import check_training_storage, training_key
 from lightly_ray.training.loop import make_optimizer
 from lightly_ray.training.network import SimCLRNetwork, embedding_state
 from lightly_ray.training.trainer import NodeShape, _complete, training_shape
@@ -114,12 +114,12 @@ def test_a_cluster_of_several_nodes_needs_a_shared_checkpoint_folder() -> None:
     selection = {"n_samples": 1, "strategies": [DIVERSITY]}
     worker = {"enable_training": True}
     config = RunConfig.model_validate({"worker_config": worker, "selection_config": selection})
-    RunTraining(config, "key").check_storage(1)
+    check_training_storage(config, 1)
     with pytest.raises(ConfigError, match=r"resources\.training\.storage_path: the cluster has 3 nodes"):
-        RunTraining(config, "key").check_storage(3)
+        check_training_storage(config, 3)
     resources = ResourcesConfig.model_validate({"training": {"storage_path": "s3://b/t"}})
     shared = config.model_copy(update={"resources": resources})
-    RunTraining(shared, "key").check_storage(3)
+    check_training_storage(shared, 3)
 
 
 def test_training_uses_the_images_or_the_crops_that_decoded() -> None:
