@@ -15,6 +15,7 @@ With `worker_config.use_datapool: true` a run builds on its dataset's published 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,7 @@ import pyarrow.compute as pc
 from lightly_ray.datasets.rows import embedding_matrix
 from lightly_ray.datasets.store import Dataset, DatasetState, RunRecord
 from lightly_ray.pipeline.gather import METADATA_COLUMNS, GatheredSamples
+from lightly_ray.selection.data import ColumnsAtRows
 
 logger = logging.getLogger("lightly_ray")
 
@@ -214,7 +216,7 @@ class SelectionPool:
         names: Every sample, sorted and unique.
         embeddings: Shape (n, dim), float32. Without preselected samples this is the gathered
             `candidate_embeddings()`, which may share memory with the gathered samples.
-        lightly_metadata: By name, shape (n,).
+        lightly_metadata: By name, shape (n,); read from the gathered columns when asked for.
         videos: Per sample, its video (None for an image).
         preselected: Indices of the dataset's samples.
         frame_indices: Per sample, its frame's index in its video (-1 for an image).
@@ -222,7 +224,7 @@ class SelectionPool:
 
     names: list[str]
     embeddings: np.ndarray
-    lightly_metadata: dict[str, np.ndarray]
+    lightly_metadata: Mapping[str, np.ndarray]
     videos: list[str | None]
     preselected: np.ndarray
     frame_indices: np.ndarray
@@ -262,7 +264,9 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
     else:
         embeddings = gathered.embeddings_of(own)
     keys = [column.removeprefix("lightly_") for column in METADATA_COLUMNS]
-    metadata = {key: _or_zeros(gathered.lightly_metadata.get(key), own) for key in keys}
+    metadata: Mapping[str, np.ndarray] = ColumnsAtRows(
+        {key: gathered.lightly_metadata.get(key) for key in keys}, own
+    )
     if gathered.frames:
         video_column = gathered.frames["video"][own]
         frame_indices = gathered.frames["frame_index"][own].astype(np.int64)
@@ -274,9 +278,12 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
         rows = table.take(pa.array(np.fromiter(stored.values(), dtype=np.int64, count=len(stored))))
         all_names = np.concatenate([own_names, np.array(list(stored), dtype=object)])
         embeddings = np.concatenate([embeddings, embedding_matrix(rows)])
-        for key in metadata:
-            values = rows.column(f"lightly_{key}").to_numpy(zero_copy_only=False).astype(np.float64)
-            metadata[key] = np.concatenate([metadata[key], values])
+        metadata = {
+            key: np.concatenate(
+                [own_values, rows.column(f"lightly_{key}").to_numpy(zero_copy_only=False).astype(np.float64)]
+            )
+            for key, own_values in metadata.items()
+        }
         video_column = np.concatenate([video_column, rows.column("video").to_numpy(zero_copy_only=False)])
         stored_frames = rows.column("frame_index").to_numpy(zero_copy_only=False).astype(np.int64)
         frame_indices = np.concatenate([frame_indices, stored_frames])
@@ -304,12 +311,6 @@ def _rows_of(wanted: pa.Array | pa.ChunkedArray, names: pa.Array) -> np.ndarray:
     found = pc.index_in(pc.cast(wanted, pa.large_string()), value_set=names)
     rows: np.ndarray = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     return rows
-
-
-def _or_zeros(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
-    if values is None:
-        return np.zeros(len(rows), dtype=np.float64)
-    return np.asarray(values[rows], dtype=np.float64)
 
 
 def _preselected_positions(

@@ -12,11 +12,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lightly_ray.datasets.sorted_lookup import positions_in
 from lightly_ray.pipeline.gather import (
     FRAME_COLUMNS,
     GATHERED_COLUMNS,
     METADATA_COLUMNS,
     GatheredSamples,
+    cast_in_slices,
     vector_column,
 )
 
@@ -36,7 +38,8 @@ def processed_table(gathered: GatheredSamples, listing: pa.Table, run_id: str) -
     count = len(gathered.names)
     names = pa.array(gathered.names, pa.string())
     files = _files(names, gathered.frames.get("video"))
-    at = pc.index_in(files, value_set=pc.cast(listing.column("name"), pa.string()))  # null: not listed
+    found = positions_in(files, listing.column("name"))
+    at = pa.array(found, mask=found < 0)  # null: not listed
     columns: dict[str, np.ndarray | pa.Array | pa.ChunkedArray] = {
         "name": names,
         "file": files,
@@ -89,7 +92,7 @@ def _table(columns: dict[str, np.ndarray | pa.Array | pa.ChunkedArray], run_id: 
             result[column] = pa.repeat(pa.scalar(default, kind), count)
         else:
             result[column] = (
-                _cast(values, kind)
+                cast_in_slices(values, kind)
                 if isinstance(values, pa.Array | pa.ChunkedArray)
                 else pa.array(values, kind)
             )
@@ -108,24 +111,10 @@ def _files(
     if videos is None:
         return names
     video = _strings(videos)
-    return pc.if_else(pc.not_equal(video, ""), video, names)
-
-
-# Rows per slice when an Arrow column is cast to a type with 32-bit offsets (2 GiB a chunk at most).
-CAST_ROWS = 1 << 22
-
-
-def _cast(values: pa.Array | pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
-    """`values` cast to `kind` in slices, so that 100M hashes fit `string`'s 32-bit offsets."""
-    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
-    return pa.chunked_array(
-        [
-            chunk.slice(start, CAST_ROWS).cast(kind)
-            for chunk in chunks
-            for start in range(0, len(chunk), CAST_ROWS)
-        ],
-        type=kind,
-    )
+    is_frame = pc.not_equal(video, "")
+    if not pc.any(is_frame).as_py():  # no frames: the names themselves, not a copy
+        return names
+    return pc.if_else(is_frame, video, names)
 
 
 _COLUMN_TYPES: dict[str, tuple[pa.DataType, object]] = {

@@ -77,8 +77,23 @@ class RunFolder:
 
     def write_parquet(self, name: str, table: pa.Table) -> None:
         """Write an Arrow table as one Parquet file."""
+        self.write_parquet_parts(name, [table])
+
+    def write_parquet_parts(self, name: str, tables: Iterable[pa.Table]) -> None:
+        """Write Arrow tables of one schema, made one at a time, as one Parquet file.
+
+        Raises:
+            ValueError: When `tables` is empty (a Parquet file needs a schema).
+        """
         with self.location.open_atomic_output(f"{self.relative}/{name}") as stream:
-            pq.write_table(table, stream, row_group_size=PARQUET_ROW_GROUP)
+            writer: pq.ParquetWriter | None = None
+            for table in tables:
+                if writer is None:
+                    writer = pq.ParquetWriter(stream, table.schema)
+                writer.write_table(table, row_group_size=PARQUET_ROW_GROUP)
+            if writer is None:
+                raise ValueError(f"{name}: no table to write")
+            writer.close()
 
     def commit(self, summary: dict[str, Any]) -> None:
         """Mark the run finished. Call after every other file of the run is written."""

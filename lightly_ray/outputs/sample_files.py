@@ -7,7 +7,7 @@ import io
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from lightly_ray.outputs.run_folder import RunFolder
+from lightly_ray.outputs.run_folder import PARQUET_ROW_GROUP, RunFolder
 from lightly_ray.pipeline.gather import GatheredSamples
 
 
@@ -36,7 +36,7 @@ def write_sample_lists(
         for name, first in zip(gathered.names, gathered.duplicate_of, strict=True)
         if first
     }
-    folder.write_parquet("embeddings.parquet", gathered.embeddings_table())
+    folder.write_parquet_parts("embeddings.parquet", gathered.embeddings_tables(PARQUET_ROW_GROUP))
     folder.write_json(
         "corruptness_check_information.json",
         {

@@ -9,7 +9,7 @@ arrays (a fixed-width unicode array of long paths is several times larger).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,14 +60,11 @@ class GatheredSamples:
             empty when the files were not decoded (precomputed embeddings).
         frames: `video` (the video of each sample, "" for an image), `frame_index` (-1 for an
             image), `frame_pts` and `frame_seconds`, arrays of shape (n_files,); empty when the
-            samples were not decoded.
-        sizes: Byte size of each sample's file (its video's for a frame); empty when the
-            samples were not decoded.
-        mtimes: Modification time of each sample's file, ns (0 when the store reports none);
-            empty when the samples were not decoded.
+            samples were not decoded. A column with one value in every row (all of them in a
+            run without videos) is a read-only view of that value.
         content_hashes: Hash of each image file's bytes ("" for frames and unread files), an
-            Arrow string array (a third of the memory of Python strings); empty when the
-            samples were not decoded.
+            Arrow string column (a third of the memory of Python strings) in chunks of at most
+            CAST_ROWS; empty when the samples were not decoded.
         detections: The samples' `width` and `height`, with pretagging `pretag.PRETAG_COLUMNS`
             and with object level `crops.CROP_COLUMNS`, rows as `names`, where the pipeline made
             them: `pretag_count` is -1 for samples this run did not detect in (reused
@@ -83,9 +80,7 @@ class GatheredSamples:
     vector_row: np.ndarray
     lightly_metadata: dict[str, np.ndarray] = field(default_factory=dict)
     frames: dict[str, np.ndarray] = field(default_factory=dict)
-    sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    mtimes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    content_hashes: pa.Array = field(default_factory=lambda: pa.array([], pa.large_string()))
+    content_hashes: pa.ChunkedArray = field(default_factory=lambda: pa.chunked_array([], pa.string()))
     detections: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
@@ -129,10 +124,6 @@ class GatheredSamples:
 
     def subset(self, mask: np.ndarray) -> GatheredSamples:
         """The samples where `mask` is true, in the same order (object level: images or crops)."""
-
-        def part(values: np.ndarray) -> np.ndarray:
-            return values[mask] if len(values) == len(mask) else values
-
         which = self.vector_row[mask]
         used = np.unique(which[which >= 0])
         return GatheredSamples(
@@ -144,8 +135,6 @@ class GatheredSamples:
             vector_row=np.where(which >= 0, np.searchsorted(used, which), -1),
             lightly_metadata={name: values[mask] for name, values in self.lightly_metadata.items()},
             frames={name: values[mask] for name, values in self.frames.items()},
-            sizes=part(self.sizes),
-            mtimes=part(self.mtimes),
             content_hashes=self.content_hashes.filter(pa.array(mask))
             if len(self.content_hashes) == len(mask)
             else self.content_hashes,
@@ -184,14 +173,21 @@ class GatheredSamples:
             return self.vectors
         return self.embeddings_of(np.flatnonzero(self.candidate))
 
-    def embeddings_table(self) -> pa.Table:
-        """The candidates as an Arrow table: name (string), embedding (fixed-size list of float32)."""
-        return pa.table(
-            {
-                "name": pa.array(self.names[self.candidate], pa.string()),
-                "embedding": vector_column(self.candidate_embeddings()),
-            }
-        )
+    def embeddings_tables(self, rows_per_table: int) -> Iterator[pa.Table]:
+        """The candidates as Arrow tables of `rows_per_table` rows: name (string), embedding.
+
+        One table at a time (at least one, empty when there are no candidates), so that writing
+        them holds a slice of the names as Arrow strings, never all of them beside the matrix.
+        """
+        rows = np.flatnonzero(self.candidate)
+        for start in range(0, max(len(rows), 1), rows_per_table):
+            part = rows[start : start + rows_per_table]
+            yield pa.table(
+                {
+                    "name": pa.array(self.names[part], pa.string()),
+                    "embedding": vector_column(self.embeddings_of(part).reshape(len(part), self.dim)),
+                }
+            )
 
     def embedding_column(self) -> pa.ChunkedArray:
         """Every file's embedding as an Arrow column (fixed-size lists of float32), rows as `names`.
@@ -242,11 +238,26 @@ def _contiguous_runs(which: np.ndarray, min_length: int) -> list[tuple[int, int]
     return list(zip(starts[long].tolist(), stops[long].tolist(), strict=True))
 
 
+# Rows per slice when an Arrow column is cast to a type with 32-bit offsets (2 GiB a chunk at most).
+CAST_ROWS = 1 << 22
+
+
+def cast_in_slices(values: pa.Array | pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
+    """`values` cast to `kind` in slices, so that 100M hashes fit `string`'s 32-bit offsets."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    return pa.chunked_array(
+        [
+            chunk.slice(start, CAST_ROWS).cast(kind)
+            for chunk in chunks
+            for start in range(0, len(chunk), CAST_ROWS)
+        ],
+        type=kind,
+    )
+
+
 # The gathered columns' types (embedding and content_hash are kept apart).
 _COLUMN_DTYPES: dict[str, type] = {
     "name": object,
-    "size": np.int64,
-    "mtime_ns": np.int64,
     "ok": np.bool_,
     "error": object,
     **{column: np.float64 for column in METADATA_COLUMNS},
@@ -300,8 +311,12 @@ def gather_batches(
 
     errors = sorted_column("error")
     ok = sorted_column("ok")
-    hashes = pa.chunked_array(hash_parts, pa.large_string()).take(pa.array(order)).combine_chunks()
+    parts = pa.chunked_array(hash_parts, pa.large_string())
     hash_parts.clear()
+    taken = parts.take(pa.array(order))
+    del parts  # one copy of the hashes beside the next at a time
+    hashes = cast_in_slices(taken, pa.string())
+    del taken
     matrix = buffer.result()
     permute_rows(matrix, order)
     first = _first_with_same_hash(hashes, ok) if remove_exact_duplicates else np.arange(len(names))
@@ -321,9 +336,7 @@ def gather_batches(
         lightly_metadata={
             name: sorted_column(f"{METADATA_COLUMN_PREFIX}{name}") for name in LIGHTLY_METADATA_NAMES
         },
-        frames={name: sorted_column(name) for name in FRAME_COLUMNS},
-        sizes=sorted_column("size"),
-        mtimes=sorted_column("mtime_ns"),
+        frames={name: _constant_as_view(sorted_column(name)) for name in FRAME_COLUMNS},
         content_hashes=hashes,
         detections={name: values[order] for name, values in _optional_columns(optional, sizes).items()},
     )
@@ -332,19 +345,44 @@ def gather_batches(
     return gathered
 
 
-def _first_with_same_hash(hashes: pa.Array, ok: np.ndarray) -> np.ndarray:
+def _constant_as_view(values: np.ndarray) -> np.ndarray:
+    """A column whose rows all hold one value as a read-only view of that value (no bytes a row).
+
+    The frame columns of a run without videos: five columns of 8 bytes a sample otherwise.
+    """
+    if len(values) and bool((values == values[0]).all()):
+        return np.broadcast_to(values[:1], values.shape)
+    return values
+
+
+def _first_with_same_hash(hashes: pa.ChunkedArray, ok: np.ndarray) -> np.ndarray:
     """Per row, the first row (in name order) that decoded with the same content hash; itself if none.
 
-    Frames and unread files carry no hash ("") and are nobody's duplicate.
+    Frames and unread files carry no hash ("") and are nobody's duplicate. The rows are sorted
+    by hash (a stable sort: equal hashes keep name order) and neighbours compared a slice at a
+    time, so that the hashes are never copied whole (a copy or a hash table of 2M hashes is
+    over 70 MB beside the matrix).
     """
     first = np.arange(len(hashes))
-    hashed = np.flatnonzero(ok & pc.not_equal(hashes, "").to_numpy(zero_copy_only=False))
-    if not len(hashed):
+    hashed = ok & pc.not_equal(hashes, "").to_numpy(zero_copy_only=False)
+    order = pc.sort_indices(hashes).to_numpy()
+    order = order[hashed[order]]  # name order within a hash
+    if not len(order):
         return first
-    codes = pc.dictionary_encode(hashes.take(pa.array(hashed))).indices.to_numpy()
-    _, first_of_code = np.unique(codes, return_index=True)  # the first occurrence of each hash
-    first[hashed] = hashed[first_of_code[codes]]
+    starts = np.ones(len(order), dtype=bool)  # where a new hash begins in `order`
+    for start in range(1, len(order), COMPARE_ROWS):
+        stop = min(start + COMPARE_ROWS, len(order))
+        part = hashes.take(pa.array(order[start - 1 : stop]))
+        starts[start:stop] = pc.not_equal(part.slice(1), part.slice(0, stop - start)).to_numpy(
+            zero_copy_only=False
+        )
+    leader = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
+    first[order] = order[leader]
     return first
+
+
+# Hashes compared per slice in `_first_with_same_hash`.
+COMPARE_ROWS = 1 << 16
 
 
 def _optional_columns(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,6 +14,35 @@ from lightly_ray.formats.predictions import TaskPredictions
 
 class SelectionInputError(LightlyRayError, ValueError):
     """A strategy's input cannot be built from the run's data (unknown task, score, key, class...)."""
+
+
+class ColumnsAtRows(Mapping[str, np.ndarray]):
+    """Columns read at some rows only when one is asked for, as float64: no copy is kept.
+
+    The selection pool's Lightly metadata: nine float64 columns of every candidate are 72
+    bytes a sample, which the driver would otherwise hold through selection while most
+    configs read none of them. Each access takes the rows again (a few milliseconds a million).
+
+    Args:
+        columns: The full columns by name; None for a column the samples do not have (zeros).
+        rows: The rows to read, int64.
+    """
+
+    def __init__(self, columns: Mapping[str, np.ndarray | None], rows: np.ndarray) -> None:
+        self._columns = dict(columns)
+        self._rows = rows
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        values = self._columns[name]
+        if values is None:
+            return np.zeros(len(self._rows), dtype=np.float64)
+        return np.asarray(values[self._rows], dtype=np.float64)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
 
 
 @dataclass(frozen=True)
@@ -50,6 +80,6 @@ class SelectionData:
     query_embeddings: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     predictions: dict[str, TaskPredictions] = field(default_factory=dict)
     metadata: MetadataColumns | None = None
-    lightly_metadata: dict[str, np.ndarray] = field(default_factory=dict)
+    lightly_metadata: Mapping[str, np.ndarray] = field(default_factory=dict)
     random_seed: int = 0
     preselected: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))

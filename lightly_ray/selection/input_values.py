@@ -26,6 +26,7 @@ from lightly_ray.selection.scorers import (
 )
 
 MAX_NAMED_SAMPLES = 5
+FINITE_CHECK_ROWS = 1 << 16  # rows per slice of require_finite's check
 
 
 def numeric_values(selection_input: Any, path: str, data: SelectionData) -> npt.NDArray[np.float64]:
@@ -183,10 +184,17 @@ def balance_target(
 
 
 def require_finite(values: npt.NDArray[Any], names: Sequence[str], path: str, what: str) -> None:
-    """Raise naming up to five samples when values hold NaN or inf."""
-    finite = np.isfinite(values)
-    if finite.ndim > 1:
-        finite = finite.all(axis=tuple(range(1, finite.ndim)))
+    """Raise naming up to five samples when values hold NaN or inf.
+
+    Rows are checked FINITE_CHECK_ROWS at a time: the check's mask of a whole (n, d) matrix
+    would be a quarter of a float32 matrix, held beside it.
+    """
+    finite = np.ones(len(values), dtype=bool)
+    for start in range(0, len(values), FINITE_CHECK_ROWS):
+        part = np.isfinite(values[start : start + FINITE_CHECK_ROWS])
+        if part.ndim > 1:
+            part = part.all(axis=tuple(range(1, part.ndim)))
+        finite[start : start + FINITE_CHECK_ROWS] = part
     if finite.all():
         return
     bad = np.flatnonzero(~finite)

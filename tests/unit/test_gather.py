@@ -196,9 +196,7 @@ def test_a_corrupt_first_file_does_not_turn_the_column_into_a_copy(monkeypatch: 
 
 
 def test_long_string_columns_are_cast_in_slices(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lightly_ray.datasets import rows
-
-    monkeypatch.setattr(rows, "CAST_ROWS", 16)
+    monkeypatch.setattr(gather_module, "CAST_ROWS", 16)
     columns = _rows(100)
     gathered = gather_batches(_blocks(columns, 30, 8), remove_exact_duplicates=True)
     listing = pa.table({"name": pa.array(columns["name"], pa.string()), "size": np.ones(100, dtype=np.int64)})
@@ -208,3 +206,29 @@ def test_long_string_columns_are_cast_in_slices(monkeypatch: pytest.MonkeyPatch)
     hashes = table.column("content_hash")
     assert hashes.type == pa.string() and hashes.num_chunks == 7
     assert hashes.to_pylist() == columns["content_hash"].tolist()
+
+
+@pytest.mark.parametrize("slice_rows", [3, 16, 1 << 16])
+def test_duplicates_match_a_reference_across_slices(monkeypatch: pytest.MonkeyPatch, slice_rows: int) -> None:
+    """Copies anywhere in name order, several of one file, corrupt files with a hash: a dict's answer."""
+    monkeypatch.setattr(gather_module, "CAST_ROWS", slice_rows)
+    monkeypatch.setattr(gather_module, "COMPARE_ROWS", slice_rows)
+    rng = np.random.default_rng(3)
+    count = 200
+    columns = _rows(count)
+    hashes = np.array([f"h{value}" for value in rng.integers(0, 60, count)], dtype=object)  # many copies
+    hashes[rng.random(count) < 0.1] = ""  # frames and unread files
+    columns["content_hash"] = hashes  # corrupt rows keep a hash: they are still nobody's duplicate
+    gathered = gather_batches(_blocks(columns, 17, 9), remove_exact_duplicates=True)
+    first_of: dict[str, str] = {}
+    expected = []
+    for name, value, ok in zip(columns["name"], hashes, columns["ok"], strict=True):  # already sorted
+        if not ok or not value:
+            expected.append("")
+            continue
+        original = first_of.setdefault(value, name)
+        expected.append("" if original == name else original)
+    assert gathered.duplicate_of.tolist() == expected
+    assert gathered.candidate.tolist() == [
+        bool(ok) and not duplicate for ok, duplicate in zip(columns["ok"], expected, strict=True)
+    ]

@@ -1,0 +1,54 @@
+"""Looking strings up by sorting (datasets/sorted_lookup.py) answers as `pc.index_in` does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from lightly_ray.datasets import sorted_lookup
+from lightly_ray.datasets.sorted_lookup import positions_in
+
+
+def _index_in(wanted: pa.Array | pa.ChunkedArray, values: pa.Array | pa.ChunkedArray) -> list[int]:
+    found = pc.index_in(pc.cast(wanted, pa.large_string()), value_set=pc.cast(values, pa.large_string()))
+    return [-1 if value is None else value for value in found.to_pylist()]
+
+
+@pytest.mark.parametrize("lookup_rows", [1, 3, 50, 1 << 16])
+def test_positions_match_index_in(monkeypatch: pytest.MonkeyPatch, lookup_rows: int) -> None:
+    monkeypatch.setattr(sorted_lookup, "LOOKUP_ROWS", lookup_rows)
+    rng = np.random.default_rng(0)
+    pool = [f"dir-{value % 7}/file_{value:05d}.jpg" for value in rng.integers(0, 400, 300)]
+    values = pa.chunked_array([pool[:120], pool[120:]], pa.string())  # repeats: the first counts
+    wanted = pa.array([f"dir-{value % 7}/file_{value:05d}.jpg" for value in rng.integers(0, 500, 250)])
+    wanted = pa.concat_arrays([wanted, pa.array(["", "zzz", "dir-0/file_"], pa.string())])
+    positions = positions_in(pc.cast(wanted, pa.large_string()), values)
+    assert positions.dtype == np.int64
+    assert positions.tolist() == _index_in(wanted, values)
+    assert (positions >= 0).sum() > 50 and (positions < 0).sum() > 50  # both kinds were exercised
+
+
+def test_sparse_wanted_strings_split_their_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Few wanted strings spread over many values: slices are halved until their range is small."""
+    monkeypatch.setattr(sorted_lookup, "LOOKUP_ROWS", 4)
+    values = pa.array([f"{index:06d}" for index in range(1000)])
+    wanted = pa.array([f"{index:06d}" for index in range(0, 1000, 97)] + ["x"])
+    seen: list[int] = []
+    original = pc.index_in
+
+    def counted(part: pa.Array, value_set: pa.Array) -> pa.Array:
+        seen.append(len(value_set))
+        return original(part, value_set=value_set)
+
+    monkeypatch.setattr(sorted_lookup.pc, "index_in", counted)
+    assert positions_in(wanted, values).tolist() == [*range(0, 1000, 97), -1]
+    assert seen and max(seen) <= sorted_lookup.RANGE_FACTOR * 4
+
+
+def test_empty_sides_and_nulls() -> None:
+    assert positions_in(pa.array([], pa.string()), pa.array(["a"])).tolist() == []
+    assert positions_in(pa.array(["a"]), pa.array([], pa.string())).tolist() == [-1]
+    with pytest.raises(ValueError, match="nulls"):
+        positions_in(pa.array(["a", None]), pa.array(["a"]))
