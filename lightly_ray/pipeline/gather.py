@@ -351,7 +351,7 @@ def _constant_as_view(values: np.ndarray) -> np.ndarray:
     The frame columns of a run without videos: five columns of 8 bytes a sample otherwise.
     """
     if len(values) and bool((values == values[0]).all()):
-        return np.broadcast_to(values[:1], values.shape)
+        return np.broadcast_to(values[:1].copy(), values.shape)  # a copy: the view would keep `values`
     return values
 
 

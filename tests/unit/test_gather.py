@@ -232,3 +232,29 @@ def test_duplicates_match_a_reference_across_slices(monkeypatch: pytest.MonkeyPa
     assert gathered.candidate.tolist() == [
         bool(ok) and not duplicate for ok, duplicate in zip(columns["ok"], expected, strict=True)
     ]
+
+
+def test_frame_columns_without_videos_hold_one_value() -> None:
+    """A run without videos: each frame column is a read-only view of one value, not n of them."""
+    columns = _rows(40)
+    gathered = gather_batches(_blocks(columns, 9, 10), remove_exact_duplicates=True)
+    for name, values in gathered.frames.items():
+        assert values.shape == (40,) and values.strides == (0,), name
+        owner = values
+        while owner.base is not None:
+            owner = owner.base
+        assert owner.size == 1, name  # no view of the sorted column keeps it alive
+        assert not values.flags.writeable
+    assert gathered.frames["frame_index"].tolist() == [-1] * 40
+    some = gathered.subset(np.arange(40) % 3 == 0)
+    assert some.frames["video"].tolist() == [""] * 14
+
+
+def test_frame_columns_with_videos_are_kept_whole() -> None:
+    columns = _rows(40)
+    columns["video"] = np.where(np.arange(40) % 2 == 0, "clip.mp4", "").astype(object)
+    columns["frame_index"] = np.where(np.arange(40) % 2 == 0, np.arange(40) // 2, -1)
+    gathered = gather_batches(_blocks(columns, 9, 11), remove_exact_duplicates=True)
+    assert gathered.frames["video"].tolist() == columns["video"].tolist()
+    assert gathered.frames["frame_index"].tolist() == columns["frame_index"].tolist()
+    assert gathered.frames["frame_pts"].strides == (0,)  # constant here too
