@@ -10,8 +10,9 @@ through the run's own steps, in the run's order:
 * `selection`: `selection.inputs.build_problem`, `selection.engine.select` and
   `selection.explain.explain_selection` (DIVERSITY on the embeddings, k picks);
 * `write`: the run folder's `embeddings.parquet`, `filenames/` lists, `selection.parquet` and
-  `selection.csv` (`outputs.sample_files`), and the dataset's processed-rows Parquet file
-  (`datasets.rows.processed_table`), all on local disk under a temporary folder.
+  `selection.csv` (`outputs.sample_files`), and the dataset's processed-rows and selected-samples
+  Parquet files (`datasets.rows.processed_table`, `rows_named`, `datasets.annotations.annotate`,
+  as `run_dataset.publish_run` makes them), all on local disk under a temporary folder.
 
 `peak_rss_mb` is the process's peak resident memory over the whole benchmark (sampled from
 /proc/self/statm every 2 ms by a thread, and `ru_maxrss`, whichever is larger), including the
@@ -43,8 +44,9 @@ import pyarrow as pa
 from rss_peak import RssPeak
 
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES, SelectionConfig
+from lightly_ray.datasets.annotations import annotate
 from lightly_ray.datasets.datapool import selection_pool
-from lightly_ray.datasets.rows import processed_table
+from lightly_ray.datasets.rows import processed_table, rows_named
 from lightly_ray.outputs.run_folder import RunFolder
 from lightly_ray.outputs.sample_files import write_sample_lists, write_selection_table
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
@@ -173,6 +175,7 @@ def run(n: int, k: int, seed: int) -> dict[str, Any]:
             write_selection_table(run_folder, picked)
             processed = processed_table(gathered, listing_of(gathered.names), "bench")
             run_folder.write_parquet("processed.parquet", processed)
+            run_folder.write_parquet("samples.parquet", annotate(rows_named(processed, selected), data))
         stage("write", watch, began)
     peak = max(total.peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     return {
