@@ -3,7 +3,8 @@
 N synthetic embedded rows (file names of realistic length, 128-d float32 embeddings, Lightly
 metadata, sizes and hashes, with 0.1% corrupt files and 0.1% exact duplicates) reach the driver in
 blocks of 1,000 rows in shuffled block order, as the embedding actors hand them over. They go
-through the run's own steps, in the run's order:
+through the run's own steps, in the run's order, with the run's listing of the N files held
+throughout (a run lists its input first and keeps the listing to the end):
 
 * `gather`: `pipeline.gather.gather_batches` (sort by name, duplicates, the matrix);
 * `pool`: `datasets.datapool.selection_pool` (the candidates selection sees);
@@ -11,8 +12,9 @@ through the run's own steps, in the run's order:
   `selection.explain.explain_selection` (DIVERSITY on the embeddings, k picks);
 * `write`: the run folder's `embeddings.parquet`, `filenames/` lists, `selection.parquet` and
   `selection.csv` (`outputs.sample_files`), and the dataset's processed-rows and selected-samples
-  Parquet files (`datasets.rows.processed_table`, `rows_named`, `datasets.annotations.annotate`,
-  as `run_dataset.publish_run` makes them), all on local disk under a temporary folder.
+  Parquet files (`datasets.rows.processed_slices` and `processed_rows`,
+  `datasets.annotations.annotate`, as `run_dataset.publish_run` makes them), all on local disk
+  under a temporary folder.
 
 `peak_rss_mb` is the process's peak resident memory over the whole benchmark (sampled from
 /proc/self/statm every 2 ms by a thread, and `ru_maxrss`, whichever is larger), including the
@@ -46,8 +48,14 @@ from rss_peak import RssPeak
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES, SelectionConfig
 from lightly_ray.datasets.annotations import annotate
 from lightly_ray.datasets.datapool import selection_pool
-from lightly_ray.datasets.rows import processed_table, rows_named
-from lightly_ray.outputs.run_folder import RunFolder
+from lightly_ray.datasets.rows import (
+    ListingIndex,
+    processed_here_rows,
+    processed_rows,
+    processed_slices,
+    rows_named_in,
+)
+from lightly_ray.outputs.run_folder import PARQUET_ROW_GROUP, RunFolder
 from lightly_ray.outputs.sample_files import write_sample_lists, write_selection_table
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
 from lightly_ray.pipeline.gather import gather_batches
@@ -117,14 +125,23 @@ def blocks(n: int, seed: int) -> Iterator[dict[str, np.ndarray]]:
         yield batch
 
 
-def listing_of(names: np.ndarray) -> pa.Table:
-    """The listing the dataset's processed rows join with (name, size, mtime_ns)."""
-    count = len(names)
+def listing_of(n: int) -> pa.Table:
+    """The run's listing of the N files (name, size, mtime_ns), made 100,000 names at a time.
+
+    A run lists its input before anything else and holds the listing to the end (the processed
+    rows take each file's size and mtime from it), so it is made before gathering here too.
+    """
+    names = pa.chunked_array(
+        [
+            pa.array(sample_names(np.arange(start, min(start + 100_000, n))), pa.string())
+            for start in range(0, n, 100_000)
+        ]
+    )
     return pa.table(
         {
-            "name": pa.array(names, pa.string()),
-            "size": pa.array(np.full(count, 100_000, dtype=np.int64)),
-            "mtime_ns": pa.array(np.full(count, 1_700_000_000_000_000_000, dtype=np.int64)),
+            "name": names,
+            "size": pa.array(np.full(n, 100_000, dtype=np.int64)),
+            "mtime_ns": pa.array(np.full(n, 1_700_000_000_000_000_000, dtype=np.int64)),
         }
     )
 
@@ -144,6 +161,7 @@ def run(n: int, k: int, seed: int) -> dict[str, Any]:
         log(f"{name}: {stages[name]}")
 
     with RssPeak() as total, tempfile.TemporaryDirectory() as folder_path:
+        listing = listing_of(n)
         with RssPeak() as watch:
             began = time.perf_counter()
             gathered = gather_batches(blocks(n, seed), remove_exact_duplicates=True, expected_rows=n)
@@ -173,9 +191,12 @@ def run(n: int, k: int, seed: int) -> dict[str, Any]:
             selected = sorted(str(name) for name in picked.column("name").to_pylist())
             write_sample_lists(run_folder, gathered, selected)
             write_selection_table(run_folder, picked)
-            processed = processed_table(gathered, listing_of(gathered.names), "bench")
-            run_folder.write_parquet("processed.parquet", processed)
-            run_folder.write_parquet("samples.parquet", annotate(rows_named(processed, selected), data))
+            index = ListingIndex(listing)
+            rows = processed_here_rows(gathered, None)
+            chosen = processed_rows(gathered, index, "bench", rows_named_in(gathered, selected))
+            run_folder.write_parquet("samples.parquet", annotate(chosen, data))
+            slices = processed_slices(gathered, index, "bench", rows, PARQUET_ROW_GROUP)
+            run_folder.write_parquet_parts("processed.parquet", slices)
         stage("write", watch, began)
     peak = max(total.peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     return {

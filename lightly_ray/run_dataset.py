@@ -6,13 +6,22 @@ import datetime as dt
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from lightly_ray.datasets import DatapoolPlan, DatasetState, RunRecord
 from lightly_ray.datasets.annotations import annotate
 from lightly_ray.datasets.embedding_cache import CacheTarget, clear_cache
-from lightly_ray.datasets.rows import embedding_matrix, files_table, processed_table, rows_named
+from lightly_ray.datasets.rows import (
+    ListingIndex,
+    embedding_matrix,
+    files_table,
+    processed_here_rows,
+    processed_rows,
+    processed_slices,
+    rows_named,
+    rows_named_in,
+)
 from lightly_ray.datasets.settings import embedding_settings
+from lightly_ray.outputs.run_folder import PARQUET_ROW_GROUP
 from lightly_ray.pipeline.gather import GatheredSamples
 from lightly_ray.preflight import PreparedRun
 from lightly_ray.progress import logger
@@ -51,14 +60,9 @@ def publish_run(
     A run that selected nothing but processed files still publishes what it processed (no tag),
     so that the datapool does not process those files again.
     """
-    processed = processed_table(gathered, listing, run_id)
-    if plan.reused is not None:
-        fresh = pc.invert(pc.is_in(processed.column("name"), value_set=plan.reused.column("name")))
-        processed_here = processed.filter(fresh)
-    else:
-        processed_here = processed
+    rows = processed_here_rows(gathered, plan.reused)
     name = prepared.dataset.dataset.name
-    if not selected and not processed_here.num_rows:
+    if not selected and not len(rows):
         logger.info("nothing was processed or selected: dataset '%s' is unchanged", name)
         return False
     record = RunRecord(
@@ -67,15 +71,17 @@ def publish_run(
         finished=finished.isoformat(),
         input=prepared.input_location.url,
         selected=len(selected),
-        processed=processed_here.num_rows,
+        processed=len(rows),
         embedding=embedding_settings(prepared.config),
     )
+    index = ListingIndex(listing)
+    chosen = processed_rows(gathered, index, run_id, rows_named_in(gathered, selected))
     dataset = prepared.dataset.dataset
     state = dataset.publish(
         previous,
         record,
-        selected=annotate(rows_named(processed, selected), data, sequences),
-        processed=processed_here,
+        selected=annotate(chosen, data, sequences),
+        processed=processed_slices(gathered, index, run_id, rows, PARQUET_ROW_GROUP),
         files=files_table(plan.to_process),
     )
     if not selected:

@@ -8,11 +8,13 @@ the same gathered samples from it without reading or embedding anything again.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lightly_ray.datasets.sorted_lookup import positions_in
+from lightly_ray.datasets.sorted_lookup import SortedStrings
 from lightly_ray.pipeline.gather import (
     FRAME_COLUMNS,
     GATHERED_COLUMNS,
@@ -35,31 +37,122 @@ def processed_table(gathered: GatheredSamples, listing: pa.Table, run_id: str) -
         listing: The run's listing (name, size, mtime_ns), covering every sample's file.
         run_id: The run that processed them.
     """
-    count = len(gathered.names)
-    names = pa.array(gathered.names, pa.string())
-    files = _files(names, gathered.frames.get("video"))
-    found = positions_in(files, listing.column("name"))
-    at = pa.array(found, mask=found < 0)  # null: not listed
+    return processed_rows(gathered, ListingIndex(listing), run_id, None)
+
+
+class ListingIndex:
+    """A listing with its names sorted once: the size and mtime of many files, looked up.
+
+    Args:
+        listing: The run's listing (name, size, mtime_ns).
+    """
+
+    def __init__(self, listing: pa.Table) -> None:
+        self.listing = listing
+        self.names = SortedStrings(listing.column("name"))
+
+    def size_and_mtime(self, files: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+        """Each file's size and mtime_ns from the listing; 0 for a file it does not list."""
+        found = self.names.positions(files)
+        at = pa.array(found, mask=found < 0)  # null: not listed
+        return (
+            pc.fill_null(pc.take(self.listing.column("size"), at), 0),
+            pc.fill_null(pc.take(self.listing.column("mtime_ns"), at), 0),
+        )
+
+
+def processed_rows(
+    gathered: GatheredSamples, listing: ListingIndex, run_id: str, rows: np.ndarray | None
+) -> pa.Table:
+    """The processed rows (`processed_table`) of the samples at `rows`, in that order.
+
+    Args:
+        gathered: The run's samples.
+        listing: Its listing, indexed.
+        run_id: The run that processed them.
+        rows: Indices into `gathered.names`; None for every sample (the table then shares the
+            gathered embeddings, hashes and metadata instead of copying them).
+    """
+    every = len(gathered.names)
+    count = every if rows is None else len(rows)
+
+    def pick(values: np.ndarray | None) -> np.ndarray | None:
+        if values is None or len(values) != every:
+            return None
+        return values if rows is None else values[rows]
+
+    names = pa.array(gathered.names if rows is None else gathered.names[rows], pa.string())
+    files = _files(names, pick(gathered.frames.get("video")))
+    size, mtime = listing.size_and_mtime(files)
+    errors = gathered.errors if rows is None else gathered.errors[rows]
+    hashes = gathered.content_hashes
     columns: dict[str, np.ndarray | pa.Array | pa.ChunkedArray] = {
         "name": names,
         "file": files,
-        "size": pc.fill_null(pc.take(listing.column("size"), at), 0),
-        "mtime_ns": pc.fill_null(pc.take(listing.column("mtime_ns"), at), 0),
-        "ok": gathered.errors == "",
-        "error": gathered.errors,
-        "content_hash": gathered.content_hashes
-        if len(gathered.content_hashes) == count
+        "size": size,
+        "mtime_ns": mtime,
+        "ok": errors == "",
+        "error": errors,
+        "content_hash": (hashes if rows is None else hashes.take(pa.array(rows)))
+        if len(hashes) == every
         else pa.repeat(pa.scalar("", pa.string()), count),
-        "embedding": gathered.embedding_column(),
+        "embedding": gathered.embedding_column()
+        if rows is None
+        else vector_column(gathered.embeddings_of(rows).reshape(count, gathered.dim)),
     }
     for column in METADATA_COLUMNS:
-        columns[column] = _or_zeros(
-            gathered.lightly_metadata.get(column.removeprefix("lightly_")), count, np.float64
-        )
+        values = pick(gathered.lightly_metadata.get(column.removeprefix("lightly_")))
+        columns[column] = _or_zeros(values, count, np.float64)
     for column in FRAME_COLUMNS:
-        if column in gathered.frames:
-            columns[column] = gathered.frames[column]
+        frame_values = pick(gathered.frames.get(column))
+        if frame_values is not None:
+            columns[column] = frame_values
     return _table(columns, run_id)
+
+
+def processed_slices(
+    gathered: GatheredSamples, listing: ListingIndex, run_id: str, rows: np.ndarray, rows_per_slice: int
+) -> Iterator[pa.Table]:
+    """`processed_rows` of `rows` a slice at a time (one empty table when there are none).
+
+    What a run publishes is written this way: the processed rows of every sample as one table
+    hold the names as Arrow strings, the listing's columns and the frame columns whole beside
+    the matrix (about 230 MB at 2M samples).
+    """
+    for start in range(0, max(len(rows), 1), rows_per_slice):
+        yield processed_rows(gathered, listing, run_id, rows[start : start + rows_per_slice])
+
+
+def processed_here_rows(gathered: GatheredSamples, reused: pa.Table | None) -> np.ndarray:
+    """Rows of the samples a run processed itself: every gathered sample but those it reused.
+
+    Args:
+        gathered: The run's samples, processed here or reused from the dataset.
+        reused: The dataset's rows the run reused (a `name` column), or None.
+    """
+    every = np.arange(len(gathered.names))
+    if reused is None or not reused.num_rows:
+        return every
+    index = SortedStrings(reused.column("name"))
+    fresh = np.ones(len(every), dtype=bool)
+    for start in range(0, len(every), LOOKUP_SLICE):
+        names = pa.array(gathered.names[start : start + LOOKUP_SLICE], pa.string())
+        fresh[start : start + LOOKUP_SLICE] = index.positions(names) < 0
+    return every[fresh]
+
+
+def rows_named_in(gathered: GatheredSamples, names: list[str]) -> np.ndarray:
+    """Rows of the gathered samples named in `names`, ascending (names it does not hold are left out)."""
+    if not names or not len(gathered.names):
+        return np.zeros(0, dtype=np.int64)
+    wanted = np.array(names, dtype=object)
+    at = np.minimum(np.searchsorted(gathered.names, wanted), len(gathered.names) - 1)
+    found = gathered.names[at] == wanted
+    return np.unique(at[found]).astype(np.int64)
+
+
+# Gathered names looked up per slice in `processed_here_rows`.
+LOOKUP_SLICE = 1 << 16
 
 
 def batch_rows(batch: Batch, run_id: str) -> pa.Table:

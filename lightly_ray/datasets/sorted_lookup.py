@@ -22,14 +22,66 @@ import pyarrow.compute as pc
 LOOKUP_ROWS = 1 << 16
 RANGE_FACTOR = 4
 
-__all__ = ["positions_in"]
+__all__ = ["SortedStrings", "positions_in"]
+
+
+class SortedStrings:
+    """Strings sorted once (their row indices), to look many others up in them.
+
+    Args:
+        values: The strings (string or large_string, no nulls).
+
+    Raises:
+        ValueError: When `values` holds nulls.
+    """
+
+    def __init__(self, values: pa.Array | pa.ChunkedArray) -> None:
+        if values.null_count:
+            raise ValueError("positions_in looks up strings, not nulls")
+        self.values = values
+        self.order = pc.sort_indices(values).to_numpy()  # stable: equal values keep their order
+
+    def positions(self, wanted: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Per wanted string, its position in the values, -1 where it is not there.
+
+        The answer of `pc.index_in(wanted, value_set=values)` (the first position of a value
+        that occurs more than once), with memory for a few slices instead of a copy of the values.
+
+        Raises:
+            ValueError: When `wanted` holds nulls.
+        """
+        result = np.full(len(wanted), -1, dtype=np.int64)
+        if not len(wanted) or not len(self.values):
+            return result
+        if wanted.null_count:
+            raise ValueError("positions_in looks up strings, not nulls")
+        want_order = pc.sort_indices(wanted).to_numpy()
+        count = len(want_order)
+        pending = [(start, min(start + LOOKUP_ROWS, count)) for start in range(0, count, LOOKUP_ROWS)]
+        while pending:
+            start, stop = pending.pop()
+            rows = want_order[start:stop]
+            part = pc.cast(wanted.take(pa.array(rows)), pa.large_string())
+            low = bisect_left(range(len(self.order)), part[0].as_py(), key=self._value_at)
+            high = bisect_right(range(len(self.order)), part[-1].as_py(), lo=low, key=self._value_at)
+            if high - low > RANGE_FACTOR * LOOKUP_ROWS and stop - start > 1:
+                middle = (start + stop) // 2
+                pending.extend([(start, middle), (middle, stop)])
+                continue
+            candidates = self.order[low:high]
+            in_range = pc.cast(self.values.take(pa.array(candidates)), pa.large_string())
+            found = pc.index_in(part, value_set=in_range).fill_null(-1).to_numpy(zero_copy_only=False)
+            hit = found >= 0
+            result[rows[hit]] = candidates[found[hit]]
+        return result
+
+    def _value_at(self, index: int) -> str:
+        text: str = self.values[int(self.order[index])].as_py()
+        return text
 
 
 def positions_in(wanted: pa.Array | pa.ChunkedArray, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Per wanted string, its position in `values`, -1 where it is not there.
-
-    The answer of `pc.index_in(wanted, value_set=values)` (the first position of a value that
-    occurs more than once), with memory for a few slices instead of a copy of `values`.
+    """Per wanted string, its position in `values`, -1 where it is not there (`SortedStrings`).
 
     Args:
         wanted: Strings to look up (string or large_string, no nulls).
@@ -41,34 +93,6 @@ def positions_in(wanted: pa.Array | pa.ChunkedArray, values: pa.Array | pa.Chunk
     Raises:
         ValueError: When either side holds nulls.
     """
-    result = np.full(len(wanted), -1, dtype=np.int64)
-    if not len(wanted) or not len(values):
-        return result
-    if wanted.null_count or values.null_count:
+    if wanted.null_count:
         raise ValueError("positions_in looks up strings, not nulls")
-    want_order = pc.sort_indices(wanted).to_numpy()
-    value_order = pc.sort_indices(values).to_numpy()  # stable: equal values keep their order
-
-    def value_at(index: int) -> str:
-        text: str = values[int(value_order[index])].as_py()
-        return text
-
-    pending = [
-        (start, min(start + LOOKUP_ROWS, len(want_order))) for start in range(0, len(want_order), LOOKUP_ROWS)
-    ]
-    while pending:
-        start, stop = pending.pop()
-        rows = want_order[start:stop]
-        part = pc.cast(wanted.take(pa.array(rows)), pa.large_string())
-        low = bisect_left(range(len(value_order)), part[0].as_py(), key=value_at)
-        high = bisect_right(range(len(value_order)), part[-1].as_py(), lo=low, key=value_at)
-        if high - low > RANGE_FACTOR * LOOKUP_ROWS and stop - start > 1:
-            middle = (start + stop) // 2
-            pending.extend([(start, middle), (middle, stop)])
-            continue
-        candidates = value_order[low:high]
-        in_range = pc.cast(values.take(pa.array(candidates)), pa.large_string())
-        found = pc.index_in(part, value_set=in_range).fill_null(-1).to_numpy(zero_copy_only=False)
-        hit = found >= 0
-        result[rows[hit]] = candidates[found[hit]]
-    return result
+    return SortedStrings(values).positions(wanted)

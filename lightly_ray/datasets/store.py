@@ -17,7 +17,7 @@ referenced, so they are never read.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from lightly_ray.crash_points import crash_point
 from lightly_ray.datasets.names import INITIAL_TAG
 from lightly_ray.errors import InputFormatError, LightlyRayError
-from lightly_ray.outputs.run_folder import PARQUET_ROW_GROUP
+from lightly_ray.outputs.run_folder import write_parquet_tables
 from lightly_ray.storage import Location
 
 DATASETS_PREFIX = ".lightly/datasets"
@@ -187,7 +187,7 @@ class Dataset:
         record: RunRecord,
         *,
         selected: pa.Table,
-        processed: pa.Table,
+        processed: pa.Table | Iterable[pa.Table],
         files: pa.Table,
     ) -> DatasetState:
         """Publish one run: write its files, then replace state.json.
@@ -196,7 +196,8 @@ class Dataset:
             previous: The state the run started from (`load()` before the run).
             record: The run.
             selected: The samples it adds (`name` first); their names go to its tag.
-            processed: Every sample it processed.
+            processed: Every sample it processed: a table, or tables of one schema made one at
+                a time (written as they come, never held together).
             files: Every input file it processed.
 
         Returns:
@@ -234,9 +235,10 @@ class Dataset:
         """One Parquet file of the dataset (path relative to its folder)."""
         return pq.read_table(pa.BufferReader(self.location.read_bytes(f"{self.folder}/{path}")))
 
-    def _write_parquet(self, path: str, table: pa.Table) -> None:
+    def _write_parquet(self, path: str, table: pa.Table | Iterable[pa.Table]) -> None:
+        tables = [table] if isinstance(table, pa.Table) else table
         with self.location.open_atomic_output(f"{self.folder}/{path}") as stream:
-            pq.write_table(table, stream, row_group_size=PARQUET_ROW_GROUP)
+            write_parquet_tables(stream, tables, path)
 
     def _write_lines(self, path: str, lines: Sequence[str]) -> None:
         text = "".join(f"{line}\n" for line in lines)

@@ -11,7 +11,7 @@ import json
 import logging
 import secrets
 from collections.abc import Iterable
-from typing import Any
+from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -86,14 +86,7 @@ class RunFolder:
             ValueError: When `tables` is empty (a Parquet file needs a schema).
         """
         with self.location.open_atomic_output(f"{self.relative}/{name}") as stream:
-            writer: pq.ParquetWriter | None = None
-            for table in tables:
-                if writer is None:
-                    writer = pq.ParquetWriter(stream, table.schema)
-                writer.write_table(table, row_group_size=PARQUET_ROW_GROUP)
-            if writer is None:
-                raise ValueError(f"{name}: no table to write")
-            writer.close()
+            write_parquet_tables(stream, tables, name)
 
     def commit(self, summary: dict[str, Any]) -> None:
         """Mark the run finished. Call after every other file of the run is written."""
@@ -102,6 +95,22 @@ class RunFolder:
     def is_finished(self) -> bool:
         """Whether the run was committed."""
         return self.location.exists(f"{self.relative}/{SUCCESS_MARKER}")
+
+
+def write_parquet_tables(stream: IO[bytes], tables: Iterable[pa.Table], name: str) -> None:
+    """Write tables of one schema to `stream` as one Parquet file, each as it comes.
+
+    Raises:
+        ValueError: When `tables` is empty (a Parquet file needs a schema); `name` says which.
+    """
+    writer: pq.ParquetWriter | None = None
+    for table in tables:
+        if writer is None:
+            writer = pq.ParquetWriter(stream, table.schema)
+        writer.write_table(table, row_group_size=PARQUET_ROW_GROUP)
+    if writer is None:
+        raise ValueError(f"{name}: no table to write")
+    writer.close()
 
 
 def finished_run_ids(location: Location) -> list[str]:

@@ -258,3 +258,55 @@ def test_frame_columns_with_videos_are_kept_whole() -> None:
     assert gathered.frames["video"].tolist() == columns["video"].tolist()
     assert gathered.frames["frame_index"].tolist() == columns["frame_index"].tolist()
     assert gathered.frames["frame_pts"].strides == (0,)  # constant here too
+
+
+def _videos_and_listing(count: int) -> tuple[dict[str, np.ndarray], pa.Table]:
+    """Rows where every third is a frame of one of two videos, and a listing missing some files."""
+    columns = _rows(count)
+    frame = np.arange(count) % 3 == 0
+    columns["video"] = np.where(frame, np.where(np.arange(count) % 2 == 0, "a.mp4", "b.mp4"), "").astype(
+        object
+    )
+    columns["frame_index"] = np.where(frame, np.arange(count), -1)
+    files = sorted({*columns["name"][~frame].tolist(), "a.mp4", "b.mp4"})[5:]  # five files not listed
+    listing = pa.table(
+        {
+            "name": pa.array(files, pa.large_string()),
+            "size": pa.array(np.arange(len(files), dtype=np.int64) + 100),
+            "mtime_ns": pa.array(np.arange(len(files), dtype=np.int64) * 7),
+        }
+    )
+    return columns, listing
+
+
+def test_processed_slices_equal_the_whole_table() -> None:
+    from lightly_ray.datasets.rows import ListingIndex, processed_rows, processed_slices
+
+    columns, listing = _videos_and_listing(90)
+    gathered = gather_batches(_blocks(columns, 13, 12), remove_exact_duplicates=True)
+    whole = processed_table(gathered, listing, "run-1")
+    assert (pa.compute.sum(whole.column("size")).as_py() or 0) > 0 and 0 in whole.column("size").to_pylist()
+    index = ListingIndex(listing)
+    rows = np.array([0, 4, 5, 17, 33, 89])
+    assert processed_rows(gathered, index, "run-1", rows).equals(whole.take(pa.array(rows)))
+    parts = list(processed_slices(gathered, index, "run-1", np.arange(90), 16))
+    assert len(parts) == 6 and pa.concat_tables(parts).equals(whole)
+    empty = list(processed_slices(gathered, index, "run-1", np.zeros(0, dtype=np.int64), 16))
+    assert len(empty) == 1 and empty[0].num_rows == 0 and empty[0].schema.equals(whole.schema)
+
+
+def test_rows_of_names_and_of_samples_processed_here() -> None:
+    from lightly_ray.datasets.rows import processed_here_rows, rows_named, rows_named_in
+
+    columns, listing = _videos_and_listing(60)
+    gathered = gather_batches(_blocks(columns, 7, 13), remove_exact_duplicates=True)
+    whole = processed_table(gathered, listing, "run-1")
+    wanted = [str(columns["name"][row]) for row in (50, 3, 9)] + ["img/not-there.png", "zzz"]
+    assert whole.take(pa.array(rows_named_in(gathered, wanted))).equals(rows_named(whole, wanted))
+    assert rows_named_in(gathered, []).tolist() == []
+    reused = pa.table({"name": pa.array([str(name) for name in columns["name"][::4]] + ["gone.png"])})
+    expected = np.flatnonzero(
+        ~pa.compute.is_in(whole.column("name"), value_set=reused.column("name")).to_numpy()
+    )
+    assert processed_here_rows(gathered, reused).tolist() == expected.tolist()
+    assert processed_here_rows(gathered, None).tolist() == list(range(60))
