@@ -20,6 +20,7 @@ from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
 from lightly_ray.formats.pretag_schema import PRETAG_COLUMNS
 from lightly_ray.pipeline.crops import BOX_INDEX, CATEGORY, CROP_COLUMNS, PARENT
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
+from lightly_ray.pipeline.exact_duplicates import first_with_same_hash
 from lightly_ray.pipeline.row_moves import ColumnBuffer, compact_rows, permute_rows, release_free_memory
 
 Batch = dict[str, np.ndarray]
@@ -319,7 +320,7 @@ def gather_batches(
     del taken
     matrix = buffer.result()
     permute_rows(matrix, order)
-    first = _first_with_same_hash(hashes, ok) if remove_exact_duplicates else np.arange(len(names))
+    first = first_with_same_hash(hashes, ok) if remove_exact_duplicates else np.arange(len(names))
     duplicate = first != np.arange(len(names))
     duplicate_of = np.full(len(names), "", dtype=object)
     duplicate_of[duplicate] = names[first[duplicate]]
@@ -353,36 +354,6 @@ def _constant_as_view(values: np.ndarray) -> np.ndarray:
     if len(values) and bool((values == values[0]).all()):
         return np.broadcast_to(values[:1].copy(), values.shape)  # a copy: the view would keep `values`
     return values
-
-
-def _first_with_same_hash(hashes: pa.ChunkedArray, ok: np.ndarray) -> np.ndarray:
-    """Per row, the first row (in name order) that decoded with the same content hash; itself if none.
-
-    Frames and unread files carry no hash ("") and are nobody's duplicate. The rows are sorted
-    by hash (a stable sort: equal hashes keep name order) and neighbours compared a slice at a
-    time, so that the hashes are never copied whole (a copy or a hash table of 2M hashes is
-    over 70 MB beside the matrix).
-    """
-    first = np.arange(len(hashes))
-    hashed = ok & pc.not_equal(hashes, "").to_numpy(zero_copy_only=False)
-    order = pc.sort_indices(hashes).to_numpy()
-    order = order[hashed[order]]  # name order within a hash
-    if not len(order):
-        return first
-    starts = np.ones(len(order), dtype=bool)  # where a new hash begins in `order`
-    for start in range(1, len(order), COMPARE_ROWS):
-        stop = min(start + COMPARE_ROWS, len(order))
-        part = hashes.take(pa.array(order[start - 1 : stop]))
-        starts[start:stop] = pc.not_equal(part.slice(1), part.slice(0, stop - start)).to_numpy(
-            zero_copy_only=False
-        )
-    leader = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
-    first[order] = order[leader]
-    return first
-
-
-# Hashes compared per slice in `_first_with_same_hash`.
-COMPARE_ROWS = 1 << 16
 
 
 def _optional_columns(

@@ -8,6 +8,7 @@ import pytest
 
 from lightly_ray.datasets.datapool import selection_pool
 from lightly_ray.datasets.rows import as_batch, embedding_matrix, processed_table
+from lightly_ray.pipeline import exact_duplicates
 from lightly_ray.pipeline import gather as gather_module
 from lightly_ray.pipeline.gather import METADATA_COLUMNS, gather_batches
 from lightly_ray.pipeline.row_moves import compact_rows, permute_rows
@@ -212,7 +213,7 @@ def test_long_string_columns_are_cast_in_slices(monkeypatch: pytest.MonkeyPatch)
 def test_duplicates_match_a_reference_across_slices(monkeypatch: pytest.MonkeyPatch, slice_rows: int) -> None:
     """Copies anywhere in name order, several of one file, corrupt files with a hash: a dict's answer."""
     monkeypatch.setattr(gather_module, "CAST_ROWS", slice_rows)
-    monkeypatch.setattr(gather_module, "COMPARE_ROWS", slice_rows)
+    monkeypatch.setattr(exact_duplicates, "COMPARE_ROWS", slice_rows)
     rng = np.random.default_rng(3)
     count = 200
     columns = _rows(count)
