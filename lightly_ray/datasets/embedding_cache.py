@@ -133,7 +133,7 @@ def read_cache(location: Location, folder: str) -> pa.Table | None:
         if not listed.path.endswith(".parquet"):
             continue
         try:
-            tables.append(pq.read_table(pa.BufferReader(location.read_bytes(listed.path))))
+            tables.append(pq.read_table(pa.BufferReader(location.read_bytes(listed.path)), use_threads=False))
         except Exception as error:  # noqa: BLE001 - a bad part costs its rows, not the run
             logger.warning("skipping embedding cache part %s: %s", listed.path, error)
     tables = [table for table in tables if table.num_rows]

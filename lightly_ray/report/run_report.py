@@ -6,7 +6,6 @@ report.html again from a finished run folder alone (`lightly-ray report RUN`).
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -251,7 +250,7 @@ def read_thumbnails(folder: RunFolder, names: set[str] | None = None) -> dict[st
         data = folder.location.read_bytes(f"{folder.relative}/{THUMBNAILS_FILE}")
     except FileNotFoundError:
         return {}
-    table = pq.read_table(io.BytesIO(data))
+    table = pq.read_table(pa.BufferReader(data), use_threads=False)  # see Dataset.read_parquet
     found: Sequence[str] = table.column("name").to_pylist()
     return {
         name: jpeg
