@@ -102,8 +102,8 @@ def write_parquet_tables(stream: IO[bytes], tables: Iterable[pa.Table], name: st
 
     Only string columns are dictionary-encoded: for the embeddings and the float metadata a
     dictionary never pays (Parquet gives it up after a page) but its hash table is built for
-    every row group: writing one group of 65,536 128-d embeddings took 36 MB more and a third
-    more time with it (measured alone; the driver bench's peak does not move).
+    every row group: writing one group of 65,536 128-d embeddings took 36 MB more and half
+    again as much time with it (measured alone; the driver bench's peak does not move).
 
     Raises:
         ValueError: When `tables` is empty (a Parquet file needs a schema); `name` says which.
