@@ -3,7 +3,7 @@
 `pyarrow.compute.index_in` answers "where is each of these strings in that array" with a hash
 table that holds a copy of every value of the array: about 100 bytes a value, 197 MB for two
 million 48-character paths, allocated beside the embedding matrix when the driver writes the
-dataset's processed rows (its peak). `positions_in` gives the same answer from two sorts of
+dataset's processed rows (its peak). `SortedStrings.positions` gives the same answer from two sorts of
 row indices (8 bytes a row each): the wanted strings are taken in sorted order a slice at a
 time, the values of the same range are found by binary search in the sorted values, and only
 that range goes into `index_in`.
@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 LOOKUP_ROWS = 1 << 16
 RANGE_FACTOR = 4
 
-__all__ = ["SortedStrings", "positions_in"]
+__all__ = ["SortedStrings"]
 
 
 class SortedStrings:
@@ -37,7 +37,7 @@ class SortedStrings:
 
     def __init__(self, values: pa.Array | pa.ChunkedArray) -> None:
         if values.null_count:
-            raise ValueError("positions_in looks up strings, not nulls")
+            raise ValueError("SortedStrings looks up strings, not nulls")
         self.values = values
         self.order = pc.sort_indices(values).to_numpy()  # stable: equal values keep their order
 
@@ -54,7 +54,7 @@ class SortedStrings:
         if not len(wanted) or not len(self.values):
             return result
         if wanted.null_count:
-            raise ValueError("positions_in looks up strings, not nulls")
+            raise ValueError("SortedStrings looks up strings, not nulls")
         want_order = pc.sort_indices(wanted).to_numpy()
         count = len(want_order)
         pending = [(start, min(start + LOOKUP_ROWS, count)) for start in range(0, count, LOOKUP_ROWS)]
@@ -78,21 +78,3 @@ class SortedStrings:
     def _value_at(self, index: int) -> str:
         text: str = self.values[int(self.order[index])].as_py()
         return text
-
-
-def positions_in(wanted: pa.Array | pa.ChunkedArray, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Per wanted string, its position in `values`, -1 where it is not there (`SortedStrings`).
-
-    Args:
-        wanted: Strings to look up (string or large_string, no nulls).
-        values: Strings to find them in (string or large_string, no nulls).
-
-    Returns:
-        int64 positions into `values`, one per wanted string.
-
-    Raises:
-        ValueError: When either side holds nulls.
-    """
-    if wanted.null_count:
-        raise ValueError("positions_in looks up strings, not nulls")
-    return SortedStrings(values).positions(wanted)

@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 import pytest
 
 from lightly_ray.datasets import sorted_lookup
-from lightly_ray.datasets.sorted_lookup import positions_in
+from lightly_ray.datasets.sorted_lookup import SortedStrings
 
 
 def _index_in(wanted: pa.Array | pa.ChunkedArray, values: pa.Array | pa.ChunkedArray) -> list[int]:
@@ -24,7 +24,7 @@ def test_positions_match_index_in(monkeypatch: pytest.MonkeyPatch, lookup_rows: 
     values = pa.chunked_array([pool[:120], pool[120:]], pa.string())  # repeats: the first counts
     wanted = pa.array([f"dir-{value % 7}/file_{value:05d}.jpg" for value in rng.integers(0, 500, 250)])
     wanted = pa.concat_arrays([wanted, pa.array(["", "zzz", "dir-0/file_"], pa.string())])
-    positions = positions_in(pc.cast(wanted, pa.large_string()), values)
+    positions = SortedStrings(values).positions(pc.cast(wanted, pa.large_string()))
     assert positions.dtype == np.int64
     assert positions.tolist() == _index_in(wanted, values)
     assert (positions >= 0).sum() > 50 and (positions < 0).sum() > 50  # both kinds were exercised
@@ -43,12 +43,14 @@ def test_sparse_wanted_strings_split_their_range(monkeypatch: pytest.MonkeyPatch
         return original(part, value_set=value_set)
 
     monkeypatch.setattr(sorted_lookup.pc, "index_in", counted)
-    assert positions_in(wanted, values).tolist() == [*range(0, 1000, 97), -1]
+    assert SortedStrings(values).positions(wanted).tolist() == [*range(0, 1000, 97), -1]
     assert seen and max(seen) <= sorted_lookup.RANGE_FACTOR * 4
 
 
 def test_empty_sides_and_nulls() -> None:
-    assert positions_in(pa.array([], pa.string()), pa.array(["a"])).tolist() == []
-    assert positions_in(pa.array(["a"]), pa.array([], pa.string())).tolist() == [-1]
+    assert SortedStrings(pa.array(["a"])).positions(pa.array([], pa.string())).tolist() == []
+    assert SortedStrings(pa.array([], pa.string())).positions(pa.array(["a"])).tolist() == [-1]
     with pytest.raises(ValueError, match="nulls"):
-        positions_in(pa.array(["a", None]), pa.array(["a"]))
+        SortedStrings(pa.array(["a"])).positions(pa.array(["a", None]))
+    with pytest.raises(ValueError, match="nulls"):
+        SortedStrings(pa.array(["a", None]))
