@@ -10,11 +10,14 @@ throughout (a run lists its input first and keeps the listing to the end):
 * `pool`: `datasets.datapool.selection_pool` (the candidates selection sees);
 * `selection`: `selection.inputs.build_problem`, `selection.engine.select` and
   `selection.explain.explain_selection` (DIVERSITY on the embeddings, k picks);
+* `report`: `report.run_report.report_samples` and `ReportInProgress` (the samples the report
+  shows, the analysis started in its thread, the thumbnails asked for, from an empty input
+  folder here), as the run starts them after selecting; the analysis runs while `write` does;
 * `write`: the run folder's `embeddings.parquet`, `filenames/` lists, `selection.parquet` and
   `selection.csv` (`outputs.sample_files`), and the dataset's processed-rows and selected-samples
   Parquet files (`datasets.rows.processed_slices` and `processed_rows`,
   `datasets.annotations.annotate`, as `run_dataset.publish_run` makes them), all on local disk
-  under a temporary folder.
+  under a temporary folder; it ends when the report's analysis has finished too.
 
 `peak_rss_mb` is the process's peak resident memory over the whole benchmark (sampled from
 /proc/self/statm every 2 ms by a thread, and `ru_maxrss`, whichever is larger), including the
@@ -60,6 +63,7 @@ from lightly_ray.outputs.sample_files import write_sample_lists, write_selection
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
 from lightly_ray.pipeline.gather import gather_batches
 from lightly_ray.pipeline.row_moves import release_free_memory
+from lightly_ray.report.run_report import PictureSources, ReportInProgress, report_samples
 from lightly_ray.selection.data import SelectionData
 from lightly_ray.selection.engine import select
 from lightly_ray.selection.explain import explain_selection
@@ -146,6 +150,17 @@ def listing_of(n: int) -> pa.Table:
     )
 
 
+def picture_sources(listing: pa.Table, input_folder: str) -> PictureSources:
+    """Where the report reads its pictures, as `run.py` makes it for the run's listing."""
+    return PictureSources(
+        Location(input_folder, writable=False),
+        Location(input_folder, writable=False),
+        None,
+        listing,
+        "png",
+    )
+
+
 def run(n: int, k: int, seed: int) -> dict[str, Any]:
     stages: dict[str, dict[str, float]] = {}
     start_rss = RssPeak().rss()
@@ -160,7 +175,11 @@ def run(n: int, k: int, seed: int) -> dict[str, Any]:
         stages[name] = {"s": seconds, "peak_rss_mb": round(watch.peak / 2**20, 1)}
         log(f"{name}: {stages[name]}")
 
-    with RssPeak() as total, tempfile.TemporaryDirectory() as folder_path:
+    with (
+        RssPeak() as total,
+        tempfile.TemporaryDirectory() as folder_path,
+        tempfile.TemporaryDirectory() as empty_input,
+    ):
         listing = listing_of(n)
         with RssPeak() as watch:
             began = time.perf_counter()
@@ -187,6 +206,17 @@ def run(n: int, k: int, seed: int) -> dict[str, Any]:
         stage("selection", watch, began)
         with RssPeak() as watch:
             began = time.perf_counter()
+            samples = report_samples(pool, result.indices, seed, listing.column("name"))
+            report_work = ReportInProgress(  # as run.py starts it, with the run's picture sources
+                samples,
+                data,
+                [(entry.index, entry.part) for entry in explanation.strategies],
+                {},
+                picture_sources(listing, empty_input),
+            )
+        stage("report", watch, began)
+        with RssPeak() as watch:
+            began = time.perf_counter()
             run_folder = RunFolder(Location(folder_path, writable=True), "bench")
             selected = sorted(str(name) for name in picked.column("name").to_pylist())
             write_sample_lists(run_folder, gathered, selected)
@@ -197,6 +227,7 @@ def run(n: int, k: int, seed: int) -> dict[str, Any]:
             run_folder.write_parquet("samples.parquet", annotate(chosen, data))
             slices = processed_slices(gathered, index, "bench", rows, PARQUET_ROW_GROUP)
             run_folder.write_parquet_parts("processed.parquet", slices)
+            report_work.result()
         stage("write", watch, began)
     peak = max(total.peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     return {

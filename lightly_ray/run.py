@@ -19,7 +19,6 @@ from lightly_ray.datasets.settings import embedding_settings
 from lightly_ray.embedding_sources import detector_state, embed_from_csv, embed_with_model, model_state
 from lightly_ray.errors import user_message
 from lightly_ray.formats.pretag_schema import PRETAG_DEBUG_FOLDER
-from lightly_ray.object_level import CropRun
 from lightly_ray.outputs import (
     RunFolder,
     new_run_id,
@@ -31,7 +30,6 @@ from lightly_ray.outputs.frames import FRAMES_FOLDER, write_run_frames
 from lightly_ray.pipeline.input_kinds import describe_counts
 from lightly_ray.pipeline.listing import check_listing, list_images
 from lightly_ray.pipeline.pretag import PretagOutput
-from lightly_ray.pipeline.units import sample_names
 from lightly_ray.pipeline.warmup import Warmup
 from lightly_ray.preflight import ConfigSource, PreparedRun, prepare_run
 from lightly_ray.progress import LogCapture, Stopwatch, captured_run_log, logger, ray_output_to_log
@@ -48,6 +46,7 @@ from lightly_ray.run_dataset import clear_cache_best_effort, concat_tables, publ
 from lightly_ray.run_result import RunResult
 from lightly_ray.run_steps import (
     config_record,
+    crop_run,
     index_run_videos,
     pool_and_inputs,
     select_pool,
@@ -226,11 +225,7 @@ def _run(
                     plan.process_reused(listing)
             with watch("videos"):
                 videos = index_run_videos(input_location, plan.to_process)
-            processed = sample_names(plan.to_process, videos)
-            unchanged = set(listing.column("name").to_pylist()) - set(
-                plan.to_process.column("name").to_pylist()
-            )
-            objects = CropRun.of(config, lightly_location, [*processed, *unchanged], processed, dataset.name)
+            objects = crop_run(config, lightly_location, listing, plan.to_process, videos, dataset.name)
             training = RunTraining.of(config, input_location.url, plan.to_process) if embeds else None
             with watch("embed"):
                 if embeds:
@@ -308,9 +303,7 @@ def _run(
                 input_location,
                 lightly_location,
                 videos,
-                dict(
-                    zip(listing.column("name").to_pylist(), listing.column("size").to_pylist(), strict=True)
-                ),
+                listing,
                 worker.output_image_format,
                 [record.run_id for record in run_dataset.state.runs],
             ),

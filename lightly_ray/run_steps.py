@@ -21,7 +21,7 @@ from lightly_ray.formats.pretag_predictions import pretag_predictions
 from lightly_ray.object_level import CropRun
 from lightly_ray.pipeline.gather import GatheredSamples
 from lightly_ray.pipeline.row_moves import release_free_memory
-from lightly_ray.pipeline.units import IndexedVideos, index_videos
+from lightly_ray.pipeline.units import IndexedVideos, index_videos, sample_names
 from lightly_ray.progress import logger
 from lightly_ray.selection.data import ObjectEmbeddings
 from lightly_ray.selection.engine import select
@@ -31,6 +31,27 @@ from lightly_ray.selection.inputs import SelectionData, build_problem
 from lightly_ray.selection.placement import alive_nodes, selection_place
 from lightly_ray.selection.sequences import select_sequences, sequence_ids
 from lightly_ray.storage import Location
+
+
+def crop_run(
+    config: RunConfig,
+    lightly_location: Location,
+    listing: pa.Table,
+    to_process: pa.Table,
+    videos: IndexedVideos,
+    dataset_name: str,
+) -> CropRun | None:
+    """The run's crops (`CropRun.of`), or None when it cuts none.
+
+    Only a run that cuts crops lists its samples' names as Python strings (the prediction files
+    are read by name): a list of every sample would otherwise stay beside the embedding matrix
+    (about 250 MB at 2M samples).
+    """
+    if config.crop_task() is None:
+        return None
+    processed = sample_names(to_process, videos)
+    unchanged = set(listing.column("name").to_pylist()) - set(to_process.column("name").to_pylist())
+    return CropRun.of(config, lightly_location, [*processed, *unchanged], processed, dataset_name)
 
 
 def index_run_videos(input_location: Location, listing: pa.Table) -> IndexedVideos:

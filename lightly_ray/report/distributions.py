@@ -30,15 +30,15 @@ def metadata_distributions(samples: ReportSamples, data: SelectionData) -> dict[
         By field: `{"kind": "numeric", "summary": {set: ...}, "histogram": ...}` or
         `{"kind": "categorical", ...category counts}`.
     """
-    fields: dict[str, tuple[bool, np.ndarray]] = {
-        f"lightly.{name}": (True, np.asarray(values, dtype=np.float64))
-        for name, values in sorted(data.lightly_metadata.items())
-    }
+    blocks: dict[str, Any] = {}
+    for name in sorted(data.lightly_metadata):  # one column at a time: each is 8 bytes a sample
+        values = np.asarray(data.lightly_metadata[name], dtype=np.float64)
+        blocks[f"lightly.{name}"] = _distribution(samples, True, values)
     if data.metadata is not None:
         for metadata_field in data.metadata.fields:
             path = metadata_field.path
-            fields[path] = metadata_column(path, f"metadata {path}", data)
-    return {name: _distribution(samples, numeric, values) for name, (numeric, values) in fields.items()}
+            blocks[path] = _distribution(samples, *metadata_column(path, f"metadata {path}", data))
+    return blocks
 
 
 def prediction_distributions(samples: ReportSamples, data: SelectionData) -> dict[str, Any]:

@@ -12,7 +12,8 @@ Distances are Euclidean between the embeddings selection used (as DIVERSITY meas
 
 The work is bounded for millions of samples: at most `QUERIES` members are measured, against at
 most `REFERENCES` members of the set (drawn at random, and then the block says `sampled`), in
-chunks of `CHUNK` rows, so memory and time stay flat however large the pool is.
+chunks of `CHUNK` rows (two float64 matrices of QUERIES x CHUNK, 33 MB, at a time), so memory
+and time stay flat however large the pool is.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from lightly_ray.report.samples import INPUT, RANDOM, SELECTED, SET_NAMES, Repor
 
 QUERIES = 2_000
 REFERENCES = 100_000
-CHUNK = 4_096
+CHUNK = 1_024
 EXAMPLES = 8
 
 
@@ -129,11 +130,15 @@ def _nearest(
     for start in range(0, len(references), CHUNK):
         block = references[start : start + CHUNK]
         rows = np.asarray(embeddings[block], dtype=np.float64)
-        squared = (
-            query_norms[:, None] + np.einsum("ij,ij->i", rows, rows)[None, :] - 2.0 * query_rows @ rows.T
-        )
+        # |q|^2 + |r|^2 - 2 q.r, built in one (queries, CHUNK) matrix plus the product
+        cross = query_rows @ rows.T
+        cross *= 2.0
+        squared = np.add.outer(query_norms, np.einsum("ij,ij->i", rows, rows))
+        squared -= cross
+        del cross
         if exclude_self:
-            squared[queries[:, None] == block[None, :]] = np.inf
+            same_query, same_column = np.nonzero(queries[:, None] == block[None, :])
+            squared[same_query, same_column] = np.inf
         at = np.argmin(squared, axis=1)
         values = squared[np.arange(len(queries)), at]
         better = values < best

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lightly_ray.datasets.datapool import SelectionPool
@@ -25,7 +26,7 @@ from lightly_ray.report.document import REPORT_HTML, REPORT_JSON
 from lightly_ray.report.embedding_stats import selection_examples
 from lightly_ray.report.html import render_report
 from lightly_ray.report.projection import map_groups, map_rows
-from lightly_ray.report.samples import ReportSamples
+from lightly_ray.report.samples import FilesRead, ReportSamples
 from lightly_ray.report.thumbnails import (
     THUMBNAILS_FILE,
     Wanted,
@@ -54,12 +55,6 @@ def report_samples(
         processed_files: The files this run read (images, videos): only those are read again
             for pictures.
     """
-    files = set(processed_files.to_pylist())
-    read_here = np.fromiter(
-        ((video or name) in files for name, video in zip(pool.names, pool.videos, strict=True)),
-        dtype=bool,
-        count=len(pool.names),
-    )
     return ReportSamples(
         names=pool.names,
         embeddings=pool.embeddings,
@@ -68,7 +63,7 @@ def report_samples(
         videos=pool.videos,
         frame_indices=pool.frame_indices,
         seed=seed,
-        read_here=read_here,
+        read_here=FilesRead(processed_files),
     )
 
 
@@ -82,21 +77,21 @@ def wanted_pictures(
     A file this run did not read (`ReportSamples.read_here`) is not read for a picture either;
     a selected frame's image in `.lightly/frames/` is.
     """
-    rows = {name: row for row, name in enumerate(samples.names)}
     selected = samples.mask("selected")
     chosen: dict[str, Wanted] = {}
+    from_input: dict[str, str] = {}  # name -> its input file, for those read from the input
 
     def want(name: str, frames_too: bool) -> None:
-        row = rows.get(name)
+        row = samples.row_of(name)
         if row is None or name in chosen:
             return
         video = samples.videos[row]
         if video is not None and not selected[row] and not frames_too:
             return
         from_frames = video is not None and bool(selected[row])
-        if readable_only and not from_frames and samples.read_here is not None and not samples.read_here[row]:
-            return
         chosen[name] = Wanted(name, video, int(samples.frame_indices[row]), bool(selected[row]))
+        if not from_frames:
+            from_input[name] = video or name
 
     for example in report.get("examples") or []:
         want(example["selected"], True)
@@ -105,7 +100,10 @@ def wanted_pictures(
     ordered = sorted(points, key=lambda point: point["group"] == "removed")
     for point in ordered[:MAP_THUMBNAILS]:
         want(point["name"], False)
-    return list(chosen.values())
+    if not readable_only or samples.read_here is None:
+        return list(chosen.values())
+    readable = samples.read_here.among(from_input.values())
+    return [item for name, item in chosen.items() if name not in from_input or from_input[name] in readable]
 
 
 def preload() -> None:
@@ -128,7 +126,7 @@ class PictureSources:
         input_location: The input (read-only).
         lightly_location: The lightly location (selected frames' images, earlier run folders).
         videos: This run's indexed videos.
-        sizes: File sizes from the listing, for ranged reads.
+        listing: The run's listing (name, size): the sizes of the videos read, for ranged reads.
         frame_format: `worker_config.output_image_format`.
         earlier_runs: The dataset's runs, oldest first: their thumbnails serve samples whose
             files this run does not read (the datapool's).
@@ -137,7 +135,7 @@ class PictureSources:
     input_location: Location
     lightly_location: Location
     videos: IndexedVideos | None
-    sizes: Mapping[str, int]
+    listing: pa.Table
     frame_format: str
     earlier_runs: Sequence[str] = ()
 
@@ -191,7 +189,7 @@ class ReportInProgress:
             pictures.lightly_location,
             wanted,
             videos=pictures.videos,
-            sizes=pictures.sizes,
+            sizes=listed_sizes(pictures.listing, {item.video for item in wanted if item.video is not None}),
             frame_format=pictures.frame_format,
         )
 
@@ -212,6 +210,15 @@ class ReportInProgress:
             thumbnails.update(earlier)
             missing -= set(earlier)
         return blocks, thumbnails
+
+
+def listed_sizes(listing: pa.Table, files: set[str]) -> dict[str, int]:
+    """The listed size of each of `files` (a few), from one pass over the listing's names."""
+    if not files:
+        return {}
+    hits = pc.is_in(listing.column("name"), value_set=pa.array(sorted(files), pa.string()))
+    found = listing.filter(hits)
+    return dict(zip(found.column("name").to_pylist(), found.column("size").to_pylist(), strict=True))
 
 
 def write_report(folder: RunFolder, report: Mapping[str, Any], thumbnails: Mapping[str, bytes]) -> None:

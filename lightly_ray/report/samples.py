@@ -11,13 +11,38 @@ samples with the datapool):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 INPUT, SELECTED, RANDOM = "input", "selected", "random"
 SET_NAMES = (INPUT, SELECTED, RANDOM)
+
+
+@dataclass(frozen=True)
+class FilesRead:
+    """The files a run read (images and videos), to ask whether a few given ones are among them.
+
+    One pass over the files with a hash table of the few asked for: no set of millions of
+    Python strings beside the embedding matrix.
+
+    Attributes:
+        files: Their names (string or large_string).
+    """
+
+    files: pa.Array | pa.ChunkedArray
+
+    def among(self, wanted: Iterable[str]) -> set[str]:
+        """Those of `wanted` that are among the files."""
+        asked = pa.array(sorted(set(wanted)), pa.string())
+        if not len(asked) or not len(self.files):
+            return set()
+        found = pc.filter(self.files, pc.is_in(self.files, value_set=asked))
+        return {str(name) for name in found.to_pylist()}
 
 
 @dataclass(frozen=True)
@@ -32,8 +57,8 @@ class ReportSamples:
         videos: Per sample, its video, or None for an image.
         frame_indices: Per sample, its frame index in its video (-1 for an image).
         seed: Seed of the random set.
-        read_here: Per sample, whether this run read its file (None: every one). The report
-            reads no other input file for a picture: a datapool run opens only new files.
+        read_here: The files this run read (None: every one). The report reads no other input
+            file for a picture: a datapool run opens only new files.
     """
 
     names: Sequence[str]
@@ -43,11 +68,16 @@ class ReportSamples:
     videos: Sequence[str | None]
     frame_indices: np.ndarray
     seed: int = 0
-    read_here: np.ndarray | None = None
+    read_here: FilesRead | None = None
     _masks: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def row_of(self, name: str) -> int | None:
+        """The row of the sample named `name` (binary search: names are sorted), or None."""
+        row = bisect_left(self.names, name)
+        return row if row < len(self.names) and self.names[row] == name else None
 
     def mask(self, which: str) -> np.ndarray:
         """Boolean mask of shape (n,) of the set `input`, `selected` or `random`."""
@@ -92,4 +122,4 @@ def bounded_sample(indices: np.ndarray, limit: int, seed: int) -> tuple[np.ndarr
     return np.sort(rng.choice(indices, size=limit, replace=False)), True
 
 
-__all__ = ["INPUT", "RANDOM", "SELECTED", "SET_NAMES", "ReportSamples", "bounded_sample"]
+__all__ = ["INPUT", "RANDOM", "SELECTED", "SET_NAMES", "FilesRead", "ReportSamples", "bounded_sample"]

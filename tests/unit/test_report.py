@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from lightly_ray.report import embedding_stats
@@ -11,8 +12,8 @@ from lightly_ray.report.embedding_stats import embedding_statistics, nearest_dis
 from lightly_ray.report.histograms import category_block, histogram_block, summary
 from lightly_ray.report.html import render_report
 from lightly_ray.report.projection import embedding_map
-from lightly_ray.report.run_report import wanted_pictures
-from lightly_ray.report.samples import ReportSamples
+from lightly_ray.report.run_report import listed_sizes, wanted_pictures
+from lightly_ray.report.samples import FilesRead, ReportSamples
 from lightly_ray.selection.data import SelectionData
 
 
@@ -248,10 +249,62 @@ def test_pictures_of_files_this_run_did_not_read_are_not_wanted_unless_asked() -
         preselected=np.array([1, 2]),
         videos=[None, None, "v.mp4"],
         frame_indices=np.array([-1, -1, 0]),
-        read_here=np.array([True, False, False]),
+        read_here=FilesRead(pa.array(["new.png", "other.png"])),
     )
     report = {"embeddingMap": {"points": [{"name": name, "group": "x"} for name in samples.names]}}
     # the old frame is a selected one: its picture is in .lightly/frames/, not the input
     assert [item.name for item in wanted_pictures(report, samples)] == ["new.png", "v-0-mp4.png"]
     everything = wanted_pictures(report, samples, readable_only=False)
     assert [item.name for item in everything] == ["new.png", "old.png", "v-0-mp4.png"]
+
+
+def test_unselected_frames_are_read_from_their_video_only_when_this_run_read_it() -> None:
+    samples = ReportSamples(
+        names=["a-0-mp4.png", "a-1-mp4.png", "b-0-mp4.png", "c.png"],
+        embeddings=None,
+        picked=np.array([3]),
+        preselected=np.array([], dtype=np.int64),
+        videos=["a.mp4", "a.mp4", "b.mp4", None],
+        frame_indices=np.array([0, 1, 0, -1]),
+        read_here=FilesRead(pa.chunked_array([pa.array(["a.mp4"]), pa.array(["c.png"])])),
+    )
+    report = {
+        "examples": [
+            {"selected": "c.png", "closestRemoved": "a-1-mp4.png"},
+            {"selected": "c.png", "closestRemoved": "b-0-mp4.png"},
+            {"selected": "missing.png", "closestRemoved": "a-0-mp4.png"},
+        ]
+    }
+    wanted = wanted_pictures(report, samples)
+    assert [(item.name, item.video, item.frame_index) for item in wanted] == [
+        ("c.png", None, -1),
+        ("a-1-mp4.png", "a.mp4", 1),
+        ("a-0-mp4.png", "a.mp4", 0),
+    ]
+    assert [item.name for item in wanted_pictures(report, samples, readable_only=False)] == [
+        "c.png",
+        "a-1-mp4.png",
+        "b-0-mp4.png",
+        "a-0-mp4.png",
+    ]
+
+
+def test_files_read_rows_and_listed_sizes_are_looked_up_for_a_few_names() -> None:
+    files = FilesRead(
+        pa.chunked_array([pa.array(["a", "c"], pa.large_string()), pa.array(["e"], pa.large_string())])
+    )
+    assert files.among(["c", "b", "e", "c"]) == {"c", "e"}
+    assert files.among([]) == set()
+    assert FilesRead(pa.array([], pa.string())).among(["a"]) == set()
+    samples = ReportSamples(
+        names=["a", "b", "d"],
+        embeddings=None,
+        picked=np.array([0]),
+        preselected=np.array([], dtype=np.int64),
+        videos=[None, None, None],
+        frame_indices=np.array([-1, -1, -1]),
+    )
+    assert [samples.row_of(name) for name in ("a", "b", "d", "c", "e", "")] == [0, 1, 2, None, None, None]
+    listing = pa.table({"name": ["a.mp4", "b.png", "c.mp4"], "size": [1, 2, 3], "mtime_ns": [0, 0, 0]})
+    assert listed_sizes(listing, {"c.mp4", "x.mp4"}) == {"c.mp4": 3}
+    assert listed_sizes(listing, set()) == {}
