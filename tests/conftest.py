@@ -14,6 +14,18 @@ from tests.servers import StorageServers, start_storage_servers
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def spill_every_column() -> Iterator[None]:
+    """Runs in this process write every numeric per-sample column to the driver's scratch files.
+
+    A real run does so only from 1 MiB a column (131,072 samples); the tests' runs are small,
+    and should take the path large runs take. Runs in subprocesses (the CLI) keep the default.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("lightly_ray.pipeline.spilled_columns.SPILL_MIN_BYTES", 1)
+        yield
+
+
 @pytest.fixture(scope="session")
 def storage_servers() -> Iterator[StorageServers]:
     """S3 (moto), GCS (emulator) and Azure (Azurite) servers on 127.0.0.1 for the session."""

@@ -264,9 +264,7 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
     else:
         embeddings = gathered.embeddings_of(own)
     keys = [column.removeprefix("lightly_") for column in METADATA_COLUMNS]
-    metadata: Mapping[str, np.ndarray] = ColumnsAtRows(
-        {key: gathered.lightly_metadata.get(key) for key in keys}, own
-    )
+    metadata: Mapping[str, np.ndarray] = ColumnsAtRows(gathered.lightly_metadata, keys, own)
     if gathered.frames:
         video_column = gathered.frames["video"][own]
         frame_indices = gathered.frames["frame_index"][own].astype(np.int64)

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lightly_ray.datasets.sorted_lookup import SortedStrings
+from lightly_ray.pipeline.chunked_take import take
 from lightly_ray.pipeline.gather import (
     FRAME_COLUMNS,
     GATHERED_COLUMNS,
@@ -54,11 +55,14 @@ class ListingIndex:
     def size_and_mtime(self, files: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
         """Each file's size and mtime_ns from the listing; 0 for a file it does not list."""
         found = self.names.positions(files)
-        at = pa.array(found, mask=found < 0)  # null: not listed
-        return (
-            pc.fill_null(pc.take(self.listing.column("size"), at), 0),
-            pc.fill_null(pc.take(self.listing.column("mtime_ns"), at), 0),
-        )
+        listed = found >= 0
+        at = np.where(listed, found, 0)
+
+        def column(name: str) -> pa.Array:
+            values = take(self.listing.column(name), at).fill_null(0).to_numpy(zero_copy_only=False)
+            return pa.array(np.where(listed, values, 0), pa.int64())  # 0: not listed
+
+        return column("size"), column("mtime_ns")
 
 
 def processed_rows(
@@ -93,7 +97,7 @@ def processed_rows(
         "mtime_ns": mtime,
         "ok": errors == "",
         "error": errors,
-        "content_hash": (hashes if rows is None else hashes.take(pa.array(rows)))
+        "content_hash": (hashes if rows is None else take(hashes, rows))
         if len(hashes) == every
         else pa.repeat(pa.scalar("", pa.string()), count),
         "embedding": gathered.embedding_column()

@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lightly_ray.pipeline.chunked_take import take
+
 # Wanted strings looked up together; a slice whose range holds more than RANGE_FACTOR times as
 # many values (wanted strings spread thinly over the values) is split in two.
 LOOKUP_ROWS = 1 << 16
@@ -61,7 +63,7 @@ class SortedStrings:
         while pending:
             start, stop = pending.pop()
             rows = want_order[start:stop]
-            part = pc.cast(wanted.take(pa.array(rows)), pa.large_string())
+            part = pc.cast(take(wanted, rows), pa.large_string())
             low = bisect_left(range(len(self.order)), part[0].as_py(), key=self._value_at)
             high = bisect_right(range(len(self.order)), part[-1].as_py(), lo=low, key=self._value_at)
             if high - low > RANGE_FACTOR * LOOKUP_ROWS and stop - start > 1:
@@ -69,7 +71,7 @@ class SortedStrings:
                 pending.extend([(start, middle), (middle, stop)])
                 continue
             candidates = self.order[low:high]
-            in_range = pc.cast(self.values.take(pa.array(candidates)), pa.large_string())
+            in_range = pc.cast(take(self.values, candidates), pa.large_string())
             found = pc.index_in(part, value_set=in_range).fill_null(-1).to_numpy(zero_copy_only=False)
             hit = found >= 0
             result[rows[hit]] = candidates[found[hit]]

@@ -10,7 +10,7 @@ the files an earlier run wrote (`pretag.prediction_path`, the seed's format), re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -37,7 +37,7 @@ READ_THREADS = 16
 def pretag_predictions(
     names: Sequence[str],
     gathered_names: np.ndarray,
-    detections: dict[str, np.ndarray],
+    detections: Mapping[str, np.ndarray],
     location: Location,
 ) -> TaskPredictions:
     """The `lightly_pretagging` task for `names` (the selection pool).

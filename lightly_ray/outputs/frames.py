@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -88,7 +88,7 @@ def write_run_frames(
     image_format: str,
     listing: pa.Table,
     videos: IndexedVideos,
-    samples: tuple[np.ndarray, dict[str, np.ndarray]],
+    samples: tuple[np.ndarray, Mapping[str, np.ndarray]],
     selected: list[str],
 ) -> list[str]:
     """Write a run's selected video frames to `.lightly/frames/` (Ray tasks, one per segment).

@@ -11,6 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lightly_ray.pipeline.chunked_take import take
+
 __all__ = ["first_with_same_hash"]
 
 
@@ -31,7 +33,7 @@ def first_with_same_hash(hashes: pa.ChunkedArray, ok: np.ndarray) -> np.ndarray:
     starts = np.ones(len(order), dtype=bool)  # where a new hash begins in `order`
     for start in range(1, len(order), COMPARE_ROWS):
         stop = min(start + COMPARE_ROWS, len(order))
-        part = hashes.take(pa.array(order[start - 1 : stop]))
+        part = take(hashes, order[start - 1 : stop])
         starts[start:stop] = pc.not_equal(part.slice(1), part.slice(0, stop - start)).to_numpy(
             zero_copy_only=False
         )

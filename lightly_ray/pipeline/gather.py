@@ -9,7 +9,7 @@ arrays (a fixed-width unicode array of long paths is several times larger).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,10 +18,12 @@ import pyarrow.compute as pc
 
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
 from lightly_ray.formats.pretag_schema import PRETAG_COLUMNS
+from lightly_ray.pipeline.chunked_take import take_in_slices
 from lightly_ray.pipeline.crops import BOX_INDEX, CATEGORY, CROP_COLUMNS, PARENT
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
 from lightly_ray.pipeline.exact_duplicates import first_with_same_hash
 from lightly_ray.pipeline.row_moves import ColumnBuffer, compact_rows, permute_rows, release_free_memory
+from lightly_ray.pipeline.spilled_columns import ScratchFolder, SpilledColumns
 
 Batch = dict[str, np.ndarray]
 
@@ -79,10 +81,10 @@ class GatheredSamples:
     duplicate_of: np.ndarray
     vectors: np.ndarray
     vector_row: np.ndarray
-    lightly_metadata: dict[str, np.ndarray] = field(default_factory=dict)
-    frames: dict[str, np.ndarray] = field(default_factory=dict)
+    lightly_metadata: MutableMapping[str, np.ndarray] = field(default_factory=dict)
+    frames: MutableMapping[str, np.ndarray] = field(default_factory=dict)
     content_hashes: pa.ChunkedArray = field(default_factory=lambda: pa.chunked_array([], pa.string()))
-    detections: dict[str, np.ndarray] = field(default_factory=dict)
+    detections: MutableMapping[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def of_matrix(cls, names: np.ndarray, embeddings: np.ndarray) -> GatheredSamples:
@@ -134,12 +136,12 @@ class GatheredSamples:
             duplicate_of=self.duplicate_of[mask],
             vectors=self.vectors[used],
             vector_row=np.where(which >= 0, np.searchsorted(used, which), -1),
-            lightly_metadata={name: values[mask] for name, values in self.lightly_metadata.items()},
-            frames={name: values[mask] for name, values in self.frames.items()},
+            lightly_metadata=_rows_of_columns(self.lightly_metadata, mask),
+            frames=_rows_of_columns(self.frames, mask),
             content_hashes=self.content_hashes.filter(pa.array(mask))
             if len(self.content_hashes) == len(mask)
             else self.content_hashes,
-            detections={name: values[mask] for name, values in self.detections.items()},
+            detections=_rows_of_columns(self.detections, mask),
         )
 
     def candidate_frames(self) -> dict[str, np.ndarray]:
@@ -210,6 +212,14 @@ class GatheredSamples:
         if copied_from < len(which) or not chunks:
             chunks.append(vector_column(self.embeddings_of(np.arange(copied_from, len(which)))))
         return pa.chunked_array(chunks, type=pa.list_(pa.float32(), self.dim))
+
+
+def _rows_of_columns(columns: MutableMapping[str, np.ndarray], mask: np.ndarray) -> SpilledColumns:
+    """The columns at the rows of `mask`, each taken and spilled in turn (as gathering does)."""
+    taken = SpilledColumns({})
+    for name in columns:
+        taken.add(name, columns[name][mask])
+    return taken
 
 
 # Shorter runs of consecutive rows are copied with their neighbours rather than sliced: fewer chunks.
@@ -314,10 +324,8 @@ def gather_batches(
     ok = sorted_column("ok")
     parts = pa.chunked_array(hash_parts, pa.large_string())
     hash_parts.clear()
-    taken = parts.take(pa.array(order))
-    del parts  # one copy of the hashes beside the next at a time
-    hashes = cast_in_slices(taken, pa.string())
-    del taken
+    hashes = take_in_slices(parts, order, CAST_ROWS, pa.string())  # the blocks' hashes, then these
+    del parts
     matrix = buffer.result()
     permute_rows(matrix, order)
     first = first_with_same_hash(hashes, ok) if remove_exact_duplicates else np.arange(len(names))
@@ -327,6 +335,17 @@ def gather_batches(
     own = ok & ~duplicate
     vector_row = np.where(own, np.cumsum(own) - 1, -1)
     vector_row[duplicate] = vector_row[first[duplicate]]
+    folder = ScratchFolder()
+    metadata = SpilledColumns({}, folder)
+    for name in LIGHTLY_METADATA_NAMES:  # each sorted, written to its file and dropped in turn
+        metadata.add(name, sorted_column(f"{METADATA_COLUMN_PREFIX}{name}"))
+    frames = SpilledColumns({}, folder)
+    for name in FRAME_COLUMNS:
+        frames.add(name, _constant_as_view(sorted_column(name)))
+    detections = SpilledColumns({}, folder)
+    for name, found in _optional_columns(optional, sizes).items():
+        detections.add(name, found[order])
+    del optional
     gathered = GatheredSamples(
         names=names,
         errors=errors,
@@ -334,14 +353,12 @@ def gather_batches(
         duplicate_of=duplicate_of,
         vectors=compact_rows(matrix, own),
         vector_row=vector_row,
-        lightly_metadata={
-            name: sorted_column(f"{METADATA_COLUMN_PREFIX}{name}") for name in LIGHTLY_METADATA_NAMES
-        },
-        frames={name: _constant_as_view(sorted_column(name)) for name in FRAME_COLUMNS},
+        lightly_metadata=metadata,
+        frames=frames,
         content_hashes=hashes,
-        detections={name: values[order] for name, values in _optional_columns(optional, sizes).items()},
+        detections=detections,
     )
-    del optional, buffer
+    del buffer
     release_free_memory()
     return gathered
 

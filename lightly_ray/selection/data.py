@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,28 +21,39 @@ class ColumnsAtRows(Mapping[str, np.ndarray]):
 
     The selection pool's Lightly metadata: nine float64 columns of every candidate are 72
     bytes a sample, which the driver would otherwise hold through selection while most
-    configs read none of them. Each access takes the rows again (a few milliseconds a million).
+    configs read none of them. Each access takes the rows again (a few milliseconds a million)
+    from the source mapping, so a column the gather step keeps in a file
+    (`pipeline.spilled_columns`) is mapped only while it is read.
 
     Args:
-        columns: The full columns by name; None for a column the samples do not have (zeros).
+        columns: The full columns by name (looked up at each access).
+        names: The names offered; one that `columns` lacks reads as zeros.
         rows: The rows to read, int64.
     """
 
-    def __init__(self, columns: Mapping[str, np.ndarray | None], rows: np.ndarray) -> None:
-        self._columns = dict(columns)
+    def __init__(self, columns: Mapping[str, np.ndarray], names: Iterable[str], rows: np.ndarray) -> None:
+        self._columns = columns
+        self._names = list(names)
         self._rows = rows
 
+    @property
+    def row_count(self) -> int:
+        """How many values each column has."""
+        return len(self._rows)
+
     def __getitem__(self, name: str) -> np.ndarray:
-        values = self._columns[name]
+        if name not in self._names:
+            raise KeyError(name)
+        values = self._columns.get(name)
         if values is None:
             return np.zeros(len(self._rows), dtype=np.float64)
         return np.asarray(values[self._rows], dtype=np.float64)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._columns)
+        return iter(self._names)
 
     def __len__(self) -> int:
-        return len(self._columns)
+        return len(self._names)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from lightly_ray.config.selection import (
     TypicalityStrategy,
     WeightsStrategy,
 )
-from lightly_ray.selection.data import ObjectEmbeddings, SelectionData, SelectionInputError
+from lightly_ray.selection.data import ColumnsAtRows, ObjectEmbeddings, SelectionData, SelectionInputError
 from lightly_ray.selection.embedding_scores import similarity_scores, typicality_scores
 from lightly_ray.selection.input_values import (
     MAX_NAMED_SAMPLES,
@@ -103,9 +103,11 @@ def _check_data(data: SelectionData) -> None:
         raise SelectionInputError("candidate names must be sorted and unique")
     if data.embeddings is not None and len(data.embeddings) != len(names):
         raise SelectionInputError(f"got {len(data.embeddings)} embeddings for {len(names)} candidates")
-    for name, column in data.lightly_metadata.items():
-        if len(column) != len(names):
-            raise SelectionInputError(f"lightly metadata '{name}' has {len(column)} values for {len(names)}")
+    metadata = data.lightly_metadata
+    for name in metadata:  # columns read at rows have the rows' length: they are not read here
+        count = metadata.row_count if isinstance(metadata, ColumnsAtRows) else len(metadata[name])
+        if count != len(names):
+            raise SelectionInputError(f"lightly metadata '{name}' has {count} values for {len(names)}")
     preselected = np.asarray(data.preselected)
     if preselected.size and (preselected.min() < 0 or preselected.max() >= len(names)):
         raise SelectionInputError(f"preselected indices must be in [0, {len(names)})")

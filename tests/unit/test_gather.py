@@ -6,12 +6,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
 from lightly_ray.datasets.datapool import selection_pool
 from lightly_ray.datasets.rows import as_batch, embedding_matrix, processed_table
 from lightly_ray.pipeline import exact_duplicates
 from lightly_ray.pipeline import gather as gather_module
 from lightly_ray.pipeline.gather import METADATA_COLUMNS, gather_batches
 from lightly_ray.pipeline.row_moves import compact_rows, permute_rows
+from lightly_ray.pipeline.spilled_columns import SpilledColumns
 
 DIM = 6
 
@@ -106,6 +108,28 @@ def test_gather_sorts_marks_duplicates_and_keeps_one_matrix(expected_rows: int |
     assert embeddings is gathered.vectors  # no copy
     np.testing.assert_array_equal(embeddings, columns["embedding"][candidate])
     np.testing.assert_array_equal(gathered.lightly_metadata["sharpness"], columns["lightly_sharpness"])
+
+
+def test_gathered_metadata_and_frame_columns_go_to_scratch_files_from_a_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    columns = _rows(400)
+    columns["video"] = np.where(np.arange(400) % 2 == 0, "clip.mp4", "").astype(object)
+    columns["frame_index"] = np.where(np.arange(400) % 2 == 0, np.arange(400) // 2, -1)
+    monkeypatch.setattr("lightly_ray.pipeline.spilled_columns.SPILL_MIN_BYTES", 400 * 8)
+    gathered = gather_batches(_blocks(columns, 37, 1), remove_exact_duplicates=True)
+    assert isinstance(gathered.lightly_metadata, SpilledColumns)
+    assert isinstance(gathered.frames, SpilledColumns)
+    assert gathered.lightly_metadata.spilled == tuple(LIGHTLY_METADATA_NAMES)
+    assert gathered.frames.spilled == ("frame_index",)  # the video names, constants: in memory
+    for name in LIGHTLY_METADATA_NAMES:
+        np.testing.assert_array_equal(gathered.lightly_metadata[name], columns[f"lightly_{name}"])
+    assert gathered.frames["frame_index"].tolist() == columns["frame_index"].tolist()
+    assert gathered.frames["video"].tolist() == columns["video"].tolist()
+    monkeypatch.setattr("lightly_ray.pipeline.spilled_columns.SPILL_MIN_BYTES", 400 * 8 + 1)
+    small = gather_batches(_blocks(columns, 37, 1), remove_exact_duplicates=True)
+    assert isinstance(small.lightly_metadata, SpilledColumns) and small.lightly_metadata.spilled == ()
+    np.testing.assert_array_equal(small.lightly_metadata["snr"], gathered.lightly_metadata["snr"])
 
 
 def test_gather_without_duplicate_removal_keeps_copies_as_candidates() -> None:

@@ -1,0 +1,131 @@
+"""Per-sample columns the driver keeps in files on its local disk, mapped only while read.
+
+After gathering, the driver holds the embedding matrix for selection, and beside it columns
+that selection rarely reads: nine float64 Lightly metadata columns (144 MB at 2M samples), the
+images' sizes, the frame columns of a video run. Their bytes go to `.npy` files in a scratch
+folder, and each read maps the file read-only (`numpy.load(mmap_mode="r")`): the pages a
+reader touches are in memory while it holds the array, and the operating system's page cache,
+which it can drop under pressure, holds them otherwise. A run's selection that reads none of
+them (DIVERSITY alone) never has them in memory; one that does reads them from the page cache.
+
+The folder is made with `tempfile` (so under `TMPDIR` when that is set) and removed when the
+last mapping that uses it is gone or the process exits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterator, Mapping, MutableMapping
+from pathlib import Path
+
+import numpy as np
+
+# Columns smaller than this stay in memory (a file and a mapping per read would cost more).
+SPILL_MIN_BYTES = 1 << 20
+
+__all__ = ["SPILL_MIN_BYTES", "ScratchFolder", "SpilledColumns"]
+
+
+class ScratchFolder:
+    """A temporary folder on the driver's disk, removed when this object is garbage or at exit."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="lightly-ray-columns-"))
+        self._remove = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
+
+    def remove(self) -> None:
+        """Remove the folder now (the files of mapped columns stay readable until unmapped)."""
+        self._remove()
+
+
+class SpilledColumns(MutableMapping[str, np.ndarray]):
+    """Columns by name: large numeric ones in files of a scratch folder, the others in memory.
+
+    Reading a spilled column returns a read-only memory map of its file; writing one (assigning
+    an array) keeps that array in memory. Iteration follows the order the columns were given in.
+
+    Args:
+        columns: The columns. Numeric arrays of at least `min_bytes` that own their memory are
+            written to files; views of one value (zero strides), object arrays and small arrays
+            stay as they are.
+        folder: Where the files go; a new scratch folder when None.
+        min_bytes: Smallest column that is written to a file (default `SPILL_MIN_BYTES`).
+    """
+
+    def __init__(
+        self,
+        columns: Mapping[str, np.ndarray],
+        folder: ScratchFolder | None = None,
+        min_bytes: int | None = None,
+    ) -> None:
+        self._order: list[str] = []
+        self._memory: dict[str, np.ndarray] = {}
+        self._files: dict[str, Path] = {}
+        self._folder = folder
+        self._min_bytes = SPILL_MIN_BYTES if min_bytes is None else min_bytes
+        self._numbers = itertools.count()
+        for name, values in columns.items():
+            self.add(name, values)
+
+    def add(self, name: str, values: np.ndarray) -> None:
+        """Set a column, written to a file when it is a large numeric one (see the class).
+
+        The caller may drop `values` afterwards: a spilled column's bytes are in its file.
+        """
+        if not _spillable(values, self._min_bytes):
+            self[name] = values
+            return
+        if self._folder is None:
+            self._folder = ScratchFolder()
+        path = self._folder.path / f"{id(self):x}-{next(self._numbers)}.npy"
+        np.save(path, np.ascontiguousarray(values), allow_pickle=False)
+        if name not in self._order:
+            self._order.append(name)
+        self._memory.pop(name, None)
+        self._files[name] = path
+
+    @property
+    def spilled(self) -> tuple[str, ...]:
+        """The names of the columns that are in files."""
+        return tuple(name for name in self._order if name in self._files)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name in self._memory:
+            return self._memory[name]
+        path = self._files[name]  # KeyError for an unknown name, as a dict
+        mapped: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
+        return mapped
+
+    def __setitem__(self, name: str, values: np.ndarray) -> None:
+        if name not in self._memory and name not in self._files:
+            self._order.append(name)
+        self._files.pop(name, None)
+        self._memory[name] = values
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self._memory and name not in self._files:
+            raise KeyError(name)
+        self._memory.pop(name, None)
+        self._files.pop(name, None)
+        self._order.remove(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._order))
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __repr__(self) -> str:
+        return f"SpilledColumns({len(self)} columns, in files: {', '.join(self.spilled) or 'none'})"
+
+
+def _spillable(values: np.ndarray, min_bytes: int) -> bool:
+    return (
+        isinstance(values, np.ndarray)
+        and values.dtype.kind in "biuf"
+        and values.nbytes >= min_bytes
+        and 0 not in values.strides
+    )

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+
+from lightly_ray.pipeline.spilled_columns import ScratchFolder, SpilledColumns
+from lightly_ray.selection.data import ColumnsAtRows
+
+
+def test_large_numeric_columns_go_to_files_and_read_back_read_only() -> None:
+    values = np.arange(1000, dtype=np.float64)
+    columns = SpilledColumns(
+        {
+            "sharpness": values,
+            "tiny": np.arange(3, dtype=np.int64),
+            "video": np.array(["a.mp4", ""] * 500, dtype=object),
+            "constant": np.broadcast_to(np.array([-1]), (1000,)),
+        },
+        min_bytes=1024,
+    )
+    assert columns.spilled == ("sharpness",)
+    assert list(columns) == ["sharpness", "tiny", "video", "constant"]
+    read = columns["sharpness"]
+    assert isinstance(read, np.memmap)
+    np.testing.assert_array_equal(read, values)
+    assert not read.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        read[0] = 5.0
+    np.testing.assert_array_equal(columns["sharpness"][[3, 1]], [3.0, 1.0])
+    assert columns["video"] is not None and columns["video"][0] == "a.mp4"
+    assert columns.get("missing") is None
+    with pytest.raises(KeyError):
+        columns["missing"]
+
+
+def test_assigning_keeps_the_array_in_memory_and_deleting_forgets_it() -> None:
+    columns = SpilledColumns({"width": np.arange(100, dtype=np.int64)}, min_bytes=1)
+    assert columns.spilled == ("width",)
+    columns["width"] = np.zeros(100, dtype=np.int64)
+    assert columns.spilled == ()
+    assert not columns["width"].any()
+    columns.add("height", np.ones(100, dtype=np.int64))
+    assert columns.spilled == ("height",)
+    assert dict(columns.items()).keys() == {"width", "height"}
+    del columns["height"]
+    assert list(columns) == ["width"] and len(columns) == 1
+    with pytest.raises(KeyError):
+        del columns["height"]
+
+
+def test_the_scratch_folder_goes_with_its_last_user_and_a_held_mapping_stays_readable() -> None:
+    folder = ScratchFolder()
+    path = folder.path
+    columns = SpilledColumns({"snr": np.arange(512, dtype=np.float64)}, folder, min_bytes=1)
+    held = columns["snr"]
+    del folder, columns
+    gc.collect()
+    assert not path.exists()
+    assert float(held[511]) == 511.0  # the mapping outlives its file
+
+
+def test_columns_at_rows_read_the_source_at_each_access() -> None:
+    source = SpilledColumns({"sharpness": np.arange(10, dtype=np.float64) * 2}, min_bytes=1)
+    columns = ColumnsAtRows(source, ["sharpness", "snr"], np.array([7, 2]))
+    assert list(columns) == ["sharpness", "snr"] and len(columns) == 2 and columns.row_count == 2
+    read = columns["sharpness"]
+    assert type(read) is np.ndarray and read.tolist() == [14.0, 4.0]  # a copy, not the file's map
+    assert columns["snr"].tolist() == [0.0, 0.0]  # offered but not gathered: zeros
+    source["sharpness"] = np.ones(10)
+    assert columns["sharpness"].tolist() == [1.0, 1.0]
+    with pytest.raises(KeyError):
+        columns["width"]
