@@ -23,7 +23,7 @@ from lightly_ray.pipeline.crops import BOX_INDEX, CATEGORY, CROP_COLUMNS, PARENT
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
 from lightly_ray.pipeline.exact_duplicates import first_with_same_hash
 from lightly_ray.pipeline.row_moves import ColumnBuffer, compact_rows, permute_rows, release_free_memory
-from lightly_ray.pipeline.spilled_columns import ScratchFolder, SpilledColumns
+from lightly_ray.pipeline.spilled_columns import ScratchFolder, SpilledColumns, columns_at
 
 Batch = dict[str, np.ndarray]
 
@@ -67,7 +67,7 @@ class GatheredSamples:
             run without videos) is a read-only view of that value.
         content_hashes: Hash of each image file's bytes ("" for frames and unread files), an
             Arrow string column (a third of the memory of Python strings) in chunks of at most
-            CAST_ROWS; empty when the samples were not decoded.
+            HASH_TAKE_ROWS; empty when the samples were not decoded.
         detections: The samples' `width` and `height`, with pretagging `pretag.PRETAG_COLUMNS`
             and with object level `crops.CROP_COLUMNS`, rows as `names`, where the pipeline made
             them: `pretag_count` is -1 for samples this run did not detect in (reused
@@ -136,12 +136,12 @@ class GatheredSamples:
             duplicate_of=self.duplicate_of[mask],
             vectors=self.vectors[used],
             vector_row=np.where(which >= 0, np.searchsorted(used, which), -1),
-            lightly_metadata=_rows_of_columns(self.lightly_metadata, mask),
-            frames=_rows_of_columns(self.frames, mask),
+            lightly_metadata=columns_at(self.lightly_metadata, mask),
+            frames=columns_at(self.frames, mask),
             content_hashes=self.content_hashes.filter(pa.array(mask))
             if len(self.content_hashes) == len(mask)
             else self.content_hashes,
-            detections=_rows_of_columns(self.detections, mask),
+            detections=columns_at(self.detections, mask),
         )
 
     def candidate_frames(self) -> dict[str, np.ndarray]:
@@ -214,14 +214,6 @@ class GatheredSamples:
         return pa.chunked_array(chunks, type=pa.list_(pa.float32(), self.dim))
 
 
-def _rows_of_columns(columns: MutableMapping[str, np.ndarray], mask: np.ndarray) -> SpilledColumns:
-    """The columns at the rows of `mask`, each taken and spilled in turn (as gathering does)."""
-    taken = SpilledColumns({})
-    for name in columns:
-        taken.add(name, columns[name][mask])
-    return taken
-
-
 # Shorter runs of consecutive rows are copied with their neighbours rather than sliced: fewer chunks.
 MIN_SHARED_RUN = 64
 
@@ -251,6 +243,8 @@ def _contiguous_runs(which: np.ndarray, min_length: int) -> list[tuple[int, int]
 
 # Rows per slice when an Arrow column is cast to a type with 32-bit offsets (2 GiB a chunk at most).
 CAST_ROWS = 1 << 22
+# Sorted hashes taken from the blocks' hashes per slice of this many rows (a chunk each).
+HASH_TAKE_ROWS = 1 << 16
 
 
 def cast_in_slices(values: pa.Array | pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
@@ -324,7 +318,8 @@ def gather_batches(
     ok = sorted_column("ok")
     parts = pa.chunked_array(hash_parts, pa.large_string())
     hash_parts.clear()
-    hashes = take_in_slices(parts, order, CAST_ROWS, pa.string())  # the blocks' hashes, then these
+    # The blocks' hashes and the sorted ones, never a third (concatenated) copy between them.
+    hashes = take_in_slices(parts, order, HASH_TAKE_ROWS, pa.string())
     del parts
     matrix = buffer.result()
     permute_rows(matrix, order)

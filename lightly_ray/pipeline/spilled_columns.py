@@ -26,7 +26,7 @@ import numpy as np
 # Columns smaller than this stay in memory (a file and a mapping per read would cost more).
 SPILL_MIN_BYTES = 1 << 20
 
-__all__ = ["SPILL_MIN_BYTES", "ScratchFolder", "SpilledColumns"]
+__all__ = ["SPILL_MIN_BYTES", "ScratchFolder", "SpilledColumns", "columns_at"]
 
 
 class ScratchFolder:
@@ -120,6 +120,14 @@ class SpilledColumns(MutableMapping[str, np.ndarray]):
 
     def __repr__(self) -> str:
         return f"SpilledColumns({len(self)} columns, in files: {', '.join(self.spilled) or 'none'})"
+
+
+def columns_at(columns: Mapping[str, np.ndarray], rows: np.ndarray) -> SpilledColumns:
+    """The columns at `rows` (indices or a mask), each taken and spilled in turn."""
+    taken = SpilledColumns({})
+    for name in columns:
+        taken.add(name, columns[name][rows])
+    return taken
 
 
 def _spillable(values: np.ndarray, min_bytes: int) -> bool:

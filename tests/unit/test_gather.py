@@ -222,6 +222,7 @@ def test_a_corrupt_first_file_does_not_turn_the_column_into_a_copy(monkeypatch: 
 
 def test_long_string_columns_are_cast_in_slices(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(gather_module, "CAST_ROWS", 16)
+    monkeypatch.setattr(gather_module, "HASH_TAKE_ROWS", 16)
     columns = _rows(100)
     gathered = gather_batches(_blocks(columns, 30, 8), remove_exact_duplicates=True)
     listing = pa.table({"name": pa.array(columns["name"], pa.string()), "size": np.ones(100, dtype=np.int64)})
@@ -237,6 +238,7 @@ def test_long_string_columns_are_cast_in_slices(monkeypatch: pytest.MonkeyPatch)
 def test_duplicates_match_a_reference_across_slices(monkeypatch: pytest.MonkeyPatch, slice_rows: int) -> None:
     """Copies anywhere in name order, several of one file, corrupt files with a hash: a dict's answer."""
     monkeypatch.setattr(gather_module, "CAST_ROWS", slice_rows)
+    monkeypatch.setattr(gather_module, "HASH_TAKE_ROWS", slice_rows)
     monkeypatch.setattr(exact_duplicates, "COMPARE_ROWS", slice_rows)
     rng = np.random.default_rng(3)
     count = 200
