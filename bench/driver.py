@@ -7,7 +7,9 @@ through the run's own steps, in the run's order, with the run's listing of the N
 throughout (a run lists its input first and keeps the listing to the end):
 
 * `gather`: `pipeline.gather.gather_batches` (sort by name, duplicates, the matrix);
-* `pool`: `datasets.datapool.selection_pool` (the candidates selection sees);
+* `pool`: `datasets.datapool.plan_datapool` for a run without the datapool (before gathering,
+  as the run plans before embedding; the plan is held to the end), then `restrict_candidates`
+  and `selection_pool` (the candidates selection sees);
 * `selection`: `selection.inputs.build_problem`, `selection.engine.select` and
   `selection.explain.explain_selection` (DIVERSITY on the embeddings, k picks);
 * `report`: `report.run_report.report_samples` and `ReportInProgress` (the samples the report
@@ -50,7 +52,7 @@ from rss_peak import RssPeak
 
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES, SelectionConfig
 from lightly_ray.datasets.annotations import annotate
-from lightly_ray.datasets.datapool import selection_pool
+from lightly_ray.datasets.datapool import plan_datapool, restrict_candidates, selection_pool
 from lightly_ray.datasets.rows import (
     ListingIndex,
     processed_here_rows,
@@ -58,6 +60,7 @@ from lightly_ray.datasets.rows import (
     processed_slices,
     rows_named_in,
 )
+from lightly_ray.datasets.store import Dataset, DatasetState
 from lightly_ray.outputs.run_folder import PARQUET_ROW_GROUP, RunFolder
 from lightly_ray.outputs.sample_files import write_sample_lists, write_selection_table
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
@@ -181,12 +184,21 @@ def run(n: int, k: int, seed: int) -> dict[str, Any]:
         tempfile.TemporaryDirectory() as empty_input,
     ):
         listing = listing_of(n)
+        plan = plan_datapool(
+            listing,
+            Dataset(Location(folder_path, writable=True), "bench"),
+            DatasetState(name="bench"),
+            {},
+            use_datapool=False,
+            process_all=False,
+        )
         with RssPeak() as watch:
             began = time.perf_counter()
             gathered = gather_batches(blocks(n, seed), remove_exact_duplicates=True, expected_rows=n)
         stage("gather", watch, began)
         with RssPeak() as watch:
             began = time.perf_counter()
+            restrict_candidates(gathered, plan)  # as run_steps.pool_and_inputs does
             pool = selection_pool(gathered, None)
         stage("pool", watch, began)
         with RssPeak() as watch:

@@ -39,8 +39,9 @@ class DatapoolPlan:
         reused: Processed rows of earlier runs this run uses instead of processing (None: none).
         resumed: Rows of the embedding cache this run uses instead of processing: what a run
             that did not finish embedded (None: none).
-        new_files: Names of the listed files that are candidates (all of them without datapool
-            or with process_all).
+        new_files: Names of the listed files that are candidates; None when all of them are
+            (without the datapool, on its first run, or with process_all), so that no set of
+            every name is held.
         preselected: The dataset's samples with a reusable embedding (None: none).
         reembed: Names of preselected samples whose embedding must come from this run (the
             embedding settings changed).
@@ -49,7 +50,7 @@ class DatapoolPlan:
     to_process: pa.Table
     reused: pa.Table | None = None
     resumed: pa.Table | None = None
-    new_files: set[str] = field(default_factory=set)
+    new_files: set[str] | None = None
     preselected: pa.Table | None = None
     reembed: list[str] = field(default_factory=list)
 
@@ -138,9 +139,9 @@ def plan_datapool(
         use_datapool: `worker_config.use_datapool`.
         process_all: `worker_config.datasource.process_all`.
     """
-    names = listing.column("name").to_pylist()
     if not use_datapool or not state.runs:
-        return DatapoolPlan(to_process=listing, new_files=set(names))
+        return DatapoolPlan(to_process=listing)
+    names = listing.column("name").to_pylist()
     files = dataset.read_table(state, "files")
     seen = _file_keys(files, "file") if files is not None else {}
     current = _file_keys(listing, "name")
@@ -170,7 +171,7 @@ def plan_datapool(
     to_process = listing.filter(
         pc.is_in(listing.column("name"), value_set=pa.array(sorted(process), pa.string()))
     )
-    candidates = set(names) if process_all else new_files
+    candidates = None if process_all else new_files
     logger.info(
         "datapool '%s': %d samples from %d runs are preselected; %d of %d listed files are new%s",
         dataset.name,
@@ -194,7 +195,10 @@ def restrict_candidates(gathered: GatheredSamples, plan: DatapoolPlan) -> None:
 
     Samples without frame columns (an embeddings CSV) are matched by name: a listed file that is
     not new is no candidate; a frame's video is unknown there, so frames stay candidates.
+    Nothing changes when every listed file is a candidate (`new_files` is None).
     """
+    if plan.new_files is None:
+        return
     names = pa.array(gathered.names, pa.large_string())
     new_files = pa.array(sorted(plan.new_files), pa.large_string())
     if gathered.frames:
