@@ -8,8 +8,9 @@ throughout (a run lists its input first and keeps the listing to the end):
 
 * `gather`: `pipeline.gather.gather_batches` (sort by name, duplicates, the matrix);
 * `pool`: `datasets.datapool.plan_datapool` for a run without the datapool (before gathering,
-  as the run plans before embedding; the plan is held to the end), then `restrict_candidates`
-  and `selection_pool` (the candidates selection sees);
+  as the run plans before embedding; the plan is held to the end), then the listing mapped from
+  a scratch file (`run_steps.map_listing`), `restrict_candidates` and `selection_pool` (the
+  candidates selection sees);
 * `selection`: `selection.inputs.build_problem`, `selection.engine.select` and
   `selection.explain.explain_selection` (DIVERSITY on the embeddings, k picks);
 * `report`: `report.run_report.report_samples` and `ReportInProgress` (the samples the report
@@ -67,6 +68,7 @@ from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
 from lightly_ray.pipeline.gather import gather_batches
 from lightly_ray.pipeline.row_moves import release_free_memory
 from lightly_ray.report.run_report import PictureSources, ReportInProgress, report_samples
+from lightly_ray.run_steps import map_listing
 from lightly_ray.selection.data import SelectionData
 from lightly_ray.selection.engine import select
 from lightly_ray.selection.explain import explain_selection
@@ -198,6 +200,8 @@ def run(n: int, k: int, seed: int) -> dict[str, Any]:
         stage("gather", watch, began)
         with RssPeak() as watch:
             began = time.perf_counter()
+            listing = map_listing(listing, plan)  # as run.py does once embedding is done
+            release_free_memory()  # as run_steps.pool_and_inputs does
             restrict_candidates(gathered, plan)  # as run_steps.pool_and_inputs does
             pool = selection_pool(gathered, None)
         stage("pool", watch, began)

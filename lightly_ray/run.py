@@ -48,6 +48,7 @@ from lightly_ray.run_steps import (
     config_record,
     crop_run,
     index_run_videos,
+    map_listing,
     pool_and_inputs,
     select_pool,
     sequence_names,
@@ -189,17 +190,18 @@ def _run(
             logger.info("run %s: listing %s", folder.run_id, input_location.url)
             with watch("listing"):
                 listed = list_images(input_location, prepared.relevant, parallel=True)
-            listing = listed.table
+            listing, other_files = listed.table, listed.other_files
+            del listed  # the listing is mapped from a file after embedding (run_steps.map_listing)
             check_listing(listing, input_location, prepared.relevant)
             # The lock's settle time has passed while Ray started and the input was listed
             # (nothing that depends on the dataset happened before).
             lock.confirm()
             run_dataset = prepared.dataset.reloaded(config)  # as it is now that the run holds it
-            if listed.other_files:
+            if other_files:
                 logger.info(
                     "%d other files are not read: %s",
-                    sum(listed.other_files.values()),
-                    describe_counts(listed.other_files),
+                    sum(other_files.values()),
+                    describe_counts(other_files),
                 )
             settings = embedding_settings(config)
             dataset = prepared.dataset.dataset
@@ -249,6 +251,7 @@ def _run(
                     )
                 else:
                     embedded = embed_from_csv(config, lightly_location, plan.to_process, videos)
+        listing = map_listing(listing, plan)
         gathered = objects.split(embedded.gathered) if objects is not None else embedded.gathered
         on_crops = objects is not None and objects.on_crops
         with watch("inputs"):
@@ -346,7 +349,7 @@ def _run(
             **({"placement": placement} if placement else {}),
         },
         embedding=embedded.source,
-        inputs={**inputs.report(), "otherFiles": dict(sorted(listed.other_files.items()))},
+        inputs={**inputs.report(), "otherFiles": dict(sorted(other_files.items()))},
     )
     report.update(training.report() if training is not None else {})
     report["dataset"] = {"name": dataset.name, "tag": tag if selected else None, "url": dataset.url}

@@ -23,7 +23,7 @@ from lightly_ray.pipeline.crops import BOX_INDEX, CATEGORY, CROP_COLUMNS, PARENT
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
 from lightly_ray.pipeline.exact_duplicates import first_with_same_hash
 from lightly_ray.pipeline.row_moves import ColumnBuffer, compact_rows, permute_rows, release_free_memory
-from lightly_ray.pipeline.spilled_columns import ScratchFolder, SpilledColumns, columns_at
+from lightly_ray.pipeline.spilled_columns import ScratchFolder, SpilledColumns, columns_at, mapped_table
 
 Batch = dict[str, np.ndarray]
 
@@ -310,8 +310,9 @@ def gather_batches(
     names = names[order]
 
     def sorted_column(name: str) -> np.ndarray:
-        """A column in name order; its buffer goes (one column's copy at a time)."""
-        values: np.ndarray = buffers.pop(name).result()[order]
+        """A column in name order; its buffer goes (one column's copy at a time, none of one value)."""
+        column = buffers.pop(name)
+        values: np.ndarray = column.result() if column.is_constant else column.result()[order]
         return values
 
     errors = sorted_column("error")
@@ -324,6 +325,7 @@ def gather_batches(
     matrix = buffer.result()
     permute_rows(matrix, order)
     first = first_with_same_hash(hashes, ok) if remove_exact_duplicates else np.arange(len(names))
+    hashes = mapped_table(pa.table({"content_hash": hashes})).column(0)  # read again when writing
     duplicate = first != np.arange(len(names))
     duplicate_of = np.full(len(names), "", dtype=object)
     duplicate_of[duplicate] = names[first[duplicate]]

@@ -10,11 +10,16 @@ them (DIVERSITY alone) never has them in memory; one that does reads them from t
 
 The folder is made with `tempfile` (so under `TMPDIR` when that is set) and removed when the
 last mapping that uses it is gone or the process exits.
+
+Arrow tables the driver keeps for the end of the run (the listing, the content hashes) go to a
+scratch file too (`mapped_table`), mapped back at once: their pages are resident from the
+first read on, so a table is mapped once the reads before selection are done.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import tempfile
 import weakref
@@ -22,11 +27,12 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 # Columns smaller than this stay in memory (a file and a mapping per read would cost more).
 SPILL_MIN_BYTES = 1 << 20
 
-__all__ = ["SPILL_MIN_BYTES", "ScratchFolder", "SpilledColumns", "columns_at"]
+__all__ = ["SPILL_MIN_BYTES", "ScratchFolder", "SpilledColumns", "columns_at", "mapped_table"]
 
 
 class ScratchFolder:
@@ -128,6 +134,26 @@ def columns_at(columns: Mapping[str, np.ndarray], rows: np.ndarray) -> SpilledCo
     for name in columns:
         taken.add(name, columns[name][rows])
     return taken
+
+
+def mapped_table(table: pa.Table) -> pa.Table:
+    """`table` written to a scratch file (Arrow IPC) and mapped back read-only, the same values.
+
+    The file is unlinked at once: the mapping keeps its pages until the last buffer of the
+    returned table is gone. Its memory is the page cache's, not the process's, until read. A
+    table under `SPILL_MIN_BYTES` is returned as it is.
+    """
+    if table.nbytes < SPILL_MIN_BYTES:
+        return table
+    handle, path = tempfile.mkstemp(prefix="lightly-ray-table-", suffix=".arrow")
+    os.close(handle)
+    try:
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        mapped: pa.Table = pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
+    finally:
+        os.unlink(path)
+    return mapped
 
 
 def _spillable(values: np.ndarray, min_bytes: int) -> bool:

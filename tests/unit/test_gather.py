@@ -337,3 +337,32 @@ def test_rows_of_names_and_of_samples_processed_here() -> None:
     )
     assert processed_here_rows(gathered, reused).tolist() == expected.tolist()
     assert processed_here_rows(gathered, None).tolist() == list(range(60))
+
+
+def test_a_column_buffer_keeps_one_value_until_another_comes() -> None:
+    from lightly_ray.pipeline.row_moves import ColumnBuffer
+
+    constant = ColumnBuffer(100, np.int64)
+    for block in (np.full(3, -1, dtype=np.int32), np.zeros(0, dtype=np.int64), np.full(4, -1)):
+        constant.add(block)
+    assert constant.is_constant and constant.values is None
+    values = constant.result()
+    assert values.tolist() == [-1] * 7 and values.strides == (0,) and values.dtype == np.int64
+    assert not values.flags.writeable
+    videos = ColumnBuffer(None, object)
+    videos.add(np.array(["", ""], dtype=object))
+    videos.add(np.array(["", "a.mp4", ""], dtype=object))  # another value: the rows so far are written
+    videos.add(np.array([""], dtype=object))
+    assert not videos.is_constant
+    assert videos.result().tolist() == ["", "", "", "a.mp4", "", ""]
+    changed = ColumnBuffer(2, np.float64)
+    changed.add(np.array([0.5, 0.5]))
+    changed.add(np.array([0.25]))  # one value in its block, but not the buffer's
+    assert changed.result().tolist() == [0.5, 0.5, 0.25] and not changed.is_constant
+    nan = ColumnBuffer(None, np.float64)
+    nan.add(np.array([np.nan, np.nan]))
+    assert not nan.is_constant and np.isnan(nan.result()).all()
+    assert ColumnBuffer(None, np.int64).result().tolist() == []
+    matrix = ColumnBuffer(None, np.float32)
+    matrix.add(np.ones((2, 3), dtype=np.float32))
+    assert not matrix.is_constant and matrix.result().shape == (2, 3)

@@ -3,9 +3,12 @@ from __future__ import annotations
 import gc
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
-from lightly_ray.pipeline.spilled_columns import ScratchFolder, SpilledColumns
+from lightly_ray.datasets.datapool import DatapoolPlan
+from lightly_ray.pipeline.spilled_columns import ScratchFolder, SpilledColumns, mapped_table
+from lightly_ray.run_steps import map_listing
 from lightly_ray.selection.data import ColumnsAtRows
 
 
@@ -72,3 +75,24 @@ def test_columns_at_rows_read_the_source_at_each_access() -> None:
     assert columns["sharpness"].tolist() == [1.0, 1.0]
     with pytest.raises(KeyError):
         columns["width"]
+
+
+def test_a_mapped_table_has_the_same_values_and_the_plan_takes_the_mapped_listing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    listing = pa.table(
+        {
+            "name": pa.chunked_array([pa.array(["a.png", "b.png"]), pa.array(["c.mp4"])]),
+            "size": pa.chunked_array([pa.array([1, 2]), pa.array([3])]),
+        }
+    )
+    monkeypatch.setattr("lightly_ray.pipeline.spilled_columns.SPILL_MIN_BYTES", 1)
+    mapped = mapped_table(listing)
+    assert mapped is not listing and mapped.equals(listing) and mapped.column("name").num_chunks == 2
+    plan = DatapoolPlan(to_process=listing)
+    assert map_listing(listing, plan).equals(listing) and plan.to_process is not listing
+    other = DatapoolPlan(to_process=listing.slice(1))  # a datapool rerun's own rows stay as they are
+    map_listing(listing, other)
+    assert other.to_process.num_rows == 2
+    monkeypatch.setattr("lightly_ray.pipeline.spilled_columns.SPILL_MIN_BYTES", listing.nbytes + 1)
+    assert mapped_table(listing) is listing
