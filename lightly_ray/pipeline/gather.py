@@ -338,7 +338,7 @@ def gather_batches(
         metadata.add(name, sorted_column(f"{METADATA_COLUMN_PREFIX}{name}"))
     frames = SpilledColumns({}, folder)
     for name in FRAME_COLUMNS:
-        frames.add(name, _constant_as_view(sorted_column(name)))
+        frames.add(name, sorted_column(name))  # one value in every row: a view (ColumnBuffer)
     detections = SpilledColumns({}, folder)
     for name, found in _optional_columns(optional, sizes).items():
         detections.add(name, found[order])
@@ -358,16 +358,6 @@ def gather_batches(
     del buffer
     release_free_memory()
     return gathered
-
-
-def _constant_as_view(values: np.ndarray) -> np.ndarray:
-    """A column whose rows all hold one value as a read-only view of that value (no bytes a row).
-
-    The frame columns of a run without videos: five columns of 8 bytes a sample otherwise.
-    """
-    if len(values) and bool((values == values[0]).all()):
-        return np.broadcast_to(values[:1].copy(), values.shape)  # a copy: the view would keep `values`
-    return values
 
 
 def _optional_columns(

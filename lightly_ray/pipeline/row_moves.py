@@ -139,7 +139,7 @@ class ColumnBuffer:
 
     def _same_value(self, block: np.ndarray) -> bool:
         """Whether `block` (1-D) holds only the buffer's one value (any one value when it has none)."""
-        if block.ndim != 1 or (self.rows and self.constant is None):
+        if block.ndim != 1:
             return False
         if not len(block):
             return True

@@ -40,11 +40,7 @@ class ScratchFolder:
 
     def __init__(self) -> None:
         self.path = Path(tempfile.mkdtemp(prefix="lightly-ray-columns-"))
-        self._remove = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
-
-    def remove(self) -> None:
-        """Remove the folder now (the files of mapped columns stay readable until unmapped)."""
-        self._remove()
+        weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
 
 
 class SpilledColumns(MutableMapping[str, np.ndarray]):
