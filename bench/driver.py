@@ -7,10 +7,10 @@ through the run's own steps, in the run's order, with the run's listing of the N
 throughout (a run lists its input first and keeps the listing to the end):
 
 * `gather`: `pipeline.gather.gather_batches` (sort by name, duplicates, the matrix);
-* `pool`: `datasets.datapool.plan_datapool` for a run without the datapool (before gathering,
-  as the run plans before embedding; the plan is held to the end), then the listing mapped from
-  a scratch file (`run_steps.map_listing`), `restrict_candidates` and `selection_pool` (the
-  candidates selection sees);
+* `pool`: `restrict_candidates` and `selection_pool` (the candidates selection sees), after
+  `datasets.datapool.plan_datapool` for a run without the datapool and the listing mapped from a
+  scratch file (`run_steps.map_listing`), both before gathering as the run plans and maps before
+  embedding (the plan is held to the end);
 * `selection`: `selection.inputs.build_problem`, `selection.engine.select` and
   `selection.explain.explain_selection` (DIVERSITY on the embeddings, k picks);
 * `report`: `report.run_report.report_samples` and `ReportInProgress` (the samples the report
@@ -135,7 +135,7 @@ def blocks(n: int, seed: int) -> Iterator[dict[str, np.ndarray]]:
 
 
 def listing_of(n: int) -> pa.Table:
-    """The run's listing of the N files (name, size, mtime_ns), made 100,000 names at a time.
+    """The run's listing of the N files (name, size, mtime_ns), sorted by name as `list_images` returns it.
 
     A run lists its input before anything else and holds the listing to the end (the processed
     rows take each file's size and mtime from it), so it is made before gathering here too.
@@ -146,13 +146,14 @@ def listing_of(n: int) -> pa.Table:
             for start in range(0, n, 100_000)
         ]
     )
-    return pa.table(
+    table = pa.table(
         {
             "name": names,
             "size": pa.array(np.full(n, 100_000, dtype=np.int64)),
             "mtime_ns": pa.array(np.full(n, 1_700_000_000_000_000_000, dtype=np.int64)),
         }
     )
+    return table.sort_by("name").combine_chunks()
 
 
 def picture_sources(listing: pa.Table, input_folder: str) -> PictureSources:
@@ -194,13 +195,13 @@ def run(n: int, k: int, seed: int) -> dict[str, Any]:
             use_datapool=False,
             process_all=False,
         )
+        listing = map_listing(listing, plan)  # as run.py does once planned
         with RssPeak() as watch:
             began = time.perf_counter()
             gathered = gather_batches(blocks(n, seed), remove_exact_duplicates=True, expected_rows=n)
         stage("gather", watch, began)
         with RssPeak() as watch:
             began = time.perf_counter()
-            listing = map_listing(listing, plan)  # as run.py does once embedding is done
             release_free_memory()  # as run_steps.pool_and_inputs does
             restrict_candidates(gathered, plan)  # as run_steps.pool_and_inputs does
             pool = selection_pool(gathered, None)

@@ -25,6 +25,7 @@ from lightly_ray.pipeline.gather import GatheredSamples, gather_batches
 from lightly_ray.pipeline.in_driver import embed_in_driver, embeds_in_driver
 from lightly_ray.pipeline.pretag import PretagOutput
 from lightly_ray.pipeline.sizing import ClusterShape
+from lightly_ray.pipeline.spilled_columns import drop_mapped_pages
 from lightly_ray.pipeline.units import IndexedVideos, build_units, sample_names
 from lightly_ray.progress import logger, progress_bar
 from lightly_ray.storage import Location, relative_inside
@@ -89,6 +90,7 @@ def embed_with_model(
         )
     cluster = ClusterShape.current()
     units = build_units(listing, videos)
+    drop_mapped_pages()  # the mapped listing's pages the units were made from (run_steps.map_listing)
     total = int(unit_samples(units).sum())
     plan: dict[str, Any] = {
         "input_location": input_location,

@@ -191,7 +191,7 @@ def _run(
             with watch("listing"):
                 listed = list_images(input_location, prepared.relevant, parallel=True)
             listing, other_files = listed.table, listed.other_files
-            del listed  # the listing is mapped from a file after embedding (run_steps.map_listing)
+            del listed  # the listing is mapped from a file once planned (run_steps.map_listing)
             check_listing(listing, input_location, prepared.relevant)
             # The lock's settle time has passed while Ray started and the input was listed
             # (nothing that depends on the dataset happened before).
@@ -225,6 +225,7 @@ def _run(
                 plan.resume(cached, dataset.name)
                 if worker.object_level.task_name is not None:  # crops come from decoded images
                     plan.process_reused(listing)
+            listing = map_listing(listing, plan)
             with watch("videos"):
                 videos = index_run_videos(input_location, plan.to_process)
             objects = crop_run(config, lightly_location, listing, plan.to_process, videos, dataset.name)
@@ -251,7 +252,6 @@ def _run(
                     )
                 else:
                     embedded = embed_from_csv(config, lightly_location, plan.to_process, videos)
-        listing = map_listing(listing, plan)
         gathered = objects.split(embedded.gathered) if objects is not None else embedded.gathered
         on_crops = objects is not None and objects.on_crops
         with watch("inputs"):

@@ -58,9 +58,10 @@ def crop_run(
 def map_listing(listing: pa.Table, plan: DatapoolPlan) -> pa.Table:
     """The listing mapped from a scratch file (`spilled_columns.mapped_table`), in the plan too.
 
-    Once the pipeline has taken the files to process, the driver reads the listing again only
-    when writing (sizes, frames, publishing); mapped, its 131 MB at 2M files are not in the
-    driver's memory during selection.
+    Once planned, the driver reads the listing to make the pipeline's work units and again
+    only when writing (sizes, frames, publishing); mapped, its 131 MB at 2M files are not in
+    the driver's memory while it gathers and selects (the pages those reads touch are dropped
+    after them: `spilled_columns.drop_mapped_pages`).
     """
     mapped = mapped_table(listing)
     if plan.to_process is listing:

@@ -24,6 +24,7 @@ from lightly_ray.pipeline.gather import (
     cast_in_slices,
     vector_column,
 )
+from lightly_ray.pipeline.spilled_columns import drop_mapped_pages
 
 Batch = dict[str, np.ndarray]
 
@@ -51,6 +52,7 @@ class ListingIndex:
     def __init__(self, listing: pa.Table) -> None:
         self.listing = listing
         self.names = SortedStrings(listing.column("name"))
+        drop_mapped_pages()  # a mapped listing's pages that sorting (or checking the order) read
 
     def size_and_mtime(self, files: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
         """Each file's size and mtime_ns from the listing; 0 for a file it does not list."""
@@ -111,7 +113,9 @@ def processed_rows(
         frame_values = pick(gathered.frames.get(column))
         if frame_values is not None:
             columns[column] = frame_values
-    return _table(columns, run_id)
+    table = _table(columns, run_id)
+    drop_mapped_pages()  # the pages of the mapped listing and hashes these rows were read from
+    return table
 
 
 def processed_slices(

@@ -12,13 +12,16 @@ The folder is made with `tempfile` (so under `TMPDIR` when that is set) and remo
 last mapping that uses it is gone or the process exits.
 
 Arrow tables the driver keeps for the end of the run (the listing, the content hashes) go to a
-scratch file too (`mapped_table`), mapped back at once: their pages are resident from the
-first read on, so a table is mapped once the reads before selection are done.
+scratch file too (`mapped_table`), mapped back at once: the pages a read touches are resident
+until `drop_mapped_pages` hands them back to the page cache, which the run does after each
+pass over them (`row_moves.release_free_memory`, and after each slice it writes).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import mmap
 import os
 import shutil
 import tempfile
@@ -32,7 +35,14 @@ import pyarrow as pa
 # Columns smaller than this stay in memory (a file and a mapping per read would cost more).
 SPILL_MIN_BYTES = 1 << 20
 
-__all__ = ["SPILL_MIN_BYTES", "ScratchFolder", "SpilledColumns", "columns_at", "mapped_table"]
+__all__ = [
+    "SPILL_MIN_BYTES",
+    "ScratchFolder",
+    "SpilledColumns",
+    "columns_at",
+    "drop_mapped_pages",
+    "mapped_table",
+]
 
 
 class ScratchFolder:
@@ -132,12 +142,17 @@ def columns_at(columns: Mapping[str, np.ndarray], rows: np.ndarray) -> SpilledCo
     return taken
 
 
+# The maps behind `mapped_table`'s tables, for `drop_mapped_pages` (each goes with its table).
+_TABLE_MAPS: weakref.WeakSet[mmap.mmap] = weakref.WeakSet()
+
+
 def mapped_table(table: pa.Table) -> pa.Table:
     """`table` written to a scratch file (Arrow IPC) and mapped back read-only, the same values.
 
     The file is unlinked at once: the mapping keeps its pages until the last buffer of the
-    returned table is gone. Its memory is the page cache's, not the process's, until read. A
-    table under `SPILL_MIN_BYTES` is returned as it is.
+    returned table is gone. Its memory is the page cache's, not the process's, until read; the
+    pages read are the process's until `drop_mapped_pages`. A table under `SPILL_MIN_BYTES` is
+    returned as it is.
     """
     if table.nbytes < SPILL_MIN_BYTES:
         return table
@@ -146,10 +161,27 @@ def mapped_table(table: pa.Table) -> pa.Table:
     try:
         with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
-        mapped: pa.Table = pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
+        with open(path, "rb") as handle_file:
+            pages = mmap.mmap(handle_file.fileno(), 0, access=mmap.ACCESS_READ)
     finally:
         os.unlink(path)
+    # Zero copy: the table's buffers are slices of the map, which lives as long as they do.
+    mapped: pa.Table = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(pages))).read_all()
+    _TABLE_MAPS.add(pages)
     return mapped
+
+
+def drop_mapped_pages() -> None:
+    """Let go of the pages of `mapped_table`'s files that reads brought into the process.
+
+    They stay in the page cache, from which the next read maps them again (a minor fault, no
+    disk read while the system has the memory); under memory pressure the system may drop them
+    there too, as it cannot drop the process's own memory. Called after each pass over those
+    tables (a stage of the run, a slice of the rows written).
+    """
+    for pages in list(_TABLE_MAPS):
+        with contextlib.suppress(ValueError, OSError):  # closed, or no madvise on this system
+            pages.madvise(mmap.MADV_DONTNEED)
 
 
 def _spillable(values: np.ndarray, min_bytes: int) -> bool:

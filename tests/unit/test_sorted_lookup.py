@@ -33,6 +33,7 @@ def test_positions_match_index_in(monkeypatch: pytest.MonkeyPatch, lookup_rows: 
 def test_sparse_wanted_strings_split_their_range(monkeypatch: pytest.MonkeyPatch) -> None:
     """Few wanted strings spread over many values: slices are halved until their range is small."""
     monkeypatch.setattr(sorted_lookup, "LOOKUP_ROWS", 4)
+    monkeypatch.setattr(sorted_lookup, "SPARSE_RANGE", 1)
     values = pa.array([f"{index:06d}" for index in range(1000)])
     wanted = pa.array([f"{index:06d}" for index in range(0, 1000, 97)] + ["x"])
     seen: list[int] = []
@@ -47,6 +48,23 @@ def test_sparse_wanted_strings_split_their_range(monkeypatch: pytest.MonkeyPatch
     assert seen and max(seen) <= sorted_lookup.RANGE_FACTOR * 4
 
 
+def test_few_wanted_strings_read_values_near_them_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A handful of names among many values: ranges shrink with the names' count, not the slice size."""
+    monkeypatch.setattr(sorted_lookup, "SPARSE_RANGE", 8)
+    values = pa.array([f"{index:07d}" for index in range(200_000)])
+    wanted = pa.array([f"{index:07d}" for index in range(3, 200_000, 9_973)] + ["9999999x"])
+    seen: list[int] = []
+    original = pc.index_in
+
+    def counted(part: pa.Array, value_set: pa.Array) -> pa.Array:
+        seen.append(len(value_set))
+        return original(part, value_set=value_set)
+
+    monkeypatch.setattr(sorted_lookup.pc, "index_in", counted)
+    assert SortedStrings(values).positions(wanted).tolist() == [*range(3, 200_000, 9_973), -1]
+    assert sum(seen) <= 21 * sorted_lookup.RANGE_FACTOR * 8  # not the 200,000 values
+
+
 def test_empty_sides_and_nulls() -> None:
     assert SortedStrings(pa.array(["a"])).positions(pa.array([], pa.string())).tolist() == []
     assert SortedStrings(pa.array([], pa.string())).positions(pa.array(["a"])).tolist() == [-1]
@@ -54,3 +72,33 @@ def test_empty_sides_and_nulls() -> None:
         SortedStrings(pa.array(["a"])).positions(pa.array(["a", None]))
     with pytest.raises(ValueError, match="nulls"):
         SortedStrings(pa.array(["a", None]))
+
+
+@pytest.mark.parametrize("check_rows", [1, 2, 5, 1 << 16])
+def test_sorted_values_are_recognised_across_slices_and_chunks(
+    monkeypatch: pytest.MonkeyPatch, check_rows: int
+) -> None:
+    monkeypatch.setattr(sorted_lookup, "SORTED_CHECK_ROWS", check_rows)
+    names = [f"site-{index // 3}/frame_{index:04d}.jpg" for index in range(12)]
+    ascending = pa.chunked_array([names[:5], names[5:], []], pa.string())
+    assert sorted_lookup.is_sorted(ascending)
+    assert sorted_lookup.is_sorted(pa.array(["a", "a", "b"]))  # equal neighbours are in order
+    assert sorted_lookup.is_sorted(pa.array([], pa.string())) and sorted_lookup.is_sorted(pa.array(["x"]))
+    for swapped in (0, 4, 5, 10):  # inside a chunk, and across the chunks' boundary (4 and 5)
+        wrong = names.copy()
+        wrong[swapped], wrong[swapped + 1] = wrong[swapped + 1], wrong[swapped]
+        assert not sorted_lookup.is_sorted(pa.chunked_array([wrong[:5], wrong[5:]], pa.string()))
+    # Sorted values keep their own order and are not sorted again; unsorted ones are.
+    sorts: list[int] = []
+    original = pc.sort_indices
+
+    def counted(*args: object, **kwargs: object) -> pa.Array:
+        sorts.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pc, "sort_indices", counted)
+    index = SortedStrings(ascending)
+    assert index.order.tolist() == list(range(12)) and not sorts
+    assert index.positions(pa.array([names[7], "nope", names[0]])).tolist() == [7, -1, 0]
+    shuffled = pa.array([names[3], names[1], names[2]])
+    assert SortedStrings(shuffled).order.tolist() == [1, 2, 0] and sorts

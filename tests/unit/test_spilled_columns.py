@@ -1,13 +1,21 @@
 from __future__ import annotations
 
 import gc
+import os
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from lightly_ray.datasets.datapool import DatapoolPlan
-from lightly_ray.pipeline.spilled_columns import ScratchFolder, SpilledColumns, mapped_table
+from lightly_ray.pipeline.row_moves import release_free_memory
+from lightly_ray.pipeline.spilled_columns import (
+    ScratchFolder,
+    SpilledColumns,
+    drop_mapped_pages,
+    mapped_table,
+)
 from lightly_ray.run_steps import map_listing
 from lightly_ray.selection.data import ColumnsAtRows
 
@@ -96,3 +104,24 @@ def test_a_mapped_table_has_the_same_values_and_the_plan_takes_the_mapped_listin
     assert other.to_process.num_rows == 2
     monkeypatch.setattr("lightly_ray.pipeline.spilled_columns.SPILL_MIN_BYTES", listing.nbytes + 1)
     assert mapped_table(listing) is listing
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_dropping_a_mapped_tables_pages_gives_their_memory_back_and_keeps_the_values() -> None:
+    values = np.arange(16_000_000, dtype=np.int64)  # 128 MB
+    mapped = mapped_table(pa.table({"value": values}))
+    total = int(values.sum())
+    del values
+    release_free_memory()
+    before_read = _resident_bytes()
+    assert pc.sum(mapped.column("value")).as_py() == total  # every page read: resident now
+    read = _resident_bytes()
+    assert read - before_read > 100e6
+    drop_mapped_pages()
+    assert read - _resident_bytes() > 100e6  # back in the page cache, not the process's
+    assert pc.sum(mapped.column("value")).as_py() == total  # and read again from there
+    assert mapped.column("value")[12_345_678].as_py() == 12_345_678

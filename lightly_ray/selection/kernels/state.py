@@ -14,6 +14,18 @@ _MAX_DIM = 133_000
 _MAX_TRIANGLE_BATCH = 64  # larger batches (preselected rows) skip the triangle table
 
 
+# Rows per slice of the finiteness check: a mask of the whole matrix would be a quarter of it.
+_FINITE_CHECK_ROWS = 1 << 16
+
+
+def _all_finite(matrix: np.ndarray) -> bool:
+    """Whether every value is finite, a slice of rows at a time."""
+    return all(
+        bool(np.isfinite(matrix[start : start + _FINITE_CHECK_ROWS]).all())
+        for start in range(0, len(matrix), _FINITE_CHECK_ROWS)
+    )
+
+
 class MinDistanceState:
     """Running minimum squared distances of every row to a growing selected set.
 
@@ -40,7 +52,7 @@ class MinDistanceState:
         n, dim = matrix.shape
         if dim >= _MAX_DIM:
             raise ValueError(f"dim must be below {_MAX_DIM}, got {dim}")
-        if n and not np.isfinite(matrix).all():
+        if n and not _all_finite(matrix):
             raise ValueError("embeddings must be finite")
         if candidates < 1:
             raise ValueError(f"candidates must be at least 1, got {candidates}")

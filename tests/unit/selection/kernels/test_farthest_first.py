@@ -310,3 +310,19 @@ def test_batches_share_passes_on_random_data() -> None:
         state.add_many(batch)
     np.testing.assert_array_equal(picks, reference_farthest_first(x, 400)[0])
     assert state.passes < 0.5 * len(picks)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_value_that_is_not_finite_is_found_in_any_slice_of_rows(
+    monkeypatch: pytest.MonkeyPatch, bad: float
+) -> None:
+    from lightly_ray.selection.kernels import state
+
+    monkeypatch.setattr(state, "_FINITE_CHECK_ROWS", 3)
+    matrix = np.random.default_rng(0).standard_normal((10, 4)).astype(np.float32)
+    state.MinDistanceState(matrix)  # finite: accepted
+    for row in (0, 2, 3, 9):  # first and last rows of the first slice, a later slice, the last row
+        broken = matrix.copy()
+        broken[row, 1] = bad
+        with pytest.raises(ValueError, match="must be finite"):
+            state.MinDistanceState(broken)
