@@ -7,7 +7,8 @@ through the run's own steps, in the run's order, with the run's listing of the N
 throughout (a run lists its input first and keeps the listing to the end):
 
 * `gather`: `pipeline.gather.gather_batches` (sort by name, duplicates, the matrix);
-* `pool`: `restrict_candidates` and `selection_pool` (the candidates selection sees), after
+* `pool`: `restrict_candidates`, `selection_pool` (the candidates selection sees) and
+  `read_lightly_inputs` for them (from a lightly location without `.lightly/` files), after
   `datasets.datapool.plan_datapool` for a run without the datapool and the listing mapped from a
   scratch file (`run_steps.map_listing`), both before gathering as the run plans and maps before
   embedding (the plan is held to the end);
@@ -51,6 +52,7 @@ import numpy as np
 import pyarrow as pa
 from rss_peak import RssPeak
 
+from lightly_ray.config.run_config import RunConfig
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES, SelectionConfig
 from lightly_ray.datasets.annotations import annotate
 from lightly_ray.datasets.datapool import plan_datapool, restrict_candidates, selection_pool
@@ -62,6 +64,7 @@ from lightly_ray.datasets.rows import (
     rows_named_in,
 )
 from lightly_ray.datasets.store import Dataset, DatasetState
+from lightly_ray.formats.lightly_inputs import read_lightly_inputs
 from lightly_ray.outputs.run_folder import PARQUET_ROW_GROUP, RunFolder
 from lightly_ray.outputs.sample_files import write_sample_lists, write_selection_table
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
@@ -175,6 +178,7 @@ def run(n: int, k: int, seed: int) -> dict[str, Any]:
     config = SelectionConfig.model_validate(
         {"n_samples": k, "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}]}
     )
+    run_config = RunConfig(selection_config=config)
 
     def stage(name: str, watch: RssPeak, began: float) -> None:
         seconds = round(time.perf_counter() - began, 3)
@@ -205,12 +209,18 @@ def run(n: int, k: int, seed: int) -> dict[str, Any]:
             release_free_memory()  # as run_steps.pool_and_inputs does
             restrict_candidates(gathered, plan)  # as run_steps.pool_and_inputs does
             pool = selection_pool(gathered, None)
+            # as run_steps.pool_and_inputs does, from a lightly location without .lightly/ files
+            inputs = read_lightly_inputs(
+                Location(empty_input, writable=False), run_config, pool.names, pool.videos
+            )
         stage("pool", watch, began)
         with RssPeak() as watch:
             began = time.perf_counter()
             data = SelectionData(
                 names=pool.names,
                 embeddings=pool.embeddings,
+                predictions=inputs.predictions,
+                metadata=inputs.metadata,
                 lightly_metadata=pool.lightly_metadata,
                 random_seed=seed,
                 preselected=pool.preselected,

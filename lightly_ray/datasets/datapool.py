@@ -15,7 +15,7 @@ With `worker_config.use_datapool: true` a run builds on its dataset's published 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from lightly_ray.datasets.rows import embedding_matrix
 from lightly_ray.datasets.store import Dataset, DatasetState, RunRecord
 from lightly_ray.pipeline.gather import METADATA_COLUMNS, GatheredSamples
-from lightly_ray.selection.data import ColumnsAtRows
+from lightly_ray.selection.data import ColumnsAtRows, SampleVideos, values_at_rows
 
 logger = logging.getLogger("lightly_ray")
 
@@ -229,7 +229,7 @@ class SelectionPool:
     names: list[str]
     embeddings: np.ndarray
     lightly_metadata: Mapping[str, np.ndarray]
-    videos: list[str | None]
+    videos: Sequence[str | None]
     preselected: np.ndarray
     frame_indices: np.ndarray
 
@@ -270,11 +270,11 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
     keys = [column.removeprefix("lightly_") for column in METADATA_COLUMNS]
     metadata: Mapping[str, np.ndarray] = ColumnsAtRows(gathered.lightly_metadata, keys, own)
     if gathered.frames:
-        video_column = gathered.frames["video"][own]
-        frame_indices = gathered.frames["frame_index"][own].astype(np.int64)
+        video_column = values_at_rows(gathered.frames["video"], own)
+        frame_indices = values_at_rows(gathered.frames["frame_index"], own).astype(np.int64, copy=False)
     else:
-        video_column = np.full(len(own), "", dtype=object)
-        frame_indices = np.full(len(own), -1, dtype=np.int64)
+        video_column = values_at_rows(np.array([""], dtype=object), own)
+        frame_indices = values_at_rows(np.array([-1], dtype=np.int64), own)
     all_names = own_names
     if stored and table is not None:
         rows = table.take(pa.array(np.fromiter(stored.values(), dtype=np.int64, count=len(stored))))
@@ -302,7 +302,7 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
         names=all_names.tolist(),
         embeddings=embeddings,
         lightly_metadata=metadata,
-        videos=[str(video) or None for video in video_column.tolist()],
+        videos=SampleVideos(video_column),
         preselected=chosen,
         frame_indices=frame_indices,
     )

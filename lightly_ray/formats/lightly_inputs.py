@@ -6,6 +6,8 @@ must exist and have at least one valid file, otherwise the run fails before sele
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,7 +90,7 @@ def read_lightly_inputs(
             valid prediction file.
     """
     inputs = LightlyInputs()
-    names = set(sample_names)
+    names: set[str] | None = None  # made for the first task read (a set of 10M names is 500 MB)
     available = read_task_names(location)
     used = tasks_used_by(config)
     for task in available:
@@ -98,6 +100,7 @@ def read_lightly_inputs(
                 "they are not read as an input task"
             )
             continue
+        names = set(sample_names) if names is None else names
         inputs.predictions[task] = read_task_predictions(location, task, names)
     missing = sorted(task for task in used - set(available) if task != PRETAGGING_TASK)
     if missing:
@@ -109,6 +112,10 @@ def read_lightly_inputs(
         )
     for task in sorted(used & set(inputs.predictions)):
         require_predictions(inputs.predictions[task])
+    names = None  # the set of every name goes before the metadata is read
+    if _ascending(sample_names):  # the pool's names are sorted: read as they are, not copied
+        inputs.metadata = read_metadata(location, sample_names, video_names)
+        return inputs
     order = sorted(range(len(sample_names)), key=lambda row: sample_names[row])
     inputs.metadata = read_metadata(
         location,
@@ -116,6 +123,11 @@ def read_lightly_inputs(
         None if video_names is None else [video_names[row] for row in order],
     )
     return inputs
+
+
+def _ascending(names: Sequence[str]) -> bool:
+    """Whether `names` are in ascending order (one pass of C-level comparisons)."""
+    return all(map(operator.le, names, itertools.islice(names, 1, None)))
 
 
 def tasks_used_by(config: RunConfig) -> set[str]:

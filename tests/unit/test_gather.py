@@ -366,3 +366,25 @@ def test_a_column_buffer_keeps_one_value_until_another_comes() -> None:
     matrix = ColumnBuffer(None, np.float32)
     matrix.add(np.ones((2, 3), dtype=np.float32))
     assert not matrix.is_constant and matrix.result().shape == (2, 3)
+
+
+def test_the_pools_videos_and_frames_are_views_without_videos_and_read_per_sample_with_them() -> None:
+    columns = _rows(90)
+    gathered = gather_batches(_blocks(columns, 30, 3), remove_exact_duplicates=True)
+    pool = selection_pool(gathered, None)
+    count = len(pool.names)
+    assert len(pool.videos) == count and list(pool.videos) == [None] * count
+    assert pool.videos[:2] == [None, None] and pool.videos[count - 1] is None
+    with pytest.raises(IndexError):
+        pool.videos[count]
+    assert pool.frame_indices.strides == (0,) and (pool.frame_indices == -1).all()  # no copy per sample
+
+    columns["video"] = np.array([f"v{row % 4}.mp4" if row % 3 else "" for row in range(90)], dtype=object)
+    columns["frame_index"] = np.where(columns["video"] != "", np.arange(90), -1)
+    gathered = gather_batches(_blocks(columns, 30, 3), remove_exact_duplicates=True)
+    pool = selection_pool(gathered, None)
+    rows = np.flatnonzero(gathered.candidate)
+    expected = [str(video) or None for video in gathered.frames["video"][rows]]
+    assert list(pool.videos) == expected and pool.videos[1:3] == expected[1:3]
+    assert any(expected) and None in expected
+    np.testing.assert_array_equal(pool.frame_indices, gathered.frames["frame_index"][rows])
