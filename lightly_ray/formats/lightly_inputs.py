@@ -126,7 +126,11 @@ def read_lightly_inputs(
 
 
 def _ascending(names: Sequence[str]) -> bool:
-    """Whether `names` are in ascending order (one pass of C-level comparisons)."""
+    """Whether `names` are in ascending order (one pass of C-level comparisons).
+
+    The names are Python strings here: `sorted_lookup.is_sorted` checks Arrow arrays, and
+    converting these for it would copy every name.
+    """
     return all(map(operator.le, names, itertools.islice(names, 1, None)))
 
 

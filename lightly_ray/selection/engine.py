@@ -23,6 +23,7 @@ from lightly_ray.selection.fast_diversity import (
     select_fast_diversity,
     select_fast_diversity_weights,
 )
+from lightly_ray.selection.finite import finite_rows
 from lightly_ray.selection.potentials import BalanceState, DiversityState, ObjectiveState, WeightsState
 from lightly_ray.selection.problem import (
     BalanceObjective,
@@ -311,22 +312,11 @@ def validate(problem: SelectionProblem) -> None:
                 raise SelectionInputError(f"{objective.label}: class vectors and target differ in length.")
 
 
-CHECK_ROWS = 65536
-
-
 def _check_rows(label: str, values: np.ndarray, names: list[str], groups: np.ndarray | None) -> None:
     expected = len(names) if groups is None else len(groups)
     if len(values) != expected:
         raise SelectionInputError(f"{label}: expected {expected} rows, got {len(values)}.")
-    matrix = values.reshape(len(values), -1)
-    # In slices: a mask of the whole embedding matrix would be a quarter of its size again.
-    bad_rows = np.concatenate(
-        [
-            ~np.isfinite(matrix[start : start + CHECK_ROWS]).all(axis=1)
-            for start in range(0, len(matrix), CHECK_ROWS)
-        ]
-        or [np.zeros(0, dtype=bool)]
-    )
+    bad_rows = ~finite_rows(values)  # a slice of rows at a time: no mask of the whole matrix
     if bad_rows.any():
         rows = np.flatnonzero(bad_rows)
         candidates = rows if groups is None else np.unique(groups[rows])

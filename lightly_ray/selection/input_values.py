@@ -18,6 +18,7 @@ from lightly_ray.config.selection import (
 )
 from lightly_ray.formats.predictions import TaskPredictions
 from lightly_ray.selection.data import SelectionData, SelectionInputError
+from lightly_ray.selection.finite import finite_rows
 from lightly_ray.selection.scorers import (
     UnknownScoreError,
     category_count,
@@ -26,7 +27,6 @@ from lightly_ray.selection.scorers import (
 )
 
 MAX_NAMED_SAMPLES = 5
-FINITE_CHECK_ROWS = 1 << 16  # rows per slice of require_finite's check
 
 
 def numeric_values(selection_input: Any, path: str, data: SelectionData) -> npt.NDArray[np.float64]:
@@ -186,15 +186,9 @@ def balance_target(
 def require_finite(values: npt.NDArray[Any], names: Sequence[str], path: str, what: str) -> None:
     """Raise naming up to five samples when values hold NaN or inf.
 
-    Rows are checked FINITE_CHECK_ROWS at a time: the check's mask of a whole (n, d) matrix
-    would be a quarter of a float32 matrix, held beside it.
+    Rows are checked a slice at a time (`selection.finite`).
     """
-    finite = np.ones(len(values), dtype=bool)
-    for start in range(0, len(values), FINITE_CHECK_ROWS):
-        part = np.isfinite(values[start : start + FINITE_CHECK_ROWS])
-        if part.ndim > 1:
-            part = part.all(axis=tuple(range(1, part.ndim)))
-        finite[start : start + FINITE_CHECK_ROWS] = part
+    finite = finite_rows(values)
     if finite.all():
         return
     bad = np.flatnonzero(~finite)

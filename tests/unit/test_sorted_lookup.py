@@ -30,12 +30,8 @@ def test_positions_match_index_in(monkeypatch: pytest.MonkeyPatch, lookup_rows: 
     assert (positions >= 0).sum() > 50 and (positions < 0).sum() > 50  # both kinds were exercised
 
 
-def test_sparse_wanted_strings_split_their_range(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Few wanted strings spread over many values: slices are halved until their range is small."""
-    monkeypatch.setattr(sorted_lookup, "LOOKUP_ROWS", 4)
-    monkeypatch.setattr(sorted_lookup, "SPARSE_RANGE", 1)
-    values = pa.array([f"{index:06d}" for index in range(1000)])
-    wanted = pa.array([f"{index:06d}" for index in range(0, 1000, 97)] + ["x"])
+def _range_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the value ranges `positions` hands to `index_in`, as it looks strings up."""
     seen: list[int] = []
     original = pc.index_in
 
@@ -44,6 +40,16 @@ def test_sparse_wanted_strings_split_their_range(monkeypatch: pytest.MonkeyPatch
         return original(part, value_set=value_set)
 
     monkeypatch.setattr(sorted_lookup.pc, "index_in", counted)
+    return seen
+
+
+def test_sparse_wanted_strings_split_their_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Few wanted strings spread over many values: slices are halved until their range is small."""
+    monkeypatch.setattr(sorted_lookup, "LOOKUP_ROWS", 4)
+    monkeypatch.setattr(sorted_lookup, "SPARSE_RANGE", 1)
+    values = pa.array([f"{index:06d}" for index in range(1000)])
+    wanted = pa.array([f"{index:06d}" for index in range(0, 1000, 97)] + ["x"])
+    seen = _range_sizes(monkeypatch)
     assert SortedStrings(values).positions(wanted).tolist() == [*range(0, 1000, 97), -1]
     assert seen and max(seen) <= sorted_lookup.RANGE_FACTOR * 4
 
@@ -53,14 +59,7 @@ def test_few_wanted_strings_read_values_near_them_only(monkeypatch: pytest.Monke
     monkeypatch.setattr(sorted_lookup, "SPARSE_RANGE", 8)
     values = pa.array([f"{index:07d}" for index in range(200_000)])
     wanted = pa.array([f"{index:07d}" for index in range(3, 200_000, 9_973)] + ["9999999x"])
-    seen: list[int] = []
-    original = pc.index_in
-
-    def counted(part: pa.Array, value_set: pa.Array) -> pa.Array:
-        seen.append(len(value_set))
-        return original(part, value_set=value_set)
-
-    monkeypatch.setattr(sorted_lookup.pc, "index_in", counted)
+    seen = _range_sizes(monkeypatch)
     assert SortedStrings(values).positions(wanted).tolist() == [*range(3, 200_000, 9_973), -1]
     assert sum(seen) <= 21 * sorted_lookup.RANGE_FACTOR * 8  # not the 200,000 values
 

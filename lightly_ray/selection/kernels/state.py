@@ -7,23 +7,12 @@ import math
 import numba
 import numpy as np
 
+from lightly_ray.selection.finite import finite_rows
 from lightly_ray.selection.kernels import _batch, _numba
 
 _BLOCK_ROWS = 2048
 _MAX_DIM = 133_000
 _MAX_TRIANGLE_BATCH = 64  # larger batches (preselected rows) skip the triangle table
-
-
-# Rows per slice of the finiteness check: a mask of the whole matrix would be a quarter of it.
-_FINITE_CHECK_ROWS = 1 << 16
-
-
-def _all_finite(matrix: np.ndarray) -> bool:
-    """Whether every value is finite, a slice of rows at a time."""
-    return all(
-        bool(np.isfinite(matrix[start : start + _FINITE_CHECK_ROWS]).all())
-        for start in range(0, len(matrix), _FINITE_CHECK_ROWS)
-    )
 
 
 class MinDistanceState:
@@ -52,7 +41,7 @@ class MinDistanceState:
         n, dim = matrix.shape
         if dim >= _MAX_DIM:
             raise ValueError(f"dim must be below {_MAX_DIM}, got {dim}")
-        if n and not _all_finite(matrix):
+        if n and not finite_rows(matrix).all():  # a slice at a time (no mask of the matrix)
             raise ValueError("embeddings must be finite")
         if candidates < 1:
             raise ValueError(f"candidates must be at least 1, got {candidates}")

@@ -316,9 +316,10 @@ def test_batches_share_passes_on_random_data() -> None:
 def test_a_value_that_is_not_finite_is_found_in_any_slice_of_rows(
     monkeypatch: pytest.MonkeyPatch, bad: float
 ) -> None:
+    from lightly_ray.selection import finite
     from lightly_ray.selection.kernels import state
 
-    monkeypatch.setattr(state, "_FINITE_CHECK_ROWS", 3)
+    monkeypatch.setattr(finite, "FINITE_CHECK_ROWS", 3)
     matrix = np.random.default_rng(0).standard_normal((10, 4)).astype(np.float32)
     state.MinDistanceState(matrix)  # finite: accepted
     for row in (0, 2, 3, 9):  # first and last rows of the first slice, a later slice, the last row
