@@ -56,9 +56,15 @@ class ModelActorResources(StrictModel):
         default=None,
         gt=0,
         description="Most actors. Default: one per GPU (scaled by gpus_per_actor), or on a cluster "
-        "without GPUs one per 4 CPUs (at least one).",
+        "without GPUs one per 4 CPUs (at least one); the detector's: one per CPU, at most one per "
+        "2 GiB of Ray's memory.",
     )
-    min_actors: int = Field(default=1, gt=0, description="Actors started before the first batch.")
+    min_actors: int | None = Field(
+        default=None,
+        gt=0,
+        description="Actors started before the first batch. Default: 1; the detector's on a cluster "
+        "without GPUs that does not autoscale: all of max_actors.",
+    )
     cpus_per_actor: float | None = Field(
         default=None,
         gt=0,
@@ -79,7 +85,8 @@ class ModelActorResources(StrictModel):
         gt=0,
         description="torch threads per actor on CPU. Default: the cluster's CPUs divided by the "
         "actors, so that the model also uses the cores the decode tasks leave idle once they are "
-        "done (decoding is several times cheaper than the model).",
+        "done (decoding is several times cheaper than the model); 1 for the embedding actors "
+        "beside CPU detector actors, which keep every core busy.",
     )
 
     custom_resources: dict[str, float] = Field(
@@ -97,7 +104,7 @@ class ModelActorResources(StrictModel):
                     f"custom_resources: '{name}': {amount} must be a positive amount of a custom "
                     "resource (CPUs and GPUs have their own keys)"
                 )
-        if self.max_actors is not None and self.min_actors > self.max_actors:
+        if self.max_actors is not None and self.min_actors is not None and self.min_actors > self.max_actors:
             raise ValueError(f"min_actors ({self.min_actors}) exceeds max_actors ({self.max_actors})")
         return self
 

@@ -27,6 +27,7 @@ from torch import nn
 from lightly_ray.config.lightly import PretaggingConfig
 from lightly_ray.errors import WeightsNotAvailableError
 from lightly_ray.formats.pretag_schema import BUILT_IN_WEIGHTS, PRETAG_CLASSES
+from lightly_ray.models.backbones import shared_tensors
 
 # torchvision's COCO label indices (91 with background and gaps) of the seven classes.
 COCO_LABELS = {"person": 1, "bicycle": 2, "car": 3, "motorcycle": 4, "bus": 6, "train": 7, "truck": 8}
@@ -105,12 +106,12 @@ def load_detector(settings: PretaggingConfig, state: DetectorState, device: torc
     """The detector for inference from weights built by `build_detector_state`.
 
     Built on the meta device and given the weights' own tensors: no random initialisation
-    first, which would cost each actor about half a second on a CPU.
+    first, which would cost each actor about half a second on a CPU, and on a CPU no copy of
+    the weights either (`backbones.shared_tensors`).
     """
     with torch.device("meta"):
         network = build_network(settings)
-    weights = {key: torch.from_numpy(np.array(value)) for key, value in state.items()}
-    network.load_state_dict(weights, assign=True)
+    network.load_state_dict(shared_tensors(state), assign=True)
     return network.to(device).eval()
 
 

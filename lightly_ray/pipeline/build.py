@@ -27,6 +27,7 @@ from lightly_ray.pipeline.detector_input import DETECT_COLUMNS
 from lightly_ray.pipeline.embed import EmbedImages
 from lightly_ray.pipeline.pretag import PretagImages, PretagOutput
 from lightly_ray.pipeline.sizing import (
+    ActorShape,
     ClusterShape,
     block_samples,
     check_room_for_decoding,
@@ -170,7 +171,9 @@ def build_image_pipeline(
         pretag_output=pretag_output,
         crops=crops,
     )
-    dataset: ray.data.Dataset = ray.data.from_arrow(blocks)
+    # from_blocks keeps the blocks as cut and reads their sizes here; from_arrow would ask a
+    # remote task per block for them, 0.5 to 1.9 s before the first decode task on 2 CPUs.
+    dataset: ray.data.Dataset = ray.data.from_blocks(blocks)
     for stage in stages[:-1]:
         dataset = stage.apply(dataset)
     if train is not None:
@@ -269,9 +272,7 @@ def plan_stages(
                             else None
                         ),
                     },
-                    "compute": ray.data.ActorPoolStrategy(
-                        min_size=detector.min_actors, max_size=detector.max_actors
-                    ),
+                    "compute": detector_pool(detector, blocks),
                     "batch_size": detector.batch_size,
                     "udf_modifying_row_count": crops_of_detector,
                     "num_cpus": detector.cpus,
@@ -310,6 +311,12 @@ def plan_stages(
         note="" if shape.gpus else f"{shape.torch_threads} torch threads",
     )
     return [*stages, embed]
+
+
+def detector_pool(detector: ActorShape, blocks: int | None) -> ray.data.ActorPoolStrategy:
+    """The detector's actor pool: no more actors than blocks, which are all they get to detect."""
+    most = detector.max_actors if blocks is None else max(1, min(detector.max_actors, blocks))
+    return ray.data.ActorPoolStrategy(min_size=min(detector.min_actors, most), max_size=most)
 
 
 def restart_options(config: RunConfig) -> dict[str, int]:

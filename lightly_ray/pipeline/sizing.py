@@ -19,17 +19,19 @@ from lightly_ray.errors import ConfigError
 
 @dataclass(frozen=True)
 class ClusterShape:
-    """The resources the plan may use: CPUs, GPUs and the custom resources by name.
+    """The resources the plan may use: CPUs, GPUs, the custom resources by name, Ray's memory.
 
     On an autoscaling cluster these are what it can grow to (its autoscaler's node groups at
     their most nodes), so that actor pools are sized for the grown cluster and Ray Data asks
     the autoscaler for the nodes as the pools grow; `now` holds what is up at plan time.
+    `memory` is the bytes Ray lets tasks and actors reserve (its `memory` resource; 0: unknown).
     """
 
     cpus: int
     gpus: int
     custom: Mapping[str, float] = field(default_factory=dict)
     now: Mapping[str, float] = field(default_factory=dict)
+    memory: float = 0.0
 
     @classmethod
     def current(cls) -> ClusterShape:
@@ -50,6 +52,7 @@ class ClusterShape:
             gpus=int(resources.get("GPU", 0)),
             custom=custom,
             now={"CPU": up.get("CPU", 0.0), "GPU": up.get("GPU", 0.0)} if grows else {},
+            memory=resources.get("memory", 0.0),
         )
 
     def describe(self) -> str:
@@ -92,6 +95,7 @@ def decode_task_count(config: RunConfig, cluster: ClusterShape) -> int:
 
 
 DETECT_BLOCK_BYTES = 128 << 20
+BLOCKS_PER_DETECTOR = 24
 AUTOSCALING_MIN_BLOCK = 32
 
 
@@ -102,7 +106,10 @@ def block_samples(config: RunConfig, cluster: ClusterShape, total_samples: int) 
     bytes a pixel): blocks then hold at most about DETECT_BLOCK_BYTES of them (69 at 800 px), and
     a whole number of detector batches where that fits, so that no batch of the detector actors
     is a block's remainder. A video segment stays whole, so its frames' detector images can
-    exceed it.
+    exceed it. Each detector actor also gets about BLOCKS_PER_DETECTOR blocks or more: an actor
+    takes a whole block, so at the end of a run one actor can still be on its last block while
+    the others have none; with 9 blocks of 24 images for two CPU actors (200 images), that was
+    a third of the run on one actor (trace of `bench/objects.py`).
     """
     tasks = decode_task_count(config, cluster)
     most = config.resources.decode.samples_per_block
@@ -113,6 +120,8 @@ def block_samples(config: RunConfig, cluster: ClusterShape, total_samples: int) 
         return max(1, min(most, wanted))
     side = config.lightly_config.pretagging.image_size
     most = min(most, max(1, DETECT_BLOCK_BYTES // (3 * side * side)))
+    detectors = pretag_shape(config, cluster).max_actors
+    wanted = min(wanted, -(-total_samples // (BLOCKS_PER_DETECTOR * detectors)))
     batch = config.lightly_config.pretagging.batch_size
     if batch > most:
         return most
@@ -131,29 +140,70 @@ class ActorShape:
     batch_size: int
 
 
+@dataclass(frozen=True)
+class CpuLayout:
+    """A model's defaults on a cluster without GPUs (its keys in `resources` set win).
+
+    Attributes:
+        actors: The default max_actors.
+        start_all: The default min_actors is `actors` (else 1).
+        threads: The default torch threads (None: the cluster's CPUs over the actors).
+    """
+
+    actors: int
+    start_all: bool = False
+    threads: int | None = None
+
+
 def embed_shape(config: RunConfig, cluster: ClusterShape) -> ActorShape:
-    """Resolve `resources.embed` for a cluster of this shape (see `actor_shape`)."""
+    """Resolve `resources.embed` for a cluster of this shape (see `actor_shape`).
+
+    Without GPUs: one actor per 4 CPUs, with torch on its share of every CPU; beside CPU
+    detector actors, which keep every core busy, one torch thread.
+    """
     wanted = config.resources.embed
     batch = wanted.batch_size or max(config.lightly_config.loader.batch_size, EMBED_BATCH_SIZE)
-    return actor_shape(wanted, "resources.embed", cluster, share_of(config), batch)
+    cpu = CpuLayout(cluster.cpus // 4, threads=1 if config.worker_config.pretagging else None)
+    return actor_shape(wanted, "resources.embed", cluster, share_of(config), batch, cpu)
 
 
 def pretag_shape(config: RunConfig, cluster: ClusterShape) -> ActorShape:
-    """Resolve `resources.pretag` for a cluster of this shape (see `actor_shape`)."""
+    """Resolve `resources.pretag` for a cluster of this shape (see `actor_shape`).
+
+    Without GPUs the detector runs as one actor per CPU with one torch thread each, at most one
+    per DETECTOR_ACTOR_BYTES of Ray's memory, all started before the first batch (unless the
+    cluster autoscales): Faster R-CNN's many small steps (proposals, box heads, one image at a
+    time) keep a second thread of the same process idle much of the time, and two processes of
+    one thread detect about 25% more images a second than one of two on 2 CPUs (3.1 against
+    2.5 img/s at 320 px in `bench/objects.py`, docs/pretagging.md). The detector is then the
+    pipeline's slowest step, so the pool would grow to all of them anyway, only later.
+    """
     batch = config.lightly_config.pretagging.batch_size
-    return actor_shape(config.resources.pretag, "resources.pretag", cluster, share_of(config), batch)
+    per_cpu = cluster.cpus
+    if cluster.memory > 0:
+        per_cpu = max(1, min(per_cpu, int(cluster.memory // DETECTOR_ACTOR_BYTES)))
+    cpu = CpuLayout(per_cpu, start_all=not cluster.now)
+    return actor_shape(config.resources.pretag, "resources.pretag", cluster, share_of(config), batch, cpu)
+
+
+# Measured peak RSS of a CPU detector process of one torch thread, batch 4: 1.5 GB at 320 px,
+# 2.0 GB at 800 px (with a second copy of the weights that an actor does not hold).
+DETECTOR_ACTOR_BYTES = 2 << 30
 
 
 def actor_shape(
-    wanted: ModelActorResources, key: str, cluster: ClusterShape, share: float, batch_size: int
+    wanted: ModelActorResources,
+    key: str,
+    cluster: ClusterShape,
+    share: float,
+    batch_size: int,
+    cpu: CpuLayout,
 ) -> ActorShape:
     """Resolve a model's actor resources for a cluster of this shape.
 
     `share` is 1, or 0.5 when the detector and the embedding model share the machines: the
     default of `gpus_per_actor` on a cluster with GPUs and of `cpus_per_actor`. With GPUs: one
-    actor per GPU share. Without: one actor per 4 CPUs, each
-    running torch on its share of every CPU, since the decode tasks, several times cheaper than
-    the model, leave their cores idle once the input is decoded.
+    actor per GPU share, one started before the first batch. Without: as `cpu` says.
 
     Raises:
         ConfigError: When the cluster cannot hold a single actor as configured, or min_actors
@@ -163,7 +213,7 @@ def actor_shape(
     gpus = wanted.gpus_per_actor if wanted.gpus_per_actor is not None else (share if cluster.gpus else 0.0)
     if gpus > 0 and cluster.gpus == 0:
         raise ConfigError([f"{key}.gpus_per_actor: {gpus:g} asks for GPUs, and the cluster has none"])
-    fitting = max(1, int(cluster.gpus / gpus)) if gpus > 0 else max(1, cluster.cpus // 4)
+    fitting = max(1, int(cluster.gpus / gpus)) if gpus > 0 else max(1, cpu.actors)
     for name, amount in wanted.custom_resources.items():
         total = cluster.custom.get(name, 0.0)
         if total < amount:
@@ -175,12 +225,15 @@ def actor_shape(
             )
         fitting = min(fitting, int(total / amount)) if gpus > 0 else int(total / amount)
     max_actors = wanted.max_actors if wanted.max_actors is not None else fitting
-    if wanted.min_actors > max_actors:
-        raise ConfigError([f"{key}.min_actors ({wanted.min_actors}) exceeds max_actors ({max_actors})"])
+    min_actors = wanted.min_actors
+    if min_actors is None:
+        min_actors = max_actors if gpus == 0 and cpu.start_all else 1
+    if min_actors > max_actors:
+        raise ConfigError([f"{key}.min_actors ({min_actors}) exceeds max_actors ({max_actors})"])
     cpus = wanted.cpus_per_actor if wanted.cpus_per_actor is not None else share
-    threads = wanted.torch_threads or max(1, int(cpus), cluster.cpus // max_actors)
+    threads = wanted.torch_threads or cpu.threads or max(1, int(cpus), cluster.cpus // max_actors)
     return ActorShape(
-        min_actors=wanted.min_actors,
+        min_actors=min_actors,
         max_actors=max_actors,
         cpus=cpus,
         gpus=gpus,
@@ -234,8 +287,11 @@ def share_of(config: RunConfig) -> float:
 __all__ = [
     "DETECT_BLOCK_BYTES",
     "UNBOUNDED",
+    "BLOCKS_PER_DETECTOR",
+    "DETECTOR_ACTOR_BYTES",
     "ActorShape",
     "ClusterShape",
+    "CpuLayout",
     "actor_shape",
     "autoscaling_ceiling",
     "block_samples",

@@ -32,6 +32,7 @@ import torch
 
 from lightly_ray.config.lightly import LightlyConfig
 from lightly_ray.crash_points import kill_this_process
+from lightly_ray.models.backbones import shared_tensors
 from lightly_ray.training.augment import augment_views
 
 STATE_FILE = "train_state.pt"
@@ -88,8 +89,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     torch.manual_seed(lightly.seed + rank)
     network = SimCLRNetwork(lightly.model)
     start_state = ray.get(settings.state_ref[0])
-    weights = {key: torch.from_numpy(np.array(value)) for key, value in start_state.items()}
-    network.embedding.load_state_dict(weights)
+    network.embedding.load_state_dict(shared_tensors(start_state))  # copied into the parameters
     optimizer_state, scaler_state, start, losses = None, None, 0, []
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:

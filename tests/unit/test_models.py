@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -34,6 +36,22 @@ def test_model_embeds_to_out_dim() -> None:
     with torch.inference_mode():
         output = network(torch.zeros(2, 3, 32, 32))
     assert output.shape == (2, 16)
+
+
+def test_an_actor_model_uses_the_object_store_arrays_without_copying_them() -> None:
+    state = build_state(RANDOM, 1, None)
+    shared = {key: value.copy() for key, value in state.items()}
+    for value in shared.values():
+        value.flags.writeable = False  # as an actor gets them from Ray's object store
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's warning about read-only arrays is not the user's
+        network = load_model(RANDOM, shared, torch.device("cpu"))
+    weight = network.state_dict()["projection.weight"]
+    assert weight.data_ptr() == shared["projection.weight"].ctypes.data
+    copied = load_model(RANDOM, {key: value.copy() for key, value in state.items()}, torch.device("cpu"))
+    pixels = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        assert torch.equal(network(pixels), copied(pixels))
 
 
 def test_imagenet_weights_missing_is_an_error_listing_the_options(

@@ -11,7 +11,13 @@ import ray.data
 from lightly_ray.config import load_config
 from lightly_ray.errors import ConfigError
 from lightly_ray.pipeline.build import describe_stages, plan_stages
-from lightly_ray.pipeline.sizing import ClusterShape, block_samples, embed_shape
+from lightly_ray.pipeline.sizing import (
+    BLOCKS_PER_DETECTOR,
+    ClusterShape,
+    block_samples,
+    embed_shape,
+    pretag_shape,
+)
 
 SELECTION = {
     "n_samples": 1,
@@ -115,10 +121,52 @@ def test_pretagging_puts_detector_actors_between_decode_and_embed() -> None:
     # Blocks carry each sample's 800 x 800 detector picture: at most 128 MB of them (69), in
     # whole detector batches of 4, also for small inputs.
     assert block_samples(_pretagging(), ClusterShape(cpus=2, gpus=0), 10_000) == 68
-    assert block_samples(_pretagging(), ClusterShape(cpus=2, gpus=0), 100) == 12
     assert block_samples(_pretagging(), ClusterShape(cpus=2, gpus=0), 24) == 4
     text = describe_stages([decode, pretag, embed])
-    assert "faster-rcnn actors, 1 to 1" in text
+    assert "faster-rcnn actors, 2 to 2" in text and "1 torch threads" in text
+
+
+def test_cpu_detectors_are_one_single_threaded_actor_per_cpu() -> None:
+    _, pretag, embed = plan_stages(_pretagging(), ClusterShape(cpus=8, gpus=0))
+    compute = pretag.options["compute"]
+    # All started before the first batch: the detector is the slowest step, the pool would grow.
+    assert (compute.min_size, compute.max_size) == (8, 8)
+    assert pretag.options["fn_constructor_kwargs"]["torch_threads"] == 1
+    # The embedding actors beside them: one per 4 CPUs as without pretagging, one thread each.
+    assert (
+        embed.options["compute"].max_size == 2
+        and embed.options["fn_constructor_kwargs"]["torch_threads"] == 1
+    )
+    # At most one per 2 GiB of Ray's memory.
+    small = ClusterShape(cpus=8, gpus=0, memory=5 * 2**30)
+    assert pretag_shape(_pretagging(), small).max_actors == 2
+    # An autoscaling cluster starts one and grows the pool as the work waits.
+    grown = pretag_shape(_pretagging(), ClusterShape(cpus=8, gpus=0, now={"CPU": 2.0, "GPU": 0.0}))
+    assert (grown.min_actors, grown.max_actors) == (1, 8)
+    # What resources.pretag sets wins.
+    shape = pretag_shape(
+        _pretagging({"pretag": {"max_actors": 2, "torch_threads": 4}}), ClusterShape(cpus=8, gpus=0)
+    )
+    assert (shape.min_actors, shape.max_actors, shape.torch_threads) == (2, 2, 4)
+    shape = pretag_shape(_pretagging({"pretag": {"min_actors": 1}}), ClusterShape(cpus=8, gpus=0))
+    assert (shape.min_actors, shape.max_actors) == (1, 8)
+
+
+def test_no_more_detector_actors_than_blocks() -> None:
+    _, pretag, _ = plan_stages(_pretagging(), ClusterShape(cpus=8, gpus=0), blocks=3)
+    assert (pretag.options["compute"].min_size, pretag.options["compute"].max_size) == (3, 3)
+    _, pretag, _ = plan_stages(_pretagging(), ClusterShape(cpus=8, gpus=0), blocks=30)
+    assert (pretag.options["compute"].min_size, pretag.options["compute"].max_size) == (8, 8)
+
+
+def test_detector_blocks_leave_no_actor_with_a_long_last_block() -> None:
+    two_cpus = ClusterShape(cpus=2, gpus=0)
+    # 200 images for two detector actors: blocks of one detector batch, not 9 blocks of 24 of
+    # which one actor could take 5 and the other 4.
+    assert block_samples(_pretagging(), two_cpus, 200) == 4
+    assert -(-200 // block_samples(_pretagging(), two_cpus, 200)) >= BLOCKS_PER_DETECTOR * 2
+    # Large inputs: blocks as large as the detector pictures allow.
+    assert block_samples(_pretagging(), two_cpus, 100_000) == 68
 
 
 def test_pretagging_shares_each_gpu_between_the_two_models() -> None:
@@ -132,13 +180,17 @@ def test_pretagging_shares_each_gpu_between_the_two_models() -> None:
 
 
 def test_pretagging_refuses_actors_that_leave_no_cpu_to_decoding() -> None:
-    resources = {"pretag": {"cpus_per_actor": 1}, "embed": {"cpus_per_actor": 1}}
+    resources = {"pretag": {"cpus_per_actor": 1, "max_actors": 1}, "embed": {"cpus_per_actor": 1}}
     with pytest.raises(
         ConfigError,
         match=re.escape("reserve 2 of the cluster's 2 CPUs, which leaves less than a decode task's 0.05"),
     ):
         plan_stages(_pretagging(resources), ClusterShape(cpus=2, gpus=0))
-    explicit = {**resources, "decode": {"cpus_per_task": 1}, "pretag": {"cpus_per_actor": 0.5}}
+    explicit = {
+        **resources,
+        "decode": {"cpus_per_task": 1},
+        "pretag": {"cpus_per_actor": 0.5, "max_actors": 1},
+    }
     with pytest.raises(
         ConfigError,
         match=re.escape("reserve 1.5 of the cluster's 2 CPUs, which leaves less than a decode task's 1"),
