@@ -163,8 +163,11 @@ def embed_shape(config: RunConfig, cluster: ClusterShape) -> ActorShape:
     """
     wanted = config.resources.embed
     batch = wanted.batch_size or max(config.lightly_config.loader.batch_size, EMBED_BATCH_SIZE)
-    cpu = CpuLayout(cluster.cpus // 4, threads=1 if config.worker_config.pretagging else None)
-    return actor_shape(wanted, "resources.embed", cluster, share_of(config), batch, cpu)
+    share = share_of(config)
+    pretag = config.resources.pretag
+    beside_cpu_detectors = config.worker_config.pretagging and actor_gpus(pretag, cluster, share) == 0
+    cpu = CpuLayout(cluster.cpus // 4, threads=1 if beside_cpu_detectors else None)
+    return actor_shape(wanted, "resources.embed", cluster, share, batch, cpu)
 
 
 def pretag_shape(config: RunConfig, cluster: ClusterShape) -> ActorShape:
@@ -210,7 +213,7 @@ def actor_shape(
             exceeds max_actors.
 
     """
-    gpus = wanted.gpus_per_actor if wanted.gpus_per_actor is not None else (share if cluster.gpus else 0.0)
+    gpus = actor_gpus(wanted, cluster, share)
     if gpus > 0 and cluster.gpus == 0:
         raise ConfigError([f"{key}.gpus_per_actor: {gpus:g} asks for GPUs, and the cluster has none"])
     fitting = max(1, int(cluster.gpus / gpus)) if gpus > 0 else max(1, cpu.actors)
@@ -240,6 +243,11 @@ def actor_shape(
         torch_threads=threads,
         batch_size=batch_size,
     )
+
+
+def actor_gpus(wanted: ModelActorResources, cluster: ClusterShape, share: float) -> float:
+    """GPUs each of a model's actors reserves: `gpus_per_actor`, else its share where there are GPUs."""
+    return wanted.gpus_per_actor if wanted.gpus_per_actor is not None else (share if cluster.gpus else 0.0)
 
 
 def decode_cpus(config: RunConfig, cluster: ClusterShape, actors: list[ActorShape]) -> float:
@@ -285,13 +293,14 @@ def share_of(config: RunConfig) -> float:
 
 
 __all__ = [
-    "DETECT_BLOCK_BYTES",
-    "UNBOUNDED",
     "BLOCKS_PER_DETECTOR",
     "DETECTOR_ACTOR_BYTES",
+    "DETECT_BLOCK_BYTES",
+    "UNBOUNDED",
     "ActorShape",
     "ClusterShape",
     "CpuLayout",
+    "actor_gpus",
     "actor_shape",
     "autoscaling_ceiling",
     "block_samples",

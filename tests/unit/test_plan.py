@@ -137,6 +137,9 @@ def test_cpu_detectors_are_one_single_threaded_actor_per_cpu() -> None:
         embed.options["compute"].max_size == 2
         and embed.options["fn_constructor_kwargs"]["torch_threads"] == 1
     )
+    # Beside detectors on GPUs, a CPU embedding actor keeps its share of every core.
+    gpu_detectors = _pretagging({"embed": {"gpus_per_actor": 0}})
+    assert embed_shape(gpu_detectors, ClusterShape(cpus=8, gpus=2)).torch_threads == 4
     # At most one per 2 GiB of Ray's memory.
     small = ClusterShape(cpus=8, gpus=0, memory=5 * 2**30)
     assert pretag_shape(_pretagging(), small).max_actors == 2
