@@ -3,6 +3,8 @@
 Weights cannot be downloaded here, so the detector gets random weights, or a checkpoint made
 in the test whose classifier prefers COCO's "car" (label 3) for every proposal: then every
 kept detection must come out as "car", which checks the class mapping through the whole run.
+Two tests need what this machine lacks: one a CUDA GPU (the `gpu` marker), one torchvision's
+COCO weights in the torch hub cache (put there by hand: nothing here downloads them).
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+import ray
+import torch
 
 import lightly_ray
+from lightly_ray.config.lightly import PretaggingConfig
 from lightly_ray.datasets import Dataset
 from lightly_ray.errors import ConfigError, LightlyRayError, WeightsNotAvailableError
 from lightly_ray.formats.pretag_schema import PRETAG_CLASSES
+from lightly_ray.models.detector import build_detector_state, coco_cache_path
 from lightly_ray.storage import Location
 from tests.data.car_detector import car_checkpoint
 from tests.data.grouped_images import FAST_MODEL, group_image
@@ -207,3 +213,35 @@ def test_object_level_without_any_detection_says_why(tmp_path: Path) -> None:
             lightly_config={**FAST_MODEL, "pretagging": {**DETECTOR, "weights": "random"}},
             show_progress=False,
         )
+
+
+@pytest.mark.gpu
+def test_the_detector_and_the_embedding_model_share_each_gpu(tmp_path: Path) -> None:
+    assert ray.cluster_resources().get("GPU", 0) >= 1, "the test Ray instance sees the CUDA GPU"
+    input_folder, lightly = _input(tmp_path), tmp_path / "lightly"
+    car_checkpoint(lightly / "models" / "cars.pt", DETECTOR)  # a detection, so a crop, per box
+    result = _run(input_folder, lightly, "models/cars.pt", object_level={"task_name": "lightly_pretagging"})
+
+    log = (Path(result.run_folder) / "log.txt").read_text()
+    for stage in ("pretag", "embed"):  # the plan's lines: `3. pretag   faster-rcnn actors, ...`
+        line = next(line for line in log.splitlines() if f". {stage} " in line and "actors" in line)
+        assert "0.5 GPU per actor" in line, log
+    # Every box became a crop and was embedded beside the detector, without running out of memory.
+    assert result.report["objectLevel"]["nCrops"] > 10
+    assert result.counts["nSelected"] >= 1
+
+
+@pytest.mark.skipif(not Path(coco_cache_path()).is_file(), reason="COCO weights not in the torch hub cache")
+def test_the_coco_detector_loads_and_tags_with_the_seven_classes(tmp_path: Path) -> None:
+    state = build_detector_state(PretaggingConfig(weights="coco", **DETECTOR), 0, None)
+    cached = torch.load(coco_cache_path(), map_location="cpu", weights_only=True)
+    assert all(torch.equal(torch.as_tensor(state[key]), value) for key, value in cached.items())
+
+    input_folder, lightly = _input(tmp_path), tmp_path / "lightly"
+    _run(input_folder, lightly, "coco")
+    folder = lightly / ".lightly" / "predictions" / "lightly_pretagging"
+    files = sorted(folder.rglob("*.json"))
+    assert len(files) == 10  # the 6 images and 4 video frames
+    for path in files:
+        (record,) = json.loads(path.read_text())
+        assert set(record["labels"]) <= set(PRETAG_CLASSES)
