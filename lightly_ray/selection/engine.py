@@ -85,9 +85,9 @@ def select(
     preselected = np.unique(np.asarray(problem.preselected, dtype=np.int64))
     chosen = np.zeros(n_candidates, dtype=bool)
     chosen[preselected] = True
-    available = np.flatnonzero(allowed & ~chosen)
+    open_rows = allowed & ~chosen
     requested = wanted_samples(problem, n_candidates)
-    n_after_thresholds = len(available) + len(preselected)
+    n_after_thresholds = int(np.count_nonzero(open_rows)) + len(preselected)
     budget = min(requested, n_after_thresholds)
     if diversity_kernel is not None and fast_diversity_applies(problem, min_rows=0):
         result = select_fast_diversity(problem, allowed, preselected, budget, kernel=diversity_kernel)
@@ -96,7 +96,7 @@ def select(
     elif fast_diversity_weights_applies(problem):
         result = select_fast_diversity_weights(problem, allowed, preselected, budget)
     else:
-        result = select_greedy(problem, preselected, available, budget)
+        result = select_greedy(problem, preselected, np.flatnonzero(open_rows), budget)
     return replace(
         result,
         requested=requested,

@@ -240,10 +240,11 @@ class SelectionExplanation:
             does not exist (the first pick of an empty selection has no distance).
         """
         indices = np.asarray(self.result.indices, dtype=np.int64)
-        all_names = np.asarray(list(self.problem.names if names is None else names), dtype=object)
+        all_names = self.problem.names if names is None else names
+        picked = [all_names[index] for index in indices.tolist()]  # no copy of every name
         arrays: dict[str, pa.Array] = {
             "rank": pa.array(np.arange(1, len(indices) + 1, dtype=np.int32), type=pa.int32()),
-            "name": pa.array(all_names[indices], type=pa.string()),
+            "name": pa.array(picked, type=pa.string()),
         }
         for entry in self.strategies:
             arrays[entry.column] = self._column_values(entry, indices)

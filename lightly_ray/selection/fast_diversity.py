@@ -60,17 +60,23 @@ def _split(problem: SelectionProblem) -> tuple[DiversityObjective, WeightsObject
     return second, first
 
 
-def _local_rows(allowed: np.ndarray, preselected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The rows the kernel sees (allowed or preselected, ascending) and the preselected among them."""
+def _local_rows(allowed: np.ndarray, preselected: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """The rows the kernel sees (allowed or preselected, ascending) and the preselected among them.
+
+    None stands for every row (nothing filtered out, the usual case): no index array as long as
+    the candidates (8 bytes a candidate) is made for it.
+    """
+    if allowed.all():
+        return None, preselected
     mask = allowed.copy()
     mask[preselected] = True
     rows = np.flatnonzero(mask)  # sorted, so ties to the lowest row are ties to the lowest index
     return rows, np.searchsorted(rows, preselected)
 
 
-def _rows_of(embeddings: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _rows_of(embeddings: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
     """The kernel's float32 matrix: the embeddings themselves when every row is in (no copy)."""
-    if len(rows) == len(embeddings):  # rows are sorted and unique, so they are all of them
+    if rows is None or len(rows) == len(embeddings):  # sorted and unique: all of them
         return np.ascontiguousarray(embeddings, dtype=np.float32)
     return np.ascontiguousarray(embeddings[rows], dtype=np.float32)
 
@@ -96,7 +102,7 @@ def select_fast_diversity_weights(
     w = np.asarray(weights.weights, dtype=np.float64)
     result = farthest_first_weighted(
         _rows_of(diversity.embeddings, rows),
-        w[rows],
+        w if rows is None else w[rows],
         budget,
         preselected=local_preselected,
         diversity_strength=float(diversity.strength),
@@ -106,7 +112,7 @@ def select_fast_diversity_weights(
         minimum_weight=weights.minimum_value,
         diversity_stops_first=problem.objectives[0] is diversity,
     )
-    picks = rows[result.indices]
+    picks = result.indices if rows is None else rows[result.indices]
     pairwise = result.minimum_nearest_other
     weights_state = WeightsState(weights)  # the engine's own report of a weights objective
     for index in np.concatenate([preselected, picks]):
@@ -168,7 +174,7 @@ def select_fast_diversity(
         preselected=local_preselected,
         minimum_distance=objective.minimum_distance,
     )
-    picks = rows[result.indices]
+    picks = result.indices if rows is None else rows[result.indices]
     report = _diversity_report(
         objective,
         result.min_distances_at_pick,

@@ -18,17 +18,22 @@ from lightly_ray.selection.problem import (
 
 
 @pytest.mark.parametrize("minimum_distance", [None, 1.2])
+@pytest.mark.parametrize("threshold", [0.2, None], ids=["filtered", "every-row"])
 def test_compiled_fast_path_equals_the_numpy_engine(
-    minimum_distance: float | None, monkeypatch: pytest.MonkeyPatch
+    minimum_distance: float | None, threshold: float | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = np.random.default_rng(11)
     count = FAST_PATH_MIN_ROWS
     points = rng.normal(size=(count, 24)).astype(np.float32)
     points /= np.linalg.norm(points, axis=1, keepdims=True)
+    values = rng.random(count)
     problem = SelectionProblem(
         names=[f"s{index:06d}" for index in range(count)],
         objectives=[DiversityObjective(label="d", embeddings=points, minimum_distance=minimum_distance)],
-        filters=[ThresholdFilter(label="t", values=rng.random(count), threshold=0.2, operation="BIGGER")],
+        # Without a filter the kernel sees every row (no index array of the candidates).
+        filters=[ThresholdFilter(label="t", values=values, threshold=threshold, operation="BIGGER")]
+        if threshold is not None
+        else [],
         n_samples=120,
         preselected=np.array([5, 19_000]),
     )
@@ -57,6 +62,7 @@ def _diversity_weights_problem(
     minimum_distance: float | None = None,
     max_sum: float | None = None,
     preselected: list[int] | None = None,
+    threshold: float | None = 0.1,
 ) -> SelectionProblem:
     points = rng.normal(size=(count, 16)).astype(np.float32)
     points /= np.linalg.norm(points, axis=1, keepdims=True)
@@ -67,21 +73,25 @@ def _diversity_weights_problem(
     return SelectionProblem(
         names=[f"s{index:06d}" for index in range(count)],
         objectives=objectives[::-1] if weights_first else objectives,
-        filters=[ThresholdFilter(label="t", values=rng.random(count), threshold=0.1, operation="BIGGER")],
+        filters=[]
+        if threshold is None
+        else [ThresholdFilter(label="t", values=rng.random(count), threshold=threshold, operation="BIGGER")],
         n_samples=90,
         preselected=np.asarray(preselected or [], dtype=np.int64),
     )
 
 
 @pytest.mark.parametrize(
-    ("s_d", "s_w", "weights_first", "preselected", "minimum_distance", "max_sum"),
+    ("s_d", "s_w", "weights_first", "preselected", "minimum_distance", "max_sum", "threshold"),
     [
-        (1.0, 1.0, False, None, None, None),
-        (1.0, 1.0, True, [3, 700], None, None),
-        (2.0, 0.5, False, [10], None, None),
-        (1.0, -1.0, True, None, None, None),
-        (0.5, 3.0, False, None, 1.05, None),
-        (1.0, 1.0, True, None, None, 30.0),
+        (1.0, 1.0, False, None, None, None, 0.1),
+        (1.0, 1.0, True, [3, 700], None, None, 0.1),
+        (2.0, 0.5, False, [10], None, None, 0.1),
+        (1.0, -1.0, True, None, None, None, 0.1),
+        (0.5, 3.0, False, None, 1.05, None, 0.1),
+        (1.0, 1.0, True, None, None, 30.0, 0.1),
+        (1.0, 1.0, False, None, None, None, None),  # no filter: the kernel sees every row
+        (1.0, 1.0, True, [3, 700], None, None, None),
     ],
 )
 def test_diversity_weights_fast_path_equals_the_numpy_engine(
@@ -91,6 +101,7 @@ def test_diversity_weights_fast_path_equals_the_numpy_engine(
     preselected: list[int] | None,
     minimum_distance: float | None,
     max_sum: float | None,
+    threshold: float | None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     problem = _diversity_weights_problem(
@@ -102,6 +113,7 @@ def test_diversity_weights_fast_path_equals_the_numpy_engine(
         minimum_distance=minimum_distance,
         max_sum=max_sum,
         preselected=preselected,
+        threshold=threshold,
     )
     assert fast_diversity_weights_applies(problem)
     fast = engine.select(problem)
