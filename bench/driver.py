@@ -25,10 +25,11 @@ throughout (a run lists its input first and keeps the listing to the end):
 
 `peak_rss_mb` is the process's peak resident memory over the whole benchmark (sampled from
 /proc/self/statm every 2 ms by a thread, and `ru_maxrss`, whichever is larger), including the
-interpreter and its imports (`start_rss_mb`). `matrix_mb` is the float32 embedding matrix,
-`names_mb` the names as an Arrow string array (offsets and bytes). `ratio` is
-`peak_rss_mb / (matrix_mb + names_mb)`; the target is at most 1.5. Each stage reports its seconds
-and the RSS peak while it ran; per-row times across N show whether a stage is linear.
+interpreter and its imports (`start_rss_mb`): those of `lightly_ray.run`, as a run's driver
+makes them. `matrix_mb` is the float32 embedding matrix, `names_mb` the names as an Arrow string
+array (offsets and bytes). `ratio` is `peak_rss_mb / (matrix_mb + names_mb)`; the target is at
+most 1.5. Each stage reports its seconds and the RSS peak while it ran; per-row times across N
+show whether a stage is linear.
 
 Progress goes to stderr; the last line of stdout is one JSON object.
 
@@ -52,6 +53,7 @@ import numpy as np
 import pyarrow as pa
 from rss_peak import RssPeak
 
+import lightly_ray.run  # noqa: F401  (what a run's driver imports: its RSS is counted from there)
 from lightly_ray.config.run_config import RunConfig
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES, SelectionConfig
 from lightly_ray.datasets.annotations import annotate

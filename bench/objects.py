@@ -102,8 +102,9 @@ def _plain(folder: Path, lightly: Path, configs: dict[str, Any], device: str) ->
     import torch
 
     from lightly_ray.config import load_config
-    from lightly_ray.models.backbones import IMAGENET_MEAN, IMAGENET_STD, build_state, load_model
+    from lightly_ray.models.backbones import build_state, load_model
     from lightly_ray.models.detector import build_detector_state, load_detector
+    from lightly_ray.models.weights import IMAGENET_MEAN, IMAGENET_STD
     from lightly_ray.pipeline.pretag import to_pretag
 
     config = load_config(configs)

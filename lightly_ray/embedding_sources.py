@@ -16,9 +16,7 @@ from lightly_ray.datasets.rows import as_batch
 from lightly_ray.errors import StorageError
 from lightly_ray.formats.embeddings_csv import read_embeddings_csv
 from lightly_ray.formats.pretag_schema import BUILT_IN_WEIGHTS
-from lightly_ray.models.backbones import ModelState, build_state
-from lightly_ray.models.checkpoint import read_checkpoint
-from lightly_ray.models.detector import DetectorState, build_detector_state
+from lightly_ray.models.weights import DetectorState, ModelState, detector_weights, embedding_weights
 from lightly_ray.pipeline.build import build_image_pipeline, unit_samples
 from lightly_ray.pipeline.crops import CropSource
 from lightly_ray.pipeline.gather import GatheredSamples, gather_batches
@@ -191,10 +189,13 @@ def embed_from_csv(
     return EmbeddedSamples(gathered=gathered, source=source)
 
 
-def model_state(config: RunConfig, lightly_location: Location) -> ModelState:
-    """Build the embedding model's weights once, on the driver (checkpoint, ImageNet or random)."""
+def model_state(config: RunConfig, lightly_location: Location, *, in_driver: bool = False) -> ModelState:
+    """Build the embedding model's weights once (checkpoint, ImageNet or random), on the driver's node.
+
+    `in_driver`: in the driver process itself (`models.weights.embedding_weights`'s `here`).
+    """
     model = config.lightly_config.model
-    checkpoint = None
+    data, source = None, ""
     if config.worker_config.checkpoint is not None:
         relative = relative_inside(
             config.worker_config.checkpoint, lightly_location, "worker_config.checkpoint"
@@ -204,16 +205,16 @@ def model_state(config: RunConfig, lightly_location: Location) -> ModelState:
             data = lightly_location.read_bytes(relative)
         except FileNotFoundError as error:
             raise StorageError(f"worker_config.checkpoint: {error}") from None
-        checkpoint = read_checkpoint(data, model, f"'{relative}' in '{lightly_location.url}'")
+        source = f"'{relative}' in '{lightly_location.url}'"
         weights = f"checkpoint {relative}"
     else:
         weights = f"{model.weights} weights"
     logger.info("embedding model: %s, %s, out_dim %d", model.name, weights, model.out_dim)
-    return build_state(model, config.lightly_config.seed, checkpoint)
+    return embedding_weights(model, config.lightly_config.seed, data, source, here=in_driver)
 
 
 def detector_state(config: RunConfig, lightly_location: Location) -> DetectorState:
-    """Build the pretagging detector's weights once, on the driver (COCO, random or a checkpoint)."""
+    """Build the pretagging detector's weights once (COCO, random or a checkpoint), on the driver's node."""
     settings = config.lightly_config.pretagging
     checkpoint = None
     if settings.weights not in BUILT_IN_WEIGHTS:
@@ -228,4 +229,4 @@ def detector_state(config: RunConfig, lightly_location: Location) -> DetectorSta
         settings.score_threshold,
         settings.image_size,
     )
-    return build_detector_state(settings, config.lightly_config.seed, checkpoint)
+    return detector_weights(settings, config.lightly_config.seed, checkpoint)

@@ -185,7 +185,8 @@ def _run(
         embeds = worker.embeddings is None
         rerun = worker.use_datapool and bool(prepared.dataset.state.runs)
         detector = detector_state(config, lightly_location) if worker.pretagging else None
-        build = (lambda: model_state(config, lightly_location)) if embeds else None
+        # A rerun may embed its few new files in the driver (in_driver.py): it builds them there.
+        build = (lambda: model_state(config, lightly_location, in_driver=rerun)) if embeds else None
         with Warmup(build, [preload], ray_data=not rerun) as warmup:
             logger.info("run %s: listing %s", folder.run_id, input_location.url)
             with watch("listing"):

@@ -1,8 +1,9 @@
 """Embedding models: a ResNet trunk (torchvision's, see resnet.py) and a linear projection to `out_dim`.
 
-The driver builds the model's weights once (`build_state`) and ships them to every embedding
-actor through the Ray object store, so that all actors embed with identical weights and no
-worker needs the torch hub cache or a shared disk.
+The model's weights are built once per run (`build_state`, in a task on the driver's node:
+`weights.embedding_weights`) and shipped to every embedding actor through the Ray object store,
+so that all actors embed with identical weights and no worker needs the torch hub cache or a
+shared disk.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch import nn
 from lightly_ray.config.lightly import ModelConfig, ModelName
 from lightly_ray.errors import WeightsNotAvailableError
 from lightly_ray.models.resnet import ResNet
+from lightly_ray.models.weights import ModelState
 
 
 @dataclass(frozen=True)
@@ -37,11 +39,6 @@ ARCHITECTURES: dict[str, Architecture] = {
     "resnet-101": Architecture("resnet101", "ResNet101_Weights", 2048),
     "resnet-152": Architecture("resnet152", "ResNet152_Weights", 2048),
 }
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-ModelState = dict[str, np.ndarray]
 
 
 class EmbeddingModel(nn.Module):
@@ -77,7 +74,7 @@ class EmbeddingModel(nn.Module):
 
 
 def build_state(model: ModelConfig, seed: int, checkpoint: dict[str, torch.Tensor] | None) -> ModelState:
-    """Build the weights of the embedding model on the driver.
+    """Build the weights of the embedding model (once per run: `weights.embedding_weights`).
 
     Random weights (and the projection, unless a checkpoint holds one) are drawn from `seed`,
     so a run is reproducible. ImageNet weights come from the torch hub cache, downloaded there

@@ -11,8 +11,9 @@ Its weights follow the embedding model's rules (`lightly_config.pretagging.weigh
   optionally wrapped in `{"state_dict": ...}` or `{"model": ...}`, keys optionally prefixed by
   `module.`; loaded with `weights_only=True`, so it cannot run code.
 
-The driver builds the weights once (`build_detector_state`) and ships them through the object
-store to every detector actor (`load_detector`), as it does for the embedding model.
+The weights are built once per run (`build_detector_state`, in a task on the driver's node:
+`weights.detector_weights`) and shipped through the object store to every detector actor
+(`load_detector`), as the embedding model's are.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import io
 import os
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -28,21 +28,8 @@ from lightly_ray.config.lightly import PretaggingConfig
 from lightly_ray.errors import WeightsNotAvailableError
 from lightly_ray.formats.pretag_schema import BUILT_IN_WEIGHTS, PRETAG_CLASSES
 from lightly_ray.models.backbones import shared_tensors
-
-# torchvision's COCO label indices (91 with background and gaps) of the seven classes.
-COCO_LABELS = {"person": 1, "bicycle": 2, "car": 3, "motorcycle": 4, "bus": 6, "train": 7, "truck": 8}
-COCO_CLASSES = 91
-MAX_DETECTIONS = 100  # torchvision's detections per image
-
-DetectorState = dict[str, np.ndarray]
-
-
-def coco_to_pretag() -> np.ndarray:
-    """Array of shape (91,), int64: per COCO label index, its index in PRETAG_CLASSES, or -1."""
-    table = np.full(COCO_CLASSES, -1, dtype=np.int64)
-    for position, name in enumerate(PRETAG_CLASSES):
-        table[COCO_LABELS[name]] = position
-    return table
+from lightly_ray.models.coco_labels import COCO_CLASSES, COCO_LABELS, MAX_DETECTIONS, coco_to_pretag
+from lightly_ray.models.weights import DetectorState
 
 
 def build_network(settings: PretaggingConfig) -> nn.Module:
@@ -76,7 +63,7 @@ def build_network(settings: PretaggingConfig) -> nn.Module:
 def build_detector_state(
     settings: PretaggingConfig, seed: int, checkpoint: bytes | None = None
 ) -> DetectorState:
-    """The detector's weights, built once on the driver.
+    """The detector's weights, built once per run (`weights.detector_weights` calls it).
 
     Args:
         settings: `lightly_config.pretagging`.

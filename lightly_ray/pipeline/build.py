@@ -20,7 +20,7 @@ import ray.data
 from lightly_ray.config.run_config import PRETAGGING_TASK, RunConfig
 from lightly_ray.datasets.embedding_cache import CacheTarget
 from lightly_ray.formats.pretag_schema import PRETAG_COLUMNS
-from lightly_ray.models.backbones import ModelState
+from lightly_ray.models.weights import ModelState
 from lightly_ray.pipeline.crops import CROP_COLUMNS, CropSource
 from lightly_ray.pipeline.decode_units import SAMPLE_COLUMNS, decode_units
 from lightly_ray.pipeline.detector_input import DETECT_COLUMNS

@@ -1,4 +1,8 @@
-"""Embed: a Ray Data actor that loads the model once and embeds batches of decoded images."""
+"""Embed: a Ray Data actor that loads the model once and embeds batches of decoded images.
+
+torch is imported by the actor, not by this module: the driver imports it to hand the class to
+Ray Data and stays without torch (`models.weights`).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,11 @@ from typing import Any
 
 import numpy as np
 import ray
-import torch
 
 from lightly_ray.config.lightly import ModelConfig
 from lightly_ray.datasets.embedding_cache import CacheTarget, CacheWriter
 from lightly_ray.datasets.rows import batch_rows
-from lightly_ray.models.backbones import IMAGENET_MEAN, IMAGENET_STD, load_model
+from lightly_ray.models.weights import IMAGENET_MEAN, IMAGENET_STD
 
 Batch = dict[str, np.ndarray]
 
@@ -40,6 +43,10 @@ class EmbedImages:
         torch_threads: int = 1,
         cache: CacheTarget | None = None,
     ) -> None:
+        import torch
+
+        from lightly_ray.models.backbones import load_model
+
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if self.device.type == "cpu":
             torch.set_num_threads(torch_threads)
@@ -76,13 +83,15 @@ class EmbedImages:
         if cache is not None:
             cache.close()
 
-    @torch.inference_mode()
     def _embed(self, images: np.ndarray) -> np.ndarray:
-        pixels = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
-        pixels = pixels.permute(0, 3, 1, 2).float().div_(255.0)
-        pixels = (pixels - self.mean) / self.std
-        output = self.network(pixels).float()
-        if self.normalize:
-            output = torch.nn.functional.normalize(output, dim=1)
-        result: np.ndarray = output.cpu().numpy()
+        import torch
+
+        with torch.inference_mode():
+            pixels = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+            pixels = pixels.permute(0, 3, 1, 2).float().div_(255.0)
+            pixels = (pixels - self.mean) / self.std
+            output = self.network(pixels).float()
+            if self.normalize:
+                output = torch.nn.functional.normalize(output, dim=1)
+            result: np.ndarray = output.cpu().numpy()
         return result

@@ -3,7 +3,8 @@
 A datapool rerun often finds a handful of new files. Starting the pipeline for them costs more
 than the work: Ray Data starts its helper actors and an embedding actor, a fresh process that
 imports torch and loads the model (about 3.5 s on 2 cores, docs/pipeline_performance.md),
-while the driver already holds the model's weights. So a rerun of a dataset with at most
+while the driver already holds the model's weights (a rerun builds them in the driver, not in a
+task: `models.weights`). So a rerun of a dataset with at most
 `resources.embed.driver_max_samples` samples to embed (default 512; 0 turns it off) decodes them
 in threads of the driver and embeds them with the same `EmbedImages` the actors run, in the
 same batches, writing the same embedding cache. It applies only to datapool reruns on a cluster
@@ -25,7 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from lightly_ray.config import RunConfig
 from lightly_ray.datasets.embedding_cache import CacheTarget
-from lightly_ray.models.backbones import ModelState
+from lightly_ray.models.weights import ModelState
 from lightly_ray.pipeline.build import unit_blocks, unit_samples
 from lightly_ray.pipeline.decode_units import decode_units
 from lightly_ray.pipeline.embed import Batch, EmbedImages

@@ -12,7 +12,8 @@ seed's format (boxes normalised `x1, y1, x2, y2`):
 
 and hands the detections on as fixed-shape columns (`PRETAG_COLUMNS`, at most MAX_DETECTIONS
 per row), so that the driver has them without reading the files back. With
-`pretagging_debug: true` it also writes each image with its boxes and labels drawn.
+`pretagging_debug: true` it also writes each image with its boxes and labels drawn. torch is
+imported by the actor, not by this module (the driver stays without it: `models.weights`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import ray
-import torch
 
 from lightly_ray.config.lightly import PretaggingConfig
 from lightly_ray.formats.pretag_schema import (
@@ -37,7 +37,7 @@ from lightly_ray.formats.pretag_schema import (
     prediction_path,
 )
 from lightly_ray.formats.sample_files import stem
-from lightly_ray.models.detector import MAX_DETECTIONS, coco_to_pretag, load_detector
+from lightly_ray.models.coco_labels import MAX_DETECTIONS, coco_to_pretag
 from lightly_ray.pipeline.crops import CROP_BOX, cut_crops, padded_box, with_crop_defaults
 from lightly_ray.pipeline.detector_input import DETECT_IMAGE, DETECT_SHAPE
 from lightly_ray.storage import Location
@@ -133,6 +133,10 @@ class PretagImages:
         output: PretagOutput | None = None,
         crops: tuple[float, int] | None = None,
     ) -> None:
+        import torch
+
+        from lightly_ray.models.detector import load_detector
+
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if self.device.type == "cpu":
             torch.set_num_threads(torch_threads)
@@ -223,24 +227,26 @@ class PretagImages:
             parts.append(cut)
         return {column: np.concatenate([part[column] for part in parts]) for column in parts[0]}
 
-    @torch.inference_mode()
     def _detect(
         self, images: np.ndarray, shapes: np.ndarray, rows: np.ndarray
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        tensors = []
-        for row in rows:
-            height, width = (int(value) for value in shapes[row])
-            pixels = torch.from_numpy(np.ascontiguousarray(images[row, :height, :width])).to(self.device)
-            tensors.append(pixels.permute(2, 0, 1).float().div_(255.0))
-        outputs = self.network(tensors)
-        return [
-            (
-                output["boxes"].float().cpu().numpy(),
-                output["labels"].cpu().numpy(),
-                output["scores"].float().cpu().numpy(),
-            )
-            for output in outputs
-        ]
+        import torch
+
+        with torch.inference_mode():
+            tensors = []
+            for row in rows:
+                height, width = (int(value) for value in shapes[row])
+                pixels = torch.from_numpy(np.ascontiguousarray(images[row, :height, :width])).to(self.device)
+                tensors.append(pixels.permute(2, 0, 1).float().div_(255.0))
+            outputs = self.network(tensors)
+            return [
+                (
+                    output["boxes"].float().cpu().numpy(),
+                    output["labels"].cpu().numpy(),
+                    output["scores"].float().cpu().numpy(),
+                )
+                for output in outputs
+            ]
 
     def _write(
         self,

@@ -1,7 +1,7 @@
 """Start what the pipeline needs while the driver lists the input.
 
 A run's first embedded batch waits for three things besides the decoding itself: the model's
-weights (built on the driver), Ray Data's own helper actors (started by the first dataset a
+weights (built by a task on the driver's node), Ray Data's own helper actors (started by the first dataset a
 driver executes) and the embedding actors. The first two do not depend on the listing, so they
 start as soon as Ray is up, in background threads, and the listing (which on object storage
 can take a while) runs meanwhile. An error building the weights surfaces when the pipeline
@@ -18,7 +18,7 @@ from typing import Any
 
 import ray.data
 
-from lightly_ray.models.backbones import ModelState
+from lightly_ray.models.weights import ModelState
 
 logger = logging.getLogger("lightly_ray")
 

@@ -7,8 +7,13 @@ added to the same document.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import importlib.metadata
+import importlib.util
+import os
 import platform
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,8 +121,6 @@ def software_versions() -> dict[str, str]:
     """Versions of lightly_ray and the libraries that shape its results."""
     import numpy
     import ray
-    import torch
-    import torchvision
 
     from lightly_ray import __version__
 
@@ -125,7 +128,25 @@ def software_versions() -> dict[str, str]:
         "lightly_ray": __version__,
         "python": platform.python_version(),
         "ray": ray.__version__,
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torch": installed_version("torch"),
+        "torchvision": installed_version("torchvision"),
         "numpy": numpy.__version__,
     }
+
+
+def installed_version(package: str) -> str:
+    """A package's version with its build tag (e.g. `2.14.1+cu130`), without importing the package.
+
+    The driver does not import torch (`models.weights`); the package's `version.py`, which
+    torch and torchvision write at build time, holds the full version, the installed metadata the
+    rest of it.
+    """
+    spec = importlib.util.find_spec(package)  # finds the package without running it
+    if spec is not None and spec.origin is not None:
+        path = os.path.join(os.path.dirname(spec.origin), "version.py")
+        with contextlib.suppress(OSError):
+            with open(path, encoding="utf-8") as handle:
+                found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", handle.read(), re.MULTILINE)
+            if found:
+                return found.group(1)
+    return importlib.metadata.version(package)

@@ -15,6 +15,7 @@ in memory and speed. `resources.selection` chooses:
 
 from __future__ import annotations
 
+import glob
 import logging
 import math
 import os
@@ -31,6 +32,7 @@ from lightly_ray.selection.fast_diversity import FAST_PATH_MIN_ROWS
 logger = logging.getLogger("lightly_ray")
 
 GB = 1e9
+NVIDIA_DEVICE_FILES = "/dev/nvidia[0-9]*"  # what the NVIDIA driver (and a container's device plugin) makes
 DiversityKernel = Callable[..., object]
 
 
@@ -172,11 +174,25 @@ def alive_nodes() -> int:
 
 
 def _has_cuda() -> bool:
+    """Whether the driver has a CUDA GPU.
+
+    torch is asked only on a machine with an NVIDIA device: importing it would add about 500 MB
+    to the driver at selection, beside the embeddings (`models.weights`).
+    """
+    if not _nvidia_devices():
+        return False
     try:
         import torch
     except ImportError:
         return False
     return bool(torch.cuda.is_available())
+
+
+def _nvidia_devices() -> bool:
+    """Whether this process may see an NVIDIA GPU: a device file, and CUDA_VISIBLE_DEVICES not empty."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
+        return False
+    return bool(glob.glob(NVIDIA_DEVICE_FILES))
 
 
 def _sharded(

@@ -19,9 +19,7 @@ import torch
 from PIL import Image
 
 from lightly_ray.config.lightly import CollateConfig
-from lightly_ray.pipeline.crops import PARENT
-
-Batch = dict[str, np.ndarray]
+from lightly_ray.training.training_rows import Batch, training_rows
 
 # A Gaussian kernel covers about 6 sigma: `collate.kernel_size` (a fraction of input_size, the
 # Lightly Worker's key) sets the largest sigma of the blur, whose smallest is lightly's 0.1.
@@ -59,26 +57,6 @@ def view_transform(collate: CollateConfig) -> object:
 
 
 _TRANSFORMS: dict[str, object] = {}
-
-
-def training_rows(batch: Batch, crops: bool) -> np.ndarray:
-    """Which rows of a batch training uses: those that decoded, and images or (with `crops`) crops.
-
-    A run that cuts object crops has both in its rows: crops have a `parent` image, images none.
-    Rows without a `parent` column are images (or rows chosen already, passed with `crops`
-    False): those that decoded are kept.
-
-    Raises:
-        ValueError: With `crops` on rows without a `parent` column, which cannot tell crops.
-    """
-    count = len(next(iter(batch.values())))
-    keep = np.array(batch["ok"], dtype=bool) if "ok" in batch else np.ones(count, dtype=bool)  # a copy
-    if PARENT in batch:
-        is_crop = np.asarray(batch[PARENT] != "", dtype=bool)
-        keep &= is_crop if crops else ~is_crop
-    elif crops:
-        raise ValueError(f"rows without a {PARENT!r} column cannot tell object crops from images")
-    return keep
 
 
 def augment_views(batch: Batch, collate: CollateConfig, crops: bool = False) -> Batch:

@@ -26,22 +26,21 @@ from typing import Any
 
 import pyarrow as pa
 import ray.data
-import torch
 
 from lightly_ray.config import RunConfig
 from lightly_ray.errors import ConfigError
-from lightly_ray.models.backbones import ModelState
+from lightly_ray.models.weights import ModelState
 from lightly_ray.outputs.run_folder import RunFolder
 from lightly_ray.pipeline.crops import PARENT
 from lightly_ray.progress import logger
 from lightly_ray.selection.placement import alive_nodes
-from lightly_ray.training.augment import training_rows
 from lightly_ray.training.trainer import (
     TrainingResult,
     cluster_nodes,
     train_embedding_model,
     training_shape,
 )
+from lightly_ray.training.training_rows import training_rows
 
 CHECKPOINT_FILE = "checkpoint.ckpt"
 
@@ -184,6 +183,8 @@ class RunTraining:
 
     def checkpoint_bytes(self) -> bytes:
         """The trained model as `checkpoint.ckpt`: its weights, the config and the losses."""
+        import torch
+
         assert self.result is not None
         buffer = io.BytesIO()
         torch.save(

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from lightly_ray.config.lightly import ModelConfig
-from lightly_ray.models.backbones import IMAGENET_MEAN, IMAGENET_STD, EmbeddingModel
+from lightly_ray.models.backbones import EmbeddingModel
+from lightly_ray.models.weights import IMAGENET_MEAN, IMAGENET_STD
 
 EMBEDDING_PREFIX = "embedding."
 

@@ -23,11 +23,10 @@ import ray.data
 from lightly_ray.config.lightly import LightlyConfig
 from lightly_ray.crash_points import crash_point, worker_crash_epoch
 from lightly_ray.errors import LightlyRayError
-from lightly_ray.models.backbones import ModelState
+from lightly_ray.models.weights import ModelState
 from lightly_ray.pipeline.crops import PARENT
 from lightly_ray.progress import logger
-from lightly_ray.training.augment import augment_views, training_rows
-from lightly_ray.training.loop import LoopSettings, train_loop
+from lightly_ray.training.training_rows import training_rows
 
 
 @dataclass(frozen=True)
@@ -126,6 +125,9 @@ def train_embedding_model(
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
     from ray.util.queue import Queue
+
+    from lightly_ray.training.augment import augment_views  # torch: only once training runs
+    from lightly_ray.training.loop import LoopSettings, train_loop
 
     if rows < 2 * shape.workers:
         what = "object crops" if crops else "images that decode"

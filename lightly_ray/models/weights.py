@@ -1,0 +1,105 @@
+"""The models' weights as the driver holds them, built in a task on the driver's node.
+
+The embedding model's and the detector's weights are built once per run and shared with every
+actor through the object store (numpy state dicts: `ModelState`, `DetectorState`), so that all
+actors use identical weights and no worker needs the torch hub cache. Building them needs
+torch, which the driver itself does not import: importing it costs a process about 530 MB of
+resident memory (300 MB of it its own), which a driver holding tens of millions of samples
+should spend on them (docs/scaling.md). So the weights are built by a Ray task pinned to the
+driver's node (the same torch hub cache and files as the driver) that asks for no CPU, so it
+runs even where the head node offers none to tasks. Without Ray (tools, tests) they are built
+in this process.
+
+A user's mistake found while building (weights that cannot be had, a checkpoint that does not
+fit) is raised in the driver as the same error, with the same message, as if built here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from lightly_ray.config.lightly import ModelConfig, PretaggingConfig
+from lightly_ray.errors import LightlyRayError
+
+ModelState = dict[str, np.ndarray]
+DetectorState = dict[str, np.ndarray]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+_Built = TypeVar("_Built")
+
+
+def embedding_weights(
+    model: ModelConfig, seed: int, checkpoint: bytes | None, source: str, *, here: bool = False
+) -> ModelState:
+    """The embedding model's weights (`backbones.build_state`), built on the driver's node.
+
+    Args:
+        model: `lightly_config.model`.
+        seed: `lightly_config.seed`, for random weights and the projection.
+        checkpoint: The bytes of `worker_config.checkpoint`, which override `model.weights`.
+        source: Where the checkpoint came from, for error messages.
+        here: Build them in this process: a datapool rerun, which often embeds its few new
+            files in the driver with torch (`pipeline/in_driver.py`), would otherwise start a
+            process for the weights alone.
+
+    Raises:
+        WeightsNotAvailableError: When the weights cannot be had, listing the options.
+        ConfigError: When the checkpoint does not fit the model.
+
+    """
+    if here:
+        return _build_embedding_weights(model, seed, checkpoint, source)
+    return _on_this_node(_build_embedding_weights, model, seed, checkpoint, source)
+
+
+def detector_weights(settings: PretaggingConfig, seed: int, checkpoint: bytes | None) -> DetectorState:
+    """The detector's weights (`detector.build_detector_state`), built on the driver's node.
+
+    Args:
+        settings: `lightly_config.pretagging`.
+        seed: `lightly_config.seed`, for random weights.
+        checkpoint: The checkpoint file's bytes when `settings.weights` names one.
+
+    Raises:
+        WeightsNotAvailableError: When the weights cannot be had, listing the options.
+
+    """
+    return _on_this_node(_build_detector_weights, settings, seed, checkpoint)
+
+
+def _build_embedding_weights(
+    model: ModelConfig, seed: int, checkpoint: bytes | None, source: str
+) -> ModelState:
+    from lightly_ray.models.backbones import build_state
+    from lightly_ray.models.checkpoint import read_checkpoint
+
+    tensors = read_checkpoint(checkpoint, model, source) if checkpoint is not None else None
+    return build_state(model, seed, tensors)
+
+
+def _build_detector_weights(settings: PretaggingConfig, seed: int, checkpoint: bytes | None) -> DetectorState:
+    from lightly_ray.models.detector import build_detector_state
+
+    return build_detector_state(settings, seed, checkpoint)
+
+
+def _on_this_node(build: Callable[..., _Built], *args: object) -> _Built:
+    """`build(*args)` in a task on this process's node, or here when Ray is not running."""
+    if not ray.is_initialized():
+        return build(*args)
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+    task: Any = ray.remote(build).options(num_cpus=0, scheduling_strategy=here)
+    try:
+        built: _Built = ray.get(task.remote(*args))
+    except ray.exceptions.RayTaskError as error:
+        if isinstance(error.cause, LightlyRayError):  # the user's mistake, as it was raised
+            raise error.cause from None
+        raise
+    return built

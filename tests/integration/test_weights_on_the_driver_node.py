@@ -1,0 +1,56 @@
+"""The models' weights are built in a task on the driver's node, and the driver imports no torch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lightly_ray.config.lightly import ModelConfig
+from lightly_ray.errors import WeightsNotAvailableError
+from lightly_ray.models import weights
+from lightly_ray.models.backbones import build_state
+
+RANDOM = ModelConfig(name="resnet-18", weights="random", out_dim=16)
+
+
+def test_a_run_s_driver_imports_no_torch() -> None:
+    code = (
+        "import sys\n"
+        "import lightly_ray.cli, lightly_ray.run, lightly_ray.embedding_sources, lightly_ray.pipeline.build\n"
+        "import lightly_ray.pipeline.in_driver, lightly_ray.training.in_run, lightly_ray.report.document\n"
+        "from lightly_ray.report.document import software_versions\n"
+        "from lightly_ray.selection.placement import _has_cuda\n"
+        "software_versions(), _has_cuda()\n"
+        "print(sorted(name for name in ('torch', 'torchvision', 'lightly') if name in sys.modules))\n"
+    )
+    command = [sys.executable, "-c", code]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_weights_built_in_a_task_are_those_built_here(ray_instance: None) -> None:
+    remote = weights.embedding_weights(RANDOM, 7, None, "")
+    local = build_state(RANDOM, 7, None)
+    assert remote.keys() == local.keys()
+    for key, value in local.items():
+        np.testing.assert_array_equal(remote[key], value)
+
+
+def test_the_task_runs_in_another_process_on_this_node(ray_instance: None) -> None:
+    import ray
+
+    pid, node = weights._on_this_node(lambda: (os.getpid(), ray.get_runtime_context().get_node_id()))
+    assert pid != os.getpid()
+    assert node == ray.get_runtime_context().get_node_id()
+
+
+def test_a_bad_checkpoint_is_the_same_error_as_when_built_here(ray_instance: None) -> None:
+    with pytest.raises(WeightsNotAvailableError) as remote:
+        weights.embedding_weights(RANDOM, 7, b"not a checkpoint", "'model.ckpt' in 'lightly/'")
+    assert "'model.ckpt' in 'lightly/'" in str(remote.value)
+    assert type(remote.value) is WeightsNotAvailableError  # not Ray's wrapper of it
