@@ -210,7 +210,8 @@ def model_state(config: RunConfig, lightly_location: Location, *, in_driver: boo
     else:
         weights = f"{model.weights} weights"
     logger.info("embedding model: %s, %s, out_dim %d", model.name, weights, model.out_dim)
-    return embedding_weights(model, config.lightly_config.seed, data, source, here=in_driver)
+    here = True if in_driver else None  # None: in a task unless this process has torch already
+    return embedding_weights(model, config.lightly_config.seed, data, source, here=here)
 
 
 def detector_state(config: RunConfig, lightly_location: Location) -> DetectorState:

@@ -7,8 +7,8 @@ torch, which the driver itself does not import: importing it costs a process abo
 resident memory (300 MB of it its own), which a driver holding tens of millions of samples
 should spend on them (docs/scaling.md). So the weights are built by a Ray task pinned to the
 driver's node (the same torch hub cache and files as the driver) that asks for no CPU, so it
-runs even where the head node offers none to tasks. Without Ray (tools, tests) they are built
-in this process.
+runs even where the head node offers none to tasks. Without Ray, or in a process that has
+torch loaded already (a notebook, a benchmark, the tests), they are built in this process.
 
 A user's mistake found while building (weights that cannot be had, a checkpoint that does not
 fit) is raised in the driver as the same error, with the same message, as if built here.
@@ -16,6 +16,7 @@ fit) is raised in the driver as the same error, with the same message, as if bui
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -36,7 +37,7 @@ _Built = TypeVar("_Built")
 
 
 def embedding_weights(
-    model: ModelConfig, seed: int, checkpoint: bytes | None, source: str, *, here: bool = False
+    model: ModelConfig, seed: int, checkpoint: bytes | None, source: str, *, here: bool | None = None
 ) -> ModelState:
     """The embedding model's weights (`backbones.build_state`), built on the driver's node.
 
@@ -45,33 +46,44 @@ def embedding_weights(
         seed: `lightly_config.seed`, for random weights and the projection.
         checkpoint: The bytes of `worker_config.checkpoint`, which override `model.weights`.
         source: Where the checkpoint came from, for error messages.
-        here: Build them in this process: a datapool rerun, which often embeds its few new
-            files in the driver with torch (`pipeline/in_driver.py`), would otherwise start a
-            process for the weights alone.
+        here: Build them in this process (True) or in a task (False). None: here when torch is
+            loaded in this process already (a notebook, a benchmark), as the task only keeps
+            it out of a driver without it. A datapool rerun says True: it often embeds its few
+            new files in the driver with torch (`pipeline/in_driver.py`) and would otherwise
+            start a process for the weights alone.
 
     Raises:
         WeightsNotAvailableError: When the weights cannot be had, listing the options.
         ConfigError: When the checkpoint does not fit the model.
 
     """
-    if here:
+    if _here(here):
         return _build_embedding_weights(model, seed, checkpoint, source)
     return _on_this_node(_build_embedding_weights, model, seed, checkpoint, source)
 
 
-def detector_weights(settings: PretaggingConfig, seed: int, checkpoint: bytes | None) -> DetectorState:
+def detector_weights(
+    settings: PretaggingConfig, seed: int, checkpoint: bytes | None, *, here: bool | None = None
+) -> DetectorState:
     """The detector's weights (`detector.build_detector_state`), built on the driver's node.
 
     Args:
         settings: `lightly_config.pretagging`.
         seed: `lightly_config.seed`, for random weights.
         checkpoint: The checkpoint file's bytes when `settings.weights` names one.
+        here: As for `embedding_weights`.
 
     Raises:
         WeightsNotAvailableError: When the weights cannot be had, listing the options.
 
     """
+    if _here(here):
+        return _build_detector_weights(settings, seed, checkpoint)
     return _on_this_node(_build_detector_weights, settings, seed, checkpoint)
+
+
+def _here(here: bool | None) -> bool:
+    return "torch" in sys.modules if here is None else here
 
 
 def _build_embedding_weights(

@@ -34,7 +34,7 @@ def test_a_run_s_driver_imports_no_torch() -> None:
 
 
 def test_the_weights_built_in_a_task_are_those_built_here(ray_instance: None) -> None:
-    remote = weights.embedding_weights(RANDOM, 7, None, "")
+    remote = weights.embedding_weights(RANDOM, 7, None, "", here=False)
     local = build_state(RANDOM, 7, None)
     assert remote.keys() == local.keys()
     for key, value in local.items():
@@ -51,6 +51,23 @@ def test_the_task_runs_in_another_process_on_this_node(ray_instance: None) -> No
 
 def test_a_bad_checkpoint_is_the_same_error_as_when_built_here(ray_instance: None) -> None:
     with pytest.raises(WeightsNotAvailableError) as remote:
-        weights.embedding_weights(RANDOM, 7, b"not a checkpoint", "'model.ckpt' in 'lightly/'")
+        weights.embedding_weights(RANDOM, 7, b"not a checkpoint", "'model.ckpt' in 'lightly/'", here=False)
     assert "'model.ckpt' in 'lightly/'" in str(remote.value)
     assert type(remote.value) is WeightsNotAvailableError  # not Ray's wrapper of it
+
+
+def test_a_process_with_torch_loaded_builds_them_itself(
+    ray_instance: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch  # the tests' own imports have loaded it too
+
+    def no_task(*args: object) -> None:
+        raise AssertionError("a process with torch loaded started a task for the weights")
+
+    assert "torch" in sys.modules and torch.__version__
+    monkeypatch.setattr(weights, "_on_this_node", no_task)
+    built = weights.embedding_weights(RANDOM, 7, None, "")
+    expected = build_state(RANDOM, 7, None)["projection.weight"]
+    np.testing.assert_array_equal(built["projection.weight"], expected)
+    with pytest.raises(AssertionError, match="started a task"):
+        weights.embedding_weights(RANDOM, 7, None, "", here=False)
