@@ -124,11 +124,17 @@ def _cluster(prepared: PreparedRun) -> tuple[ClusterShape, list[NodeShape]]:
     from lightly_ray.training.trainer import NodeShape, cluster_nodes
 
     if prepared.address is None:
-        import torch
+        from lightly_ray.selection.placement import nvidia_device_visible
 
-        cpus, gpus = os.cpu_count() or 1, torch.cuda.device_count()
+        cpus, gpus = os.cpu_count() or 1, _cuda_device_count() if nvidia_device_visible() else 0
         return ClusterShape(cpus=cpus, gpus=gpus), [NodeShape(cpus, gpus)]
     from lightly_ray.ray_session import ray_session
 
     with ray_session(prepared.address, prepared.connect_timeout_s):
         return ClusterShape.current(), cluster_nodes()
+
+
+def _cuda_device_count() -> int:
+    import torch
+
+    return int(torch.cuda.device_count())

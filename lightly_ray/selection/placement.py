@@ -179,7 +179,7 @@ def _has_cuda() -> bool:
     torch is asked only on a machine with an NVIDIA device: importing it would add about 500 MB
     to the driver at selection, beside the embeddings (`models.weights`).
     """
-    if not _nvidia_devices():
+    if not nvidia_device_visible():
         return False
     try:
         import torch
@@ -188,8 +188,11 @@ def _has_cuda() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def _nvidia_devices() -> bool:
-    """Whether this process may see an NVIDIA GPU: a device file, and CUDA_VISIBLE_DEVICES not empty."""
+def nvidia_device_visible() -> bool:
+    """Whether this process may see an NVIDIA GPU: a device file, and CUDA_VISIBLE_DEVICES not empty.
+
+    Checked before asking torch, so that a process without one never imports it for the question.
+    """
     if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
         return False
     return bool(glob.glob(NVIDIA_DEVICE_FILES))
