@@ -228,7 +228,7 @@ class CropRun:
         are preselected: diversity keeps its distance to them and they count toward n_samples.
         """
         assert self.crops is not None and self.dataset is not None
-        chosen = set(images.names[images.candidate].astype(str).tolist())
+        chosen = set(images.names[images.candidate].tolist())
         parents = self.crops.detections[PARENT].astype(str)
         self.crops.candidate &= np.fromiter((parent in chosen for parent in parents), bool, len(parents))
         if plan is None:
@@ -237,7 +237,7 @@ class CropRun:
         self.preselected, other, _ = preselected_samples(
             self.dataset, self.state, embedding_settings(self.config)
         )
-        cut_here = set(self.crops.names.astype(str).tolist())
+        cut_here = set(self.crops.names.tolist())
         again = [name for name in other if name in cut_here]  # embedded again by this run
         if len(again) < len(other):
             logger.warning(

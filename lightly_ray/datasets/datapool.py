@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from lightly_ray.datasets.rows import embedding_matrix
 from lightly_ray.datasets.store import Dataset, DatasetState, RunRecord
 from lightly_ray.pipeline.gather import METADATA_COLUMNS, GatheredSamples
+from lightly_ray.sample_names import SampleNames
 from lightly_ray.selection.data import ColumnsAtRows, SampleVideos, values_at_rows
 
 logger = logging.getLogger("lightly_ray")
@@ -199,7 +200,7 @@ def restrict_candidates(gathered: GatheredSamples, plan: DatapoolPlan) -> None:
     """
     if plan.new_files is None:
         return
-    names = pa.array(gathered.names, pa.large_string())
+    names = gathered.names.arrow.cast(pa.large_string())
     new_files = pa.array(sorted(plan.new_files), pa.large_string())
     if gathered.frames:
         videos = pa.array(gathered.frames["video"], pa.large_string())
@@ -226,7 +227,7 @@ class SelectionPool:
         frame_indices: Per sample, its frame's index in its video (-1 for an image).
     """
 
-    names: list[str]
+    names: SampleNames
     embeddings: np.ndarray
     lightly_metadata: Mapping[str, np.ndarray]
     videos: Sequence[str | None]
@@ -245,9 +246,8 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
     stored: dict[str, int] = {}  # preselected samples this run did not process, by table row
     table = plan.preselected if plan is not None else None
     if plan is not None and (plan.reembed or table is not None):
-        names = pa.array(gathered.names, pa.large_string())
         if plan.reembed:
-            rows = _rows_of(pa.array(plan.reembed, pa.large_string()), names)
+            rows = gathered.names.rows_of(plan.reembed)
             usable = rows >= 0
             usable[usable] &= gathered.errors[rows[usable]] == ""
             for index in np.flatnonzero(~usable).tolist():
@@ -256,13 +256,13 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
             keep[rows[usable]] = True
             preselected_rows.append(rows[usable])
         if table is not None:
-            rows = _rows_of(table.column("name"), names)
+            rows = gathered.names.rows_of(table.column("name"))
             keep[rows[rows >= 0]] = True
             preselected_rows.append(rows[rows >= 0])
             for index in np.flatnonzero(rows < 0).tolist():
                 stored[str(table.column("name")[index].as_py())] = index
     own = np.flatnonzero(keep)
-    own_names = gathered.names[own]
+    own_names = gathered.names.at_rows(own)  # a view: the pool's names are not copied
     if not stored and np.array_equal(keep, gathered.candidate):
         embeddings = gathered.candidate_embeddings()  # no copy when nothing else is in the pool
     else:
@@ -278,7 +278,7 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
     all_names = own_names
     if stored and table is not None:
         rows = table.take(pa.array(np.fromiter(stored.values(), dtype=np.int64, count=len(stored))))
-        all_names = np.concatenate([own_names, np.array(list(stored), dtype=object)])
+        all_names = SampleNames.concat([own_names, SampleNames(stored)])
         embeddings = np.concatenate([embeddings, embedding_matrix(rows)])
         metadata = {
             key: np.concatenate(
@@ -289,9 +289,9 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
         video_column = np.concatenate([video_column, rows.column("video").to_numpy(zero_copy_only=False)])
         stored_frames = rows.column("frame_index").to_numpy(zero_copy_only=False).astype(np.int64)
         frame_indices = np.concatenate([frame_indices, stored_frames])
-        order = pc.sort_indices(pa.array(all_names, pa.large_string())).to_numpy()
+        order = pc.sort_indices(all_names.arrow).to_numpy()
         all_names, embeddings, video_column, frame_indices = (
-            all_names[order],
+            all_names.at_rows(order),
             embeddings[order],
             video_column[order],
             frame_indices[order],
@@ -299,7 +299,7 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
         metadata = {key: values[order] for key, values in metadata.items()}
     chosen = _preselected_positions(gathered, own, preselected_rows, all_names, list(stored))
     return SelectionPool(
-        names=all_names.tolist(),
+        names=all_names,
         embeddings=embeddings,
         lightly_metadata=metadata,
         videos=SampleVideos(video_column),
@@ -308,26 +308,19 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
     )
 
 
-def _rows_of(wanted: pa.Array | pa.ChunkedArray, names: pa.Array) -> np.ndarray:
-    """Per wanted name, its row in `names`, -1 when it is not there."""
-    found = pc.index_in(pc.cast(wanted, pa.large_string()), value_set=names)
-    rows: np.ndarray = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    return rows
-
-
 def _preselected_positions(
     gathered: GatheredSamples,
     own: np.ndarray,
     preselected_rows: list[np.ndarray],
-    all_names: np.ndarray,
+    all_names: SampleNames,
     stored_names: list[str],
 ) -> np.ndarray:
     """Sorted positions in the pool of the preselected samples (processed here, or stored)."""
     if not preselected_rows and not stored_names:
         return np.zeros(0, dtype=np.int64)
-    names = [gathered.names[np.concatenate(preselected_rows)]] if preselected_rows else []
-    wanted = np.concatenate([*names, np.array(stored_names, dtype=object)])
-    positions = _rows_of(pa.array(wanted, pa.large_string()), pa.array(all_names, pa.large_string()))
+    names = [gathered.names.take(np.concatenate(preselected_rows))] if preselected_rows else []
+    wanted = SampleNames.concat([*names, SampleNames(stored_names)])
+    positions = all_names.rows_of(wanted)
     return np.unique(positions[positions >= 0]).astype(np.int64)
 
 

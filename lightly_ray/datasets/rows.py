@@ -14,7 +14,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lightly_ray.datasets.sorted_lookup import SortedStrings
 from lightly_ray.pipeline.chunked_take import take
 from lightly_ray.pipeline.gather import (
     FRAME_COLUMNS,
@@ -24,6 +23,7 @@ from lightly_ray.pipeline.gather import (
     cast_in_slices,
     vector_column,
 )
+from lightly_ray.pipeline.sorted_lookup import SortedStrings
 from lightly_ray.pipeline.spilled_columns import drop_mapped_pages
 
 Batch = dict[str, np.ndarray]
@@ -87,7 +87,7 @@ def processed_rows(
             return None
         return values if rows is None else values[rows]
 
-    names = pa.array(gathered.names if rows is None else gathered.names[rows], pa.string())
+    names = (gathered.names if rows is None else gathered.names.at_rows(rows)).arrow
     files = _files(names, pick(gathered.frames.get("video")))
     size, mtime = listing.size_and_mtime(files)
     errors = gathered.errors if rows is None else gathered.errors[rows]
@@ -144,7 +144,7 @@ def processed_here_rows(gathered: GatheredSamples, reused: pa.Table | None) -> n
     index = SortedStrings(reused.column("name"))
     fresh = np.ones(len(every), dtype=bool)
     for start in range(0, len(every), LOOKUP_SLICE):
-        names = pa.array(gathered.names[start : start + LOOKUP_SLICE], pa.string())
+        names = gathered.names[start : start + LOOKUP_SLICE].arrow
         fresh[start : start + LOOKUP_SLICE] = index.positions(names) < 0
     return every[fresh]
 
@@ -153,10 +153,8 @@ def rows_named_in(gathered: GatheredSamples, names: list[str]) -> np.ndarray:
     """Rows of the gathered samples named in `names`, ascending (names it does not hold are left out)."""
     if not names or not len(gathered.names):
         return np.zeros(0, dtype=np.int64)
-    wanted = np.array(names, dtype=object)
-    at = np.minimum(np.searchsorted(gathered.names, wanted), len(gathered.names) - 1)
-    found = gathered.names[at] == wanted
-    return np.unique(at[found]).astype(np.int64)
+    found = gathered.names.rows_of(names)
+    return np.unique(found[found >= 0]).astype(np.int64)
 
 
 # Gathered names looked up per slice in `processed_here_rows`.

@@ -29,6 +29,7 @@ from lightly_ray.formats.pretag_schema import (
     pretag_schema,
 )
 from lightly_ray.formats.problems import FieldError, FormatProblem
+from lightly_ray.sample_names import SampleNames
 from lightly_ray.storage import Location
 
 READ_THREADS = 16
@@ -36,7 +37,7 @@ READ_THREADS = 16
 
 def pretag_predictions(
     names: Sequence[str],
-    gathered_names: np.ndarray,
+    gathered_names: SampleNames,
     detections: Mapping[str, np.ndarray],
     location: Location,
 ) -> TaskPredictions:
@@ -53,12 +54,11 @@ def pretag_predictions(
         problem and has none.
     """
     result = TaskPredictions(schema=pretag_schema())
-    row_of = {str(name): row for row, name in enumerate(gathered_names)}
+    rows = gathered_names.rows_of(names).tolist()  # looked up in Arrow: no dictionary of every name
     counts = detections.get(PRETAG_COUNT)
     missing = []
-    for name in names:
-        row = row_of.get(name)
-        if counts is None or row is None or counts[row] < 0:
+    for name, row in zip(names, rows, strict=True):
+        if counts is None or row < 0 or counts[row] < 0:
             missing.append(name)
             continue
         found = int(counts[row])

@@ -88,7 +88,7 @@ def write_run_frames(
     image_format: str,
     listing: pa.Table,
     videos: IndexedVideos,
-    samples: tuple[np.ndarray, Mapping[str, np.ndarray]],
+    samples: tuple[Sequence[str], Mapping[str, np.ndarray]],
     selected: list[str],
 ) -> list[str]:
     """Write a run's selected video frames to `.lightly/frames/` (Ray tasks, one per segment).

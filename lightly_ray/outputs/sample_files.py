@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
@@ -28,14 +29,12 @@ def write_sample_lists(
 
     """
     videos = dict(sorted((corrupt_videos or {}).items()))
-    corrupt = {
-        str(name): str(error) for name, error in zip(gathered.names, gathered.errors, strict=True) if error
-    }
-    duplicates = {
-        str(name): str(first)
-        for name, first in zip(gathered.names, gathered.duplicate_of, strict=True)
-        if first
-    }
+    bad = np.flatnonzero(gathered.errors != "")
+    corrupt = dict(zip(gathered.names.take(bad), gathered.errors[bad].astype(str).tolist(), strict=True))
+    copies = np.flatnonzero(gathered.duplicate_of != "")
+    duplicates = dict(
+        zip(gathered.names.take(copies), gathered.duplicate_of[copies].astype(str).tolist(), strict=True)
+    )
     folder.write_parquet_parts("embeddings.parquet", gathered.embeddings_tables(PARQUET_ROW_GROUP))
     folder.write_json(
         "corruptness_check_information.json",
@@ -82,15 +81,17 @@ def write_sequence_information(
         The number of sequences written.
 
     """
-    row_of = {str(name): row for row, name in enumerate(gathered.names)}
+    row_of = gathered.names.rows_of(picked).tolist()
+    if -1 in row_of:
+        raise KeyError(f"picked frame {picked[row_of.index(-1)]} is not among the gathered samples")
     frames = gathered.frames
     sequences = []
     for start in range(0, len(picked) - length + 1, length):
-        rows = [row_of[name] for name in picked[start : start + length]]
+        rows = row_of[start : start + length]
         sequences.append(
             {
                 "video_name": str(frames["video"][rows[0]]),
-                "frame_names": [str(gathered.names[row]) for row in rows],
+                "frame_names": [gathered.names[row] for row in rows],
                 "frame_indices": [int(frames["frame_index"][row]) for row in rows],
                 "frame_timestamps_pts": [int(frames["frame_pts"][row]) for row in rows],
                 "frame_timestamps_sec": [float(frames["frame_seconds"][row]) for row in rows],

@@ -3,17 +3,18 @@
 The embedding matrix is the largest thing a run's driver holds (5.1 GB at 10M x 128 float32),
 so it exists once: blocks are copied into one buffer as they arrive, sorted by name in place,
 and compacted in place to the rows that have an embedding of their own (a corrupt file has
-none; an exact duplicate shares its original's row). Names stay Python strings in object
-arrays (a fixed-width unicode array of long paths is several times larger).
+none; an exact duplicate shares its original's row). Names are Arrow strings from the first
+block on (`sample_names.SampleNames`: half the memory of Python strings in an object array).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
 from lightly_ray.formats.pretag_schema import PRETAG_COLUMNS
@@ -23,6 +24,7 @@ from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
 from lightly_ray.pipeline.exact_duplicates import first_with_same_hash
 from lightly_ray.pipeline.row_moves import ColumnBuffer, compact_rows, permute_rows, release_free_memory
 from lightly_ray.pipeline.spilled_columns import ScratchFolder, SpilledColumns, columns_at, mapped_table
+from lightly_ray.sample_names import CHUNK_ROWS, SampleNames
 
 Batch = dict[str, np.ndarray]
 
@@ -50,7 +52,7 @@ class GatheredSamples:
     """Every processed file of a run, sorted by name, split into candidates and the rest.
 
     Attributes:
-        names: All processed file names (str), sorted.
+        names: All processed file names, sorted (Arrow strings, read as a sequence of str).
         errors: Per file, why it is corrupt ("" when it decoded).
         candidate: Mask of files that enter selection (decoded and not a duplicate).
         duplicate_of: Per file, the name of the earlier file with identical bytes, or "".
@@ -74,7 +76,7 @@ class GatheredSamples:
 
     """
 
-    names: np.ndarray
+    names: SampleNames
     errors: np.ndarray
     candidate: np.ndarray
     duplicate_of: np.ndarray
@@ -86,11 +88,11 @@ class GatheredSamples:
     detections: MutableMapping[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def of_matrix(cls, names: np.ndarray, embeddings: np.ndarray) -> GatheredSamples:
+    def of_matrix(cls, names: Sequence[str] | pa.Array, embeddings: np.ndarray) -> GatheredSamples:
         """Samples that all decoded, each with its own row of `embeddings` (e.g. an embeddings CSV)."""
         count = len(names)
         return cls(
-            names=np.asarray(names, dtype=object),
+            names=SampleNames(names),
             errors=np.full(count, "", dtype=object),
             candidate=np.ones(count, dtype=bool),
             duplicate_of=np.full(count, "", dtype=object),
@@ -101,7 +103,7 @@ class GatheredSamples:
     @classmethod
     def empty(cls, dim: int) -> GatheredSamples:
         """No samples (a datapool run with nothing new), embeddings of width `dim`."""
-        return cls.of_matrix(np.zeros(0, dtype=object), np.zeros((0, dim), dtype=np.float32))
+        return cls.of_matrix([], np.zeros((0, dim), dtype=np.float32))
 
     @property
     def dim(self) -> int:
@@ -162,7 +164,7 @@ class GatheredSamples:
 
     def candidate_names(self) -> list[str]:
         """Names of the candidates, sorted."""
-        return [str(name) for name in self.names[self.candidate]]
+        return self.names[self.candidate].tolist()
 
     def candidate_embeddings(self) -> np.ndarray:
         """Embeddings of the candidates, shape (n_candidates, dim), float32.
@@ -186,7 +188,7 @@ class GatheredSamples:
             part = rows[start : start + rows_per_table]
             yield pa.table(
                 {
-                    "name": pa.array(self.names[part], pa.string()),
+                    "name": self.names.at_rows(part).arrow,
                     "embedding": vector_column(self.embeddings_of(part).reshape(len(part), self.dim)),
                 }
             )
@@ -261,7 +263,6 @@ def cast_in_slices(values: pa.Array | pa.ChunkedArray, kind: pa.DataType) -> pa.
 
 # The gathered columns' types (embedding and content_hash are kept apart).
 _COLUMN_DTYPES: dict[str, type] = {
-    "name": object,
     "ok": np.bool_,
     "error": object,
     **{column: np.float64 for column in METADATA_COLUMNS},
@@ -292,24 +293,24 @@ def gather_batches(
     buffers = {column: ColumnBuffer(expected_rows, dtype) for column, dtype in _COLUMN_DTYPES.items()}
     optional: dict[str, list[np.ndarray | None]] = {column: [] for column in OPTIONAL_COLUMNS}
     buffer = ColumnBuffer(expected_rows, np.float32)
-    hash_parts: list[pa.Array] = []  # Arrow as they come: a block's Python strings go with it
+    # Arrow as they come: a block's Python strings go with it
+    name_parts: list[pa.Array] = []
+    hash_parts: list[pa.Array] = []
     sizes: list[int] = []
     for batch in batches:
         for column, values in buffers.items():
             values.add(np.asarray(batch[column]))
         buffer.add(_as_matrix(np.asarray(batch["embedding"])))
-        hash_parts.append(pa.array(np.asarray(batch["content_hash"], dtype=object), pa.large_string()))
+        name_parts.append(_strings(batch["name"], pa.string()))
+        hash_parts.append(_strings(batch["content_hash"], pa.string()))
         for column in OPTIONAL_COLUMNS:
             optional[column].append(np.asarray(batch[column]) if column in batch else None)
         sizes.append(len(batch["name"]))
     if not sizes:
         raise ValueError("no rows were processed")
-    names = buffers.pop("name").result()
-    # Python's string order is Arrow's (code points, as UTF-8 bytes). A stable argsort of the
-    # object array takes as long as converting the names to Arrow and sorting there (2.85 against
-    # 2.88 s for 2M names), without Arrow's copy of every name and its sort scratch (+250 MB).
-    order = np.argsort(names, kind="stable")
-    names = names[order]
+    unsorted = pa.chunked_array(name_parts, pa.string())
+    name_parts.clear()
+    order = pc.sort_indices(unsorted).to_numpy()  # stable: byte order, which is code point order
 
     def sorted_column(name: str) -> np.ndarray:
         """A column in name order; its buffer goes (one column's copy at a time, none of one value)."""
@@ -317,26 +318,11 @@ def gather_batches(
         values: np.ndarray = column.result() if column.is_constant else column.result()[order]
         return values
 
-    errors = sorted_column("error")
-    ok = sorted_column("ok")
-    parts = pa.chunked_array(hash_parts, pa.large_string())
-    hash_parts.clear()
-    # The blocks' hashes and the sorted ones, never a third (concatenated) copy between them.
-    hashes = take_in_slices(parts, order, HASH_TAKE_ROWS, pa.string())
-    del parts
-    matrix = buffer.result()
-    permute_rows(matrix, order)
-    first = first_with_same_hash(hashes, ok) if remove_exact_duplicates else np.arange(len(names))
-    hashes = mapped_table(pa.table({"content_hash": hashes})).column(0)  # read again when writing
-    duplicate = first != np.arange(len(names))
-    duplicate_of = np.full(len(names), "", dtype=object)
-    duplicate_of[duplicate] = names[first[duplicate]]
-    own = ok & ~duplicate
-    vector_row = np.where(own, np.cumsum(own) - 1, -1)
-    vector_row[duplicate] = vector_row[first[duplicate]]
+    # The columns that go to files first, each sorted, written and dropped in turn: their
+    # buffers are gone before the names, the hashes and the matrix are put in name order.
     folder = ScratchFolder()
     metadata = SpilledColumns({}, folder)
-    for name in LIGHTLY_METADATA_NAMES:  # each sorted, written to its file and dropped in turn
+    for name in LIGHTLY_METADATA_NAMES:
         metadata.add(name, sorted_column(f"{METADATA_COLUMN_PREFIX}{name}"))
     frames = SpilledColumns({}, folder)
     for name in FRAME_COLUMNS:
@@ -345,6 +331,25 @@ def gather_batches(
     for name, found in _optional_columns(optional, sizes).items():
         detections.add(name, found[order])
     del optional
+    names = SampleNames(take_in_slices(unsorted, order, CHUNK_ROWS))
+    del unsorted
+    errors = sorted_column("error")
+    ok = sorted_column("ok")
+    parts = pa.chunked_array(hash_parts, pa.string())
+    hash_parts.clear()
+    # The blocks' hashes and the sorted ones, never a third (concatenated) copy between them.
+    hashes = take_in_slices(parts, order, HASH_TAKE_ROWS)
+    del parts
+    matrix = buffer.result()
+    permute_rows(matrix, order)
+    first = first_with_same_hash(hashes, ok) if remove_exact_duplicates else np.arange(len(names))
+    hashes = mapped_table(pa.table({"content_hash": hashes})).column(0)  # read again when writing
+    duplicate = first != np.arange(len(names))
+    duplicate_of = np.full(len(names), "", dtype=object)
+    duplicate_of[duplicate] = names.take(first[duplicate]).to_numpy()
+    own = ok & ~duplicate
+    vector_row = np.where(own, np.cumsum(own) - 1, -1)
+    vector_row[duplicate] = vector_row[first[duplicate]]
     gathered = GatheredSamples(
         names=names,
         errors=errors,
@@ -379,6 +384,15 @@ def _optional_columns(
             ]
         )
     return found
+
+
+def _strings(column: np.ndarray | pa.Array | pa.ChunkedArray, kind: pa.DataType) -> pa.Array:
+    """A block's string column as one Arrow array of `kind` (Python strings converted, Arrow cast)."""
+    if isinstance(column, pa.ChunkedArray):
+        return column.combine_chunks().cast(kind)
+    if isinstance(column, pa.Array):
+        return column.cast(kind)
+    return pa.array(np.asarray(column, dtype=object), kind)
 
 
 def _as_matrix(column: np.ndarray) -> np.ndarray:

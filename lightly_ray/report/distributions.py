@@ -7,6 +7,7 @@ selection already holds, so it costs seconds at millions of samples.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -98,7 +99,7 @@ def _distribution(samples: ReportSamples, numeric: bool, values: np.ndarray) -> 
     return {"kind": "categorical", **category_block(sets)}
 
 
-def _task_distribution(samples: ReportSamples, names: list[str], task: TaskPredictions) -> dict[str, Any]:
+def _task_distribution(samples: ReportSamples, names: Sequence[str], task: TaskPredictions) -> dict[str, Any]:
     schema = task.schema
     classification = schema.task_type == TaskType.CLASSIFICATION
     categories: list[str] = []

@@ -111,7 +111,8 @@ class SelectionData:
     """Everything known per candidate, ordered by candidate name.
 
     Attributes:
-        names: Candidate names, sorted and unique; index i of every array is names[i].
+        names: Candidate names, sorted and unique; index i of every array is names[i]. A run
+            passes `sample_names.SampleNames` (Arrow strings), tests and notebooks a list.
         embeddings: Array of shape (n, dim), float32, or None when no strategy uses them.
         object_embeddings: By task name.
         query_embeddings: By (dataset_id, tag_name): arrays of shape (n_queries, dim).
@@ -122,7 +123,7 @@ class SelectionData:
         preselected: Candidate indices selected by earlier runs, int64.
     """
 
-    names: list[str]
+    names: Sequence[str]
     embeddings: np.ndarray | None = None
     object_embeddings: dict[str, ObjectEmbeddings] = field(default_factory=dict)
     query_embeddings: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)

@@ -9,7 +9,7 @@ index; selection stops at the budget or at the first stopping condition.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -312,7 +312,7 @@ def validate(problem: SelectionProblem) -> None:
                 raise SelectionInputError(f"{objective.label}: class vectors and target differ in length.")
 
 
-def _check_rows(label: str, values: np.ndarray, names: list[str], groups: np.ndarray | None) -> None:
+def _check_rows(label: str, values: np.ndarray, names: Sequence[str], groups: np.ndarray | None) -> None:
     expected = len(names) if groups is None else len(groups)
     if len(values) != expected:
         raise SelectionInputError(f"{label}: expected {expected} rows, got {len(values)}.")

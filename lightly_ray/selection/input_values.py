@@ -17,6 +17,7 @@ from lightly_ray.config.selection import (
     ScoresInput,
 )
 from lightly_ray.formats.predictions import TaskPredictions
+from lightly_ray.sample_names import same_names
 from lightly_ray.selection.data import SelectionData, SelectionInputError
 from lightly_ray.selection.finite import finite_rows
 from lightly_ray.selection.scorers import (
@@ -104,7 +105,7 @@ def metadata_column(key: str, path: str, data: SelectionData) -> tuple[bool, npt
         )
     metadata_field = fields[key]
     column = metadata.columns[key]
-    if metadata.sample_names != data.names:
+    if not same_names(metadata.sample_names, data.names):
         position = {name: i for i, name in enumerate(metadata.sample_names)}
         aligned = np.empty(len(data.names), dtype=column.dtype)
         for i, name in enumerate(data.names):

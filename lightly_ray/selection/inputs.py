@@ -42,6 +42,7 @@ from lightly_ray.config.selection import (
     TypicalityStrategy,
     WeightsStrategy,
 )
+from lightly_ray.sample_names import SampleNames
 from lightly_ray.selection.data import ColumnsAtRows, ObjectEmbeddings, SelectionData, SelectionInputError
 from lightly_ray.selection.embedding_scores import similarity_scores, typicality_scores
 from lightly_ray.selection.input_values import (
@@ -99,7 +100,11 @@ def build_problem(config: SelectionConfig, data: SelectionData) -> SelectionProb
 
 def _check_data(data: SelectionData) -> None:
     names = data.names
-    if any(a >= b for a, b in pairwise(names)):
+    if isinstance(names, SampleNames):
+        ascending = names.strictly_ascending()  # in Arrow: no Python string per name
+    else:
+        ascending = not any(a >= b for a, b in pairwise(names))
+    if not ascending:
         raise SelectionInputError("candidate names must be sorted and unique")
     if data.embeddings is not None and len(data.embeddings) != len(names):
         raise SelectionInputError(f"got {len(data.embeddings)} embeddings for {len(names)} candidates")

@@ -8,6 +8,7 @@ deterministic. Every array is indexed by candidate unless said otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -118,7 +119,7 @@ class SelectionProblem:
             selected set first and count toward the budget.
     """
 
-    names: list[str]
+    names: Sequence[str]
     objectives: list[Objective]
     filters: list[ThresholdFilter] = field(default_factory=list)
     n_samples: int | None = None

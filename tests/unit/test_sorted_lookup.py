@@ -1,4 +1,4 @@
-"""Looking strings up by sorting (datasets/sorted_lookup.py) answers as `pc.index_in` does."""
+"""Looking strings up by sorting (pipeline/sorted_lookup.py) answers as `pc.index_in` does."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from lightly_ray.datasets import sorted_lookup
-from lightly_ray.datasets.sorted_lookup import SortedStrings
+from lightly_ray.pipeline import sorted_lookup
+from lightly_ray.pipeline.sorted_lookup import SortedStrings
 
 
 def _index_in(wanted: pa.Array | pa.ChunkedArray, values: pa.Array | pa.ChunkedArray) -> list[int]:

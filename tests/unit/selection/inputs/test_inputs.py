@@ -12,6 +12,7 @@ from lightly_ray.formats.metadata import MetadataColumns
 from lightly_ray.formats.metadata_schema import MetadataField, MetadataType
 from lightly_ray.formats.prediction_items import Prediction
 from lightly_ray.formats.prediction_schema import TaskType
+from lightly_ray.sample_names import SampleNames
 from lightly_ray.selection.embedding_scores import similarity_scores, typicality_scores
 from lightly_ray.selection.inputs import (
     ObjectEmbeddings,
@@ -266,6 +267,19 @@ def test_metadata_samples_are_aligned_by_name_with_defaults() -> None:
         config(({"type": "METADATA", "key": "weather.temperature"}, WEIGHTS)), selection_data
     )
     np.testing.assert_allclose(problem.objectives[0].weights, [3.0, 0.0, 0.0, 7.0])  # type: ignore[union-attr]
+
+
+def test_names_as_arrow_strings_give_the_problem_of_a_list() -> None:
+    """A run passes `SampleNames` (its metadata names too): the same weights, the same checks."""
+    cfg = config(({"type": "METADATA", "key": "weather.temperature"}, WEIGHTS))
+    selection_data = data(names=SampleNames(NAMES))
+    assert selection_data.metadata is not None
+    selection_data.metadata.sample_names = selection_data.names  # as read_metadata keeps them
+    problem = build_problem(cfg, selection_data)
+    np.testing.assert_allclose(problem.objectives[0].weights, [10.0, 20.0, 5.0, -1.0])  # type: ignore[union-attr]
+    assert problem.names is selection_data.names  # shared, not copied
+    fails(cfg, "sorted and unique", data(names=SampleNames(["a.png", "c.png", "b.png", "d.png"])))
+    fails(cfg, "sorted and unique", data(names=SampleNames(["a.png", "b.png", "b.png", "d.png"])))
 
 
 def test_random_is_seeded() -> None:
