@@ -99,7 +99,7 @@ def _pipeline(folder: Path, config: Any) -> dict[str, float]:
             units,
             input_location=location,
             config=config,
-            model_state=warmup.model_state(),
+            model_weights=warmup.model_weights(),
             cluster=ClusterShape.current(),
         )
         first_at, seen = None, 0

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import ray
 
 from lightly_ray.config import RunConfig
 from lightly_ray.crash_points import crash_point
@@ -16,7 +17,7 @@ from lightly_ray.datasets.rows import as_batch
 from lightly_ray.errors import StorageError
 from lightly_ray.formats.embeddings_csv import read_embeddings_csv
 from lightly_ray.formats.pretag_schema import BUILT_IN_WEIGHTS
-from lightly_ray.models.weights import DetectorState, ModelState, detector_weights, embedding_weights
+from lightly_ray.models.weights import DetectorWeights, ModelWeights, detector_weights, embedding_weights
 from lightly_ray.pipeline.build import build_image_pipeline, unit_samples
 from lightly_ray.pipeline.crops import CropSource
 from lightly_ray.pipeline.gather import GatheredSamples, gather_batches
@@ -43,26 +44,27 @@ class EmbeddedSamples:
 def embed_with_model(
     config: RunConfig,
     input_location: Location,
-    state: ModelState,
+    weights: ModelWeights,
     listing: pa.Table,
     videos: IndexedVideos,
     show_progress: bool,
     reused: pa.Table | None = None,
     cache: CacheTarget | None = None,
     rerun: bool = False,
-    detector_state: DetectorState | None = None,
+    detector: DetectorWeights | None = None,
     pretag_output: PretagOutput | None = None,
     crops: CropSource | None = None,
     training: RunTraining | None = None,
 ) -> EmbeddedSamples:
     """Decode and embed every listed image and every frame of the indexed videos on Ray.
 
-    `state` is the model's weights (`model_state`, built while the input was listed). `reused`
+    `weights` are the model's, in the object store (`model_weights`, built while the input was
+    listed). `reused`
     holds samples an earlier run processed with the same settings (the datapool's processed
     rows, or the cache of a run that died): they join the gathered samples as they are. The
     embedding actors keep what they embed in `cache` (`datasets.embedding_cache`). A datapool
     `rerun` with few samples to embed runs in this process (`pipeline.in_driver`). With
-    `detector_state` (pretagging), detector actors run between decode and embed, writing their
+    the `detector`'s weights (pretagging), detector actors run between decode and embed, writing their
     predictions to `pretag_output`. With `crops` (object level), the decode tasks cut each box
     into a crop sample, embedded as the images are. With `training` (`enable_training`), the
     decoded samples train the model first (`training.in_run`) and are embedded with its weights.
@@ -93,7 +95,7 @@ def embed_with_model(
     plan: dict[str, Any] = {
         "input_location": input_location,
         "config": config,
-        "model_state": state,
+        "model_weights": weights,
         "cluster": cluster,
         "cache": cache,
     }
@@ -111,10 +113,10 @@ def embed_with_model(
         pipeline = build_image_pipeline(
             units,
             **plan,
-            detector_state=detector_state,
+            detector_weights=detector,
             pretag_output=pretag_output,
             crops=crops,
-            train=(lambda rows: training.train(rows, state)) if training is not None else None,
+            train=(lambda rows: training.train(rows, ray.get(weights))) if training is not None else None,
         )
         logger.info("pipeline on %s:\n%s", cluster.describe(), pipeline.describe())
         # Blocks as the embedding actors finish them: no extra re-batching or projection step,
@@ -189,8 +191,10 @@ def embed_from_csv(
     return EmbeddedSamples(gathered=gathered, source=source)
 
 
-def model_state(config: RunConfig, lightly_location: Location, *, in_driver: bool = False) -> ModelState:
+def model_weights(config: RunConfig, lightly_location: Location, *, in_driver: bool = False) -> ModelWeights:
     """Build the embedding model's weights once (checkpoint, ImageNet or random), on the driver's node.
+
+    Returns their reference in the object store, where the actors read them.
 
     `in_driver`: in the driver process itself (`models.weights.embedding_weights`'s `here`).
     """
@@ -214,8 +218,11 @@ def model_state(config: RunConfig, lightly_location: Location, *, in_driver: boo
     return embedding_weights(model, config.lightly_config.seed, data, source, here=here)
 
 
-def detector_state(config: RunConfig, lightly_location: Location) -> DetectorState:
-    """Build the pretagging detector's weights once (COCO, random or a checkpoint), on the driver's node."""
+def detector_weights_of(config: RunConfig, lightly_location: Location) -> DetectorWeights:
+    """Build the pretagging detector's weights once (COCO, random or a checkpoint), on the driver's node.
+
+    Returns their reference in the object store, where the detector actors read them.
+    """
     settings = config.lightly_config.pretagging
     checkpoint = None
     if settings.weights not in BUILT_IN_WEIGHTS:

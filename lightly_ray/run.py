@@ -16,7 +16,7 @@ from lightly_ray.datasets import (
 from lightly_ray.datasets.embedding_cache import CacheTarget, read_cache
 from lightly_ray.datasets.lock import DatasetLock
 from lightly_ray.datasets.settings import embedding_settings
-from lightly_ray.embedding_sources import detector_state, embed_from_csv, embed_with_model, model_state
+from lightly_ray.embedding_sources import detector_weights_of, embed_from_csv, embed_with_model, model_weights
 from lightly_ray.errors import user_message
 from lightly_ray.formats.pretag_schema import PRETAG_DEBUG_FOLDER
 from lightly_ray.outputs import (
@@ -184,9 +184,9 @@ def _run(
     ):
         embeds = worker.embeddings is None
         rerun = worker.use_datapool and bool(prepared.dataset.state.runs)
-        detector = detector_state(config, lightly_location) if worker.pretagging else None
+        detector = detector_weights_of(config, lightly_location) if worker.pretagging else None
         # A rerun may embed its few new files in the driver (in_driver.py): it builds them there.
-        build = (lambda: model_state(config, lightly_location, in_driver=rerun)) if embeds else None
+        build = (lambda: model_weights(config, lightly_location, in_driver=rerun)) if embeds else None
         with Warmup(build, [preload], ray_data=not rerun) as warmup:
             logger.info("run %s: listing %s", folder.run_id, input_location.url)
             with watch("listing"):
@@ -236,14 +236,14 @@ def _run(
                     embedded = embed_with_model(
                         config,
                         input_location,
-                        warmup.model_state(),
+                        warmup.model_weights(),
                         plan.to_process,
                         videos,
                         show_progress,
                         reused=concat_tables(plan.reused, plan.resumed),
                         cache=cache,
                         rerun=bool(run_dataset.state.runs),
-                        detector_state=detector,
+                        detector=detector,
                         crops=objects.crop_source() if objects is not None else None,
                         pretag_output=PretagOutput(
                             lightly_location,

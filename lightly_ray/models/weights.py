@@ -1,14 +1,18 @@
-"""The models' weights as the driver holds them, built in a task on the driver's node.
+"""The models' weights, built in a task on the driver's node and kept in the object store.
 
 The embedding model's and the detector's weights are built once per run and shared with every
 actor through the object store (numpy state dicts: `ModelState`, `DetectorState`), so that all
-actors use identical weights and no worker needs the torch hub cache. Building them needs
+actors use identical weights and no worker needs the torch hub cache. The driver holds only
+their object reference: the actors read them from the store, and the driver reads them
+(`ray.get`, which maps the arrays from the store rather than copying them) only where it uses
+them itself (training, a rerun that embeds in the driver). Building them needs
 torch, which the driver itself does not import: importing it costs a process about 530 MB of
 resident memory (300 MB of it its own), which a driver holding tens of millions of samples
 should spend on them (docs/scaling.md). So the weights are built by a Ray task pinned to the
 driver's node (the same torch hub cache and files as the driver) that asks for no CPU, so it
 runs even where the head node offers none to tasks. Without Ray, or in a process that has
-torch loaded already (a notebook, a benchmark, the tests), they are built in this process.
+torch loaded already (a notebook, a benchmark, the tests), they are built in this process and
+put into the store from here.
 
 A user's mistake found while building (weights that cannot be had, a checkpoint that does not
 fit) is raised in the driver as the same error, with the same message, as if built here.
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import ray
@@ -29,17 +33,21 @@ from lightly_ray.errors import LightlyRayError
 
 ModelState = dict[str, np.ndarray]
 DetectorState = dict[str, np.ndarray]
+# The weights in the object store, as the driver holds them.
+ModelWeights = ray.ObjectRef[ModelState]
+DetectorWeights = ray.ObjectRef[DetectorState]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-_Built = TypeVar("_Built")
-
 
 def embedding_weights(
     model: ModelConfig, seed: int, checkpoint: bytes | None, source: str, *, here: bool | None = None
-) -> ModelState:
-    """The embedding model's weights (`backbones.build_state`), built on the driver's node.
+) -> ModelWeights:
+    """The embedding model's weights (`backbones.build_state`), built on the driver's node, in the store.
+
+    Ray must be running (a run starts it first). The reference is returned once they are
+    built, so that a mistake stops the run before any work.
 
     Args:
         model: `lightly_config.model`.
@@ -58,14 +66,14 @@ def embedding_weights(
 
     """
     if _here(here):
-        return _build_embedding_weights(model, seed, checkpoint, source)
+        return ray.put(_build_embedding_weights(model, seed, checkpoint, source))
     return _on_this_node(_build_embedding_weights, model, seed, checkpoint, source)
 
 
 def detector_weights(
     settings: PretaggingConfig, seed: int, checkpoint: bytes | None, *, here: bool | None = None
-) -> DetectorState:
-    """The detector's weights (`detector.build_detector_state`), built on the driver's node.
+) -> DetectorWeights:
+    """The detector's weights (`detector.build_detector_state`) in the object store, as `embedding_weights`.
 
     Args:
         settings: `lightly_config.pretagging`.
@@ -78,7 +86,7 @@ def detector_weights(
 
     """
     if _here(here):
-        return _build_detector_weights(settings, seed, checkpoint)
+        return ray.put(_build_detector_weights(settings, seed, checkpoint))
     return _on_this_node(_build_detector_weights, settings, seed, checkpoint)
 
 
@@ -102,14 +110,13 @@ def _build_detector_weights(settings: PretaggingConfig, seed: int, checkpoint: b
     return build_detector_state(settings, seed, checkpoint)
 
 
-def _on_this_node(build: Callable[..., _Built], *args: object) -> _Built:
-    """`build(*args)` in a task on this process's node, or here when Ray is not running."""
-    if not ray.is_initialized():
-        return build(*args)
+def _on_this_node(build: Callable[..., dict[str, np.ndarray]], *args: object) -> ModelWeights:
+    """The reference to `build(*args)`'s result, built in a task on this process's node."""
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
     task: Any = ray.remote(build).options(num_cpus=0, scheduling_strategy=here)
+    built: ModelWeights = task.remote(*args)
     try:
-        built: _Built = ray.get(task.remote(*args))
+        ray.get(built)  # waits, and raises what building raised; the arrays are mapped, not read
     except ray.exceptions.RayTaskError as error:
         if isinstance(error.cause, LightlyRayError):  # the user's mistake, as it was raised
             raise error.cause from None

@@ -20,7 +20,7 @@ import ray.data
 from lightly_ray.config.run_config import PRETAGGING_TASK, RunConfig
 from lightly_ray.datasets.embedding_cache import CacheTarget
 from lightly_ray.formats.pretag_schema import PRETAG_COLUMNS
-from lightly_ray.models.weights import ModelState
+from lightly_ray.models.weights import DetectorWeights, ModelState, ModelWeights
 from lightly_ray.pipeline.crops import CROP_COLUMNS, CropSource
 from lightly_ray.pipeline.decode_units import SAMPLE_COLUMNS, decode_units
 from lightly_ray.pipeline.detector_input import DETECT_COLUMNS
@@ -127,10 +127,10 @@ def build_image_pipeline(
     *,
     input_location: Location,
     config: RunConfig,
-    model_state: ModelState,
+    model_weights: ModelWeights,
     cluster: ClusterShape,
     cache: CacheTarget | None = None,
-    detector_state: Any = None,
+    detector_weights: DetectorWeights | None = None,
     pretag_output: PretagOutput | None = None,
     crops: CropSource | None = None,
     train: Callable[[ray.data.Dataset], ModelState] | None = None,
@@ -145,10 +145,10 @@ def build_image_pipeline(
         units: One row per image file and per video segment (`units.build_units`).
         input_location: Where the files are read from.
         config: The run configuration.
-        model_state: Embedding model weights (built on the driver, shared via the object store).
+        model_weights: The embedding model's weights in the object store (`models.weights`).
         cluster: The resources to plan for.
         cache: Where the embedding actors keep what they embed (None: nowhere).
-        detector_state: With pretagging, the detector's weights (`models.detector`).
+        detector_weights: With pretagging, the detector's weights in the object store.
         pretag_output: With pretagging, where the detector actors write their predictions.
         crops: With object level, the boxes the decode tasks cut into crop samples.
         train: Trains the embedding model on the decoded rows and returns its weights.
@@ -164,10 +164,10 @@ def build_image_pipeline(
         config,
         cluster,
         location=input_location,
-        state_ref=ray.put(model_state),
+        state_ref=model_weights,
         blocks=len(blocks),
         cache=cache,
-        detector_ref=ray.put(detector_state) if detector_state is not None else None,
+        detector_ref=detector_weights,
         pretag_output=pretag_output,
         crops=crops,
     )

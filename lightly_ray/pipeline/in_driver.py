@@ -21,12 +21,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import ray
 from threadpoolctl import threadpool_limits
 
 from lightly_ray.config import RunConfig
 from lightly_ray.datasets.embedding_cache import CacheTarget
-from lightly_ray.models.weights import ModelState
+from lightly_ray.models.weights import ModelWeights
 from lightly_ray.pipeline.build import unit_blocks, unit_samples
 from lightly_ray.pipeline.decode_units import decode_units
 from lightly_ray.pipeline.embed import Batch, EmbedImages
@@ -46,7 +45,7 @@ def embed_in_driver(
     *,
     input_location: Location,
     config: RunConfig,
-    model_state: ModelState,
+    model_weights: ModelWeights,
     cluster: ClusterShape,
     cache: CacheTarget | None,
 ) -> Iterator[Batch]:
@@ -56,7 +55,7 @@ def embed_in_driver(
         units: Decode units (`units.build_units`).
         input_location: Where the files are read from.
         config: The run configuration.
-        model_state: The model's weights, already on the driver.
+        model_weights: The model's weights in the object store (`models.weights`).
         cluster: The cluster's shape (for the embedding batch size).
         cache: Where embedded batches are kept for a rerun (as the actors do).
     """
@@ -67,7 +66,7 @@ def embed_in_driver(
     shape = embed_shape(config, cluster)
     embedder = EmbedImages(
         config.lightly_config.model,
-        [ray.put(model_state)],
+        [model_weights],
         config.worker_config.normalize_embeddings,
         torch_threads=threads,
         cache=cache,

@@ -18,7 +18,7 @@ from typing import Any
 
 import ray.data
 
-from lightly_ray.models.weights import ModelState
+from lightly_ray.models.weights import ModelWeights
 
 logger = logging.getLogger("lightly_ray")
 
@@ -44,7 +44,8 @@ class Warmup:
     the threads (a few seconds at most), so none outlives the run.
 
     Args:
-        build_state: Builds the model's weights; None when the run embeds nothing.
+        build_weights: Builds the model's weights and returns their object reference
+            (`models.weights`); None when the run embeds nothing.
         later: Other work for the same threads, e.g. importing what the report needs while the
             driver waits on the pipeline; a failure there is logged and otherwise ignored.
         ray_data: Start Ray Data ahead. A datapool rerun says no: it usually embeds a few new
@@ -55,14 +56,14 @@ class Warmup:
 
     def __init__(
         self,
-        build_state: Callable[[], ModelState] | None,
+        build_weights: Callable[[], ModelWeights] | None,
         later: Sequence[Callable[[], object]] = (),
         *,
         ray_data: bool = True,
     ) -> None:
         self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lightly-ray-warmup")
         self._ray_data = self._threads.submit(start_ray_data if ray_data else _nothing)
-        self._state = self._threads.submit(build_state) if build_state is not None else None
+        self._weights = self._threads.submit(build_weights) if build_weights is not None else None
         self._later: list[Future[object]] = [self._threads.submit(work) for work in later]
 
     def __enter__(self) -> Warmup:
@@ -76,8 +77,8 @@ class Warmup:
             if failed is not None:
                 logger.debug("warm-up work failed (it runs again when needed): %s", failed)
 
-    def model_state(self) -> ModelState:
-        """The model's weights (waits for them; raises what building them raised)."""
-        if self._state is None:
+    def model_weights(self) -> ModelWeights:
+        """The model's weights in the object store (waits for them; raises what building them raised)."""
+        if self._weights is None:
             raise RuntimeError("this run builds no model")
-        return self._state.result()
+        return self._weights.result()

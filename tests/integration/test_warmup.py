@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+import ray
 
 from lightly_ray.errors import WeightsNotAvailableError
 from lightly_ray.pipeline.warmup import Warmup
@@ -19,26 +20,26 @@ def _warmup_threads() -> list[threading.Thread]:
 def test_weights_built_in_the_background_are_handed_over(ray_instance: None) -> None:
     calls: list[float] = []
 
-    def build() -> dict[str, np.ndarray]:
+    def build() -> ray.ObjectRef[dict[str, np.ndarray]]:
         calls.append(time.perf_counter())
-        return {"weight": np.ones(3, dtype=np.float32)}
+        return ray.put({"weight": np.ones(3, dtype=np.float32)})
 
     before = time.perf_counter()
     with Warmup(build) as warmup:
-        state = warmup.model_state()
+        state = ray.get(warmup.model_weights())
     assert calls and calls[0] >= before and state["weight"].tolist() == [1.0, 1.0, 1.0]
     assert not _warmup_threads()
 
 
 def test_a_failure_to_build_the_weights_reaches_the_run(ray_instance: None) -> None:
-    def build() -> dict[str, np.ndarray]:
+    def build() -> ray.ObjectRef[dict[str, np.ndarray]]:
         raise WeightsNotAvailableError("ImageNet weights for resnet-18 are not in the torch hub cache")
 
     with pytest.raises(WeightsNotAvailableError, match="not in the torch hub cache"), Warmup(build) as warmup:
-        warmup.model_state()
+        warmup.model_weights()
     assert not _warmup_threads()
 
 
 def test_a_run_without_a_model_asks_for_no_weights(ray_instance: None) -> None:
     with Warmup(None) as warmup, pytest.raises(RuntimeError, match="builds no model"):
-        warmup.model_state()
+        warmup.model_weights()

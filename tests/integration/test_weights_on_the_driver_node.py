@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import ray
 
 from lightly_ray.config.lightly import ModelConfig
 from lightly_ray.errors import WeightsNotAvailableError
@@ -34,7 +35,9 @@ def test_a_run_s_driver_imports_no_torch() -> None:
 
 
 def test_the_weights_built_in_a_task_are_those_built_here(ray_instance: None) -> None:
-    remote = weights.embedding_weights(RANDOM, 7, None, "", here=False)
+    reference = weights.embedding_weights(RANDOM, 7, None, "", here=False)
+    assert isinstance(reference, ray.ObjectRef)  # the driver holds the reference, the store the arrays
+    remote = ray.get(reference)
     local = build_state(RANDOM, 7, None)
     assert remote.keys() == local.keys()
     for key, value in local.items():
@@ -42,9 +45,11 @@ def test_the_weights_built_in_a_task_are_those_built_here(ray_instance: None) ->
 
 
 def test_the_task_runs_in_another_process_on_this_node(ray_instance: None) -> None:
-    import ray
+    def where() -> dict[str, np.ndarray]:
+        return {"pid": np.array(os.getpid()), "node": np.array(ray.get_runtime_context().get_node_id())}
 
-    pid, node = weights._on_this_node(lambda: (os.getpid(), ray.get_runtime_context().get_node_id()))
+    built = ray.get(weights._on_this_node(where))
+    pid, node = int(built["pid"]), str(built["node"])
     assert pid != os.getpid()
     assert node == ray.get_runtime_context().get_node_id()
 
@@ -66,7 +71,7 @@ def test_a_process_with_torch_loaded_builds_them_itself(
 
     assert "torch" in sys.modules and torch.__version__
     monkeypatch.setattr(weights, "_on_this_node", no_task)
-    built = weights.embedding_weights(RANDOM, 7, None, "")
+    built = ray.get(weights.embedding_weights(RANDOM, 7, None, ""))  # put into the store from here
     expected = build_state(RANDOM, 7, None)["projection.weight"]
     np.testing.assert_array_equal(built["projection.weight"], expected)
     with pytest.raises(AssertionError, match="started a task"):
