@@ -67,6 +67,14 @@ class ListingIndex:
         return column("size"), column("mtime_ns")
 
 
+# Rows spread this thinly (more than SPREAD_ROWS rows of the samples a looked-up row) are looked
+# up SPREAD_GROUP at a time, the pages of the mapped listing and hashes dropped between groups:
+# a file's pages come in 2 MB at a time, so 1,000 selected samples spread over 2M read nearly
+# every page of both files at once (+211 MB at 2M); a group of neighbours reads a few of them.
+SPREAD_ROWS = 64
+SPREAD_GROUP = 64
+
+
 def processed_rows(
     gathered: GatheredSamples, listing: ListingIndex, run_id: str, rows: np.ndarray | None
 ) -> pa.Table:
@@ -79,6 +87,21 @@ def processed_rows(
         rows: Indices into `gathered.names`; None for every sample (the table then shares the
             gathered embeddings, hashes and metadata instead of copying them).
     """
+    if rows is not None and len(rows) > SPREAD_GROUP and _spread(rows):
+        groups = [rows[start : start + SPREAD_GROUP] for start in range(0, len(rows), SPREAD_GROUP)]
+        return pa.concat_tables([_processed_rows(gathered, listing, run_id, group) for group in groups])
+    return _processed_rows(gathered, listing, run_id, rows)
+
+
+def _spread(rows: np.ndarray) -> bool:
+    """Whether `rows` lie far apart on average (more than SPREAD_ROWS samples a row)."""
+    return bool(int(rows.max()) - int(rows.min()) > SPREAD_ROWS * len(rows))
+
+
+def _processed_rows(
+    gathered: GatheredSamples, listing: ListingIndex, run_id: str, rows: np.ndarray | None
+) -> pa.Table:
+    """`processed_rows` of `rows` in one pass over the mapped columns, its pages dropped after."""
     every = len(gathered.names)
     count = every if rows is None else len(rows)
 

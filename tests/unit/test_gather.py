@@ -322,6 +322,29 @@ def test_processed_slices_equal_the_whole_table() -> None:
     assert len(empty) == 1 and empty[0].num_rows == 0 and empty[0].schema.equals(whole.schema)
 
 
+def test_spread_rows_are_looked_up_in_groups_with_the_pages_dropped_between(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lightly_ray.datasets import rows as rows_module
+    from lightly_ray.datasets.rows import ListingIndex, processed_rows
+
+    columns, listing = _videos_and_listing(90)
+    gathered = gather_batches(_blocks(columns, 13, 12), remove_exact_duplicates=True)
+    whole = processed_table(gathered, listing, "run-1")
+    index = ListingIndex(listing)
+    drops: list[int] = []
+    monkeypatch.setattr(rows_module, "drop_mapped_pages", lambda: drops.append(1))
+    monkeypatch.setattr(rows_module, "SPREAD_ROWS", 4)
+    monkeypatch.setattr(rows_module, "SPREAD_GROUP", 3)
+    spread = np.array([0, 9, 17, 30, 44, 52, 61, 75, 89, 2])  # 10 rows, 89 apart: 3 + 3 + 3 + 1
+    assert processed_rows(gathered, index, "run-1", spread).equals(whole.take(pa.array(spread)))
+    assert len(drops) == 4
+    drops.clear()
+    close = np.arange(20, 30)  # neighbours: one pass
+    assert processed_rows(gathered, index, "run-1", close).equals(whole.take(pa.array(close)))
+    assert len(drops) == 1
+
+
 def test_rows_of_names_and_of_samples_processed_here() -> None:
     from lightly_ray.datasets.rows import processed_here_rows, rows_named, rows_named_in
 
