@@ -293,16 +293,15 @@ def gather_batches(
     buffers = {column: ColumnBuffer(expected_rows, dtype) for column, dtype in _COLUMN_DTYPES.items()}
     optional: dict[str, list[np.ndarray | None]] = {column: [] for column in OPTIONAL_COLUMNS}
     buffer = ColumnBuffer(expected_rows, np.float32)
-    # Arrow as they come: a block's Python strings go with it
-    name_parts: list[pa.Array] = []
+    name_parts: list[pa.Array] = []  # Arrow as they come: a block's Python strings go with it
     hash_parts: list[pa.Array] = []
     sizes: list[int] = []
     for batch in batches:
         for column, values in buffers.items():
             values.add(np.asarray(batch[column]))
         buffer.add(_as_matrix(np.asarray(batch["embedding"])))
-        name_parts.append(_strings(batch["name"], pa.string()))
-        hash_parts.append(_strings(batch["content_hash"], pa.string()))
+        name_parts.append(pa.array(np.asarray(batch["name"], dtype=object), pa.string()))
+        hash_parts.append(pa.array(np.asarray(batch["content_hash"], dtype=object), pa.string()))
         for column in OPTIONAL_COLUMNS:
             optional[column].append(np.asarray(batch[column]) if column in batch else None)
         sizes.append(len(batch["name"]))
@@ -384,15 +383,6 @@ def _optional_columns(
             ]
         )
     return found
-
-
-def _strings(column: np.ndarray | pa.Array | pa.ChunkedArray, kind: pa.DataType) -> pa.Array:
-    """A block's string column as one Arrow array of `kind` (Python strings converted, Arrow cast)."""
-    if isinstance(column, pa.ChunkedArray):
-        return column.combine_chunks().cast(kind)
-    if isinstance(column, pa.Array):
-        return column.cast(kind)
-    return pa.array(np.asarray(column, dtype=object), kind)
 
 
 def _as_matrix(column: np.ndarray) -> np.ndarray:
