@@ -59,15 +59,15 @@ def embed_with_model(
     """Decode and embed every listed image and every frame of the indexed videos on Ray.
 
     `weights` are the model's, in the object store (`model_weights`, built while the input was
-    listed). `reused`
-    holds samples an earlier run processed with the same settings (the datapool's processed
-    rows, or the cache of a run that died): they join the gathered samples as they are. The
-    embedding actors keep what they embed in `cache` (`datasets.embedding_cache`). A datapool
-    `rerun` with few samples to embed runs in this process (`pipeline.in_driver`). With
-    the `detector`'s weights (pretagging), detector actors run between decode and embed, writing their
-    predictions to `pretag_output`. With `crops` (object level), the decode tasks cut each box
-    into a crop sample, embedded as the images are. With `training` (`enable_training`), the
-    decoded samples train the model first (`training.in_run`) and are embedded with its weights.
+    listed). `reused` holds samples an earlier run processed with the same settings (the
+    datapool's processed rows, or the cache of a run that died): they join the gathered samples
+    as they are. The embedding actors keep what they embed in `cache`
+    (`datasets.embedding_cache`). A datapool `rerun` with few samples to embed runs in this
+    process (`pipeline.in_driver`). With the `detector`'s weights (pretagging), detector actors
+    run between decode and embed, writing their predictions to `pretag_output`. With `crops`
+    (object level), the decode tasks cut each box into a crop sample, embedded as the images
+    are. With `training` (`enable_training`), the decoded samples train the model first
+    (`training.in_run`) and are embedded with its weights.
     """
     source = {
         "source": "model",

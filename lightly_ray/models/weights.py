@@ -10,9 +10,9 @@ torch, which the driver itself does not import: importing it costs a process abo
 resident memory (300 MB of it its own), which a driver holding tens of millions of samples
 should spend on them (docs/scaling.md). So the weights are built by a Ray task pinned to the
 driver's node (the same torch hub cache and files as the driver) that asks for no CPU, so it
-runs even where the head node offers none to tasks. Without Ray, or in a process that has
-torch loaded already (a notebook, a benchmark, the tests), they are built in this process and
-put into the store from here.
+runs even where the head node offers none to tasks. A process that has torch loaded already (a
+notebook, a benchmark, the tests) builds them itself and puts them into the store from there.
+Either way Ray must be running (a run starts it before building them).
 
 A user's mistake found while building (weights that cannot be had, a checkpoint that does not
 fit) is raised in the driver as the same error, with the same message, as if built here.
