@@ -1,9 +1,10 @@
 """Gather: collect the embedded rows on the driver and sort out corrupt files and duplicates.
 
-The embedding matrix is the largest thing a run's driver holds (5.1 GB at 10M x 128 float32),
-so it exists once: blocks are copied into one buffer as they arrive, sorted by name in place,
-and compacted in place to the rows that have an embedding of their own (a corrupt file has
-none; an exact duplicate shares its original's row). Names are Arrow strings from the first
+The embedding matrix is the largest thing a run's driver handles (5.1 GB at 10M x 128 float32),
+so it is never whole in the driver's memory: blocks are written to a file on the local disk as
+they arrive, and the rows that have an embedding of their own (a corrupt file has none; an
+exact duplicate shares its original's row) are written in name order to a second file, which
+the run maps (`matrix_file`). Names are Arrow strings from the first
 block on (`sample_names.SampleNames`: half the memory of Python strings in an object array).
 """
 
@@ -18,11 +19,13 @@ import pyarrow.compute as pc
 
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
 from lightly_ray.formats.pretag_schema import PRETAG_COLUMNS
+from lightly_ray.mapped_pages import take_rows
 from lightly_ray.pipeline.chunked_take import take_in_slices
 from lightly_ray.pipeline.crops import BOX_INDEX, CATEGORY, CROP_COLUMNS, PARENT
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
 from lightly_ray.pipeline.exact_duplicates import first_with_same_hash
-from lightly_ray.pipeline.row_moves import ColumnBuffer, compact_rows, permute_rows, release_free_memory
+from lightly_ray.pipeline.matrix_file import MatrixFile
+from lightly_ray.pipeline.row_moves import ColumnBuffer, release_free_memory
 from lightly_ray.pipeline.spilled_columns import ScratchFolder, SpilledColumns, columns_at, mapped_table
 from lightly_ray.sample_names import CHUNK_ROWS, SampleNames
 
@@ -119,11 +122,10 @@ class GatheredSamples:
         """The embeddings of the files at `rows` (indices into `names`), a new (len(rows), dim) array."""
         which = self.vector_row[rows]
         if len(which) and (which >= 0).all():
-            taken: np.ndarray = self.vectors[which]
-            return taken
+            return take_rows(self.vectors, which)  # a mapped matrix's pages are not kept
         result = np.zeros((len(which), self.dim), dtype=np.float32)
         has = which >= 0
-        result[has] = self.vectors[which[has]]
+        result[has] = take_rows(self.vectors, which[has])
         return result
 
     def subset(self, mask: np.ndarray) -> GatheredSamples:
@@ -283,7 +285,7 @@ def gather_batches(
         batches: Batches with the columns of GATHERED_COLUMNS, in any order.
         remove_exact_duplicates: Keep only the first name of each group of files with identical
             bytes; the others are marked with the name they duplicate.
-        expected_rows: How many rows the batches hold, when known: the matrix is reserved once
+        expected_rows: How many rows the batches hold, when known: the columns are reserved once
             (more rows still fit, by growing it).
 
     Returns:
@@ -292,14 +294,15 @@ def gather_batches(
     """
     buffers = {column: ColumnBuffer(expected_rows, dtype) for column, dtype in _COLUMN_DTYPES.items()}
     optional: dict[str, list[np.ndarray | None]] = {column: [] for column in OPTIONAL_COLUMNS}
-    buffer = ColumnBuffer(expected_rows, np.float32)
+    folder = ScratchFolder()
+    matrix = MatrixFile(folder)  # the rows go to its file as they come (matrix_file.py)
     name_parts: list[pa.Array] = []  # Arrow as they come: a block's Python strings go with it
     hash_parts: list[pa.Array] = []
     sizes: list[int] = []
     for batch in batches:
         for column, values in buffers.items():
             values.add(np.asarray(batch[column]))
-        buffer.add(_as_matrix(np.asarray(batch["embedding"])))
+        matrix.add(_as_matrix(np.asarray(batch["embedding"])))
         name_parts.append(pa.array(np.asarray(batch["name"], dtype=object), pa.string()))
         hash_parts.append(pa.array(np.asarray(batch["content_hash"], dtype=object), pa.string()))
         for column in OPTIONAL_COLUMNS:
@@ -319,7 +322,6 @@ def gather_batches(
 
     # The columns that go to files first, each sorted, written and dropped in turn: their
     # buffers are gone before the names, the hashes and the matrix are put in name order.
-    folder = ScratchFolder()
     metadata = SpilledColumns({}, folder)
     for name in LIGHTLY_METADATA_NAMES:
         metadata.add(name, sorted_column(f"{METADATA_COLUMN_PREFIX}{name}"))
@@ -339,8 +341,6 @@ def gather_batches(
     # The blocks' hashes and the sorted ones, never a third (concatenated) copy between them.
     hashes = take_in_slices(parts, order, HASH_TAKE_ROWS)
     del parts
-    matrix = buffer.result()
-    permute_rows(matrix, order)
     first = first_with_same_hash(hashes, ok) if remove_exact_duplicates else np.arange(len(names))
     hashes = mapped_table(pa.table({"content_hash": hashes})).column(0)  # read again when writing
     duplicate = first != np.arange(len(names))
@@ -354,14 +354,13 @@ def gather_batches(
         errors=errors,
         candidate=own,
         duplicate_of=duplicate_of,
-        vectors=compact_rows(matrix, own),
+        vectors=matrix.rows_in_order(order[own]),
         vector_row=vector_row,
         lightly_metadata=metadata,
         frames=frames,
         content_hashes=hashes,
         detections=detections,
     )
-    del buffer
     release_free_memory()
     return gathered
 

@@ -1,9 +1,8 @@
-"""The driver's rows in memory: one buffer per column, reordered and compacted in place.
+"""The driver's rows: one buffer per column, and rows reordered in place.
 
-At tens of millions of samples the float32 embedding matrix is the largest thing the driver
-holds (5.1 GB at 10M x 128). Sorting it by name with `matrix[order]` or dropping corrupt rows
-with `matrix[mask]` makes a whole second matrix for a moment; these kernels move rows inside
-the one buffer instead (one spare row, plus a byte per row to mark the moved ones).
+`permute_rows` moves rows inside one buffer instead of making a second one with
+`matrix[order]` (one spare row, plus a byte per row to mark the moved ones); the embedding
+matrix's file is put in name order with it a range at a time (`matrix_file`).
 `ColumnBuffer` collects a column's blocks into one growing array as they arrive, and
 `release_free_memory` hands what was freed back to the system.
 """
@@ -39,17 +38,6 @@ def _permute(matrix: np.ndarray, order: np.ndarray, done: np.ndarray) -> None:  
             row = source
 
 
-@numba.njit(cache=True, nogil=True)
-def _compact(matrix: np.ndarray, keep: np.ndarray) -> int:  # pragma: no cover - JIT
-    kept = 0
-    for row in range(keep.shape[0]):
-        if keep[row]:
-            if kept != row:
-                matrix[kept] = matrix[row]
-            kept += 1
-    return kept
-
-
 def permute_rows(matrix: np.ndarray, order: np.ndarray) -> None:
     """Reorder the rows of `matrix` in place so that row i becomes the old row `order[i]`.
 
@@ -65,23 +53,6 @@ def permute_rows(matrix: np.ndarray, order: np.ndarray) -> None:
         raise ValueError(f"order is not a permutation of {len(matrix)} rows")
     if len(order):
         _permute(_rows(matrix), order, np.zeros(len(order), dtype=np.uint8))
-
-
-def compact_rows(matrix: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """Move the rows where `keep` is true to the front, in order; return them as a view.
-
-    The rows after the kept ones are left as they were; the view shares the buffer.
-
-    Args:
-        matrix: A C-contiguous 2-D array.
-        keep: A bool mask over the rows.
-    """
-    if len(keep) != len(matrix):
-        raise ValueError(f"keep has {len(keep)} entries for {len(matrix)} rows")
-    if keep.all():
-        return matrix
-    kept = _compact(_rows(matrix), np.ascontiguousarray(keep, dtype=np.bool_)) if len(keep) else 0
-    return matrix[:kept]
 
 
 class ColumnBuffer:
@@ -182,4 +153,4 @@ def _is_permutation(order: np.ndarray) -> bool:
     return bool(seen.all())
 
 
-__all__ = ["ColumnBuffer", "compact_rows", "permute_rows", "release_free_memory"]
+__all__ = ["ColumnBuffer", "permute_rows", "release_free_memory"]

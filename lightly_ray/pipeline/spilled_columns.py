@@ -19,7 +19,6 @@ pass over them (`row_moves.release_free_memory`, and after each slice it writes)
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import mmap
 import os
@@ -31,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+
+from lightly_ray.mapped_pages import release_all, remember
 
 # Columns smaller than this stay in memory (a file and a mapping per read would cost more).
 SPILL_MIN_BYTES = 1 << 20
@@ -142,10 +143,6 @@ def columns_at(columns: Mapping[str, np.ndarray], rows: np.ndarray) -> SpilledCo
     return taken
 
 
-# The maps behind `mapped_table`'s tables, for `drop_mapped_pages` (each goes with its table).
-_TABLE_MAPS: weakref.WeakSet[mmap.mmap] = weakref.WeakSet()
-
-
 def mapped_table(table: pa.Table) -> pa.Table:
     """`table` written to a scratch file (Arrow IPC) and mapped back read-only, the same values.
 
@@ -167,21 +164,17 @@ def mapped_table(table: pa.Table) -> pa.Table:
         os.unlink(path)
     # Zero copy: the table's buffers are slices of the map, which lives as long as they do.
     mapped: pa.Table = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(pages))).read_all()
-    _TABLE_MAPS.add(pages)
+    remember(pages)
     return mapped
 
 
 def drop_mapped_pages() -> None:
-    """Let go of the pages of `mapped_table`'s files that reads brought into the process.
+    """Let go of the pages of the driver's mapped files (`mapped_table`'s, the embedding matrix's).
 
-    They stay in the page cache, from which the next read maps them again (a minor fault, no
-    disk read while the system has the memory); under memory pressure the system may drop them
-    there too, as it cannot drop the process's own memory. Called after each pass over those
-    tables (a stage of the run, a slice of the rows written).
+    They stay in the page cache (`mapped_pages`). Called after each pass over the tables (a
+    stage of the run, a slice of the rows written).
     """
-    for pages in list(_TABLE_MAPS):
-        with contextlib.suppress(ValueError, OSError):  # closed, or no madvise on this system
-            pages.madvise(mmap.MADV_DONTNEED)
+    release_all()
 
 
 def _spillable(values: np.ndarray, min_bytes: int) -> bool:

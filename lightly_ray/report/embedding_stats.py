@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from lightly_ray.mapped_pages import take_rows
 from lightly_ray.report.histograms import histogram_block, summary
 from lightly_ray.report.samples import INPUT, RANDOM, SELECTED, SET_NAMES, ReportSamples, bounded_sample
 
@@ -123,13 +124,14 @@ def nearest_distances(
 def _nearest(
     embeddings: np.ndarray, queries: np.ndarray, references: np.ndarray, *, exclude_self: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    query_rows = np.asarray(embeddings[queries], dtype=np.float64)
+    # Rows spread over a mapped matrix are read through its file (`mapped_pages.take_rows`).
+    query_rows = np.asarray(take_rows(embeddings, queries), dtype=np.float64)
     query_norms = np.einsum("ij,ij->i", query_rows, query_rows)
     best = np.full(len(queries), np.inf)
     best_at = np.zeros(len(queries), dtype=np.int64)
     for start in range(0, len(references), CHUNK):
         block = references[start : start + CHUNK]
-        rows = np.asarray(embeddings[block], dtype=np.float64)
+        rows = np.asarray(take_rows(embeddings, block), dtype=np.float64)
         # |q|^2 + |r|^2 - 2 q.r, built in one (queries, CHUNK) matrix plus the product
         cross = query_rows @ rows.T
         cross *= 2.0

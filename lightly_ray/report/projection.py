@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from lightly_ray.mapped_pages import take_rows
 from lightly_ray.report.samples import SELECTED, ReportSamples, bounded_sample
 
 POINTS = 600
@@ -63,7 +64,7 @@ def embedding_map(
         rows = map_rows(samples, points)
     if embeddings is None or len(rows) < MIN_POINTS:
         return {}
-    coordinates = project(np.asarray(embeddings[rows], dtype=np.float32), samples.seed)
+    coordinates = project(np.asarray(take_rows(embeddings, rows), dtype=np.float32), samples.seed)
     groups = map_groups(samples, rows)
     return {
         "method": "t-SNE (scikit-learn) after PCA",

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from lightly_ray.mapped_pages import take_rows
 from lightly_ray.selection.base import SelectionResult
 from lightly_ray.selection.potentials import WeightsState
 from lightly_ray.selection.problem import DiversityObjective, SelectionProblem, WeightsObjective
@@ -78,7 +79,7 @@ def _rows_of(embeddings: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
     """The kernel's float32 matrix: the embeddings themselves when every row is in (no copy)."""
     if rows is None or len(rows) == len(embeddings):  # sorted and unique: all of them
         return np.ascontiguousarray(embeddings, dtype=np.float32)
-    return np.ascontiguousarray(embeddings[rows], dtype=np.float32)
+    return np.ascontiguousarray(take_rows(embeddings, rows), dtype=np.float32)
 
 
 def select_fast_diversity_weights(
@@ -218,7 +219,7 @@ def _diversity_report(
 def _minimum_pairwise(embeddings: np.ndarray, selected: np.ndarray) -> float | None:
     if len(selected) < 2 or len(selected) > PAIRWISE_REPORT_MAX:
         return None
-    points = np.asarray(embeddings[selected], dtype=np.float64)
+    points = np.asarray(take_rows(embeddings, selected), dtype=np.float64)
     best = np.inf
     for start in range(0, len(points), 1024):
         block = points[start : start + 1024]

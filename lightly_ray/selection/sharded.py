@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import ray
 
+from lightly_ray.mapped_pages import release_pages
+
 UPDATE_ROWS = 8192
 
 
@@ -130,6 +132,7 @@ def sharded_farthest_first(
         for start, end in itertools.pairwise(bounds)
         if end > start
     ]
+    release_pages(embeddings)  # a mapped matrix's pages, read to send the shards
     initial = [int(index) for index in (preselected if preselected is not None else [])]
     selected = len(set(initial))
     picks: list[int] = []

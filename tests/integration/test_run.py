@@ -16,7 +16,9 @@ import yaml
 import lightly_ray
 from lightly_ray.cli import main
 from lightly_ray.errors import NotYetSupportedError
+from lightly_ray.mapped_pages import is_mapped
 from lightly_ray.outputs import finished_run_ids
+from lightly_ray.pipeline import matrix_file
 from lightly_ray.storage import Location
 from tests.data.grouped_images import FAST_MODEL, GROUPS, PER_GROUP
 from tests.data.seed_configs import SEED_CONFIGS
@@ -110,6 +112,42 @@ def test_diversity_picks_one_image_per_group(grouped_input: Path, tmp_path: Path
     config = json.loads((folder / "config.json").read_text())
     assert config["lightly_config"]["model"]["weights"] == "random"
     assert finished_run_ids(Location(str(tmp_path / "lightly"), writable=False)) == [result.run_id]
+
+
+def test_a_run_with_the_matrix_mapped_from_disk(
+    grouped_input: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every matrix is mapped here (a run maps those of 1 MB and more): selection, report, outputs."""
+    mapped: list[bool] = []
+    real_map = matrix_file.map_matrix
+
+    def spy(path: Path, rows: int, dim: int) -> np.ndarray:
+        matrix = real_map(path, rows, dim)
+        mapped.append(is_mapped(matrix))
+        return matrix
+
+    monkeypatch.setattr(matrix_file, "SPILL_MIN_BYTES", 0)
+    monkeypatch.setattr(matrix_file, "map_matrix", spy)
+    result = lightly_ray.run(
+        input=grouped_input,
+        lightly=tmp_path / "lightly",
+        selection_config={
+            "n_samples": GROUPS,
+            "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
+        },
+        lightly_config=FAST_MODEL,
+        show_progress=False,
+    )
+    assert mapped == [True]
+    assert sorted(name.split("/")[0] for name in result.selected) == [f"group_{g}" for g in range(GROUPS)]
+    folder = Path(result.run_folder)
+    table = pq.read_table(folder / "embeddings.parquet")
+    vectors = np.stack(table.column("embedding").to_numpy(zero_copy_only=False))
+    assert vectors.shape == (GROUPS * PER_GROUP, 32)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    nearest = result.report["embeddingStatistics"]["nearestNeighbour"]["sets"]
+    assert nearest["selected"]["median"] > nearest["random"]["median"]
+    assert len(result.report["embeddingMap"]["points"]) == result.counts["nInput"] - 2
 
 
 def test_minimum_distance_and_proportion(grouped_input: Path, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from lightly_ray.datasets.rows import as_batch, embedding_matrix, processed_tabl
 from lightly_ray.pipeline import exact_duplicates
 from lightly_ray.pipeline import gather as gather_module
 from lightly_ray.pipeline.gather import METADATA_COLUMNS, gather_batches
-from lightly_ray.pipeline.row_moves import compact_rows, permute_rows
+from lightly_ray.pipeline.row_moves import permute_rows
 from lightly_ray.pipeline.spilled_columns import SpilledColumns
 
 DIM = 6
@@ -35,17 +35,6 @@ def test_permute_rows_refuses_what_is_no_permutation() -> None:
             permute_rows(matrix, np.array(order))
     with pytest.raises(ValueError, match="C-contiguous"):
         permute_rows(np.zeros((DIM, 3), dtype=np.float32).T, np.array([2, 1, 0]))
-
-
-def test_compact_rows_keeps_the_rows_in_order_in_the_same_buffer() -> None:
-    rng = np.random.default_rng(0)
-    matrix = rng.standard_normal((300, DIM)).astype(np.float32)
-    keep = rng.random(300) < 0.7
-    expected = matrix[keep]
-    kept = compact_rows(matrix, keep)
-    np.testing.assert_array_equal(kept, expected)
-    assert np.shares_memory(kept, matrix)
-    assert compact_rows(matrix, np.ones(300, dtype=bool)) is matrix
 
 
 def _rows(count: int, seed: int = 0) -> dict[str, np.ndarray]:

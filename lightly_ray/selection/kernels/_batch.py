@@ -108,6 +108,7 @@ def add_centers(
     min_sq: np.ndarray,
     nearest: np.ndarray,
     selected: np.ndarray,
+    centers: np.ndarray,
     first: int,
     count: int,
     center_sq: np.ndarray,
@@ -118,8 +119,11 @@ def add_centers(
     block_triangle: np.ndarray,
     use_triangle: bool,
     scratch: np.ndarray,
+    block_first: int,
+    block_stop: int,
+    fill_triangle: bool,
 ) -> None:  # pragma: no cover
-    """Add selected[first:first + count] to the selected set in one pass over the rows.
+    """Add selected[first:first + count] to the selected set in a pass over blocks of rows.
 
     Blocks are processed in parallel. Without the triangle test, row by row: the int8 dot
     products with four centers per read of the row, then per center in selection order the
@@ -143,6 +147,8 @@ def add_centers(
         min_sq: (n,) float64 exact minimum squared distances; -1 marks selected rows.
         nearest: (n,) int32 position (selection order) of a selected row attaining `min_sq`.
         selected: Selected rows in selection order.
+        centers: (>= first + count, d) float32: the selected rows' values in selection order
+            (read here instead of `x`, whose rows may be spread over a mapped file).
         first: Position of the first new center.
         count: Number of new centers.
         center_sq: (>= count, >= first + count) float64 scratch: squared distances of each new
@@ -155,6 +161,10 @@ def add_centers(
         block_triangle: Per block, how many pairs the triangle inequality settled.
         use_triangle: Whether to try the triangle inequality.
         scratch: (threads, 2, block_rows) float64.
+        block_first: The first block this call goes over (a pass may be made of several calls,
+            each over a range of blocks).
+        block_stop: The block after the last one.
+        fill_triangle: Fill `center_sq` (the pass's first call, when `use_triangle`).
     """
     n, d = x.shape
     low = 1.0 - BOUND_SLACK
@@ -166,24 +176,22 @@ def add_centers(
     rc = np.empty(count, dtype=np.float64)
     shift = np.empty(count, dtype=np.float64)
     for t in range(count):
-        center = selected[first + t]
         for j in range(d):
-            c64[t, j] = np.float64(x[center, j])
+            c64[t, j] = np.float64(centers[first + t, j])
         # Centers get their own 7-bit quantisation (see _simd: pair sums fit in 16 bits).
-        s_c, squares, r_c, total = quantize_row(x[center], qc[t], CENTER_LEVELS, 0)
+        s_c, squares, r_c, total = quantize_row(centers[first + t], qc[t], CENTER_LEVELS, 0)
         sc[t] = s_c
         cterm[t] = s_c * s_c * np.float64(squares)
         rc[t] = r_c * high
         shift[t] = np.float64(ROW_OFFSET * total)  # dot(q + offset, qc) - dot(q, qc)
-    if use_triangle:
+    if use_triangle and fill_triangle:
         for t in range(count):
             for p in range(first + t):
-                center_sq[t, p] = _pairwise_sq(x[selected[p]], c64[t], 0, d)
+                center_sq[t, p] = _pairwise_sq(centers[p], c64[t], 0, d)
     for t in range(count):
         min_sq[selected[first + t]] = _CHOSEN
-    n_blocks = (n + block_rows - 1) // block_rows
     size = top_rows.shape[1]
-    for b in numba.prange(n_blocks):
+    for b in numba.prange(block_first, block_stop):
         start = b * block_rows
         rows = min(n, start + block_rows) - start
         thread = numba.get_thread_id()  # type: ignore[attr-defined]
@@ -280,21 +288,25 @@ def merge_top(
 
 
 @numba.njit(cache=True, fastmath=False)
-def batch_prefix(x: np.ndarray, rows: np.ndarray, values: np.ndarray, limit: int) -> int:  # pragma: no cover
+def batch_prefix(
+    candidates: np.ndarray, rows: np.ndarray, values: np.ndarray, limit: int
+) -> int:  # pragma: no cover
     """How many of the ranked candidates are exactly the next picks (at least 1, at most limit).
+
+    `candidates` holds the values of `rows` (those that are not -1), in the same order.
 
     Candidate j joins while, for every earlier candidate i, the reference's squared distance of
     row j to center i is at least D(j): adding i then leaves D(j), and every other row, whose
     distance is at most D(j) and can only drop, cannot overtake it.
     """
-    d = x.shape[1]
+    d = candidates.shape[1]
     c64 = np.empty(d, dtype=np.float64)
     m = 1
     while m < min(limit, rows.shape[0]) and rows[m] >= 0:
         for i in range(m):
             for j in range(d):
-                c64[j] = np.float64(x[rows[i], j])
-            if _pairwise_sq(x[rows[m]], c64, 0, d) < values[m]:
+                c64[j] = np.float64(candidates[i, j])
+            if _pairwise_sq(candidates[m], c64, 0, d) < values[m]:
                 return m
         m += 1
     return m

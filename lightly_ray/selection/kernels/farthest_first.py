@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from lightly_ray.mapped_pages import take_rows
 from lightly_ray.selection.kernels import _numba
 from lightly_ray.selection.kernels.reference import (
     STOP_BUDGET,
@@ -417,7 +418,7 @@ class _NearestOther:
         if count == len(self._picked):
             self._picked = np.concatenate([self._picked, np.empty_like(self._picked)])
             self._squared = np.empty(len(self._picked), dtype=np.float64)
-        _numba.center_distances(self._picked[:count], self.matrix[index], self._squared[:count])
+        _numba.center_distances(self._picked[:count], self._row(index), self._squared[:count])
         return self._squared[:count]
 
     def add(self, index: int, pick_distances: np.ndarray | None = None) -> None:
@@ -428,10 +429,15 @@ class _NearestOther:
         np.minimum(self.values, squared, out=self.values)
         position = int(np.searchsorted(self.rows, index))
         own = float(squared.min()) if count else math.inf
-        self._picked[count] = self.matrix[index]
+        self._picked[count] = self._row(index)
         self.rows = np.insert(self.rows, position, index)
         self.values = np.insert(self.values, position, own)
         self._pick_of = np.insert(self._pick_of, position, count)
 
     def total(self) -> float:
         return sum_nearest_other(self.values)
+
+    def _row(self, index: int) -> np.ndarray:
+        """Row `index` of the matrix (read through the file when it is mapped: `take_rows`)."""
+        row: np.ndarray = take_rows(self.matrix, np.array([index]))[0]
+        return row

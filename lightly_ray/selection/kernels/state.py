@@ -7,12 +7,24 @@ import math
 import numba
 import numpy as np
 
+from lightly_ray.mapped_pages import is_mapped, release_pages, take_rows
 from lightly_ray.selection.finite import finite_rows
 from lightly_ray.selection.kernels import _batch, _numba
 
 _BLOCK_ROWS = 2048
+# A mapped matrix is gone over in parts of about this many bytes (at least 8 blocks a thread).
+_PART_BYTES = 64 << 20
 _MAX_DIM = 133_000
 _MAX_TRIANGLE_BATCH = 64  # larger batches (preselected rows) skip the triangle table
+
+
+def _block_ranges(matrix: np.ndarray, n_blocks: int) -> list[tuple[int, int]]:
+    """Ranges of blocks a pass goes over: all at once in memory, a part at a time if mapped."""
+    if not is_mapped(matrix):
+        return [(0, n_blocks)]
+    threads = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+    per_part = max(8 * threads, _PART_BYTES // max(1, _BLOCK_ROWS * matrix.shape[1] * 4))
+    return [(first, min(n_blocks, first + per_part)) for first in range(0, n_blocks, per_part)]
 
 
 class MinDistanceState:
@@ -52,14 +64,22 @@ class MinDistanceState:
         self._scale = np.empty(n, dtype=np.float32)
         self._qnorm2 = np.empty(n, dtype=np.int32)
         self._residual = np.empty(n, dtype=np.float32)
-        if n:
-            _numba.quantize(matrix, self._q, self._scale, self._qnorm2, self._residual)
+        # A mapped matrix (pipeline/matrix_file.py) is read a part at a time, each part's pages
+        # handed back after it: the process never holds the whole float32 matrix.
+        n_blocks = max(1, math.ceil(n / _BLOCK_ROWS))
+        self._block_ranges = _block_ranges(matrix, n_blocks)
+        for first, stop in self._block_ranges:
+            part = slice(first * _BLOCK_ROWS, stop * _BLOCK_ROWS)
+            q, scale, qnorm2 = self._q[part], self._scale[part], self._qnorm2[part]
+            _numba.quantize(matrix[part], q, scale, qnorm2, self._residual[part])
+            release_pages(matrix[part])
+        release_pages(matrix)
         self._min_sq = np.full(n, np.inf, dtype=np.float64)
         self._nearest = np.zeros(n, dtype=np.int32)
         self._selected = np.empty(min(max(n, 1), 1024), dtype=np.int64)  # grows by doubling
+        self._centers = np.empty((len(self._selected), dim), dtype=np.float32)  # their values
         self._center_sq = np.empty((1, len(self._selected)), dtype=np.float64)
         self._count = 0
-        n_blocks = max(1, math.ceil(n / _BLOCK_ROWS))
         self._top_rows = np.full((n_blocks, candidates), -1, dtype=np.int64)
         self._top_values = np.full((n_blocks, candidates), -1.0, dtype=np.float64)
         self._rows = np.full(candidates, -1, dtype=np.int64)
@@ -143,7 +163,9 @@ class MinDistanceState:
         first = self._count
         while first + len(rows) > len(self._selected):
             self._selected = np.concatenate([self._selected, np.empty_like(self._selected)])
+            self._centers = np.concatenate([self._centers, np.empty_like(self._centers)])
         self._selected[first : first + len(rows)] = rows
+        self._centers[first : first + len(rows)] = take_rows(self.matrix, rows)
         self._count += len(rows)
         # The triangle inequality only pays on clustered data; when it settles under 2 % of the
         # (row, center) pairs, skip it (and its center table) for the next 32 passes.
@@ -158,26 +180,33 @@ class MinDistanceState:
         # that loses its core delays the pass by one block, not by half the matrix.
         previous_chunksize = numba.get_parallel_chunksize()
         numba.set_parallel_chunksize(1)
-        _batch.add_centers(
-            self.matrix,
-            self._q,
-            self._scale,
-            self._qnorm2,
-            self._residual,
-            self._min_sq,
-            self._nearest,
-            self._selected,
-            first,
-            len(rows),
-            self._center_sq,
-            _BLOCK_ROWS,
-            self._top_rows,
-            self._top_values,
-            self._block_recomputed,
-            self._block_triangle,
-            use_triangle,
-            self._scratch,
-        )
+        for block_first, block_stop in self._block_ranges:
+            _batch.add_centers(
+                self.matrix,
+                self._q,
+                self._scale,
+                self._qnorm2,
+                self._residual,
+                self._min_sq,
+                self._nearest,
+                self._selected,
+                self._centers,
+                first,
+                len(rows),
+                self._center_sq,
+                _BLOCK_ROWS,
+                self._top_rows,
+                self._top_values,
+                self._block_recomputed,
+                self._block_triangle,
+                use_triangle,
+                self._scratch,
+                block_first,
+                block_stop,
+                block_first == 0,
+            )
+            release_pages(self.matrix[block_first * _BLOCK_ROWS : block_stop * _BLOCK_ROWS])
+        release_pages(self.matrix)  # the folios across parts, mapped again by the next part
         numba.set_parallel_chunksize(previous_chunksize)
         self.passes += 1
         self.recomputed_rows += int(self._block_recomputed.sum())
@@ -219,7 +248,9 @@ class MinDistanceState:
             return np.empty(0, dtype=np.int64)
         if self._count == 0:
             return self._rows[:1].copy()  # row 0: every distance is infinite
-        size = int(_batch.batch_prefix(self.matrix, self._rows, self._values, max(1, int(limit))))
+        ranked = self._rows[: int(np.count_nonzero(self._rows >= 0))]
+        candidates = take_rows(self.matrix, ranked)  # a few rows: not gathered over a mapped file
+        size = int(_batch.batch_prefix(candidates, ranked, self._values, max(1, int(limit))))
         return self._rows[:size].copy()
 
     def min_sq_distances(self, rows: np.ndarray | None = None) -> np.ndarray:
