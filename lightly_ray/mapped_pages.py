@@ -94,9 +94,13 @@ def take_rows(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """
     entry = _mapping_of(values)
     wanted = np.asarray(rows)
-    if entry is None or values.ndim != 2 or not values.flags.c_contiguous or wanted.dtype == bool:
+    if entry is None or values.ndim != 2 or not values.flags.c_contiguous:
         indexed: np.ndarray = values[wanted]
         return indexed
+    if wanted.dtype == bool:
+        if wanted.shape != (len(values),):
+            raise IndexError(f"a mask of {wanted.shape} for {len(values)} rows")
+        wanted = np.flatnonzero(wanted)
     wanted = wanted.astype(np.int64, copy=False).ravel()
     wanted = np.where(wanted < 0, wanted + len(values), wanted)
     if len(wanted) and (wanted.min() < 0 or wanted.max() >= len(values)):
@@ -147,16 +151,3 @@ def release_all() -> None:
     for pages, _ in _live():
         with contextlib.suppress(ValueError, OSError):
             pages.madvise(mmap.MADV_DONTNEED)
-
-
-def resident_bytes(values: np.ndarray) -> int:
-    """Bytes of the pages `values` covers that are mapped in the process now (for tests)."""
-    if not values.nbytes:
-        return 0
-    low, high = byte_bounds(values)
-    first = low // mmap.PAGESIZE * mmap.PAGESIZE
-    count = -(-(high - first) // mmap.PAGESIZE)
-    with open("/proc/self/pagemap", "rb") as pagemap:
-        pagemap.seek(first // mmap.PAGESIZE * 8)
-        entries = np.frombuffer(pagemap.read(count * 8), dtype=np.uint64)
-    return int(((entries >> np.uint64(63)) & np.uint64(1)).sum()) * mmap.PAGESIZE

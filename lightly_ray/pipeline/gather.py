@@ -59,8 +59,9 @@ class GatheredSamples:
         errors: Per file, why it is corrupt ("" when it decoded).
         candidate: Mask of files that enter selection (decoded and not a duplicate).
         duplicate_of: Per file, the name of the earlier file with identical bytes, or "".
-        vectors: The distinct embeddings, shape (n_vectors, dim), float32; `vector_row` says
-            whose is whose. Use `embeddings_of` and `candidate_embeddings` to read them.
+        vectors: The distinct embeddings, shape (n_vectors, dim), float32, mapped from a file
+            on the driver's disk when gathered (`matrix_file`); `vector_row` says whose is
+            whose. Use `embeddings_of` and `candidate_embeddings` to read them.
         vector_row: Per file, its row in `vectors`: -1 for a corrupt file (its embedding is
             zero), the original's row for an exact duplicate (identical bytes).
         lightly_metadata: Lightly metadata by name (sharpness, ...), arrays of shape (n_files,);

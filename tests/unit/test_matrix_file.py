@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import mmap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from numpy.lib.array_utils import byte_bounds
 
 from lightly_ray import mapped_pages
-from lightly_ray.mapped_pages import is_mapped, release_all, release_pages, resident_bytes, take_rows
+from lightly_ray.mapped_pages import is_mapped, release_all, release_pages, take_rows
 from lightly_ray.pipeline import matrix_file
 from lightly_ray.pipeline.matrix_file import MatrixFile
 from lightly_ray.pipeline.spilled_columns import ScratchFolder
@@ -17,6 +19,19 @@ from lightly_ray.selection.kernels import state as state_module
 
 DIM = 32
 ROWS = 40_000  # 5 MB: above SPILL_MIN_BYTES, so the result is mapped
+
+
+def resident_bytes(values: np.ndarray) -> int:
+    """Bytes of the pages `values` covers that are mapped in this process now (/proc/self/pagemap)."""
+    if not values.nbytes:
+        return 0
+    low, high = byte_bounds(values)
+    first = low // mmap.PAGESIZE * mmap.PAGESIZE
+    count = -(-(high - first) // mmap.PAGESIZE)
+    with open("/proc/self/pagemap", "rb") as pagemap:
+        pagemap.seek(first // mmap.PAGESIZE * 8)
+        entries = np.frombuffer(pagemap.read(count * 8), dtype=np.uint64)
+    return int(((entries >> np.uint64(63)) & np.uint64(1)).sum()) * mmap.PAGESIZE
 
 
 def _written(rows: int, block: int = 1_000, seed: int = 0) -> tuple[MatrixFile, np.ndarray, ScratchFolder]:
@@ -85,6 +100,7 @@ def test_take_rows_reads_a_mapped_matrix_without_keeping_its_pages() -> None:
     mask = np.zeros(ROWS, dtype=bool)
     mask[[7, 8]] = True
     np.testing.assert_array_equal(take_rows(mapped, mask), values[mask])
+    assert resident_bytes(mapped) == 0
     with pytest.raises(IndexError):
         take_rows(mapped, np.array([ROWS]))
     in_memory = np.arange(12.0).reshape(4, 3)
