@@ -106,6 +106,8 @@ def take_rows(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
     if len(wanted) and (wanted.min() < 0 or wanted.max() >= len(values)):
         raise IndexError(f"row index out of range for {len(values)} rows")
     taken = np.empty((len(wanted), values.shape[1]), dtype=values.dtype)
+    if not len(wanted):
+        return taken
     breaks = np.flatnonzero(np.diff(wanted) != 1) + 1  # runs of consecutive rows: one read each
     if entry.fd is not None and (len(breaks) + 1) * SPARSE < len(values):
         start = byte_bounds(values)[0] - entry.address
@@ -113,7 +115,8 @@ def take_rows(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
         firsts, stops = [0, *breaks.tolist()], [*breaks.tolist(), len(wanted)]
         for first, stop in zip(firsts, stops, strict=True):
             part = taken[first:stop]
-            if os.preadv(entry.fd, [part.data], start + int(wanted[first]) * row_bytes) != part.nbytes:
+            offset = start + int(wanted[first]) * row_bytes
+            if _read_into(entry.fd, part.data.cast("B"), offset) != part.nbytes:
                 raise OSError(f"short read of {part.nbytes} bytes from a mapped matrix")
         return taken
     order = np.argsort(wanted, kind="stable")
@@ -124,6 +127,15 @@ def take_rows(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
             taken[order[low:high]] = values[ascending[low:high]]
             release_pages(values[first : first + PART_ROWS])
     return taken
+
+
+def _read_into(fd: int, buffer: memoryview, offset: int) -> int:
+    """Bytes read from the file at `offset` into `buffer` (no copy where `os.preadv` exists)."""
+    if hasattr(os, "preadv"):
+        return os.preadv(fd, [buffer], offset)
+    data = os.pread(fd, len(buffer), offset)
+    buffer[: len(data)] = data
+    return len(data)
 
 
 def release_pages(values: np.ndarray) -> None:

@@ -103,6 +103,7 @@ def test_take_rows_reads_a_mapped_matrix_without_keeping_its_pages() -> None:
     assert resident_bytes(mapped) == 0
     with pytest.raises(IndexError):
         take_rows(mapped, np.array([ROWS]))
+    assert take_rows(mapped, np.array([], dtype=np.int64)).shape == (0, DIM)
     in_memory = np.arange(12.0).reshape(4, 3)
     np.testing.assert_array_equal(take_rows(in_memory, np.array([3, 0])), in_memory[[3, 0]])
 
