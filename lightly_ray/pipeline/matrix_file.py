@@ -19,8 +19,10 @@ matrix for a moment.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +53,11 @@ class MatrixFile:
         self.dim: int | None = None
 
     def add(self, block: np.ndarray) -> None:
-        """Append the rows of a (rows, dim) block (converted to float32)."""
+        """Append the rows of a (rows, dim) block (converted to float32).
+
+        Raises:
+            OSError: When the scratch disk cannot take them, saying where and how much.
+        """
         rows = np.ascontiguousarray(block, dtype=np.float32)
         if rows.ndim != 2:
             raise ValueError(f"embeddings must be 2-D, got shape {rows.shape}")
@@ -59,7 +65,8 @@ class MatrixFile:
             self.dim = rows.shape[1]
         elif rows.shape[1] != self.dim:
             raise ValueError(f"embeddings of width {rows.shape[1]} after embeddings of width {self.dim}")
-        self._file.write(rows.data)
+        with self._scratch_disk():
+            self._file.write(rows.data)
         self.rows += len(rows)
 
     def rows_in_order(self, source_rows: np.ndarray) -> np.ndarray:
@@ -80,7 +87,8 @@ class MatrixFile:
             self.path.unlink()
             return np.zeros((len(sources), dim), dtype=np.float32)
         out = self._folder.path / f"matrix-{id(self):x}-ordered.f32"
-        ranges = self._distribute(target, len(sources), dim, out)
+        with self._scratch_disk():
+            ranges = self._distribute(target, len(sources), dim, out)
         self.path.unlink()
         matrix = map_matrix(out, len(sources), dim)
         for first, stop in ranges:  # each range's rows are in arrival order: put them in place
@@ -92,6 +100,19 @@ class MatrixFile:
             release_pages(region)
         release_pages(matrix)  # a folio across two ranges is mapped again by the second
         return matrix
+
+    @contextlib.contextmanager
+    def _scratch_disk(self) -> Iterator[None]:
+        """An OSError writing the files says where they go, how much they need and what to set."""
+        try:
+            yield
+        except OSError as error:
+            size = self.rows * 4 * (self.dim or 0)
+            raise OSError(
+                f"cannot write the embedding matrix ({size / 2**30:.2f} GB so far, about twice "
+                f"that while it is put in name order) to the driver's scratch folder "
+                f"{self._folder.path}: {error}. Set TMPDIR to a folder on a local disk with room."
+            ) from error
 
     def _distribute(self, target: np.ndarray, count: int, dim: int, out: Path) -> list[tuple[int, int]]:
         """Pass one: every kept row written into its destination range of `out`, in arrival order."""
@@ -115,7 +136,8 @@ class MatrixFile:
                     bounds = np.searchsorted(which, np.arange(len(ranges) + 1))
                     for index in np.flatnonzero(np.diff(bounds)).tolist():
                         rows = part[kept[bounds[index] : bounds[index + 1]]]
-                        os.pwrite(fd, rows.data, int(filled[index]) * row_bytes)
+                        if os.pwrite(fd, rows.data, int(filled[index]) * row_bytes) != rows.nbytes:
+                            raise OSError(f"short write of {rows.nbytes} bytes to {out}")
                         filled[index] += len(rows)
         finally:
             os.close(fd)

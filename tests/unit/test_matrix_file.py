@@ -145,3 +145,15 @@ def test_selection_kernels_on_a_mapped_matrix_pick_the_same_rows(monkeypatch: py
     expected = farthest_first_weighted(values, weights, 25)
     result = farthest_first_weighted(mapped, weights, 25)
     np.testing.assert_array_equal(result.indices, expected.indices)
+
+
+def test_a_full_scratch_disk_says_where_and_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    written, _, folder = _written(10)
+
+    def full(data: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(written._file, "write", full)
+    with pytest.raises(OSError, match=r"scratch folder .*No space left on device.*Set TMPDIR") as caught:
+        written.add(np.zeros((2, DIM), dtype=np.float32))
+    assert str(folder.path) in str(caught.value)
