@@ -25,8 +25,13 @@ import pyarrow.compute as pc
 from lightly_ray.datasets.rows import embedding_matrix
 from lightly_ray.datasets.store import Dataset, DatasetState, RunRecord
 from lightly_ray.pipeline.gather import METADATA_COLUMNS, GatheredSamples
+from lightly_ray.pipeline.matrix_file import MatrixFile
+from lightly_ray.pipeline.spilled_columns import ScratchFolder
 from lightly_ray.sample_names import SampleNames
 from lightly_ray.selection.data import ColumnsAtRows, SampleVideos, values_at_rows
+
+# Rows of the gathered matrix copied to the pool's file at a time.
+POOL_PART_ROWS = 1 << 16
 
 logger = logging.getLogger("lightly_ray")
 
@@ -266,7 +271,7 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
     if not stored and np.array_equal(keep, gathered.candidate):
         embeddings = gathered.candidate_embeddings()  # no copy when nothing else is in the pool
     else:
-        embeddings = gathered.embeddings_of(own)
+        embeddings = _pool_matrix(gathered, own)
     keys = [column.removeprefix("lightly_") for column in METADATA_COLUMNS]
     metadata: Mapping[str, np.ndarray] = ColumnsAtRows(gathered.lightly_metadata, keys, own)
     if gathered.frames:
@@ -279,7 +284,6 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
     if stored and table is not None:
         rows = table.take(pa.array(np.fromiter(stored.values(), dtype=np.int64, count=len(stored))))
         all_names = SampleNames.concat([own_names, SampleNames(stored)])
-        embeddings = np.concatenate([embeddings, embedding_matrix(rows)])
         metadata = {
             key: np.concatenate(
                 [own_values, rows.column(f"lightly_{key}").to_numpy(zero_copy_only=False).astype(np.float64)]
@@ -290,9 +294,9 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
         stored_frames = rows.column("frame_index").to_numpy(zero_copy_only=False).astype(np.int64)
         frame_indices = np.concatenate([frame_indices, stored_frames])
         order = pc.sort_indices(all_names.arrow).to_numpy()
-        all_names, embeddings, video_column, frame_indices = (
+        embeddings = _pool_matrix(gathered, own, rows, order)
+        all_names, video_column, frame_indices = (
             all_names.at_rows(order),
-            embeddings[order],
             video_column[order],
             frame_indices[order],
         )
@@ -306,6 +310,25 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
         preselected=chosen,
         frame_indices=frame_indices,
     )
+
+
+def _pool_matrix(
+    gathered: GatheredSamples,
+    own: np.ndarray,
+    stored: pa.Table | None = None,
+    order: np.ndarray | None = None,
+) -> np.ndarray:
+    """The pool's embeddings: `gathered`'s at `own`, then `stored`'s, in `order` if given.
+
+    Written a part at a time to a scratch file and put in order there (`matrix_file`), so that
+    the pool is one mapped matrix, never a copy of the gathered one in memory beside it.
+    """
+    written = MatrixFile(ScratchFolder(), gathered.dim)
+    for first in range(0, len(own), POOL_PART_ROWS):
+        written.add(gathered.embeddings_of(own[first : first + POOL_PART_ROWS]))
+    if stored is not None:
+        written.add(embedding_matrix(stored))
+    return written.rows_in_order(np.arange(written.rows) if order is None else order)
 
 
 def _preselected_positions(

@@ -43,14 +43,15 @@ class MatrixFile:
 
     Args:
         folder: The scratch folder the files go to.
+        dim: The rows' width, when known before the first block (no rows then give (0, dim)).
     """
 
-    def __init__(self, folder: ScratchFolder) -> None:
+    def __init__(self, folder: ScratchFolder, dim: int | None = None) -> None:
         self._folder = folder
         self.path = folder.path / f"matrix-{id(self):x}.f32"
         self._file = self.path.open("wb")
         self.rows = 0
-        self.dim: int | None = None
+        self.dim = dim
 
     def add(self, block: np.ndarray) -> None:
         """Append the rows of a (rows, dim) block (converted to float32).

@@ -7,11 +7,12 @@ import pyarrow as pa
 import pytest
 
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
-from lightly_ray.datasets.datapool import selection_pool
+from lightly_ray.datasets.datapool import DatapoolPlan, selection_pool
 from lightly_ray.datasets.rows import as_batch, embedding_matrix, processed_table
-from lightly_ray.pipeline import exact_duplicates
+from lightly_ray.mapped_pages import is_mapped
+from lightly_ray.pipeline import exact_duplicates, matrix_file
 from lightly_ray.pipeline import gather as gather_module
-from lightly_ray.pipeline.gather import METADATA_COLUMNS, gather_batches
+from lightly_ray.pipeline.gather import METADATA_COLUMNS, gather_batches, vector_column
 from lightly_ray.pipeline.row_moves import permute_rows
 from lightly_ray.pipeline.spilled_columns import SpilledColumns
 
@@ -400,3 +401,34 @@ def test_the_pools_videos_and_frames_are_views_without_videos_and_read_per_sampl
     assert list(pool.videos) == expected and pool.videos[1:3] == expected[1:3]
     assert any(expected) and None in expected
     np.testing.assert_array_equal(pool.frame_indices, gathered.frames["frame_index"][rows])
+
+
+@pytest.mark.parametrize("mapped", [False, True])
+def test_the_pool_with_stored_samples_is_one_matrix_in_name_order(
+    monkeypatch: pytest.MonkeyPatch, mapped: bool
+) -> None:
+    if mapped:  # every matrix mapped from a file, as a run's from 1 MB on
+        monkeypatch.setattr(matrix_file, "SPILL_MIN_BYTES", 0)
+    columns = _rows(300)
+    gathered = gather_batches(_blocks(columns, 37, 2), remove_exact_duplicates=True)
+    rng = np.random.default_rng(9)
+    stored_names = [f"img/{index * 7:05d}b.png" for index in range(40)]  # between the run's names
+    stored_vectors = rng.standard_normal((40, DIM)).astype(np.float32)
+    stored = pa.table(
+        {
+            "name": pa.array(stored_names, pa.string()),
+            "embedding": vector_column(stored_vectors),
+            "video": pa.array([""] * 40, pa.string()),
+            "frame_index": pa.array([-1] * 40, pa.int64()),
+            **{column: pa.array(rng.random(40)) for column in METADATA_COLUMNS},
+        }
+    )
+    pool = selection_pool(gathered, DatapoolPlan(to_process=pa.table({}), preselected=stored))
+    candidates = gathered.candidate
+    names = [*columns["name"][candidates].tolist(), *stored_names]
+    vectors = np.concatenate([columns["embedding"][candidates], stored_vectors])
+    order = np.argsort(np.array(names))
+    assert pool.names.tolist() == [names[index] for index in order]
+    np.testing.assert_array_equal(pool.embeddings, vectors[order])
+    assert is_mapped(pool.embeddings) == mapped
+    assert pool.names.take(pool.preselected).tolist() == stored_names
