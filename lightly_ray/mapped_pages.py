@@ -126,6 +126,7 @@ def take_rows(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
         if low < high:
             taken[order[low:high]] = values[ascending[low:high]]
             release_pages(values[first : first + PART_ROWS])
+    release_pages(values)  # the folios across parts, mapped again by the next part
     return taken
 
 

@@ -24,7 +24,7 @@ from lightly_ray.pipeline.chunked_take import take_in_slices
 from lightly_ray.pipeline.crops import BOX_INDEX, CATEGORY, CROP_COLUMNS, PARENT
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
 from lightly_ray.pipeline.exact_duplicates import first_with_same_hash
-from lightly_ray.pipeline.matrix_file import MatrixFile
+from lightly_ray.pipeline.matrix_file import MatrixFile, rows_in_file
 from lightly_ray.pipeline.row_moves import ColumnBuffer, release_free_memory
 from lightly_ray.pipeline.spilled_columns import ScratchFolder, SpilledColumns, columns_at, mapped_table
 from lightly_ray.sample_names import CHUNK_ROWS, SampleNames
@@ -138,7 +138,7 @@ class GatheredSamples:
             errors=self.errors[mask],
             candidate=self.candidate[mask].copy(),
             duplicate_of=self.duplicate_of[mask],
-            vectors=self.vectors[used],
+            vectors=rows_in_file(self.vectors, used),
             vector_row=np.where(which >= 0, np.searchsorted(used, which), -1),
             lightly_metadata=columns_at(self.lightly_metadata, mask),
             frames=columns_at(self.frames, mask),

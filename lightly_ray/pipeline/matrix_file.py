@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lightly_ray.mapped_pages import release_pages, remember
+from lightly_ray.mapped_pages import release_pages, remember, take_rows
 from lightly_ray.pipeline.row_moves import permute_rows
 from lightly_ray.pipeline.spilled_columns import SPILL_MIN_BYTES, ScratchFolder
 
@@ -87,6 +87,8 @@ class MatrixFile:
         if not dim or not len(sources):
             self.path.unlink()
             return np.zeros((len(sources), dim), dtype=np.float32)
+        if len(sources) == self.rows and bool((sources == np.arange(self.rows)).all()):
+            return map_matrix(self.path, self.rows, dim)  # already in order
         out = self._folder.path / f"matrix-{id(self):x}-ordered.f32"
         with self._scratch_disk():
             ranges = self._distribute(target, len(sources), dim, out)
@@ -143,6 +145,19 @@ class MatrixFile:
         finally:
             os.close(fd)
         return ranges
+
+
+def rows_in_file(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`values[rows]` as a new matrix mapped from a scratch file (in memory when small).
+
+    The rows are read a part at a time (`mapped_pages.take_rows`), so neither a mapped `values`
+    nor the copy is ever whole in the process's memory.
+    """
+    written = MatrixFile(ScratchFolder(), values.shape[1])
+    part_rows = max(1, PART_BYTES // max(1, values.shape[1] * 4))
+    for first in range(0, len(rows), part_rows):
+        written.add(take_rows(values, rows[first : first + part_rows]))
+    return written.rows_in_order(np.arange(written.rows))
 
 
 def map_matrix(path: Path, rows: int, dim: int) -> np.ndarray:

@@ -157,3 +157,19 @@ def test_a_full_scratch_disk_says_where_and_what_to_set(monkeypatch: pytest.Monk
     with pytest.raises(OSError, match=r"scratch folder .*No space left on device.*Set TMPDIR") as caught:
         written.add(np.zeros((2, DIM), dtype=np.float32))
     assert str(folder.path) in str(caught.value)
+
+
+def test_rows_in_file_copies_rows_to_a_new_mapped_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(matrix_file, "PART_BYTES", 1_000 * DIM * 4)  # several parts
+    written, values, _ = _written(ROWS)
+    mapped = written.rows_in_order(np.arange(ROWS))  # in order already: the file is mapped as it is
+    np.testing.assert_array_equal(mapped, values)
+    release_all()
+    rows = np.flatnonzero(np.random.default_rng(4).random(ROWS) < 0.6)
+    copied = matrix_file.rows_in_file(mapped, rows)
+    assert is_mapped(copied) and not np.shares_memory(copied, mapped)
+    assert resident_bytes(copied) == 0 and resident_bytes(mapped) == 0
+    np.testing.assert_array_equal(copied, values[rows])
+    small = matrix_file.rows_in_file(values, np.array([3, 1]))
+    assert not is_mapped(small)
+    np.testing.assert_array_equal(small, values[[3, 1]])
