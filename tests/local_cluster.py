@@ -126,7 +126,7 @@ class LocalCluster:
         """The nodes the cluster holds alive now (node id, resources)."""
         nodes: list[dict[str, Any]] = self.script(
             "import json, ray\n"
-            f"ray.init(address='{self.gcs}', logging_level='ERROR')\n"
+            f"ray.init(address='{self.gcs}', logging_level='ERROR', log_to_driver=False)\n"
             "alive = [n for n in ray.nodes() if n['Alive']]\n"
             "print(json.dumps([{'id': n['NodeID'], 'resources': n['Resources']} for n in alive]))\n"
         )
@@ -176,7 +176,14 @@ class LocalCluster:
         )
         if finished.returncode != 0:
             raise RuntimeError(f"script failed ({finished.returncode}): {finished.stderr[-3000:]}")
-        return json.loads(finished.stdout.strip().splitlines()[-1])
+        # Ray may print a node's log line after the result (e.g. the raylet's "Job ... already
+        # started in worker pool"): the result is the last line that is JSON.
+        for line in reversed(finished.stdout.strip().splitlines()):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                continue
+        raise RuntimeError(f"script printed no JSON: {finished.stdout[-3000:]}")
 
     def kill_raylet(self, name: str) -> None:
         """Kill a node the hard way: SIGKILL to its raylet."""
