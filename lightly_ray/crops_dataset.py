@@ -63,6 +63,7 @@ def write_crop_images(
         row = row_of[name]
         by_parent.setdefault(str(crops.detections[PARENT][row]), []).append(row)
     videos = crops.frames.get("video")
+    boxes = crops.detections[CROP_BOX]  # read once here: the threads index it, they open no file
 
     def write(parent: str, rows: list[int]) -> list[str]:
         from_video = videos is not None and bool(videos[rows[0]])
@@ -72,7 +73,7 @@ def write_crop_images(
             pixels = opened.convert("RGB")
         written = []
         for row in rows:
-            x1, y1, x2, y2 = (int(value) for value in crops.detections[CROP_BOX][row])
+            x1, y1, x2, y2 = (int(value) for value in boxes[row])
             buffer = io.BytesIO()
             pixels.crop((x1, y1, x2, y2)).save(buffer, format=PIL_FORMATS[image_format])
             target = f"{dataset.folder}/{crop_file(str(crops.names[row]), image_format)}"

@@ -2,11 +2,14 @@
 
 After gathering, the driver holds the embedding matrix for selection, and beside it columns
 that selection rarely reads: nine float64 Lightly metadata columns (144 MB at 2M samples), the
-images' sizes, the frame columns of a video run. Their bytes go to `.npy` files in a scratch
-folder, and each read maps the file read-only (`numpy.load(mmap_mode="r")`): the pages a
-reader touches are in memory while it holds the array, and the operating system's page cache,
-which it can drop under pressure, holds them otherwise. A run's selection that reads none of
-them (DIVERSITY alone) never has them in memory; one that does reads them from the page cache.
+images' sizes, the frame columns of a video run. Their bytes go to files in a scratch folder
+(raw, C order; the dtype and shape stay in memory), and each read maps the file read-only
+(`numpy.memmap`): the pages a reader touches are in memory while it holds the array, and the
+operating system's page cache, which it can drop under pressure, holds them otherwise. A run's
+selection that reads none of them (DIVERSITY alone) never has them in memory; one that does
+reads them from the page cache. A read parses no header (an `.npy` file's is parsed by `ast`,
+whose parser CPython 3.11.7 does not guard against two threads at once: the report's thread
+and the writing threads read these columns while the run writes).
 
 The folder is made with `tempfile` (so under `TMPDIR` when that is set) and removed when the
 last mapping that uses it is gone or the process exits.
@@ -26,6 +29,7 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +58,15 @@ class ScratchFolder:
         weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class _SpilledFile:
+    """A column's raw bytes in a file, with what it takes to map them back."""
+
+    path: Path
+    dtype: np.dtype
+    shape: tuple[int, ...]
+
+
 class SpilledColumns(MutableMapping[str, np.ndarray]):
     """Columns by name: large numeric ones in files of a scratch folder, the others in memory.
 
@@ -76,7 +89,7 @@ class SpilledColumns(MutableMapping[str, np.ndarray]):
     ) -> None:
         self._order: list[str] = []
         self._memory: dict[str, np.ndarray] = {}
-        self._files: dict[str, Path] = {}
+        self._files: dict[str, _SpilledFile] = {}
         self._folder = folder
         self._min_bytes = SPILL_MIN_BYTES if min_bytes is None else min_bytes
         self._numbers = itertools.count()
@@ -93,12 +106,13 @@ class SpilledColumns(MutableMapping[str, np.ndarray]):
             return
         if self._folder is None:
             self._folder = ScratchFolder()
-        path = self._folder.path / f"{id(self):x}-{next(self._numbers)}.npy"
-        np.save(path, np.ascontiguousarray(values), allow_pickle=False)
+        path = self._folder.path / f"{id(self):x}-{next(self._numbers)}.bin"
+        contiguous = np.ascontiguousarray(values)
+        contiguous.tofile(path)
         if name not in self._order:
             self._order.append(name)
         self._memory.pop(name, None)
-        self._files[name] = path
+        self._files[name] = _SpilledFile(path, contiguous.dtype, contiguous.shape)
 
     @property
     def spilled(self) -> tuple[str, ...]:
@@ -108,8 +122,8 @@ class SpilledColumns(MutableMapping[str, np.ndarray]):
     def __getitem__(self, name: str) -> np.ndarray:
         if name in self._memory:
             return self._memory[name]
-        path = self._files[name]  # KeyError for an unknown name, as a dict
-        mapped: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
+        spilled = self._files[name]  # KeyError for an unknown name, as a dict
+        mapped: np.ndarray = np.memmap(spilled.path, dtype=spilled.dtype, mode="r", shape=spilled.shape)
         return mapped
 
     def __setitem__(self, name: str, values: np.ndarray) -> None:

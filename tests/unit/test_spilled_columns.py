@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gc
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -44,6 +45,31 @@ def test_large_numeric_columns_go_to_files_and_read_back_read_only() -> None:
     assert columns.get("missing") is None
     with pytest.raises(KeyError):
         columns["missing"]
+
+
+def test_spilled_columns_keep_their_dtype_and_shape_and_read_the_same_from_many_threads() -> None:
+    """Boxes (int32, 2-d), flags, float32 vectors and a Fortran-ordered array come back as given,
+    also when threads read them at once, as the crop writers and the report's thread do."""
+    rng = np.random.default_rng(0)
+    given = {
+        "crop_box": rng.integers(0, 1000, (500, 4)).astype(np.int32),
+        "ok": rng.random(2000) > 0.5,
+        "vectors": rng.random((300, 8)).astype(np.float32),
+        "fortran": np.asfortranarray(rng.random((50, 20))),
+    }
+    columns = SpilledColumns(given, min_bytes=1)
+    assert set(columns.spilled) == set(given)
+    for name, values in given.items():
+        read = columns[name]
+        assert (read.dtype, read.shape) == (values.dtype, values.shape)
+        np.testing.assert_array_equal(read, values)
+
+    def read_rows(seed: int) -> bool:
+        picks = np.random.default_rng(seed).integers(0, 500, 200)
+        return all(np.array_equal(columns["crop_box"][row], given["crop_box"][row]) for row in picks)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert all(pool.map(read_rows, range(32)))
 
 
 def test_assigning_keeps_the_array_in_memory_and_deleting_forgets_it() -> None:
