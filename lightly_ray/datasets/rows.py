@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lightly_ray.pipeline.batch import Batch
 from lightly_ray.pipeline.chunked_take import take
 from lightly_ray.pipeline.gather import (
     FRAME_COLUMNS,
@@ -25,8 +26,6 @@ from lightly_ray.pipeline.gather import (
 )
 from lightly_ray.pipeline.sorted_lookup import SortedStrings
 from lightly_ray.pipeline.spilled_columns import drop_mapped_pages
-
-Batch = dict[str, np.ndarray]
 
 FILE_SCHEMA = pa.schema([("file", pa.string()), ("size", pa.int64()), ("mtime_ns", pa.int64())])
 

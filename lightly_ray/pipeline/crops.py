@@ -26,10 +26,9 @@ import numpy as np
 from PIL import Image
 
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
+from lightly_ray.pipeline.batch import Batch
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
 from lightly_ray.pipeline.lightly_metadata import compute_lightly_metadata
-
-Batch = dict[str, np.ndarray]
 
 PARENT, BOX_INDEX, CROP_BOX, CATEGORY, BOX_SCORE = (
     "parent",

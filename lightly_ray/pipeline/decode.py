@@ -16,11 +16,10 @@ import numpy as np
 from PIL import Image
 
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
+from lightly_ray.pipeline.batch import Batch
 from lightly_ray.pipeline.detector_input import DetectorInputs
 from lightly_ray.pipeline.lightly_metadata import compute_lightly_metadata
 from lightly_ray.storage import Location
-
-Batch = dict[str, np.ndarray]
 
 METADATA_COLUMN_PREFIX = "lightly_"
 

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
+from lightly_ray.pipeline.batch import Batch
 from lightly_ray.pipeline.crops import CROP_COLUMNS, CropCollector, CropSource, with_crop_defaults
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX, decode_batch
 from lightly_ray.pipeline.detector_input import DETECT_COLUMNS, DetectorInputs
@@ -27,7 +28,6 @@ from lightly_ray.video.decode import SegmentDecode, decode_plan
 from lightly_ray.video.names import frame_name
 from lightly_ray.video.segments import VideoError
 
-Batch = dict[str, np.ndarray]
 SAMPLE_COLUMNS = (
     "name",
     "size",

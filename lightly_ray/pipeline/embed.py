@@ -15,8 +15,7 @@ from lightly_ray.config.lightly import ModelConfig
 from lightly_ray.datasets.embedding_cache import CacheTarget, CacheWriter
 from lightly_ray.datasets.rows import batch_rows
 from lightly_ray.models.weights import IMAGENET_MEAN, IMAGENET_STD
-
-Batch = dict[str, np.ndarray]
+from lightly_ray.pipeline.batch import Batch
 
 
 class EmbedImages:

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
 from lightly_ray.formats.pretag_schema import PRETAG_COLUMNS
 from lightly_ray.mapped_pages import take_rows
+from lightly_ray.pipeline.batch import Batch
 from lightly_ray.pipeline.chunked_take import take_in_slices
 from lightly_ray.pipeline.crops import BOX_INDEX, CATEGORY, CROP_COLUMNS, PARENT
 from lightly_ray.pipeline.decode import METADATA_COLUMN_PREFIX
@@ -28,8 +29,6 @@ from lightly_ray.pipeline.matrix_file import MatrixFile, rows_in_file
 from lightly_ray.pipeline.row_moves import ColumnBuffer, release_free_memory
 from lightly_ray.pipeline.spilled_columns import ScratchFolder, SpilledColumns, columns_at, mapped_table
 from lightly_ray.sample_names import CHUNK_ROWS, SampleNames
-
-Batch = dict[str, np.ndarray]
 
 METADATA_COLUMNS = tuple(f"{METADATA_COLUMN_PREFIX}{name}" for name in LIGHTLY_METADATA_NAMES)
 FRAME_COLUMNS = ("video", "frame_index", "frame_pts", "frame_seconds", "video_frames")

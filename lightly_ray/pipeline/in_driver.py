@@ -26,9 +26,10 @@ from threadpoolctl import threadpool_limits
 from lightly_ray.config import RunConfig
 from lightly_ray.datasets.embedding_cache import CacheTarget
 from lightly_ray.models.weights import ModelWeights
+from lightly_ray.pipeline.batch import Batch
 from lightly_ray.pipeline.build import unit_blocks, unit_samples
 from lightly_ray.pipeline.decode_units import decode_units
-from lightly_ray.pipeline.embed import Batch, EmbedImages
+from lightly_ray.pipeline.embed import EmbedImages
 from lightly_ray.pipeline.sizing import ClusterShape, embed_shape
 from lightly_ray.storage import Location
 

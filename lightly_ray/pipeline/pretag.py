@@ -38,11 +38,10 @@ from lightly_ray.formats.pretag_schema import (
 )
 from lightly_ray.formats.sample_files import stem
 from lightly_ray.models.coco_labels import MAX_DETECTIONS, coco_to_pretag
+from lightly_ray.pipeline.batch import Batch
 from lightly_ray.pipeline.crops import CROP_BOX, cut_crops, padded_box, with_crop_defaults
 from lightly_ray.pipeline.detector_input import DETECT_IMAGE, DETECT_SHAPE
 from lightly_ray.storage import Location
-
-Batch = dict[str, np.ndarray]
 
 # The columns a crop takes from its image or frame.
 INHERITED_COLUMNS = ("size", "mtime_ns", "video", "video_frames", "frame_index", "frame_pts", "frame_seconds")

@@ -8,13 +8,8 @@ from typing import overload
 
 import numpy as np
 
-from lightly_ray.errors import LightlyRayError
 from lightly_ray.formats.metadata import MetadataColumns
 from lightly_ray.formats.predictions import TaskPredictions
-
-
-class SelectionInputError(LightlyRayError, ValueError):
-    """A strategy's input cannot be built from the run's data (unknown task, score, key, class...)."""
 
 
 class ColumnsAtRows(Mapping[str, np.ndarray]):

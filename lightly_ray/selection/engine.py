@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from lightly_ray.errors import LightlyRayError
-from lightly_ray.selection.base import SelectionResult
+from lightly_ray.errors import LightlyRayError, SelectionInputError
 from lightly_ray.selection.fast_diversity import (
     fast_diversity_applies,
     fast_diversity_weights_applies,
@@ -32,10 +31,7 @@ from lightly_ray.selection.problem import (
     ThresholdFilter,
     WeightsObjective,
 )
-
-
-class SelectionInputError(LightlyRayError, ValueError):
-    """The arrays of a selection problem cannot be selected on (NaN, wrong shape, bad index)."""
+from lightly_ray.selection.result import SelectionResult
 
 
 class NothingLeftError(LightlyRayError):

@@ -27,7 +27,6 @@ from lightly_ray.config.selection import (
     StrategyConfig,
 )
 from lightly_ray.errors import LightlyRayError
-from lightly_ray.selection.base import SelectionResult
 from lightly_ray.selection.engine import threshold_mask
 from lightly_ray.selection.problem import (
     BalanceObjective,
@@ -37,6 +36,7 @@ from lightly_ray.selection.problem import (
     ThresholdFilter,
     WeightsObjective,
 )
+from lightly_ray.selection.result import SelectionResult
 
 SHORTFALL_INPUT = "input_smaller_than_requested"
 SHORTFALL_THRESHOLDS = "thresholds_left_too_few"

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from lightly_ray.mapped_pages import take_rows
-from lightly_ray.selection.base import SelectionResult
 from lightly_ray.selection.potentials import WeightsState
 from lightly_ray.selection.problem import DiversityObjective, SelectionProblem, WeightsObjective
+from lightly_ray.selection.result import SelectionResult
 
 FAST_PATH_MIN_ROWS = 20_000
 # The stop reasons of kernels.reference (not imported here: the kernels load numba and torch).

@@ -16,9 +16,10 @@ from lightly_ray.config.selection import (
     RandomInput,
     ScoresInput,
 )
+from lightly_ray.errors import SelectionInputError
 from lightly_ray.formats.predictions import TaskPredictions
 from lightly_ray.sample_names import same_names
-from lightly_ray.selection.data import SelectionData, SelectionInputError
+from lightly_ray.selection.data import SelectionData
 from lightly_ray.selection.finite import finite_rows
 from lightly_ray.selection.scorers import (
     UnknownScoreError,

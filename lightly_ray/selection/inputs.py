@@ -42,8 +42,9 @@ from lightly_ray.config.selection import (
     TypicalityStrategy,
     WeightsStrategy,
 )
+from lightly_ray.errors import SelectionInputError
 from lightly_ray.sample_names import SampleNames
-from lightly_ray.selection.data import ColumnsAtRows, ObjectEmbeddings, SelectionData, SelectionInputError
+from lightly_ray.selection.data import ColumnsAtRows, ObjectEmbeddings, SelectionData
 from lightly_ray.selection.embedding_scores import similarity_scores, typicality_scores
 from lightly_ray.selection.input_values import (
     MAX_NAMED_SAMPLES,

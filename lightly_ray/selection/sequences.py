@@ -15,7 +15,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from lightly_ray.selection.base import SelectionResult
 from lightly_ray.selection.engine import select, wanted_samples
 from lightly_ray.selection.problem import (
     BalanceObjective,
@@ -25,6 +24,7 @@ from lightly_ray.selection.problem import (
     ThresholdFilter,
     WeightsObjective,
 )
+from lightly_ray.selection.result import SelectionResult
 
 
 def select_sequences(problem: SelectionProblem, sequence_of: np.ndarray) -> SelectionResult:

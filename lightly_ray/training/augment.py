@@ -19,7 +19,8 @@ import torch
 from PIL import Image
 
 from lightly_ray.config.lightly import CollateConfig
-from lightly_ray.training.training_rows import Batch, training_rows
+from lightly_ray.pipeline.batch import Batch
+from lightly_ray.training.training_rows import training_rows
 
 # A Gaussian kernel covers about 6 sigma: `collate.kernel_size` (a fraction of input_size, the
 # Lightly Worker's key) sets the largest sigma of the blur, whose smallest is lightly's 0.1.

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lightly_ray.pipeline.batch import Batch
 from lightly_ray.pipeline.crops import PARENT
-
-Batch = dict[str, np.ndarray]
 
 
 def training_rows(batch: Batch, crops: bool) -> np.ndarray:
