@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pyarrow as pa
 from PIL import Image
 
@@ -58,12 +59,13 @@ def write_crop_images(
         The paths written, relative to the lightly location.
     """
     row_of = {str(name): row for row, name in enumerate(crops.names)}
+    # Each column read once here (a spilled one is mapped per read): the threads only index them.
+    parents, boxes = crops.detections[PARENT], crops.detections[CROP_BOX]
     by_parent: dict[str, list[int]] = {}
     for name in selected:
         row = row_of[name]
-        by_parent.setdefault(str(crops.detections[PARENT][row]), []).append(row)
+        by_parent.setdefault(str(parents[row]), []).append(row)
     videos = crops.frames.get("video")
-    boxes = crops.detections[CROP_BOX]  # read once here: the threads index it, they open no file
 
     def write(parent: str, rows: list[int]) -> list[str]:
         from_video = videos is not None and bool(videos[rows[0]])
@@ -115,17 +117,18 @@ def publish_crops(
     processed = processed_table(crops, listing, run_id)
     chosen = annotate(rows_named(processed, selected), data)
     position = {str(name): row for row, name in enumerate(crops.names)}
-    rows = [position[str(name)] for name in chosen.column("name").to_pylist()]
-    columns = crops.detections
+    rows = np.asarray([position[str(name)] for name in chosen.column("name").to_pylist()], dtype=np.int64)
+    # Each column taken at the chosen rows once (a spilled one is mapped per read, not per row).
+    taken = {key: crops.detections[key][rows] for key in (PARENT, BOX_INDEX, CROP_BOX, CATEGORY, BOX_SCORE)}
     extra = {
-        "source": pa.array([str(columns[PARENT][row]) for row in rows], pa.string()),
-        "box_index": pa.array([int(columns[BOX_INDEX][row]) for row in rows], pa.int32()),
-        "box": pa.array(
-            [[int(value) for value in columns[CROP_BOX][row]] for row in rows], pa.list_(pa.int32(), 4)
+        "source": pa.array([str(value) for value in taken[PARENT]], pa.string()),
+        "box_index": pa.array([int(value) for value in taken[BOX_INDEX]], pa.int32()),
+        "box": pa.array([[int(value) for value in box] for box in taken[CROP_BOX]], pa.list_(pa.int32(), 4)),
+        "category_id": pa.array([int(value) for value in taken[CATEGORY]], pa.int64()),
+        "score": pa.array([float(value) for value in taken[BOX_SCORE]], pa.float32()),
+        "picture": pa.array(
+            [crop_file(str(crops.names[row]), image_format) for row in rows.tolist()], pa.string()
         ),
-        "category_id": pa.array([int(columns[CATEGORY][row]) for row in rows], pa.int64()),
-        "score": pa.array([float(columns[BOX_SCORE][row]) for row in rows], pa.float32()),
-        "picture": pa.array([crop_file(str(crops.names[row]), image_format) for row in rows], pa.string()),
     }
     for key, values in extra.items():
         chosen = chosen.append_column(key, values)

@@ -39,6 +39,15 @@ class NotYetSupportedError(LightlyRayError):
         )
 
 
+class SelectionInputError(LightlyRayError, ValueError):
+    """A selection's inputs cannot be built or selected on.
+
+    Building them from a run's data (an unknown task, score, metadata key or class) or
+    selecting on the arrays (NaN or infinite values, a wrong shape, an unknown objective or
+    threshold operation). The message starts with the config path or objective label.
+    """
+
+
 class WeightsNotAvailableError(LightlyRayError):
     """The model weights the configuration asks for cannot be loaded."""
 
@@ -97,12 +106,3 @@ def user_message(error: BaseException) -> str:
         f"unexpected {type(error).__name__}: {detail}\n"
         "This is a bug in lightly_ray: rerun with --debug (or LIGHTLY_RAY_DEBUG=1) and report the traceback."
     )
-
-
-class SelectionInputError(LightlyRayError, ValueError):
-    """A selection's inputs cannot be built or selected on.
-
-    Building them from a run's data (an unknown task, score, metadata key or class) or
-    selecting on the arrays (NaN or infinite values, a wrong shape, an unknown objective or
-    threshold operation). The message starts with the config path or objective label.
-    """
