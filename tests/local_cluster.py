@@ -9,6 +9,7 @@ test process itself already holds the session's local Ray instance.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -47,6 +48,8 @@ class Node:
     name: str
     process: subprocess.Popen[bytes]
     log: Path
+    arguments: list[str]
+    restarted: bool = False
 
     def raylet_pid(self) -> int:
         """The PID of this node's raylet (a child of its `ray start` process)."""
@@ -120,7 +123,24 @@ class LocalCluster:
                 env=cluster_env(self.temp_dir),
                 start_new_session=True,
             )
-        self.nodes[name] = Node(name, process, log)
+        self.nodes[name] = Node(name, process, log, arguments)
+
+    def _restart_if_start_timed_out(self) -> None:
+        """Start again, once, a node whose `ray start` gave up waiting for its raylet to register.
+
+        Ray waits a fixed 30 s for that (`ray/_private/node.py`); on two loaded cores the GCS can
+        take longer. The failed node's process group (its raylet among it) is killed first.
+        """
+        for node in list(self.nodes.values()):
+            if node.restarted or node.process.poll() is None:
+                continue
+            if "timed out during startup" not in node.log.read_text(errors="replace"):
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(node.process.pid, signal.SIGKILL)
+            node.log.rename(node.log.with_suffix(".first.log"))
+            self._start(node.name, node.arguments)
+            self.nodes[node.name].restarted = True
 
     def alive_nodes(self) -> list[dict[str, Any]]:
         """The nodes the cluster holds alive now (node id, resources)."""
@@ -140,6 +160,7 @@ class LocalCluster:
             nodes = self.alive_nodes()
             if len(nodes) == count or (len(nodes) > count and not exactly):
                 return nodes
+            self._restart_if_start_timed_out()
             time.sleep(1)
         raise RuntimeError(f"only {len(nodes)} of {count} nodes joined: {self.logs()}")
 
