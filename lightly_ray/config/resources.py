@@ -33,7 +33,8 @@ class DecodeResources(StrictModel):
         gt=0,
         description="CPUs each decode task reserves; fractions run more tasks per CPU. Default: 1, or "
         "less so that every decode task fits beside the first model actors, (CPUs - what they "
-        "reserve) / decode tasks: 0.5 each on 2 CPUs with one embedding actor.",
+        "reserve) / decode tasks: 0.5 each on 2 CPUs with one embedding actor. With pretagging "
+        "on CPUs the detector actors decode their own blocks unless this or max_tasks is set.",
     )
     max_tasks: int | None = Field(
         default=None,

@@ -113,10 +113,12 @@ class ImagePipeline:
 
 def describe_stages(stages: list[Stage]) -> str:
     """One line per step, the first being the units the driver hands in."""
-    lines = [f"1. {'units':<8} {'driver':<34} {'-':<34} needs [] -> makes [{', '.join(UNIT_SCHEMA.names)}]"]
+    width = max(8, *(len(stage.name) for stage in stages))
+    units = ", ".join(UNIT_SCHEMA.names)
+    lines = [f"1. {'units':<{width}} {'driver':<34} {'-':<34} needs [] -> makes [{units}]"]
     for index, stage in enumerate(stages, start=2):
         lines.append(
-            f"{index}. {stage.name:<8} {stage.runs_as():<34} {stage.resources():<34} "
+            f"{index}. {stage.name:<{width}} {stage.runs_as():<34} {stage.resources():<34} "
             f"needs [{', '.join(stage.needs)}] -> makes [{', '.join(stage.makes)}]"
         )
     return "\n".join(lines)
@@ -222,43 +224,49 @@ def plan_stages(
     pretagging = config.worker_config.pretagging
     detector = pretag_shape(config, cluster) if pretagging else None
     actors = [shape] if detector is None else [detector, shape]
-    decode_share = decode_cpus(config, cluster, actors)
-    if detector is not None:
-        check_room_for_decoding(cluster, actors, decode_share)
-    detect_size = lightly.pretagging.image_size if pretagging else None
     crop_task = config.crop_task()
     crops_of_detector = pretagging and crop_task == PRETAGGING_TASK
-    decode = Stage(
-        name="decode",
-        fn=decode_units,
-        options={
-            "fn_kwargs": {
-                "location": location,
-                "input_size": lightly.collate.input_size,
-                "detect_size": detect_size,
-                "crops": crops,
-            },
-            "batch_size": None,  # one block, cut to about `block_samples` samples, per task
-            "num_cpus": decode_share,
-            "compute": ray.data.TaskPoolStrategy(
-                size=min(decode_task_count(config, cluster), blocks or 1 << 30)
-            ),
-            "udf_modifying_row_count": True,
-            "max_retries": config.resources.retries.tasks,
-        },
-        needs=("source", "video segment"),
-        makes=(
-            *(column for column in SAMPLE_COLUMNS if not column.startswith("lightly_")),
-            "lightly_*",
-            *(DETECT_COLUMNS if pretagging else ()),
-            *(CROP_COLUMNS if crop_task not in (None, PRETAGGING_TASK) else ()),
-        ),
+    decoding = {
+        "location": location,
+        "input_size": lightly.collate.input_size,
+        "detect_size": lightly.pretagging.image_size if pretagging else None,
+        "crops": crops,
+    }
+    decoded = (
+        *(column for column in SAMPLE_COLUMNS if not column.startswith("lightly_")),
+        "lightly_*",
+        *(DETECT_COLUMNS if pretagging else ()),
+        *(CROP_COLUMNS if crop_task not in (None, PRETAGGING_TASK) else ()),
     )
-    stages = [decode]
-    if detector is not None:
+    in_detectors = detector is not None and decodes_in_detectors(config, detector)
+    stages = []
+    if not in_detectors:
+        decode_share = decode_cpus(config, cluster, actors)
+        if detector is not None:
+            check_room_for_decoding(cluster, actors, decode_share)
         stages.append(
             Stage(
-                name="pretag",
+                name="decode",
+                fn=decode_units,
+                options={
+                    "fn_kwargs": decoding,
+                    "batch_size": None,  # one block, cut to about `block_samples` samples, per task
+                    "num_cpus": decode_share,
+                    "compute": ray.data.TaskPoolStrategy(
+                        size=min(decode_task_count(config, cluster), blocks or 1 << 30)
+                    ),
+                    "udf_modifying_row_count": True,
+                    "max_retries": config.resources.retries.tasks,
+                },
+                needs=("source", "video segment"),
+                makes=decoded,
+            )
+        )
+    if detector is not None:
+        padding = config.worker_config.object_level.padding
+        stages.append(
+            Stage(
+                name="decode+pretag" if in_detectors else "pretag",
                 fn=PretagImages,
                 options={
                     "fn_constructor_kwargs": {
@@ -266,22 +274,24 @@ def plan_stages(
                         "state_ref": [detector_ref],
                         "torch_threads": detector.torch_threads,
                         "output": pretag_output,
-                        "crops": (
-                            (config.worker_config.object_level.padding, lightly.collate.input_size)
-                            if crops_of_detector
-                            else None
-                        ),
+                        "crops": (padding, lightly.collate.input_size) if crops_of_detector else None,
+                        "decode": decoding if in_detectors else None,
                     },
                     "compute": detector_pool(detector, blocks),
-                    "batch_size": detector.batch_size,
-                    "udf_modifying_row_count": crops_of_detector,
+                    # Decoding too, an actor takes a block of units at a time, as a decode task would.
+                    "batch_size": None if in_detectors else detector.batch_size,
+                    "udf_modifying_row_count": crops_of_detector or in_detectors,
                     "num_cpus": detector.cpus,
                     "num_gpus": detector.gpus,
                     **restart_options(config),
                     **custom_options(config.resources.pretag.custom_resources),
                 },
-                needs=DETECT_COLUMNS,
-                makes=(*PRETAG_COLUMNS, *(CROP_COLUMNS if crops_of_detector else ())),
+                needs=("source", "video segment") if in_detectors else DETECT_COLUMNS,
+                makes=(
+                    *(column for column in decoded if in_detectors and column not in DETECT_COLUMNS),
+                    *PRETAG_COLUMNS,
+                    *(CROP_COLUMNS if crops_of_detector else ()),
+                ),
                 label="faster-rcnn actors",
                 note="" if detector.gpus else f"{detector.torch_threads} torch threads",
             )
@@ -311,6 +321,25 @@ def plan_stages(
         note="" if shape.gpus else f"{shape.torch_threads} torch threads",
     )
     return [*stages, embed]
+
+
+def decodes_in_detectors(config: RunConfig, detector: ActorShape) -> bool:
+    """Whether the detector's actors decode their own blocks of units (no decode tasks).
+
+    So they do on CPUs: a CPU detector takes about a CPU-second an image at 320 px and decoding
+    it a few milliseconds, so decode tasks cost more in their processes (each imports the
+    decoders: about 7 CPU-s of 155 in a 100-image run of `bench/objects.py` on 2 CPUs) than in
+    their work. Decoding stays in tasks beside detectors on GPUs, beside detectors pinned to
+    nodes by a custom resource (the other nodes decode), and when `resources.decode` sets the
+    decode tasks' CPUs or number.
+    """
+    decode = config.resources.decode
+    return (
+        not detector.gpus
+        and not config.resources.pretag.custom_resources
+        and decode.cpus_per_task is None
+        and decode.max_tasks is None
+    )
 
 
 def detector_pool(detector: ActorShape, blocks: int | None) -> ray.data.ActorPoolStrategy:

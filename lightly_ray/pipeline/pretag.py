@@ -40,6 +40,7 @@ from lightly_ray.formats.sample_files import stem
 from lightly_ray.models.coco_labels import MAX_DETECTIONS, coco_to_pretag
 from lightly_ray.pipeline.batch import Batch
 from lightly_ray.pipeline.crops import CROP_BOX, cut_crops, padded_box, with_crop_defaults
+from lightly_ray.pipeline.decode_units import decode_units
 from lightly_ray.pipeline.detector_input import DETECT_IMAGE, DETECT_SHAPE
 from lightly_ray.storage import Location
 
@@ -122,6 +123,9 @@ class PretagImages:
             detection is cut from the image the detector saw into a crop row
             (`crops.cut_crops`), after the batch's own rows; its `crop_box` is scaled back to the
             sample's own pixels.
+        decode: The keyword arguments of `decode_units` when the actor decodes its blocks of
+            units itself (CPU detectors, `build.decodes_in_detectors`); None when decode tasks
+            hand it decoded rows.
     """
 
     def __init__(
@@ -131,6 +135,7 @@ class PretagImages:
         torch_threads: int = 1,
         output: PretagOutput | None = None,
         crops: tuple[float, int] | None = None,
+        decode: dict[str, Any] | None = None,
     ) -> None:
         import torch
 
@@ -143,19 +148,23 @@ class PretagImages:
         self.network = load_detector(settings, ray.get(state_ref[0]), self.device)
         self.output = output
         self.crops = crops
+        self.decode = decode
         self.writers = ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="lightly-ray-pretag")
 
     def __call__(self, batch: Batch) -> Batch:
         """Detect in one batch.
 
         Args:
-            batch: Decoded rows with the detector columns, `name` and `ok`.
+            batch: Decoded rows with the detector columns, `name` and `ok`; with `decode`,
+                units that the actor decodes into such rows first.
 
         Returns:
             The batch without the detector columns, plus PRETAG_COLUMNS: the number of kept
             detections per row (-1 when the row did not decode), their boxes (rows, 100, 4),
             class indices into PRETAG_CLASSES (-1 past the count) and scores.
         """
+        if self.decode is not None:
+            batch = decode_units(batch, **self.decode)
         images = batch.pop(DETECT_IMAGE)
         shapes = batch.pop(DETECT_SHAPE)
         ok = np.asarray(batch["ok"], dtype=bool)

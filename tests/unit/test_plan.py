@@ -112,22 +112,46 @@ def _pretagging(resources: dict[str, Any] | None = None) -> Any:
 
 
 def test_pretagging_puts_detector_actors_between_decode_and_embed() -> None:
-    decode, pretag, embed = plan_stages(_pretagging(), ClusterShape(cpus=2, gpus=0))
-    assert decode.options["fn_kwargs"]["detect_size"] == 800
+    # On GPUs: decode tasks on the CPUs hand the detector actors decoded rows.
+    decode, pretag, embed = plan_stages(_pretagging(), ClusterShape(cpus=16, gpus=1))
+    assert decode.options["fn_kwargs"]["detect_size"] == 800 and "detect_image" in decode.makes
     assert pretag.name == "pretag" and "detect_image" in pretag.needs and "pretag_count" in pretag.makes
-    # Half a CPU each: a detector and an embedding actor leave one of two CPUs to decoding.
-    assert pretag.options["num_cpus"] == 0.5 and embed.options["num_cpus"] == 0.5
+    assert pretag.options["fn_constructor_kwargs"]["decode"] is None
     assert pretag.options["batch_size"] == 4
     # Blocks carry each sample's 800 x 800 detector picture: at most 128 MB of them (69), in
     # whole detector batches of 4, also for small inputs.
     assert block_samples(_pretagging(), ClusterShape(cpus=2, gpus=0), 10_000) == 68
     assert block_samples(_pretagging(), ClusterShape(cpus=2, gpus=0), 24) == 4
     text = describe_stages([decode, pretag, embed])
-    assert "faster-rcnn actors, 2 to 2" in text and "1 torch threads" in text
+    assert "faster-rcnn actors, 1 to 2" in text and "2. decode   tasks" in text
+
+
+def test_cpu_detectors_decode_their_own_blocks() -> None:
+    pretag, embed = plan_stages(_pretagging(), ClusterShape(cpus=2, gpus=0))
+    assert pretag.name == "decode+pretag" and pretag.needs == ("source", "video segment")
+    decode = pretag.options["fn_constructor_kwargs"]["decode"]
+    assert decode["detect_size"] == 800 and decode["input_size"] == 64
+    # The detector pictures stay in the actor; the rows go on with the pixels and detections.
+    assert "detect_image" not in pretag.makes and {"image", "pretag_count"} <= set(pretag.makes)
+    # A block of units a call, as a decode task took; its rows are detected 4 at a time.
+    assert pretag.options["batch_size"] is None and pretag.options["udf_modifying_row_count"]
+    assert pretag.options["num_cpus"] == 0.5 and embed.options["num_cpus"] == 0.5
+    text = describe_stages([pretag, embed])
+    assert "2. decode+pretag faster-rcnn actors, 2 to 2" in text and "1 torch threads" in text
+    # Decode tasks of their own when resources.decode sizes them, or when the detectors are
+    # pinned to nodes by a custom resource (the other nodes decode).
+    for resources in (
+        {"decode": {"max_tasks": 2}},
+        {"decode": {"cpus_per_task": 0.25}},
+        {"pretag": {"custom_resources": {"model_node": 0.5}}},
+    ):
+        cluster = ClusterShape(cpus=2, gpus=0, custom={"model_node": 1.0})
+        names = [stage.name for stage in plan_stages(_pretagging(resources), cluster)]
+        assert names == ["decode", "pretag", "embed"], resources
 
 
 def test_cpu_detectors_are_one_single_threaded_actor_per_cpu() -> None:
-    _, pretag, embed = plan_stages(_pretagging(), ClusterShape(cpus=8, gpus=0))
+    pretag, embed = plan_stages(_pretagging(), ClusterShape(cpus=8, gpus=0))
     compute = pretag.options["compute"]
     # All started before the first batch: the detector is the slowest step, the pool would grow.
     assert (compute.min_size, compute.max_size) == (8, 8)
@@ -156,9 +180,9 @@ def test_cpu_detectors_are_one_single_threaded_actor_per_cpu() -> None:
 
 
 def test_no_more_detector_actors_than_blocks() -> None:
-    _, pretag, _ = plan_stages(_pretagging(), ClusterShape(cpus=8, gpus=0), blocks=3)
+    pretag, _ = plan_stages(_pretagging(), ClusterShape(cpus=8, gpus=0), blocks=3)
     assert (pretag.options["compute"].min_size, pretag.options["compute"].max_size) == (3, 3)
-    _, pretag, _ = plan_stages(_pretagging(), ClusterShape(cpus=8, gpus=0), blocks=30)
+    pretag, _ = plan_stages(_pretagging(), ClusterShape(cpus=8, gpus=0), blocks=30)
     assert (pretag.options["compute"].min_size, pretag.options["compute"].max_size) == (8, 8)
 
 
@@ -184,11 +208,14 @@ def test_pretagging_shares_each_gpu_between_the_two_models() -> None:
 
 def test_pretagging_refuses_actors_that_leave_no_cpu_to_decoding() -> None:
     resources = {"pretag": {"cpus_per_actor": 1, "max_actors": 1}, "embed": {"cpus_per_actor": 1}}
+    # The detector actor decodes its own blocks: no decode task needs room beside it.
+    assert len(plan_stages(_pretagging(resources), ClusterShape(cpus=2, gpus=0))) == 2
+    tasks = {**resources, "decode": {"max_tasks": 2}}
     with pytest.raises(
         ConfigError,
         match=re.escape("reserve 2 of the cluster's 2 CPUs, which leaves less than a decode task's 0.05"),
     ):
-        plan_stages(_pretagging(resources), ClusterShape(cpus=2, gpus=0))
+        plan_stages(_pretagging(tasks), ClusterShape(cpus=2, gpus=0))
     explicit = {
         **resources,
         "decode": {"cpus_per_task": 1},
