@@ -14,10 +14,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lightly_ray.pipeline.build import describe_stages, plan_stages
+from lightly_ray.pipeline.build import plan_stages
 from lightly_ray.pipeline.input_kinds import describe_counts, is_video_file
 from lightly_ray.pipeline.listing import list_images
 from lightly_ray.pipeline.sizing import ClusterShape
+from lightly_ray.pipeline.stage import describe_stages
 from lightly_ray.preflight import PreparedRun
 from lightly_ray.selection.explain import describe_input
 

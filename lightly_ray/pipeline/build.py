@@ -6,7 +6,6 @@ consumes rows (name, flags, hash, embedding; never the pixels) as they are finis
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -37,58 +36,8 @@ from lightly_ray.pipeline.sizing import (
     embed_shape,
     pretag_shape,
 )
-from lightly_ray.pipeline.units import UNIT_SCHEMA
+from lightly_ray.pipeline.stage import Stage, describe_stages
 from lightly_ray.storage import Location
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One `map_batches` step of the plan: what builds it is also what `describe()` shows.
-
-    Attributes:
-        name: Short name, e.g. "decode".
-        fn: The function or class Ray Data maps over batches.
-        options: The keyword arguments of `map_batches` (compute, resources, batch size, ...).
-        needs: Columns it reads.
-        makes: Columns it adds.
-        label: What runs it, e.g. "resnet-18 actors".
-        note: Added to the resources, e.g. "4 torch threads".
-
-    """
-
-    name: str
-    fn: Any
-    options: dict[str, Any]
-    needs: tuple[str, ...]
-    makes: tuple[str, ...]
-    label: str = "tasks"
-    note: str = ""
-
-    def apply(self, dataset: ray.data.Dataset) -> ray.data.Dataset:
-        """The dataset with this step mapped over it."""
-        with warnings.catch_warnings():
-            # Retries and restarts (resources.retries) have no named parameter of map_batches in
-            # the Ray this project pins (2.60), which warns that such keywords go in Ray 2.64.
-            warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
-            return dataset.map_batches(self.fn, **self.options)
-
-    def runs_as(self) -> str:
-        """How many tasks or actors, read from the compute strategy."""
-        compute = self.options.get("compute")
-        if isinstance(compute, ray.data.ActorPoolStrategy):
-            return f"{self.label}, {compute.min_size} to {compute.max_size}"
-        if isinstance(compute, ray.data.TaskPoolStrategy):
-            return f"{self.label}, up to {compute.size} at once"
-        return self.label
-
-    def resources(self) -> str:
-        """The resources each task or actor asks for."""
-        gpus, cpus = self.options.get("num_gpus", 0), self.options.get("num_cpus", 1)
-        unit = "actor" if isinstance(self.options.get("compute"), ray.data.ActorPoolStrategy) else "task"
-        text = f"{gpus:g} GPU per {unit}" if gpus else f"{cpus:g} CPU per {unit}"
-        custom = self.options.get("resources") or {}
-        text += "".join(f" + {amount:g} {name}" for name, amount in sorted(custom.items()))
-        return f"{text}, {self.note}" if self.note else text
 
 
 @dataclass
@@ -109,19 +58,6 @@ class ImagePipeline:
     def describe(self) -> str:
         """One line per step: name, how it runs, resources, columns needed and made."""
         return describe_stages(self.stages)
-
-
-def describe_stages(stages: list[Stage]) -> str:
-    """One line per step, the first being the units the driver hands in."""
-    width = max(8, *(len(stage.name) for stage in stages))
-    units = ", ".join(UNIT_SCHEMA.names)
-    lines = [f"1. {'units':<{width}} {'driver':<34} {'-':<34} needs [] -> makes [{units}]"]
-    for index, stage in enumerate(stages, start=2):
-        lines.append(
-            f"{index}. {stage.name:<{width}} {stage.runs_as():<34} {stage.resources():<34} "
-            f"needs [{', '.join(stage.needs)}] -> makes [{', '.join(stage.makes)}]"
-        )
-    return "\n".join(lines)
 
 
 def build_image_pipeline(
@@ -225,7 +161,6 @@ def plan_stages(
     detector = pretag_shape(config, cluster) if pretagging else None
     actors = [shape] if detector is None else [detector, shape]
     crop_task = config.crop_task()
-    crops_of_detector = pretagging and crop_task == PRETAGGING_TASK
     decoding = {
         "location": location,
         "input_size": lightly.collate.input_size,
@@ -263,37 +198,15 @@ def plan_stages(
             )
         )
     if detector is not None:
-        padding = config.worker_config.object_level.padding
         stages.append(
-            Stage(
-                name="decode+pretag" if in_detectors else "pretag",
-                fn=PretagImages,
-                options={
-                    "fn_constructor_kwargs": {
-                        "settings": lightly.pretagging,
-                        "state_ref": [detector_ref],
-                        "torch_threads": detector.torch_threads,
-                        "output": pretag_output,
-                        "crops": (padding, lightly.collate.input_size) if crops_of_detector else None,
-                        "decode": decoding if in_detectors else None,
-                    },
-                    "compute": detector_pool(detector, blocks),
-                    # Decoding too, an actor takes a block of units at a time, as a decode task would.
-                    "batch_size": None if in_detectors else detector.batch_size,
-                    "udf_modifying_row_count": crops_of_detector or in_detectors,
-                    "num_cpus": detector.cpus,
-                    "num_gpus": detector.gpus,
-                    **restart_options(config),
-                    **custom_options(config.resources.pretag.custom_resources),
-                },
-                needs=("source", "video segment") if in_detectors else DETECT_COLUMNS,
-                makes=(
-                    *(column for column in decoded if in_detectors and column not in DETECT_COLUMNS),
-                    *PRETAG_COLUMNS,
-                    *(CROP_COLUMNS if crops_of_detector else ()),
-                ),
-                label="faster-rcnn actors",
-                note="" if detector.gpus else f"{detector.torch_threads} torch threads",
+            detector_stage(
+                config,
+                detector,
+                blocks=blocks,
+                detector_ref=detector_ref,
+                pretag_output=pretag_output,
+                decoding=decoding if in_detectors else None,
+                decoded=decoded,
             )
         )
     embed = Stage(
@@ -321,6 +234,64 @@ def plan_stages(
         note="" if shape.gpus else f"{shape.torch_threads} torch threads",
     )
     return [*stages, embed]
+
+
+def detector_stage(
+    config: RunConfig,
+    detector: ActorShape,
+    *,
+    blocks: int | None,
+    detector_ref: Any,
+    pretag_output: PretagOutput | None,
+    decoding: dict[str, Any] | None,
+    decoded: tuple[str, ...],
+) -> Stage:
+    """The detector's step: `pretag` on decoded rows, or `decode+pretag` with `decoding`.
+
+    Args:
+        config: The run configuration.
+        detector: The detector actors' shape (`pretag_shape`).
+        blocks: How many blocks of units the plan has, when known.
+        detector_ref: The detector's weights in the object store.
+        pretag_output: Where the actors write their predictions.
+        decoding: `decode_units`' keyword arguments when the actors decode their own blocks
+            (`decodes_in_detectors`), else None.
+        decoded: The columns decoding makes.
+    """
+    lightly = config.lightly_config
+    crops_of_detector = config.crop_task() == PRETAGGING_TASK
+    padding = config.worker_config.object_level.padding
+    in_detectors = decoding is not None
+    return Stage(
+        name="decode+pretag" if in_detectors else "pretag",
+        fn=PretagImages,
+        options={
+            "fn_constructor_kwargs": {
+                "settings": lightly.pretagging,
+                "state_ref": [detector_ref],
+                "torch_threads": detector.torch_threads,
+                "output": pretag_output,
+                "crops": (padding, lightly.collate.input_size) if crops_of_detector else None,
+                "decode": decoding,
+            },
+            "compute": detector_pool(detector, blocks),
+            # Decoding too, an actor takes a block of units at a time, as a decode task would.
+            "batch_size": None if in_detectors else detector.batch_size,
+            "udf_modifying_row_count": crops_of_detector or in_detectors,
+            "num_cpus": detector.cpus,
+            "num_gpus": detector.gpus,
+            **restart_options(config),
+            **custom_options(config.resources.pretag.custom_resources),
+        },
+        needs=("source", "video segment") if in_detectors else DETECT_COLUMNS,
+        makes=(
+            *(column for column in decoded if in_detectors and column not in DETECT_COLUMNS),
+            *PRETAG_COLUMNS,
+            *(CROP_COLUMNS if crops_of_detector else ()),
+        ),
+        label="faster-rcnn actors",
+        note="" if detector.gpus else f"{detector.torch_threads} torch threads",
+    )
 
 
 def decodes_in_detectors(config: RunConfig, detector: ActorShape) -> bool:

@@ -10,7 +10,7 @@ import ray.data
 
 from lightly_ray.config import load_config
 from lightly_ray.errors import ConfigError
-from lightly_ray.pipeline.build import describe_stages, plan_stages
+from lightly_ray.pipeline.build import plan_stages
 from lightly_ray.pipeline.sizing import (
     BLOCKS_PER_DETECTOR,
     ClusterShape,
@@ -18,6 +18,7 @@ from lightly_ray.pipeline.sizing import (
     embed_shape,
     pretag_shape,
 )
+from lightly_ray.pipeline.stage import describe_stages
 
 SELECTION = {
     "n_samples": 1,
