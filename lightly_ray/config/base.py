@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any
+from functools import cache
+from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, ModelWrapValidatorHandler, ValidationError, model_validator
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+from pydantic_core.core_schema import ErrorType
 
 
 class StrictModel(BaseModel):
@@ -16,23 +18,37 @@ class StrictModel(BaseModel):
     number, but ints are accepted where floats are expected (JSON and YAML write `1` for 1.0).
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True, strict=True)
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _reject_unknown_keys(cls, data: Any) -> Any:
+    def _reject_unknown_keys(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        """Validate the known keys and report every unknown one with them, all at once.
+
+        pydantic's own `extra="forbid"` names no valid key; a check that raised before
+        validating would hide every other problem of the block (and of the blocks around it).
+        """
         if not isinstance(data, dict):
-            return data
+            return handler(data)
         allowed = cls.allowed_keys()
-        for key in data:
-            if key in allowed:
-                continue
-            raise PydanticCustomError(
-                "unknown_key",
-                "{message}",
-                {"message": unknown_key_message(str(key), sorted(allowed)), "key": str(key)},
+        unknown: list[Any] = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "unknown_key", "{message}", {"message": unknown_key_message(str(key), sorted(allowed))}
+                ),
+                loc=(str(key),),
+                input=value,
             )
-        return data
+            for key, value in data.items()
+            if key not in allowed
+        ]
+        if not unknown:
+            return handler(data)
+        try:
+            handler({key: value for key, value in data.items() if key in allowed})
+        except ValidationError as error:
+            unknown += [_error_details(item) for item in error.errors(include_url=False)]
+        raise ValidationError.from_exception_data(cls.__name__, unknown)
 
     @classmethod
     def allowed_keys(cls) -> set[str]:
@@ -76,3 +92,21 @@ def closest_key(key: str, allowed: list[str]) -> str | None:
         return close[0]
     lowered = {name.lower(): name for name in allowed}
     return lowered.get(key.lower())
+
+
+def _error_details(item: ErrorDetails) -> Any:
+    """One of pydantic's reported errors, as it is raised again (custom types rebuilt)."""
+    ctx = item.get("ctx")
+    if item["type"] in _known_error_types():
+        details: dict[str, Any] = {"type": item["type"], "loc": item["loc"], "input": item["input"]}
+        if ctx:
+            details["ctx"] = ctx
+        return details
+    template = "{message}" if ctx and "message" in ctx else item["msg"]
+    custom = PydanticCustomError(item["type"], template, ctx)
+    return {"type": custom, "loc": item["loc"], "input": item["input"]}
+
+
+@cache
+def _known_error_types() -> frozenset[str]:
+    return frozenset(get_args(ErrorType))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,14 +11,14 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from lightly_ray.config.base import StrictModel, unknown_key_message
+from lightly_ray.config.base import StrictModel
 from lightly_ray.config.lightly import LightlyConfig
+from lightly_ray.config.overrides import BLOCKS, apply_override
 from lightly_ray.config.resources import ResourcesConfig
 from lightly_ray.config.selection import SelectionConfig
 from lightly_ray.config.worker import WorkerConfig
 from lightly_ray.errors import ConfigError
 
-BLOCKS = ("worker_config", "selection_config", "lightly_config", "resources")
 PRETAGGING_TASK = "lightly_pretagging"
 _UNION_TAGS = {
     "EMBEDDINGS",
@@ -203,42 +202,12 @@ def load_config(
         raise ConfigError(format_validation_error(error), source=origin) from None
 
 
-def apply_override(raw: dict[str, Any], assignment: str) -> None:
-    """Apply one dotted `key=value` assignment to a raw config dict, in place.
-
-    Args:
-        raw: The config as a dict of the three blocks.
-        assignment: e.g. `lightly_config.model.name=resnet-50`, `object_level.padding=0.1`,
-            `selection_config.strategies.0.strategy.stopping_condition_minimum_distance=0.2`.
-            The value is read as JSON when it parses as JSON (numbers, true, null, lists), else
-            as a plain string.
-
-    Raises:
-        ConfigError: When the assignment has no `=` or its first key belongs to no block.
-
-    """
-    key, sep, text = assignment.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError([f"override '{assignment}' must look like key.path=value"])
-    parts = [part for part in re.split(r"\.|\[(\d+)\]", key.strip()) if part]
-    if parts[0] not in BLOCKS:
-        parts.insert(0, _block_of(parts[0], assignment))
-    node: Any = raw
-    for position, part in enumerate(parts[:-1]):
-        following = parts[position + 1]
-        node = _step_into(node, part, list_next=following.isdigit(), assignment=assignment)
-    _assign(node, parts[-1], _parse_value(text), assignment)
-
-
 def format_validation_error(error: ValidationError) -> list[str]:
     """Turn pydantic's errors into `key.path: message` lines a user can act on."""
     problems = []
     for item in error.errors():
         path = _format_path(item["loc"])
         kind = item["type"]
-        if kind == "unknown_key":
-            key = item.get("ctx", {}).get("key", "")
-            path = f"{path}.{key}" if path else key
         message = item["msg"]
         if kind == "missing":
             message = "required key is missing"
@@ -280,73 +249,6 @@ def _read_source(source: str | Path | Mapping[str, Any] | None) -> dict[str, Any
             source=str(source) if not isinstance(source, Mapping) else None,
         )
     return raw
-
-
-def _block_of(first_key: str, assignment: str) -> str:
-    owners = [
-        block
-        for block, model in (
-            ("worker_config", WorkerConfig),
-            ("selection_config", SelectionConfig),
-            ("lightly_config", LightlyConfig),
-            ("resources", ResourcesConfig),
-        )
-        if first_key in model.allowed_keys()
-    ]
-    if len(owners) == 1:
-        return owners[0]
-    every_key = sorted(
-        WorkerConfig.allowed_keys()
-        | SelectionConfig.allowed_keys()
-        | LightlyConfig.allowed_keys()
-        | ResourcesConfig.allowed_keys()
-        | set(BLOCKS)
-    )
-    raise ConfigError(
-        [f"override '{assignment}': '{first_key}' is an {unknown_key_message(first_key, every_key)}"]
-    )
-
-
-def _step_into(node: Any, part: str, *, list_next: bool, assignment: str) -> Any:
-    if isinstance(node, list):
-        index = _list_index(node, part, assignment)
-        return node[index]
-    if not isinstance(node, dict):
-        raise ConfigError([f"override '{assignment}': '{part}' is inside a value, not a mapping"])
-    if node.get(part) is None:
-        node[part] = [] if list_next else {}
-    return node[part]
-
-
-def _assign(node: Any, part: str, value: Any, assignment: str) -> None:
-    if isinstance(node, list):
-        index = _list_index(node, part, assignment)
-        node[index] = value
-    elif isinstance(node, dict):
-        node[part] = value
-    else:
-        raise ConfigError([f"override '{assignment}': '{part}' is inside a value, not a mapping"])
-
-
-def _list_index(node: list[Any], part: str, assignment: str) -> int:
-    if not part.isdigit() or int(part) >= len(node):
-        raise ConfigError(
-            [f"override '{assignment}': '{part}' is not an index of a list of {len(node)} items"]
-        )
-    return int(part)
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
-    if text.startswith(("[", "{")):
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError:
-            return text
-    return text
 
 
 def _format_path(loc: tuple[int | str, ...]) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lightly_ray.config import config_json_schema, load_config, unsupported_features
+from lightly_ray.config import apply_override, config_json_schema, load_config, unsupported_features
 from lightly_ray.errors import ConfigError
 from tests.data.seed_configs import SEED_CONFIGS
 
@@ -93,6 +93,57 @@ def test_unknown_key_deep_in_a_strategy_names_its_path() -> None:
         "selection_config.strategies[0].strategy.stoping_condition_minimum_distance: unknown key"
     )
     assert "did you mean 'stopping_condition_minimum_distance'" in problems[0]
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    raw = {
+        "worker_confg": {},
+        "worker_config": {"remove_exact_duplicate": True, "enable_trainig": False},
+        "selection_config": {
+            "n_samples": 10,
+            "strategies": [
+                {"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY", "strenght": 2}}
+            ],
+        },
+        "lightly_config": {"model": {"weights": "randm"}, "colate": {}},
+        "resources": {"embed": {"max_actor": 2}},
+    }
+    problems = problems_of(raw)
+    paths = sorted(problem.split(":")[0] for problem in problems)
+    assert paths == sorted(
+        [
+            "lightly_config.colate",
+            "lightly_config.model.weights",
+            "resources.embed.max_actor",
+            "selection_config.strategies[0].strategy.strenght",
+            "worker_config.enable_trainig",
+            "worker_config.remove_exact_duplicate",
+            "worker_confg",
+        ]
+    )
+    assert "did you mean 'enable_training'" in next(p for p in problems if "enable_trainig" in p)
+
+
+@pytest.mark.parametrize(
+    ("block", "key", "value"),
+    [
+        ("selection_config", "n_samples", "10"),
+        ("worker_config", "remove_exact_duplicates", "no"),
+        ("worker_config", "pretagging", "off"),
+        ("lightly_config", "seed", "1"),
+    ],
+)
+def test_a_string_is_not_read_as_a_number_or_a_boolean(block: str, key: str, value: str) -> None:
+    raw = selection()
+    raw.setdefault(block, {})[key] = value
+    (problem,) = problems_of(raw)
+    assert problem.startswith(f"{block}.{key}: Input should be a valid")
+    assert f"(got '{value}')" in problem
+
+
+def test_an_int_is_read_where_a_float_is_expected() -> None:
+    config = load_config({**selection(), "lightly_config": {"optimizer": {"lr": 1}}})
+    assert config.lightly_config.optimizer.lr == 1.0
 
 
 @pytest.mark.parametrize(
@@ -240,6 +291,46 @@ def test_override_with_unknown_first_key() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(selection(), ["objct_level.task_name=x"])
     assert "did you mean 'object_level'" in str(caught.value)
+
+
+def test_override_of_a_key_of_two_blocks_goes_where_the_value_fits() -> None:
+    raw: dict[str, Any] = {}
+    for assignment in ("pretagging=true", "pretagging.image_size=320", "training.task_name=cars"):
+        apply_override(raw, assignment)
+    assert raw == {
+        "worker_config": {"pretagging": True, "training": {"task_name": "cars"}},
+        "lightly_config": {"pretagging": {"image_size": 320}},
+    }
+
+
+def test_override_of_a_key_in_one_section_only() -> None:
+    config = load_config(selection(), ["max_epochs=3", "process_all=true"])
+    assert config.lightly_config.trainer.max_epochs == 3
+    assert config.worker_config.datasource.process_all is True
+
+
+def test_override_in_several_places_lists_them() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(selection(), ["batch_size=8"])
+    (problem,) = caught.value.problems
+    assert "'batch_size' is in several places" in problem
+    for path in (
+        "lightly_config.loader.batch_size",
+        "lightly_config.pretagging.batch_size",
+        "resources.embed.batch_size",
+    ):
+        assert f"{path}=..." in problem
+
+
+def test_override_of_a_section_with_a_value_says_so() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(selection(), ["trainer=3"])
+    (problem,) = caught.value.problems
+    assert "lightly_config.trainer is a section: set one of its keys (gpus, max_epochs, precision)" in problem
+    with pytest.raises(
+        ConfigError, match=r"worker_config\.remove_exact_duplicates is a value, not a section"
+    ):
+        load_config(selection(), ["remove_exact_duplicates.x=1"])
 
 
 def test_override_without_equals() -> None:
