@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from lightly_ray.datasets import DatapoolPlan, DatasetState, RunRecord
 from lightly_ray.datasets.annotations import annotate
+from lightly_ray.datasets.current_rows import current_samples
 from lightly_ray.datasets.embedding_cache import CacheTarget, clear_cache
 from lightly_ray.datasets.rows import (
     ListingIndex,
@@ -115,7 +116,7 @@ def query_embeddings(prepared: PreparedRun) -> dict[tuple[str, str], np.ndarray]
     """The embeddings of each query set's tag (SIMILARITY with dataset_id and tag_name)."""
     queries = {}
     for (name, tag), (dataset, state) in prepared.dataset.queries.items():
-        samples = dataset.read_table(state, "samples")
+        samples = current_samples(dataset, state)
         members = dataset.read_tag(state, tag)
         rows = rows_named(samples, members) if samples is not None else None
         queries[(name, tag)] = embedding_matrix(rows) if rows is not None else np.zeros((0, 0), np.float32)

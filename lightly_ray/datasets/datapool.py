@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lightly_ray.datasets.current_rows import files_by_run, last_processed, preselected_samples
 from lightly_ray.datasets.rows import embedding_matrix
 from lightly_ray.datasets.store import Dataset, DatasetState, RunRecord
 from lightly_ray.pipeline.gather import METADATA_COLUMNS, GatheredSamples
@@ -148,8 +149,10 @@ def plan_datapool(
     if not use_datapool or not state.runs:
         return DatapoolPlan(to_process=listing)
     names = listing.column("name").to_pylist()
-    files = dataset.read_table(state, "files")
-    seen = _file_keys(files, "file") if files is not None else {}
+    processed_files = files_by_run(dataset, state)
+    seen: dict[str, tuple[int, int]] = {}
+    for table in processed_files:
+        seen.update(_file_keys(table, "file"))
     current = _file_keys(listing, "name")
     unchanged = {name for name, key in current.items() if seen.get(name) == key}
     new_files = set(names) - unchanged
@@ -164,7 +167,10 @@ def plan_datapool(
             changed[-1].run_id,
         )
     reusable = _latest_rows(dataset, state, same, unchanged, current)
-    preselected, reembed, reembed_files = preselected_samples(dataset, state, embedding)
+    # A sample whose file was rewritten, now or before a later run processed it again, is
+    # stale where it was stored: its embedding comes from this run or that later run's rows.
+    last = last_processed(processed_files)
+    preselected, reembed, reembed_files = preselected_samples(dataset, state, embedding, last, new_files)
     wanted = set(unchanged) if process_all else set()
     wanted |= reembed_files
     covered = set(reusable.column("file").to_pylist()) if reusable is not None else set()
@@ -381,19 +387,3 @@ def _latest_rows(
         if chosen.num_rows:
             parts.append(chosen)
     return pa.concat_tables(parts) if parts else None
-
-
-def preselected_samples(
-    dataset: Dataset, state: DatasetState, embedding: dict[str, object]
-) -> tuple[pa.Table | None, list[str], set[str]]:
-    """The dataset's samples with this embedding; the names and files of those without."""
-    tables, reembed, files = [], [], set()
-    for run in state.runs:
-        table = dataset.read_parquet(run.samples_file)
-        if run.embedding == embedding:
-            tables.append(table)
-        else:
-            reembed += [str(name) for name in table.column("name").to_pylist()]
-            files |= {str(file) for file in table.column("file").to_pylist()}
-    tables = [table for table in tables if table.num_rows]
-    return (pa.concat_tables(tables) if tables else None), reembed, files

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from lightly_ray.datasets.current_rows import current_samples
 from lightly_ray.datasets.rows import embedding_matrix, rows_named
 from lightly_ray.datasets.store import DATASETS_PREFIX, Dataset, DatasetState
 from lightly_ray.errors import UsageError
@@ -78,7 +79,7 @@ def load_tag_samples(lightly: Location, dataset_name: str, tag: str) -> TagSampl
         names = dataset.read_tag(state, tag)
     except KeyError as error:
         raise UsageError(str(error.args[0])) from None
-    table = dataset.read_table(state, "samples")
+    table = current_samples(dataset, state)
     if table is None:
         raise UsageError(f"dataset '{dataset_name}' holds no samples")
     rows = _in_order(rows_named(table, names), names)

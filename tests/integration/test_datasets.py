@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 import lightly_ray
-from lightly_ray.datasets import INITIAL_TAG, Dataset, DatasetConflictError
+from lightly_ray.datasets import INITIAL_TAG, Dataset, DatasetConflictError, plan_datapool
 from lightly_ray.datasets.rows import embedding_matrix
 from lightly_ray.errors import ConfigError
+from lightly_ray.exports.export import export_tag
+from lightly_ray.pipeline.listing import list_images
 from lightly_ray.storage import Location
 from tests.data.grouped_images import FAST_MODEL, GROUPS, PER_GROUP, group_image
 from tests.data.videos import make_video
@@ -220,6 +223,44 @@ def test_a_changed_file_is_processed_again(tmp_path: Path) -> None:
     shutil.copyfile(input_folder / "g0_m0.png", changed)
     second = _run(input_folder, lightly, 3, worker_config={"use_datapool": True})
     assert second.counts["nInput"] == 1, "only the rewritten file is new"
+
+
+def test_a_rewritten_sample_of_the_dataset_takes_its_new_embedding(tmp_path: Path) -> None:
+    input_folder, lightly = tmp_path / "input", tmp_path / "lightly"
+    input_folder.mkdir()
+    _images(input_folder, range(2), range(2))
+    datapool = {"use_datapool": True}
+    first = _run(input_folder, lightly, 2, worker_config=datapool)
+    held = _tag(lightly, "input", INITIAL_TAG)
+    rewritten, source = held[0], next(name for name in sorted(first.selected) if name != held[0])
+    dataset = Dataset(Location(str(lightly), writable=False), "input")
+    state = dataset.load()
+    processed = dataset.read_parquet(state.runs[0].processed_file)
+    before = {
+        name: embedding_matrix(processed.filter(pc.equal(processed.column("name"), name)))[0]
+        for name in (rewritten, source)
+    }
+    assert not np.allclose(before[rewritten], before[source])
+    shutil.copyfile(input_folder / source, input_folder / rewritten)
+
+    second = _run(input_folder, lightly, 2, worker_config=datapool)
+    assert second.counts["nInput"] == 1, "only the rewritten file is processed"
+    exported = export_tag(str(lightly), "input", INITIAL_TAG, "embeddings", expires_s=60)
+    rows = {line.split(",")[0]: line.split(",")[1:] for line in exported.content.decode().splitlines()[1:]}
+    vectors = {name: np.array([float(value) for value in rows[name][: len(before[name])]]) for name in before}
+    np.testing.assert_allclose(vectors[rewritten], before[source], atol=1e-5)
+    np.testing.assert_allclose(vectors[source], before[source], atol=1e-5)
+
+    # The next run finds the dataset's row of the sample stale and takes the row its rewrite left.
+    state = dataset.load()
+    listing = list_images(Location(str(input_folder), writable=False)).table
+    plan = plan_datapool(
+        listing, dataset, state, state.runs[-1].embedding, use_datapool=True, process_all=False
+    )
+    assert plan.reembed == [rewritten]
+    assert plan.to_process.num_rows == 0, "nothing is decoded again"
+    assert plan.reused is not None and plan.reused.column("name").to_pylist() == [rewritten]
+    np.testing.assert_allclose(embedding_matrix(plan.reused)[0], before[source], atol=1e-5)
 
 
 def test_a_tag_of_a_dataset_is_a_query_set(tmp_path: Path) -> None:
