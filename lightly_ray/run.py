@@ -43,7 +43,7 @@ from lightly_ray.report.run_report import (
     write_report,
 )
 from lightly_ray.run_dataset import clear_cache_best_effort, concat_tables, publish_run, query_embeddings
-from lightly_ray.run_result import RunResult
+from lightly_ray.run_result import RunResult, selection_line
 from lightly_ray.run_steps import (
     config_record,
     crop_run,
@@ -152,6 +152,10 @@ def execute_run(prepared: PreparedRun, *, show_progress: bool = True, quiet_ray:
         lock = DatasetLock(prepared.dataset.dataset, folder.run_id)
         try:
             lock.claim()
+        except BaseException:
+            lock.release()  # a claim half written; a refused one is withdrawn already
+            raise  # refused before any work: no run folder
+        try:
             try:
                 return _run(prepared, folder, log, lock, show_progress=show_progress, quiet_ray=quiet_ray)
             finally:
@@ -289,12 +293,13 @@ def _run(
         sizes.n_selected = len(selected)
         shortfall = explanation.shortfall()
         logger.info(
-            "selected %d of %d requested samples (stopped: %s)%s",
-            len(selected),
-            explanation.result.requested,
+            "%s (stopped: %s)%s",
+            selection_line(len(pick_order), len(pool.preselected), explanation.result.requested, on_crops),
             explanation.result.stop_reason,
             f": {shortfall['message']}" if shortfall else "",
         )
+        if on_crops:
+            logger.info("the %d images of the selected crops are selected too", len(selected))
         samples = report_samples(
             pool, explanation.result.indices, config.lightly_config.seed, plan.to_process.column("name")
         )

@@ -73,3 +73,21 @@ class RunResult:
 
 
 __all__ = ["RunResult"]
+
+
+def selection_line(picked: int, preselected: int, requested: int, on_crops: bool) -> str:
+    """What a run selected, for the terminal: "selected 5 samples beside the 10 preselected ...".
+
+    Args:
+        picked: What this run selected (crops with object level on crops).
+        preselected: The dataset's samples the selection started from (datapool).
+        requested: What `n_samples` or `proportion_samples` asked for, preselected included.
+        on_crops: Selection ran over object crops.
+    """
+    what = "crops" if on_crops else "samples"
+    if not preselected:
+        return f"selected {picked} of {requested} requested {what}"
+    return (
+        f"selected {picked} {what} beside the {preselected} preselected from the dataset: "
+        f"{picked + preselected} of {requested} requested"
+    )

@@ -21,10 +21,10 @@ from lightly_ray.cluster_address import (
 )
 from lightly_ray.config import RunConfig, load_config, unsupported_features
 from lightly_ray.errors import ConfigError, NotYetSupportedError, UsageError
-from lightly_ray.formats.relevant_filenames import RelevantFilenames, read_relevant_filenames
+from lightly_ray.formats.relevant_filenames import RelevantFilenames
 from lightly_ray.preflight.dataset import RunDataset, check_dataset
 from lightly_ray.preflight.locations import check_locations
-from lightly_ray.preflight.references import check_config_references
+from lightly_ray.preflight.references import check_config_references, read_relevant
 from lightly_ray.storage import Location
 
 ConfigSource = str | Path | Mapping[str, Any] | RunConfig | None
@@ -74,13 +74,15 @@ def validate_config(
         lightly_config: Replaces the source's lightly_config block.
         resources: Replaces the stage resources block (lightly_ray's `resources`).
         lightly: The lightly location: prediction tasks, scores, categories, metadata keys and
-            files the config names are checked against it.
+            files the config names are checked against it, and its relevant filenames file is
+            parsed as a run parses it.
 
     Returns:
         The configuration, and the features it uses that this version cannot run yet.
 
     Raises:
         ConfigError: Listing every problem with its key (and file).
+        InputFormatError: For an invalid relevant filenames file (as `run` reports it).
 
     """
     raw = source.model_dump() if isinstance(source, RunConfig) else source
@@ -97,11 +99,23 @@ def validate_config(
     return config, unsupported_features(config)
 
 
-def check_references(lightly: Location, config: RunConfig, source: ConfigSource) -> None:
-    """Raise one ConfigError for everything the config names that the lightly location lacks."""
+def check_references(lightly: Location, config: RunConfig, source: ConfigSource) -> RelevantFilenames | None:
+    """Check what the config names in the lightly location; parse its relevant filenames file.
+
+    The one check behind `validate --lightly` and `run`: both report the same problems.
+
+    Returns:
+        The relevant filenames file, or None when the run reads none.
+
+    Raises:
+        ConfigError: For everything the config names that the lightly location lacks.
+        InputFormatError: For an invalid relevant filenames file.
+
+    """
     problems = check_config_references(lightly, config)
     if problems:
         raise ConfigError(problems, source=str(source) if isinstance(source, str | Path) else None)
+    return read_relevant(lightly, config)
 
 
 def prepare_run(
@@ -157,8 +171,7 @@ def prepare_run(
     check_locations(
         input_location, lightly_location, verify=not run_config.worker_config.datasource.bypass_verify
     )
-    check_references(lightly_location, run_config, config)
-    relevant = read_relevant_filenames(lightly_location, run_config.worker_config.relevant_filenames_file)
+    relevant = check_references(lightly_location, run_config, config)
     run_dataset = check_dataset(lightly_location, input_location, run_config, dataset, tag)
     return PreparedRun(
         config=run_config,

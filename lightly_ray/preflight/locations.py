@@ -5,12 +5,14 @@ outputs must never land inside the input.
 
 Each check answers in seconds: the input is listed only until its first sample file (or for a
 few seconds at most, after which the run's own listing decides), and the lightly location gets
-one small probe file, written and deleted again.
+one small probe file, written and deleted again. The checks leave both locations exactly as
+they were (a dry run, or a run refused before any work, writes nothing): no folder is created.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import uuid
 
@@ -27,6 +29,7 @@ from lightly_ray.storage.urls import StorageUrl
 LIGHTLY_FOLDER = ".lightly"
 SAMPLE_SEARCH_SECONDS = 5.0
 SAMPLE_SEARCH_FILES = 200_000
+PROBE_CONTENT = b"lightly_ray write check\n"
 
 
 def check_locations(input_location: Location, lightly_location: Location, *, verify: bool) -> None:
@@ -92,22 +95,57 @@ def check_input_has_samples(location: Location) -> None:
 
 
 def check_writable(location: Location) -> None:
-    """Write and delete one small probe file in the lightly location's `.lightly/` folder.
+    """Check that a run may write the lightly location, leaving it exactly as it was.
+
+    On an object store, one small probe object is written in `.lightly/` and deleted again
+    (a store has no folders to create). On a local disk no folder is created: the probe is an
+    unnamed temporary file in `.lightly/`, or, while that does not exist yet, in the nearest
+    folder above it that does (where the run would create it).
 
     Raises:
         StorageError: When the probe cannot be written.
 
     """
-    probe = f"{LIGHTLY_FOLDER}/.write-check-{uuid.uuid4().hex[:8]}"
     try:
-        location.write_bytes(probe, b"lightly_ray write check\n")
-        location.delete(probe)
+        if location.is_local:
+            _probe_local_folder(os.path.join(location.root, LIGHTLY_FOLDER))
+        else:
+            probe = f"{LIGHTLY_FOLDER}/.write-check-{uuid.uuid4().hex[:8]}"
+            location.write_bytes(probe, PROBE_CONTENT)
+            location.delete(probe)
     except (OSError, StorageError) as error:
         raise StorageError(
             f"lightly location '{location.url}' is not writable: {error}. Give --lightly a location "
             "this machine (and every Ray node) may write, or set worker_config.datasource.bypass_verify=true "
             "to skip this check when only the cluster's nodes may write there"
         ) from None
+
+
+def _probe_local_folder(target: str) -> None:
+    """Write a temporary file in `target`, or in its nearest existing parent; create nothing.
+
+    The file has no name where the file system allows it (O_TMPFILE), else a hidden one that
+    is removed at once; either way it is gone when this returns.
+
+    Raises:
+        StorageError: When the nearest existing path is not a folder, or cannot be written.
+
+    """
+    folder = target
+    while not os.path.lexists(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    if not os.path.isdir(folder):
+        raise StorageError(f"cannot create '{target}': '{folder}' is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".lightly-write-check-") as probe:
+            probe.write(PROBE_CONTENT)
+            probe.flush()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise StorageError(f"cannot write in '{folder}': {reason}") from None
 
 
 def _same_store(first: StorageUrl, second: StorageUrl) -> bool:

@@ -5,7 +5,8 @@ custom metadata keys (in the metadata schema, of the kind the strategy needs), a
 `worker_config` points to (embeddings CSV, checkpoint, relevant filenames). Only the small
 description files are read here; per-sample prediction and metadata files are read later, for
 the samples of the run. Each problem names the config key and the file, with the closest valid
-name where one is close.
+name where one is close. `read_relevant` then parses the relevant filenames file, once, for
+`validate --lightly` and for the run alike.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from lightly_ray.formats.prediction_schema import (
     read_task_schema,
 )
 from lightly_ray.formats.pretag_schema import BUILT_IN_WEIGHTS, pretag_schema
+from lightly_ray.formats.relevant_filenames import RelevantFilenames, read_relevant_filenames
 from lightly_ray.selection.scorers import available_scores
 from lightly_ray.storage import Location, relative_inside
 
@@ -90,6 +92,32 @@ def check_config_references(location: Location, config: RunConfig) -> list[str]:
         if value is not None:
             problems += _file_problems(location, value, key)
     return problems
+
+
+def read_relevant(location: Location, config: RunConfig) -> RelevantFilenames | None:
+    """Parse the relevant filenames file a run reads, as the run reads it.
+
+    The configured `worker_config.relevant_filenames_file` (a path relative to the lightly
+    location, or a path or URL inside it), else `.lightly/relevant_filenames.txt` when present.
+    Call it once `check_config_references` found no problem (which checks that a configured file
+    exists).
+
+    Args:
+        location: The lightly location.
+        config: A validated configuration.
+
+    Returns:
+        The parsed file, or None when none is configured and the default file does not exist.
+
+    Raises:
+        InputFormatError: Naming the file and the first invalid line.
+        StorageError: When the configured path lies outside the lightly location.
+
+    """
+    configured = config.worker_config.relevant_filenames_file
+    key = "worker_config.relevant_filenames_file"
+    path = relative_inside(configured, location, key) if configured is not None else None
+    return read_relevant_filenames(location, path)
 
 
 class _TaskSchemas:

@@ -157,6 +157,10 @@ class SelectionExplanation:
             )
             return {"reason": SHORTFALL_THRESHOLDS, "message": message}
         message = f"{asked} but the input has only {_count(result.n_candidates, 'candidate')}"
+        if self.n_preselected:  # the dataset's samples are in the problem too
+            new = result.n_candidates - self.n_preselected
+            beside = f"beside {self.n_preselected} preselected"
+            message = f"{asked} but the input has only {_count(new, 'new candidate')} {beside}"
         if result.n_after_thresholds < result.n_candidates:
             message += f" ({result.n_after_thresholds} after the THRESHOLD strategies)"
         return {"reason": SHORTFALL_INPUT, "message": message + "."}

@@ -98,7 +98,7 @@ class Location:
             raise
         except OSError as error:
             reason = error.strerror or str(error) or type(error).__name__
-            raise StorageError(f"cannot write {self._describe(relative)}: {reason}") from None
+            raise StorageError(f"cannot list {self._describe(prefix)}: {reason}") from None
         except Exception as error:  # noqa: BLE001 - any SDK error becomes a redacted StorageError
             raise StorageError(f"cannot list {self._describe(prefix)}: {_safe_message(error)}") from None
 

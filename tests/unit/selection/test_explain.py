@@ -152,6 +152,15 @@ def test_shortfall_by_a_stopping_condition_names_it_and_its_strategy() -> None:
     assert report["strategies"][1]["stop_reason"] == "stopping_condition_minimum_distance"
 
 
+def test_shortfall_counts_the_new_candidates_beside_the_preselected() -> None:
+    problem = make_problem([weights([0.1, 0.2, 0.3, 0.4])], 4, 10, preselected=[0, 1, 2])
+    cfg = config((metadata("w"), {"type": "WEIGHTS"}), n_samples=10)
+    report = explain_selection(cfg, problem, engine.select(problem)).report()
+    assert report["shortfall"]["reason"] == "input_smaller_than_requested"
+    message = report["shortfall"]["message"]
+    assert "10 samples were requested but the input has only 1 new candidate beside 3 preselected" in message
+
+
 def test_no_shortfall_when_preselected_samples_fill_the_budget() -> None:
     problem = make_problem([weights([0.1, 0.2, 0.3, 0.4])], 4, 3, preselected=[0])
     cfg = config((metadata("w"), {"type": "WEIGHTS"}), n_samples=3)
