@@ -117,7 +117,7 @@ def _training(prepared: PreparedRun, nodes: list[NodeShape]) -> str:
     check_training_storage(config, len(nodes))
     settings = config.resources.training
     shape = training_shape(config.lightly_config, nodes, settings.workers, settings.torch_threads)
-    return f"{epochs} epochs of SimCLR on Ray Train, {shape.describe()}"
+    return f"{epochs} epoch{'' if epochs == 1 else 's'} of SimCLR on Ray Train, {shape.describe()}"
 
 
 def _cluster(prepared: PreparedRun) -> tuple[ClusterShape, list[NodeShape]]:

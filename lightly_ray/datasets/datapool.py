@@ -185,10 +185,11 @@ def plan_datapool(
     )
     candidates = None if process_all else new_files
     logger.info(
-        "datapool '%s': %d samples from %d runs are preselected; %d of %d listed files are new%s",
+        "datapool '%s': %d samples from %d run%s are preselected; %d of %d listed files are new%s",
         dataset.name,
         state.sample_count,
         len(state.runs),
+        "" if len(state.runs) == 1 else "s",
         len(new_files),
         len(names),
         ", every file is a candidate (process_all)" if process_all else "",

@@ -94,7 +94,7 @@ def write_sequence_information(
                 "frame_names": [gathered.names[row] for row in rows],
                 "frame_indices": [int(frames["frame_index"][row]) for row in rows],
                 "frame_timestamps_pts": [int(frames["frame_pts"][row]) for row in rows],
-                "frame_timestamps_sec": [float(frames["frame_seconds"][row]) for row in rows],
+                "frame_timestamps_sec": [round(float(frames["frame_seconds"][row]), 9) for row in rows],
             }
         )
     folder.write_json("sequence_information.json", sequences)

@@ -36,7 +36,7 @@ from lightly_ray.pipeline.sizing import (
     embed_shape,
     pretag_shape,
 )
-from lightly_ray.pipeline.stage import Stage, describe_stages
+from lightly_ray.pipeline.stage import Stage, describe_stages, torch_threads_note
 from lightly_ray.storage import Location
 
 
@@ -231,7 +231,7 @@ def plan_stages(
         needs=("image", "ok"),
         makes=("embedding",),
         label=f"{lightly.model.name} actors",
-        note="" if shape.gpus else f"{shape.torch_threads} torch threads",
+        note="" if shape.gpus else torch_threads_note(shape.torch_threads),
     )
     return [*stages, embed]
 
@@ -290,7 +290,7 @@ def detector_stage(
             *(CROP_COLUMNS if crops_of_detector else ()),
         ),
         label="faster-rcnn actors",
-        note="" if detector.gpus else f"{detector.torch_threads} torch threads",
+        note="" if detector.gpus else torch_threads_note(detector.torch_threads),
     )
 
 

@@ -75,4 +75,9 @@ def describe_stages(stages: list[Stage]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Stage", "describe_stages"]
+def torch_threads_note(threads: int) -> str:
+    """A step's note on a CPU: "1 torch thread", "4 torch threads"."""
+    return f"{threads} torch thread{'' if threads == 1 else 's'}"
+
+
+__all__ = ["Stage", "describe_stages", "torch_threads_note"]

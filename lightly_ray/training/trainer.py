@@ -53,7 +53,7 @@ class TrainShape:
         kind = "GPU" if self.use_gpu else "CPU"
         text = f"{self.workers} {kind} worker{'s' if self.workers != 1 else ''}"
         if not self.use_gpu:
-            text += f", {self.torch_threads} torch threads"
+            text += f", {self.torch_threads} torch thread{'s' if self.torch_threads != 1 else ''}"
         if not self.augment_tasks:
             return f"{text}; augmentation in the worker"
         return f"{text}; augmentation in up to {self.augment_tasks} CPU tasks"
@@ -192,9 +192,10 @@ def train_embedding_model(
         dataset_config=DataConfig(datasets_to_split="all" if shape.workers > 1 else []),
     )
     logger.info(
-        "training %s for %d epochs on %d images: %s",
+        "training %s for %d epoch%s on %d images: %s",
         lightly.model.name,
         lightly.trainer.max_epochs,
+        "" if lightly.trainer.max_epochs == 1 else "s",
         rows,
         shape.describe(),
     )

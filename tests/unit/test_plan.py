@@ -138,7 +138,11 @@ def test_cpu_detectors_decode_their_own_blocks() -> None:
     assert pretag.options["batch_size"] is None and pretag.options["udf_modifying_row_count"]
     assert pretag.options["num_cpus"] == 0.5 and embed.options["num_cpus"] == 0.5
     text = describe_stages([pretag, embed])
-    assert "2. decode+pretag faster-rcnn actors, 2 to 2" in text and "1 torch threads" in text
+    assert (
+        "2. decode+pretag faster-rcnn actors, 2 to 2" in text
+        and "1 torch thread" in text
+        and "1 torch threads" not in text
+    )
     # Decode tasks of their own when resources.decode sizes them, or when the detectors are
     # pinned to nodes by a custom resource (the other nodes decode).
     for resources in (
