@@ -25,7 +25,8 @@ from lightly_ray.config import RunConfig
 from lightly_ray.config.run_config import PRETAGGING_TASK
 from lightly_ray.crops_dataset import crops_dataset_name, publish_crops, write_crop_images
 from lightly_ray.datasets import Dataset
-from lightly_ray.datasets.datapool import DatapoolPlan, SelectionPool, preselected_samples, selection_pool
+from lightly_ray.datasets.current_rows import preselected_samples
+from lightly_ray.datasets.datapool import DatapoolPlan, SelectionPool, selection_pool
 from lightly_ray.datasets.settings import embedding_settings
 from lightly_ray.datasets.store import DatasetState
 from lightly_ray.formats.lightly_inputs import LightlyInputs
@@ -34,6 +35,7 @@ from lightly_ray.formats.predictions import TaskPredictions, read_task_predictio
 from lightly_ray.formats.pretag_schema import PRETAG_CLASSES, pretag_schema
 from lightly_ray.pipeline.crops import BOX_INDEX, BOX_SCORE, CATEGORY, CROP_BOX, PARENT, CropSource
 from lightly_ray.pipeline.gather import GatheredSamples
+from lightly_ray.report.image_inputs import read_image_inputs
 from lightly_ray.selection.data import ObjectEmbeddings, SelectionData
 from lightly_ray.storage import Location
 
@@ -114,8 +116,12 @@ def split_crops(gathered: GatheredSamples) -> tuple[GatheredSamples, GatheredSam
 
 
 def crop_predictions(task: TaskPredictions, crops: GatheredSamples) -> TaskPredictions:
-    """Task T on the crops: each crop's one prediction is its own box's category and score."""
-    result = TaskPredictions(schema=task.schema, n_files=task.n_files, problems=list(task.problems))
+    """Task T on the crops: each crop's one prediction is its own box's category and score.
+
+    No file holds these: the result has no files and no problems (the task's files are
+    described by `report.image_inputs`, the crops by `objects_report`).
+    """
+    result = TaskPredictions(schema=task.schema)
     columns = crops.detections
     for row, name in enumerate(crops.names):
         x1, y1, x2, y2 = (float(value) for value in columns[CROP_BOX][row])
@@ -165,20 +171,25 @@ class CropRun:
         config: The run configuration.
         boxes: The task's boxes (empty for `lightly_pretagging`: the detector finds them).
         dataset: The crops dataset (object level only).
+        location: The lightly location.
         crops: The gathered crops (after `split`).
         selected: The crops picked (after `select`; object level only).
         preselected: With the datapool, the crops dataset's crops (after `pool`).
         state: With the datapool, the crops dataset as `pool` read it (its publication checks
             that no other run published to it since).
+        images: The gathered images and frames and the image dataset's datapool plan, from
+            `pool` until `inputs` has read their files.
     """
 
     config: RunConfig
     boxes: ObjectBoxes
     dataset: Dataset | None
+    location: Location
     crops: GatheredSamples | None = None
     selected: list[str] = field(default_factory=list)
     preselected: pa.Table | None = None
     state: DatasetState | None = None
+    images: tuple[GatheredSamples, DatapoolPlan | None] | None = None
 
     @classmethod
     def of(
@@ -203,7 +214,7 @@ class CropRun:
             boxes = read_object_boxes(lightly_location, task, names, processed)
         on_crops = config.worker_config.object_level.task_name is not None
         dataset = Dataset(lightly_location, crops_dataset_name(config, dataset_name)) if on_crops else None
-        return cls(config, boxes, dataset)
+        return cls(config, boxes, dataset, lightly_location)
 
     @property
     def on_crops(self) -> bool:
@@ -228,6 +239,7 @@ class CropRun:
         are preselected: diversity keeps its distance to them and they count toward n_samples.
         """
         assert self.crops is not None and self.dataset is not None
+        self.images = (images, plan)
         chosen = set(images.names[images.candidate].tolist())
         parents = self.crops.detections[PARENT].astype(str)
         self.crops.candidate &= np.fromiter((parent in chosen for parent in parents), bool, len(parents))
@@ -265,8 +277,14 @@ class CropRun:
         return f"task '{task}' has no boxes for the decoded samples"
 
     def inputs(self) -> LightlyInputs:
-        """What selection reads on crops: each crop's own box as the task's prediction."""
-        assert self.crops is not None
+        """What selection reads on crops (after `pool`): each crop's own box as the task's prediction.
+
+        Its report describes the prediction and metadata files of the images and frames instead,
+        as a run without object level reads them (`report.image_inputs`).
+        """
+        assert self.crops is not None and self.images is not None
+        files = read_image_inputs(self.location, self.config, *self.images)
+        self.images = None
         predictions = crop_predictions(self.boxes.task, self.crops)
         earlier = self.preselected
         if earlier is not None:  # the crops dataset's other crops, with their boxes as written
@@ -277,7 +295,9 @@ class CropRun:
                 predictions.predictions[str(name)] = [
                     Prediction(category_id=int(category), score=float(score), bbox=(x1, y1, x2 - x1, y2 - y1))
                 ]
-        return LightlyInputs(predictions={self.boxes.task.task_name: predictions})
+        task = self.boxes.task.task_name
+        note = f"object level: selection reads task '{task}' as each crop's own box (crops: objectLevel)"
+        return LightlyInputs(predictions={task: predictions}, notes=[note], files=files)
 
     def object_embeddings(self, candidates: Sequence[str]) -> dict[str, ObjectEmbeddings]:
         """The task's object embeddings for images `candidates` (EMBEDDINGS with `task`)."""

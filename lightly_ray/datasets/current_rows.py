@@ -23,6 +23,17 @@ from lightly_ray.datasets.store import Dataset, DatasetState
 KEPT_COLUMNS = ("name", "file", "run_id")
 
 
+def file_keys(table: pa.Table, column: str) -> dict[str, tuple[int, int]]:
+    """By file (the `column` of a listing or files table): its size and mtime_ns (0 when unknown)."""
+    rows = zip(
+        table.column(column).to_pylist(),
+        table.column("size").to_pylist(),
+        table.column("mtime_ns").to_pylist(),
+        strict=True,
+    )
+    return {str(file): (int(size), int(mtime or 0)) for file, size, mtime in rows}
+
+
 def files_by_run(dataset: Dataset, state: DatasetState) -> list[pa.Table]:
     """Each published run's processed files (file, size, mtime_ns), oldest run first."""
     return [dataset.read_parquet(run.files_file) for run in state.runs]

@@ -22,7 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lightly_ray.datasets.current_rows import files_by_run, last_processed, preselected_samples
+from lightly_ray.datasets.current_rows import file_keys, files_by_run, last_processed, preselected_samples
+from lightly_ray.datasets.embedding_cache import resume_from_cache
 from lightly_ray.datasets.rows import embedding_matrix
 from lightly_ray.datasets.store import Dataset, DatasetState, RunRecord
 from lightly_ray.pipeline.gather import METADATA_COLUMNS, GatheredSamples
@@ -93,40 +94,6 @@ class DatapoolPlan:
         self.reused = None
 
 
-def resume_from_cache(listing: pa.Table, cached: pa.Table) -> tuple[pa.Table, pa.Table | None]:
-    """Split a listing into the files to process and the cached rows that stand for the others.
-
-    A file is covered when the cache holds its rows for its current size and modification
-    time: its one row for an image, a row for every frame of a video.
-
-    Returns:
-        (the listing without the covered files, the rows of the covered files or None).
-    """
-    current = _file_keys(listing, "name")
-    latest: dict[str, int] = {}
-    frames: dict[str, set[int]] = {}
-    totals: dict[str, int] = {}
-    columns = (cached.column(name).to_pylist() for name in ("name", "file", "size", "mtime_ns"))
-    for row, (name, file, size, mtime) in enumerate(zip(*columns, strict=True)):
-        if current.get(file) != (size, mtime):
-            continue
-        latest[name] = row
-    indexes = cached.column("frame_index").to_pylist()
-    video_frames = cached.column("video_frames").to_pylist()
-    files = cached.column("file").to_pylist()
-    for row in latest.values():
-        frames.setdefault(files[row], set()).add(indexes[row])
-        totals[files[row]] = video_frames[row]
-    covered = {file for file, seen in frames.items() if totals[file] == 0 or len(seen) == totals[file]}
-    if not covered:
-        return listing, None
-    rows = sorted(row for row in latest.values() if files[row] in covered)
-    remaining = listing.filter(
-        pc.invert(pc.is_in(listing.column("name"), value_set=pa.array(sorted(covered), pa.string())))
-    )
-    return remaining, cached.take(pa.array(rows, pa.int64()))
-
-
 def plan_datapool(
     listing: pa.Table,
     dataset: Dataset,
@@ -152,8 +119,8 @@ def plan_datapool(
     processed_files = files_by_run(dataset, state)
     seen: dict[str, tuple[int, int]] = {}
     for table in processed_files:
-        seen.update(_file_keys(table, "file"))
-    current = _file_keys(listing, "name")
+        seen.update(file_keys(table, "file"))
+    current = file_keys(listing, "name")
     unchanged = {name for name, key in current.items() if seen.get(name) == key}
     new_files = set(names) - unchanged
     same = [run for run in state.runs if run.embedding == embedding]
@@ -253,26 +220,10 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
     A preselected sample whose embedding this run recomputed takes it from `gathered` (it is
     there whether or not it is a candidate); one that is also a candidate is one sample.
     """
-    keep = gathered.candidate.copy()
-    preselected_rows: list[np.ndarray] = []
-    stored: dict[str, int] = {}  # preselected samples this run did not process, by table row
+    keep, preselected_rows, stored, missing = pool_members(gathered, plan)
+    for name in missing:
+        logger.warning("preselected sample %s is no longer in the input: left out", name)
     table = plan.preselected if plan is not None else None
-    if plan is not None and (plan.reembed or table is not None):
-        if plan.reembed:
-            rows = gathered.names.rows_of(plan.reembed)
-            usable = rows >= 0
-            usable[usable] &= gathered.errors[rows[usable]] == ""
-            for index in np.flatnonzero(~usable).tolist():
-                name = plan.reembed[index]
-                logger.warning("preselected sample %s is no longer in the input: left out", name)
-            keep[rows[usable]] = True
-            preselected_rows.append(rows[usable])
-        if table is not None:
-            rows = gathered.names.rows_of(table.column("name"))
-            keep[rows[rows >= 0]] = True
-            preselected_rows.append(rows[rows >= 0])
-            for index in np.flatnonzero(rows < 0).tolist():
-                stored[str(table.column("name")[index].as_py())] = index
     own = np.flatnonzero(keep)
     own_names = gathered.names.at_rows(own)  # a view: the pool's names are not copied
     if not stored and np.array_equal(keep, gathered.candidate):
@@ -319,6 +270,37 @@ def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> Sele
     )
 
 
+def pool_members(
+    gathered: GatheredSamples, plan: DatapoolPlan | None
+) -> tuple[np.ndarray, list[np.ndarray], dict[str, int], list[str]]:
+    """Who is in the selection pool: this run's candidates and the dataset's samples.
+
+    Returns:
+        A mask of the gathered rows in the pool, the gathered rows of preselected samples, the
+        preselected samples only the dataset holds (by name, their row of `plan.preselected`),
+        and the preselected samples to embed again that the input no longer has.
+    """
+    keep = gathered.candidate.copy()
+    preselected_rows: list[np.ndarray] = []
+    stored: dict[str, int] = {}
+    missing: list[str] = []
+    if plan is not None and plan.reembed:
+        rows = gathered.names.rows_of(plan.reembed)
+        usable = rows >= 0
+        usable[usable] &= gathered.errors[rows[usable]] == ""
+        missing = [plan.reembed[index] for index in np.flatnonzero(~usable).tolist()]
+        keep[rows[usable]] = True
+        preselected_rows.append(rows[usable])
+    if plan is not None and plan.preselected is not None:
+        table = plan.preselected
+        rows = gathered.names.rows_of(table.column("name"))
+        keep[rows[rows >= 0]] = True
+        preselected_rows.append(rows[rows >= 0])
+        for index in np.flatnonzero(rows < 0).tolist():
+            stored[str(table.column("name")[index].as_py())] = index
+    return keep, preselected_rows, stored, missing
+
+
 def _pool_matrix(
     gathered: GatheredSamples,
     own: np.ndarray,
@@ -352,17 +334,6 @@ def _preselected_positions(
     wanted = SampleNames.concat([*names, SampleNames(stored_names)])
     positions = all_names.rows_of(wanted)
     return np.unique(positions[positions >= 0]).astype(np.int64)
-
-
-def _file_keys(table: pa.Table, column: str) -> dict[str, tuple[int, int]]:
-    """By file (the `column` of a listing or files table): its size and mtime_ns (0 when unknown)."""
-    rows = zip(
-        table.column(column).to_pylist(),
-        table.column("size").to_pylist(),
-        table.column("mtime_ns").to_pylist(),
-        strict=True,
-    )
-    return {str(file): (int(size), int(mtime or 0)) for file, size, mtime in rows}
 
 
 def _latest_rows(

@@ -25,8 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from lightly_ray.datasets.current_rows import file_keys
 from lightly_ray.storage import Location
 
 logger = logging.getLogger("lightly_ray")
@@ -148,3 +150,37 @@ def clear_cache(location: Location, folder: str) -> int:
     for path in paths:
         location.delete(path)
     return len(paths)
+
+
+def resume_from_cache(listing: pa.Table, cached: pa.Table) -> tuple[pa.Table, pa.Table | None]:
+    """Split a listing into the files to process and the cached rows that stand for the others.
+
+    A file is covered when the cache holds its rows for its current size and modification
+    time: its one row for an image, a row for every frame of a video.
+
+    Returns:
+        (the listing without the covered files, the rows of the covered files or None).
+    """
+    current = file_keys(listing, "name")
+    latest: dict[str, int] = {}
+    frames: dict[str, set[int]] = {}
+    totals: dict[str, int] = {}
+    columns = (cached.column(name).to_pylist() for name in ("name", "file", "size", "mtime_ns"))
+    for row, (name, file, size, mtime) in enumerate(zip(*columns, strict=True)):
+        if current.get(file) != (size, mtime):
+            continue
+        latest[name] = row
+    indexes = cached.column("frame_index").to_pylist()
+    video_frames = cached.column("video_frames").to_pylist()
+    files = cached.column("file").to_pylist()
+    for row in latest.values():
+        frames.setdefault(files[row], set()).add(indexes[row])
+        totals[files[row]] = video_frames[row]
+    covered = {file for file, seen in frames.items() if totals[file] == 0 or len(seen) == totals[file]}
+    if not covered:
+        return listing, None
+    rows = sorted(row for row in latest.values() if files[row] in covered)
+    remaining = listing.filter(
+        pc.invert(pc.is_in(listing.column("name"), value_set=pa.array(sorted(covered), pa.string())))
+    )
+    return remaining, cached.take(pa.array(rows, pa.int64()))

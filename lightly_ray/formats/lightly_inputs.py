@@ -32,14 +32,22 @@ class LightlyInputs:
         predictions: By task name.
         metadata: Metadata columns (no columns without a metadata schema).
         notes: Things the report should say (e.g. a task that was not read and why).
+        files: What the lightly location's files hold, when selection reads other inputs than
+            these (object level: each crop's own box, which no file holds); `report` and
+            `problem_count` describe these files, with this object's notes added. None when
+            selection reads the files themselves.
     """
 
     predictions: dict[str, TaskPredictions] = field(default_factory=dict)
     metadata: MetadataColumns | None = None
     notes: list[str] = field(default_factory=list)
+    files: LightlyInputs | None = None
 
     def report(self) -> dict[str, Any]:
         """The report.json block `inputs`: per task and for metadata, files read and problems."""
+        if self.files is not None:
+            described = self.files.report()
+            return {**described, "notes": [*described["notes"], *self.notes]}
         predictions = {
             task: {
                 "taskType": str(result.schema.task_type),
@@ -62,6 +70,8 @@ class LightlyInputs:
 
     def problem_count(self) -> int:
         """All problems found (skipped files and values)."""
+        if self.files is not None:
+            return self.files.problem_count()
         count = sum(len(result.problems) for result in self.predictions.values())
         return count + (len(self.metadata.problems) if self.metadata is not None else 0)
 
@@ -71,6 +81,8 @@ def read_lightly_inputs(
     config: RunConfig,
     sample_names: Sequence[str],
     video_names: Sequence[str | None] | None = None,
+    *,
+    check: bool = True,
 ) -> LightlyInputs:
     """Read and validate `.lightly/predictions` and `.lightly/metadata` for the run's samples.
 
@@ -80,19 +92,21 @@ def read_lightly_inputs(
         sample_names: The run's samples.
         video_names: Per sample, its video's name when it is a frame (its metadata inherits the
             video's), else None; None when no sample is a frame.
+        check: Whether a task the configuration uses must be listed and have a valid file
+            (False where the files are only described, as object level's report does).
 
     Returns:
         What was read, with the problems of skipped files.
 
     Raises:
         InputFormatError: When tasks.json or a listed task's schema or the metadata schema is
-            invalid, when the config uses a task that is not listed, or when a used task has no
-            valid prediction file.
+            invalid, or (with `check`) when the config uses a task that is not listed, or when a
+            used task has no valid prediction file.
     """
     inputs = LightlyInputs()
     names: set[str] | None = None  # made for the first task read (a set of 10M names is 500 MB)
     available = read_task_names(location)
-    used = tasks_used_by(config)
+    used = tasks_used_by(config) if check else set()
     for task in available:
         if task == PRETAGGING_TASK:
             inputs.notes.append(

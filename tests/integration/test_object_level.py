@@ -77,6 +77,9 @@ def test_crops_of_a_task_are_selected_and_written_to_a_crops_dataset(tmp_path: P
     assert sorted(item["why"].split(" ")[-1] for item in block["skipped"]) == ["area", "image"]
     assert {item["file"] for item in block["skipped"]} == {"img_0.png"}
     assert block["cropsDataset"] == "shapes-crops" and block["nSelectedCrops"] == 3
+    # report.json's inputs count the task's files (one per image), not its 8 crops.
+    files = result.report["inputs"]["predictions"][TASK]
+    assert (files["files"], files["validFiles"], files["samplesWithPredictions"]) == (4, 4, 4)
 
     crops = Dataset(Location(str(lightly), writable=False), "shapes-crops")
     state = crops.load()

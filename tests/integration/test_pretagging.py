@@ -165,9 +165,12 @@ def test_crops_of_what_the_detector_finds_are_selected(example: str, tmp_path: P
     block = result.report["objectLevel"]
     assert block["task"] == "lightly_pretagging" and block["nCrops"] > 12
     assert block["nSelectedCrops"] == 12
-    # Each crop carries its own detection as its prediction (none is read from a file).
+    # `inputs` counts the prediction files the detector wrote, one per image and frame (the
+    # crops, each with its own detection as its prediction, are counted in objectLevel).
     read = result.report["inputs"]["predictions"]["lightly_pretagging"]
-    assert read["nProblems"] == 0 and read["samplesWithPredictions"] == block["nBoxes"]
+    written = list((lightly / ".lightly" / "predictions" / "lightly_pretagging").rglob("*.json"))
+    assert read["files"] == read["validFiles"] == read["samplesWithPredictions"] == len(written) == 10
+    assert read["nProblems"] == 0
     crops = Dataset(Location(str(lightly), writable=False), "cars-crops")
     table = crops.read_table(crops.load(), "samples")
     assert table is not None and table.num_rows == 12

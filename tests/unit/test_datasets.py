@@ -16,7 +16,7 @@ from lightly_ray.datasets import (
     check_name,
     default_dataset_name,
 )
-from lightly_ray.datasets.datapool import resume_from_cache
+from lightly_ray.datasets.embedding_cache import resume_from_cache
 from lightly_ray.datasets.rows import FILE_SCHEMA, embedding_matrix
 from lightly_ray.errors import InputFormatError, UsageError
 from lightly_ray.storage import Location
