@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lightly_ray import __version__
+from lightly_ray import __version__, errors
 from lightly_ray.cluster_address import ACCEPTED_FORMS, DEFAULT_CONNECT_TIMEOUT_S
 from lightly_ray.errors import ClusterError, ConfigError, UsageError, user_message
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + the signal: 130 after Ctrl-C (SIGINT), 143 after SIGTERM
 DEBUG_VARIABLE = "LIGHTLY_RAY_DEBUG"
 
 
@@ -31,7 +31,7 @@ class _Clock:
     """When the command started: its wall time (Ray start included) is reported in the summary."""
 
     started = time.monotonic()
-    exit_at_once = False  # a cluster join that failed half way: skip the interpreter's teardown
+    exit_at_once = False  # interrupted, or a cluster join that failed half way: skip the teardown
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         The process exit code: 0 on success, 2 for an invalid configuration or argument, 1 for
-        any other error, 130 when interrupted.
+        any other error, 130 after Ctrl-C (SIGINT) and 143 after SIGTERM (`kill`, `ray job stop`).
 
     """
     _Clock.started = time.monotonic()
@@ -54,19 +54,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.overrides = [*args.overrides, *extra]
     debug = bool(getattr(args, "debug", False)) or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
     args.debug = debug
-    try:
-        code: int = args.handler(args)
-        return code
-    except KeyboardInterrupt as error:
-        _fail(args, user_message(error), debug)
-        return EXIT_INTERRUPTED
-    except (ConfigError, UsageError) as error:
-        _fail(args, user_message(error), debug)
-        return EXIT_CONFIG
-    except Exception as error:  # noqa: BLE001 - every error ends in one message, not a traceback
-        _fail(args, user_message(error), debug)
-        _Clock.exit_at_once = isinstance(error, ClusterError)
-        return EXIT_FAILED
+    with errors.interrupting_signals():  # SIGTERM stops the command as Ctrl-C does
+        try:
+            return int(args.handler(args))
+        except (KeyboardInterrupt, SystemExit) as error:
+            stopped = errors.interruption(error)
+            if stopped is None:
+                raise
+            _fail(args, user_message(stopped), debug)
+            _Clock.exit_at_once = True
+            return stopped.exit_code
+        except BrokenPipeError:  # `lightly-ray schema | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
+            return 0
+        except (ConfigError, UsageError) as error:
+            _fail(args, user_message(error), debug)
+            return EXIT_CONFIG
+        except Exception as error:  # noqa: BLE001 - every error ends in one message, not a traceback
+            _fail(args, user_message(error), debug)
+            _Clock.exit_at_once = isinstance(error, ClusterError)
+            return EXIT_FAILED
 
 
 def _fail(args: argparse.Namespace, message: str, debug: bool) -> None:
@@ -289,11 +296,9 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(planned.document(), indent=2) if args.json else planned.text())
         return 0
     _say(args, f"configuration and locations checked in {_elapsed():.1f}s; starting Ray")
-    from lightly_ray.run import execute_run  # imports Ray and torch: only once the checks passed
-
-    result = execute_run(prepared, show_progress=not args.quiet, quiet_ray=not args.debug)
+    result = _execute(prepared, args)
     if args.json:
-        print(json.dumps(_result_document(result), indent=2))
+        print(json.dumps(result.document(_elapsed()), indent=2))
     else:
         print(result.summary(duration_s=_elapsed()))
     return 0
@@ -341,27 +346,15 @@ def _demo(args: argparse.Namespace) -> int:
     prepared = prepare_run(
         input_folder, lightly_folder, config=DEMO_CONFIG, overrides=args.overrides, dataset=dataset
     )
-    from lightly_ray.run import execute_run
-
-    result = execute_run(prepared, show_progress=not args.quiet, quiet_ray=not args.debug)
-    print(result.summary(duration_s=_elapsed()))
+    print(_execute(prepared, args).summary(duration_s=_elapsed()))
     return 0
 
 
-def _result_document(result: Any) -> dict[str, Any]:
-    selection = result.report["selection"]
-    return {
-        "run_id": result.run_id,
-        "run_folder": result.run_folder,
-        "dataset": result.dataset,
-        "tag": result.tag,
-        "duration_s": round(_elapsed(), 3),
-        "requested": selection["requested"],
-        "stop_reason": selection["stopReason"],
-        "shortfall": selection["shortfall"],
-        "counts": result.counts,
-        "selected": result.selected,
-    }
+def _execute(prepared: Any, args: argparse.Namespace) -> Any:
+    from lightly_ray.run import execute_run  # imports Ray and torch: only once the checks passed
+
+    errors.keep_sigterm_after_ray_init()
+    return execute_run(prepared, show_progress=not args.quiet, quiet_ray=not args.debug)
 
 
 def _say(args: argparse.Namespace, message: str) -> None:
@@ -376,13 +369,13 @@ def _elapsed() -> float:
 def console() -> None:
     """The `lightly-ray` console command: `main`, then exit with its code.
 
-    After Ctrl-C, the run has already stopped its Ray instance; the process then exits at once,
-    because the interpreter's own teardown can crash in a Ray start that was interrupted half way.
-    The same holds after a cluster that did not complete the handshake: Ray's half-made client
-    can abort the process in its teardown (std::bad_alloc), after the message was printed.
+    After Ctrl-C or SIGTERM, the run has already stopped its Ray instance; the process then exits
+    at once, because the interpreter's own teardown can crash in a Ray start that was interrupted
+    half way. The same holds after a cluster that did not complete the handshake: Ray's half-made
+    client can abort the process in its teardown (std::bad_alloc), after the message was printed.
     """
     code = main()
-    if code == EXIT_INTERRUPTED or _Clock.exit_at_once:
+    if _Clock.exit_at_once:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -109,7 +109,14 @@ RAY_NOISE = (
     # The run draws its own progress bar.
     "Progress bars disabled",
     "To enable, set `ray.data.DataContext.get_current().enable_progress_bars",
+    # `ray.init` in a helper thread (joining a cluster) cannot set Ray's SIGTERM handler; the
+    # command handles SIGTERM itself (errors.interrupting_signals).
+    "SIGTERM handler is not set because current thread is not the main thread",
 )
+# The stack trace Ray's C++ core prints when the process gets SIGTERM: a header, then its frames.
+# The command reports the interruption itself, so it stays in log.txt (errors.Interrupted).
+_SIGTERM_TRACE = re.compile(r"\*\*\* SIGTERM received at time=")
+_TRACE_FRAME = re.compile(r"logging\.cc:\d+: +(PC: +)?@ ")
 _RAY_ERROR = re.compile(
     r"\b(ERROR|CRITICAL|FATAL)\b"  # Python logging lines (driver and forwarded workers)
     r"|^\[[^\]]* [EF] \d+ \d+\]"  # the C++ core's glog lines at error and fatal level
@@ -130,6 +137,7 @@ class _RayOutput:
     def __init__(self, sink: BinaryIO, terminal: TextIO, capture: LogCapture, warnings: bool) -> None:
         self.sink, self.terminal, self.capture, self.warnings = sink, terminal, capture, warnings
         self.offset, self.partial = 0, b""
+        self.in_sigterm_trace = False
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._follow, name="lightly-ray-output", daemon=True)
 
@@ -152,7 +160,11 @@ class _RayOutput:
             if not line.strip():
                 continue
             self.capture.lines.append(RAY_LINE_PREFIX + redact(line))
-            if is_ray_problem(line, self.warnings):
+            if _SIGTERM_TRACE.search(line):
+                self.in_sigterm_trace = True
+            elif not (self.in_sigterm_trace and _TRACE_FRAME.search(line)):
+                self.in_sigterm_trace = False
+            if is_ray_problem(line, self.warnings) and not self.in_sigterm_trace:
                 self.terminal.write(f"[ray] {redact(line)}\n")
                 self.terminal.flush()
 
@@ -169,7 +181,8 @@ def ray_output_to_log(capture: LogCapture, enabled: bool = True, warnings: bool 
 
     That is Ray's warnings, its C++ core's log lines and the output its workers forward. Every
     line goes to the log, prefixed with `ray | `; warnings and errors also reach the terminal as
-    they happen (prefixed `[ray] `), except the few that every healthy run prints (`RAY_NOISE`).
+    they happen (prefixed `[ray] `), except the few that every healthy run prints (`RAY_NOISE`)
+    and the stack trace of a SIGTERM (the command says that it was interrupted).
     lightly_ray's own messages and progress bars reach the terminal as before. The redirection
     is at the file-descriptor level, because Ray's C++ core writes to descriptor 2 directly; it
     goes to a file (not a pipe), so that Ray's processes never block on a full pipe.

@@ -17,7 +17,7 @@ from lightly_ray.datasets.embedding_cache import CacheTarget, read_cache
 from lightly_ray.datasets.lock import DatasetLock
 from lightly_ray.datasets.settings import embedding_settings
 from lightly_ray.embedding_sources import detector_weights_of, embed_from_csv, embed_with_model, model_weights
-from lightly_ray.errors import user_message
+from lightly_ray.errors import user_message, with_run_folder
 from lightly_ray.formats.pretag_schema import PRETAG_DEBUG_FOLDER
 from lightly_ray.outputs import (
     RunFolder,
@@ -162,7 +162,7 @@ def execute_run(prepared: PreparedRun, *, show_progress: bool = True, quiet_ray:
                 lock.release()
         except BaseException as error:
             log.note(logging.ERROR, f"run {folder.run_id} failed; its folder {folder.url} has no _SUCCESS")
-            log.note(logging.ERROR, user_message(error))
+            log.note(logging.ERROR, user_message(with_run_folder(error, folder.url)))
             folder.write_text_best_effort("log.txt", log.text())
             raise
 

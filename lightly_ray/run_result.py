@@ -34,6 +34,22 @@ class RunResult:
     dataset: str = ""
     tag: str = ""
 
+    def document(self, duration_s: float) -> dict[str, Any]:
+        """The result as `lightly-ray run --json` prints it (`duration_s`: the command's wall time)."""
+        selection = self.report["selection"]
+        return {
+            "run_id": self.run_id,
+            "run_folder": self.run_folder,
+            "dataset": self.dataset,
+            "tag": self.tag,
+            "duration_s": round(duration_s, 3),
+            "requested": selection["requested"],
+            "stop_reason": selection["stopReason"],
+            "shortfall": selection["shortfall"],
+            "counts": self.counts,
+            "selected": self.selected,
+        }
+
     def summary(self, duration_s: float | None = None) -> str:
         """A one-screen summary of the run and where its outputs are.
 

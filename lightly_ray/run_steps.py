@@ -106,7 +106,9 @@ def pool_and_inputs(
             raise LightlyRayError(f"object level has no crops to select from: {objects.why_no_crops()}")
         return pool, objects.inputs()
     pool = selection_pool(gathered, datapool)
-    inputs = read_lightly_inputs(lightly_location, config, pool.names, pool.videos)
+    inputs = read_lightly_inputs(
+        lightly_location, config, pool.names, pool.videos, elsewhere=plan.other_files()
+    )
     if worker.pretagging:
         inputs.predictions[PRETAGGING_TASK] = pretag_predictions(
             pool.names, gathered.names, gathered.detections, lightly_location

@@ -15,7 +15,7 @@ With `worker_config.use_datapool: true` a run builds on its dataset's published 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +26,7 @@ from lightly_ray.datasets.current_rows import file_keys, files_by_run, last_proc
 from lightly_ray.datasets.embedding_cache import resume_from_cache
 from lightly_ray.datasets.rows import embedding_matrix
 from lightly_ray.datasets.store import Dataset, DatasetState, RunRecord
+from lightly_ray.formats.sample_files import OtherInputFiles
 from lightly_ray.pipeline.gather import METADATA_COLUMNS, GatheredSamples
 from lightly_ray.pipeline.matrix_file import MatrixFile
 from lightly_ray.pipeline.spilled_columns import ScratchFolder
@@ -52,7 +53,9 @@ class DatapoolPlan:
             every name is held.
         preselected: The dataset's samples with a reusable embedding (None: none).
         reembed: Names of preselected samples whose embedding must come from this run (the
-            embedding settings changed).
+            embedding settings changed, or the file was rewritten).
+        unread: Names of the listed files this run neither processes nor selects from (None:
+            none): their prediction and metadata files are not read (`other_files`).
     """
 
     to_process: pa.Table
@@ -61,6 +64,11 @@ class DatapoolPlan:
     new_files: set[str] | None = None
     preselected: pa.Table | None = None
     reembed: list[str] = field(default_factory=list)
+    unread: pa.Array | pa.ChunkedArray | None = None
+
+    def other_files(self) -> Container[str]:
+        """The stems of the per-sample files of `unread` (for `read_lightly_inputs`)."""
+        return OtherInputFiles(self.unread) if self.unread is not None else ()
 
     def resume(self, cached: pa.Table | None, dataset_name: str) -> None:
         """Take the cached rows of whole unchanged files instead of processing them (in place).
@@ -147,10 +155,11 @@ def plan_datapool(
         reused = reusable.filter(
             pc.is_in(reusable.column("file"), value_set=pa.array(sorted(wanted), pa.string()))
         )
-    to_process = listing.filter(
-        pc.is_in(listing.column("name"), value_set=pa.array(sorted(process), pa.string()))
-    )
+    processed = pc.is_in(listing.column("name"), value_set=pa.array(sorted(process), pa.string()))
+    to_process = listing.filter(processed)
     candidates = None if process_all else new_files
+    # Without process_all, the others are neither read nor candidates (their .lightly/ files too).
+    unread = None if process_all else pc.filter(listing.column("name"), pc.invert(processed))
     logger.info(
         "datapool '%s': %d samples from %d run%s are preselected; %d of %d listed files are new%s",
         dataset.name,
@@ -167,6 +176,7 @@ def plan_datapool(
         new_files=candidates,
         preselected=preselected,
         reembed=reembed,
+        unread=unread,
     )
 
 

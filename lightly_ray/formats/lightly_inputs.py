@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +83,7 @@ def read_lightly_inputs(
     video_names: Sequence[str | None] | None = None,
     *,
     check: bool = True,
+    elsewhere: Container[str] = (),
 ) -> LightlyInputs:
     """Read and validate `.lightly/predictions` and `.lightly/metadata` for the run's samples.
 
@@ -94,6 +95,8 @@ def read_lightly_inputs(
             video's), else None; None when no sample is a frame.
         check: Whether a task the configuration uses must be listed and have a valid file
             (False where the files are only described, as object level's report does).
+        elsewhere: Stems of input files the run does not read (`sample_files.OtherInputFiles`):
+            their prediction and metadata files are neither read nor reported.
 
     Returns:
         What was read, with the problems of skipped files.
@@ -115,7 +118,7 @@ def read_lightly_inputs(
             )
             continue
         names = set(sample_names) if names is None else names
-        inputs.predictions[task] = read_task_predictions(location, task, names)
+        inputs.predictions[task] = read_task_predictions(location, task, names, elsewhere=elsewhere)
     missing = sorted(task for task in used - set(available) if task != PRETAGGING_TASK)
     if missing:
         listed = ", ".join(repr(task) for task in available) or "none"
@@ -128,13 +131,14 @@ def read_lightly_inputs(
         require_predictions(inputs.predictions[task])
     names = None  # the set of every name goes before the metadata is read
     if _ascending(sample_names):  # the pool's names are sorted: read as they are, not copied
-        inputs.metadata = read_metadata(location, sample_names, video_names)
+        inputs.metadata = read_metadata(location, sample_names, video_names, elsewhere=elsewhere)
         return inputs
     order = sorted(range(len(sample_names)), key=lambda row: sample_names[row])
     inputs.metadata = read_metadata(
         location,
         [sample_names[row] for row in order],
         None if video_names is None else [video_names[row] for row in order],
+        elsewhere=elsewhere,
     )
     return inputs
 

@@ -18,7 +18,7 @@ each schema field's value is found by following its dotted path into `metadata`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +72,7 @@ def read_metadata(
     *,
     schema: list[MetadataField] | None = None,
     threads: int = DEFAULT_READ_THREADS,
+    elsewhere: Container[str] = (),
 ) -> MetadataColumns:
     """Read the custom metadata of every sample.
 
@@ -82,6 +83,8 @@ def read_metadata(
             else None. None when every sample is an image.
         schema: The schema, when already read; else `.lightly/metadata/schema.json` is read.
         threads: Files read concurrently.
+        elsewhere: Stems of input files the run does not read (`sample_files.OtherInputFiles`):
+            their metadata files are neither read nor reported.
 
     Returns:
         The columns; without a schema, no columns.
@@ -108,7 +111,7 @@ def read_metadata(
             wanted.setdefault(stem(video), {})[video] = "video"
 
     files = list_sample_files(location, METADATA_FOLDER, skip=("schema.json",))
-    to_read, unmatched = split_known_files(files, wanted, "an input sample or video")
+    to_read, unmatched = split_known_files(files, wanted, "an input sample or video", elsewhere=elsewhere)
     result.problems += unmatched
 
     def load(item: tuple[str, str]) -> tuple[str, str, dict[str, Value], list[FormatProblem]] | FormatProblem:

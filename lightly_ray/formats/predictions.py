@@ -16,7 +16,7 @@ number of files.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Container, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -109,6 +109,7 @@ def read_task_predictions(
     *,
     image_sizes: Mapping[str, tuple[int, int]] | None = None,
     threads: int = DEFAULT_READ_THREADS,
+    elsewhere: Container[str] = (),
 ) -> TaskPredictions:
     """Read every prediction file of one task, skipping and reporting invalid ones.
 
@@ -119,6 +120,8 @@ def read_task_predictions(
             are reported and not read. None accepts any `file_name`.
         image_sizes: (width, height) by sample name, where known, to check segmentations.
         threads: Files read concurrently.
+        elsewhere: Stems of input files the run does not read (`sample_files.OtherInputFiles`):
+            their prediction files are neither read nor reported.
 
     Returns:
         The task's valid predictions and the problems of the skipped files.
@@ -141,7 +144,7 @@ def read_task_predictions(
         to_read = sorted((path, file_stem) for file_stem, path in files.items())
     else:
         to_read, unmatched = split_known_files(
-            files, index_by_stem(names), "an input sample", nobody="no input sample"
+            files, index_by_stem(names), "an input sample", nobody="no input sample", elsewhere=elsewhere
         )
         result.problems += unmatched
 

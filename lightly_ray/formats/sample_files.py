@@ -9,8 +9,12 @@ Video frames are samples named `{video path without extension}-{index}-{extensio
 from __future__ import annotations
 
 import posixpath
+from bisect import bisect_left
 from collections.abc import Container, Iterable
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from lightly_ray.errors import UnsafePathError
 from lightly_ray.formats.problems import FieldError, FormatProblem, expected
@@ -63,7 +67,11 @@ def list_sample_files(location: Location, folder: str, *, skip: Iterable[str] = 
 
 
 def split_known_files(
-    files: dict[str, str], known_stems: Container[str], what: str, nobody: str = "none"
+    files: dict[str, str],
+    known_stems: Container[str],
+    what: str,
+    nobody: str = "none",
+    elsewhere: Container[str] = (),
 ) -> tuple[list[tuple[str, str]], list[FormatProblem]]:
     """Split listed sample files into those of known samples and problems for the others.
 
@@ -72,6 +80,8 @@ def split_known_files(
         known_stems: Stems of the samples (or videos) a file may describe.
         what: What a file should belong to, for the message, e.g. "an input sample".
         nobody: Who, in the message, has no such path, e.g. "no input sample".
+        elsewhere: Stems of input files the run does not read (`OtherInputFiles`): their files
+            are neither read nor reported.
 
     Returns:
         (path, stem) pairs to read, sorted by path, and one problem per unmatched file.
@@ -81,6 +91,8 @@ def split_known_files(
     for file_stem, path in sorted(files.items(), key=lambda item: item[1]):
         if file_stem in known_stems:
             to_read.append((path, file_stem))
+        elif file_stem in elsewhere:
+            continue
         else:
             message = (
                 f"expected a file of {what}, but {nobody} has the path without extension "
@@ -88,6 +100,54 @@ def split_known_files(
             )
             problems.append(FormatProblem(file=path, key="", message=message))
     return to_read, problems
+
+
+class OtherInputFiles:
+    """Input files a run lists but neither processes nor selects from (a datapool rerun's unchanged files).
+
+    Holds the stems their per-sample files have: an image's, a video's (its own metadata file)
+    and every frame's of a video (`clips/a-007-mp4` of `clips/a.mp4`, `video.names`). The names
+    are sorted into Arrow arrays when first asked, and looked up by binary search: no set of
+    every name is made.
+
+    Args:
+        names: The files' names (images and videos), relative to the input.
+    """
+
+    def __init__(self, names: pa.Array | pa.ChunkedArray) -> None:
+        self._given = names
+        self._sorted: tuple[_Strings, _Strings] | None = None
+
+    def __contains__(self, file_stem: object) -> bool:
+        if not isinstance(file_stem, str) or not len(self._given):
+            return False
+        if self._sorted is None:
+            names = self._given.cast(pa.string())
+            stems = pc.replace_substring_regex(names, r"\.[^./]*$", "")
+            self._sorted = (_Strings(stems), _Strings(names))
+        stems, names = self._sorted
+        if file_stem in stems:
+            return True
+        base, _, extension = file_stem.rpartition("-")
+        video, _, index = base.rpartition("-")
+        return index.isdigit() and f"{video}.{extension}" in names
+
+
+class _Strings:
+    """Sorted strings, for `in` by binary search."""
+
+    def __init__(self, values: pa.Array | pa.ChunkedArray) -> None:
+        self.array = pc.take(values, pc.sort_indices(values))
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, index: int) -> str:
+        return str(self.array[index].as_py())
+
+    def __contains__(self, value: object) -> bool:
+        position = bisect_left(self, value)  # type: ignore[call-overload]
+        return position < len(self) and self[position] == value
 
 
 def check_file_name(value: Any, key: str, file_stem: str) -> str:

@@ -69,7 +69,8 @@ def read_image_inputs(
         the detector's predictions as task `lightly_pretagging`.
     """
     names, videos = image_pool_names(images, plan)
-    inputs = read_lightly_inputs(location, config, names, videos, check=False)
+    elsewhere = plan.other_files() if plan is not None else ()
+    inputs = read_lightly_inputs(location, config, names, videos, check=False, elsewhere=elsewhere)
     if config.worker_config.pretagging:
         inputs.predictions[PRETAGGING_TASK] = pretag_predictions(
             names, images.names, images.detections, location

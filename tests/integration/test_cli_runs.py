@@ -1,5 +1,6 @@
 """Whole runs through the command as a subprocess: what --quiet and --json print, the summary's
-wall time, and Ctrl-C (exit 130, no Ray process left, the log says so).
+wall time, and Ctrl-C (exit 130, no Ray process left, the message and the log name the run
+folder; SIGTERM: test_cli_signals.py).
 
 Each test gives its process its own RAY_TMPDIR, so that its Ray instance is found (and proven
 gone) by that folder in the processes' command lines.
@@ -130,21 +131,19 @@ def test_ctrl_c_stops_the_run_and_leaves_no_ray_process(
     assert process.returncode == 130, err
     assert stopped_after < 30
     assert "Traceback" not in err
-    assert err.rstrip().endswith(
-        "error: interrupted: the run stopped; a run folder it started has no _SUCCESS"
+    (folder,) = (lightly / ".lightly" / "runs").iterdir()
+    message = (
+        f"interrupted by SIGINT: the run stopped before it finished; its folder {folder} has no "
+        "_SUCCESS\nRunning the same command again resumes it, reusing the embeddings kept in the "
+        "dataset's embedding cache"
     )
+    assert err.rstrip().endswith(f"\nerror: {message}"), err
     deadline = time.monotonic() + 15
     while _ray_processes(ray_tmpdir) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _ray_processes(ray_tmpdir) == []
-    (folder,) = (lightly / ".lightly" / "runs").iterdir()
     assert not (folder / "_SUCCESS").exists()
-    assert (
-        (folder / "log.txt")
-        .read_text()
-        .rstrip()
-        .endswith("interrupted: the run stopped; a run folder it started has no _SUCCESS")
-    )
+    assert (folder / "log.txt").read_text().rstrip().endswith(message)
 
 
 def test_version_and_help() -> None:

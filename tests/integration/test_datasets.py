@@ -259,6 +259,7 @@ def test_a_rewritten_sample_of_the_dataset_takes_its_new_embedding(tmp_path: Pat
     )
     assert plan.reembed == [rewritten]
     assert plan.to_process.num_rows == 0, "nothing is decoded again"
+    assert plan.unread is not None and plan.unread.to_pylist() == listing.column("name").to_pylist()
     assert plan.reused is not None and plan.reused.column("name").to_pylist() == [rewritten]
     np.testing.assert_allclose(embedding_matrix(plan.reused)[0], before[source], atol=1e-5)
 

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from lightly_ray.errors import InputFormatError
 from lightly_ray.formats.prediction_items import Prediction
 from lightly_ray.formats.predictions import read_task_predictions, require_predictions
+from lightly_ray.formats.sample_files import OtherInputFiles
 from lightly_ray.storage import Location
 
 from .conftest import write_json
@@ -95,6 +97,29 @@ def test_file_name_matching_no_sample_is_reported(vehicles: Location) -> None:
         f"{TASK}/old/gone.json: expected a file of an input sample, but no input sample has the path without "
         "extension 'old/gone'; the file is ignored",
     ]
+
+
+def test_files_of_input_files_the_run_does_not_read_are_neither_read_nor_reported(vehicles: Location) -> None:
+    for stem in ("new", "old", "clips/b-07-mp4", "clips/c-1-avi", "gone"):
+        write_json(vehicles, f"{TASK}/{stem}.json", {"file_name": f"{stem}.png", "predictions": []})
+    unchanged = OtherInputFiles(pa.array(["old.jpg", "clips/b.mp4", "clips/c.mp4"]))
+
+    result = read_task_predictions(vehicles, "vehicles", ["new.png"], elsewhere=unchanged)
+
+    assert result.n_valid_files == 1
+    assert [problem.file for problem in result.problems] == [
+        f"{TASK}/clips/c-1-avi.json",
+        f"{TASK}/gone.json",
+    ]
+
+
+def test_other_input_files_hold_images_videos_and_frames() -> None:
+    unchanged = OtherInputFiles(pa.array(["a/x.png", "clips/b.mp4"]))
+    for stem in ("a/x", "clips/b", "clips/b-000-mp4", "clips/b-12-mp4"):
+        assert stem in unchanged
+    for stem in ("a/y", "x", "clips/b-000-avi", "clips/b-x-mp4", "clips/b-000", "clips/bb-000-mp4"):
+        assert stem not in unchanged
+    assert "a/x" not in OtherInputFiles(pa.array([], pa.string()))
 
 
 def test_without_sample_names_every_file_is_accepted(vehicles: Location) -> None:

@@ -1,0 +1,154 @@
+"""SIGTERM (`kill`, `ray job stop`, Kubernetes) stops a run as Ctrl-C does, and a rerun resumes it.
+
+The run is a `lightly-ray` process in a session of its own with its own RAY_TMPDIR: on failure
+the test kills its process group and every process that names that folder, so nothing it
+started survives it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from PIL import Image
+
+from tests.cli_process import REPO, environment, lightly_ray
+from tests.data.grouped_images import FAST_MODEL
+
+pytestmark = pytest.mark.slow
+
+IMAGES = 40
+RESUME = (
+    "Running the same command again resumes it, reusing the embeddings kept in the dataset's embedding cache"
+)
+
+
+@pytest.fixture
+def ray_tmpdir() -> Iterator[Path]:
+    # Short, because Ray puts Unix sockets below it (at most 107 characters a path).
+    folder = Path(tempfile.mkdtemp(prefix="lrs-", dir="/tmp"))
+    try:
+        yield folder
+    finally:
+        for pid in _processes_naming(folder):  # only ever processes of this test's Ray instance
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _processes_naming(marker: Path) -> list[int]:
+    """The live processes whose command line names `marker` (read from /proc, never truncated)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(marker) in command:
+            found.append(int(entry.name))
+    return found
+
+
+def _input(folder: Path) -> Path:
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(IMAGES):
+        pixels = rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"img_{index:03d}.jpg")
+    return folder
+
+
+def _config(tmp_path: Path) -> Path:
+    path = tmp_path / "run.yaml"
+    strategies = [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}]
+    content = {"selection_config": {"n_samples": 5, "strategies": strategies}, "lightly_config": FAST_MODEL}
+    path.write_text(yaml.safe_dump(content))
+    return path
+
+
+def _cached_rows(dataset: Path) -> int:
+    """Rows in the dataset's embedding cache: its parts are named `<run id>-<n>-<rows>.parquet`."""
+    return sum(int(part.stem.rsplit("-", 1)[-1]) for part in dataset.glob("cache/*/*.parquet"))
+
+
+def _cached_names(dataset: Path) -> set[str]:
+    parts = sorted(dataset.glob("cache/*/*.parquet"))
+    return {
+        name for part in parts for name in pq.read_table(part, columns=["name"]).column("name").to_pylist()
+    }
+
+
+def test_sigterm_stops_the_run_like_ctrl_c_and_a_rerun_resumes(tmp_path: Path, ray_tmpdir: Path) -> None:
+    lightly = tmp_path / "lightly"
+    dataset = lightly / ".lightly" / "datasets" / "input"
+    command = [
+        "run", "--input", str(_input(tmp_path / "input")), "--lightly", str(lightly),
+        "--config", str(_config(tmp_path)),
+    ]  # fmt: skip
+    env = {"RAY_TMPDIR": str(ray_tmpdir)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lightly_ray.cli", *command],
+        cwd=REPO,
+        env=environment(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 150
+        while _cached_rows(dataset) == 0 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.1)
+        if process.poll() is not None:
+            pytest.fail(f"the run ended before it embedded a batch: {process.communicate()}")
+        assert _cached_rows(dataset) > 0, "no batch was embedded in time"
+        process.send_signal(signal.SIGTERM)  # during embedding: Ray up, a batch in the cache
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+
+    (folder,) = (lightly / ".lightly" / "runs").iterdir()
+    message = (
+        f"interrupted by SIGTERM: the run stopped before it finished; its folder {folder} has no "
+        f"_SUCCESS\n{RESUME}"
+    )
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert err.rstrip().endswith(f"\nerror: {message}"), err
+    assert err.count("error: ") == 1, err
+    assert "Traceback" not in err and "SIGTERM received" not in err, err
+    assert not (folder / "_SUCCESS").exists()
+    log = (folder / "log.txt").read_text()
+    assert log.rstrip().endswith(message), log[-2000:]
+    assert "unexpected" not in log and "This is a bug" not in log
+    assert list((dataset / "locks").iterdir()) == [], "the dataset lock is released"
+    assert not (dataset / "state.json").exists(), "nothing was published"
+    deadline = time.monotonic() + 15
+    while _processes_naming(ray_tmpdir) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _processes_naming(ray_tmpdir) == [], "the local Ray instance is stopped"
+    cached = _cached_names(dataset)
+
+    rerun = lightly_ray(*command, "--json", env=env, timeout=180)
+    assert rerun.code == 0, rerun.err
+    document = json.loads(rerun.out)
+    assert document["counts"]["nSelected"] == 5
+    report = json.loads((Path(document["run_folder"]) / "report.json").read_text())
+    assert report["embedding"]["reused"] == len(cached) > 0, "the rerun embeds only what was missing"
+    assert (Path(document["run_folder"]) / "_SUCCESS").exists()
