@@ -23,7 +23,6 @@ from lightly_ray.errors import ClusterError, ConfigError, UsageError, user_messa
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
-EXIT_INTERRUPTED = 130  # 128 + the signal: 130 after Ctrl-C (SIGINT), 143 after SIGTERM
 DEBUG_VARIABLE = "LIGHTLY_RAY_DEBUG"
 
 
