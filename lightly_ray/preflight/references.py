@@ -128,6 +128,7 @@ class _TaskSchemas:
         self.problems = problems
         self.schemas: dict[str, TaskSchema | None] = {}
         self.names: list[str] | None = None
+        self.unreadable = False
 
     def get(self, task: str, key: str) -> TaskSchema | None:
         if task == PRETAGGING_TASK:
@@ -137,13 +138,17 @@ class _TaskSchemas:
                 self.names = read_task_names(self.location)
             except InputFormatError as error:
                 self.names = []
-                self.problems.append(str(error))
-                return None
+                self.unreadable = True
+                self.problems.append(str(error))  # once: no task can be looked up in it
+        if self.unreadable:
+            return None
         if task not in self.names:
             close = closest_key(task, self.names)
             hint = f"; did you mean '{close}'?" if close else ""
-            listed = ", ".join(self.names) if self.names else f"none ({TASKS_FILE} is missing or empty)"
-            self.problems.append(f"{key}: task '{task}' is not listed in {TASKS_FILE}{hint} listed: {listed}")
+            listed = ", ".join(self.names) if self.names else f"none, {TASKS_FILE} is missing or empty"
+            self.problems.append(
+                f"{key}: task '{task}' is not listed in {TASKS_FILE}{hint} (listed: {listed})"
+            )
             return None
         if task not in self.schemas:
             try:

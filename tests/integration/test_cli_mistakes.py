@@ -178,7 +178,7 @@ def test_lightly_location_references_are_checked_before_ray(small_input: Path, t
     expected = [
         "6 configuration problems",
         "selection_config.strategies[1].input.task: task 'wether' is not listed in "
-        ".lightly/predictions/tasks.json; did you mean 'weather'? listed: weather",
+        ".lightly/predictions/tasks.json; did you mean 'weather'? (listed: weather)",
         "selection_config.strategies[2].input.score: unknown score 'uncertainty_entropi' of task 'weather' "
         "(classification); did you mean 'uncertainty_entropy'?",
         "selection_config.strategies[3].input.key: unknown metadata key 'weather.temprature' of "
