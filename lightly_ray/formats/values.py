@@ -11,6 +11,7 @@ import math
 from collections.abc import Collection
 from typing import Any
 
+from lightly_ray.config.base import closest_key
 from lightly_ray.formats.problems import FieldError, child_key, expected
 
 
@@ -20,13 +21,19 @@ def as_object(
     """A JSON object with all `required` keys and no key outside `required` and `optional`."""
     if not isinstance(value, dict):
         raise FieldError(key, expected("an object", value))
+    known = [*required, *optional]
+    unknown = [name for name in value if name not in known]
     for name in required:
         if name not in value:
+            typo = closest_key(name, [str(item) for item in unknown])  # `scroe` for `score`
+            if typo is not None:
+                raise FieldError(child_key(key, typo), f"unknown key; did you mean '{name}'?")
             raise FieldError(child_key(key, name), "expected this key, but it is missing")
-    for name in value:
-        if name not in required and name not in optional:
-            allowed = ", ".join(f"'{item}'" for item in [*required, *optional])
-            raise FieldError(child_key(key, name), f"unknown key; expected one of {allowed}")
+    for name in unknown:
+        close = closest_key(str(name), known)
+        hint = f"did you mean '{close}'? " if close else ""
+        allowed = ", ".join(f"'{item}'" for item in known)
+        raise FieldError(child_key(key, name), f"unknown key; {hint}expected one of {allowed}")
     return value
 
 

@@ -193,6 +193,19 @@ DETECTION = {"category_id": 0, "bbox": [0, 0, 1, 1], "score": 0.5}
             "unknown key; expected one of 'category_id', 'bbox', 'score', 'probabilities'",
         ),
         (
+            "object-detection",
+            {"category_id": 0, "bbox": [0, 0, 1, 1], "scroe": 0.5},
+            "p.scroe",
+            "unknown key; did you mean 'score'?",
+        ),
+        (
+            "object-detection",
+            {**DETECTION, "probabilites": [0.5]},
+            "p.probabilites",
+            "unknown key; did you mean 'probabilities'? expected one of 'category_id', 'bbox', 'score', "
+            "'probabilities'",
+        ),
+        (
             "semantic-segmentation",
             {"category_id": 0, "segmentation": [], "score": 0.5},
             "p.segmentation",
