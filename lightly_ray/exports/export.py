@@ -18,12 +18,14 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from lightly_ray.config.run_config import PRETAGGING_TASK
 from lightly_ray.errors import UsageError
 from lightly_ray.exports.label_studio import label_studio_export
 from lightly_ray.exports.tag_samples import TagSamples, load_tag_samples
 from lightly_ray.formats.embeddings_csv import embeddings_csv_bytes
 from lightly_ray.formats.prediction_schema import read_task_names
 from lightly_ray.formats.predictions import TaskPredictions, read_task_predictions
+from lightly_ray.formats.pretag_predictions import read_pretag_files
 from lightly_ray.storage import Location
 
 KINDS = ("urls", "label-studio", "embeddings")
@@ -90,7 +92,7 @@ def export_tag(lightly_url: str, dataset: str, tag: str, kind: str, *, expires_s
         writer.writerow(["filename", "url"])
         writer.writerows(zip(samples.names, urls, strict=True))
         return Export(buffer.getvalue().encode("utf-8"), message=f"exported read URLs of {what}")
-    predictions = _predictions(lightly, samples.names)
+    predictions = _predictions(lightly, samples.names, samples.sizes())
     export = label_studio_export(samples.names, urls, samples.sizes(), predictions)
     annotated = sum(1 for task in export.tasks if "predictions" in task)
     message = f"exported {what} as Label Studio tasks, {annotated} with pre-annotations"
@@ -110,8 +112,16 @@ def read_urls(samples: TagSamples, expires_s: int) -> list[str]:
     return [source.location.read_url(source.path, expires_s) for source in samples.sources]
 
 
-def _predictions(lightly: Location, names: list[str]) -> dict[str, TaskPredictions]:
-    return {task: read_task_predictions(lightly, task, names) for task in read_task_names(lightly)}
+def _predictions(
+    lightly: Location, names: list[str], sizes: list[tuple[int, int]]
+) -> dict[str, TaskPredictions]:
+    """Every task's predictions of the samples, the detector's (`lightly_pretagging`) included."""
+    tasks = [task for task in read_task_names(lightly) if task != PRETAGGING_TASK]
+    predictions = {task: read_task_predictions(lightly, task, names) for task in tasks}
+    detected = read_pretag_files(lightly, names, sizes)
+    if detected is not None:
+        predictions[PRETAGGING_TASK] = detected
+    return predictions
 
 
 __all__ = ["DEFAULT_EXPIRES", "KINDS", "Export", "export_tag", "parse_expires", "read_urls"]

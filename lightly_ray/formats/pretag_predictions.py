@@ -23,6 +23,7 @@ from lightly_ray.formats.pretag_schema import (
     PRETAG_BOXES,
     PRETAG_CLASSES,
     PRETAG_COUNT,
+    PRETAG_FOLDER,
     PRETAG_LABELS,
     PRETAG_SCORES,
     prediction_path,
@@ -91,8 +92,14 @@ def average_objects(predictions: TaskPredictions, names: Sequence[str]) -> float
     return sum(len(predictions.for_sample(name)) for name in names) / len(names)
 
 
-def parse_pretag_file(content: Any, name: str) -> list[Prediction]:
-    """The predictions of one file in the seed's format (boxes normalised, sizes unknown).
+def parse_pretag_file(content: Any, name: str, size: tuple[int, int] | None = None) -> list[Prediction]:
+    """The predictions of one file in the seed's format (boxes normalised).
+
+    Args:
+        content: The parsed file.
+        name: The sample it must describe.
+        size: The sample's (width, height): boxes are given in its pixels (`x, y, w, h`); None
+            leaves them out.
 
     Raises:
         ValueError: When the content is not the seed's format for this sample.
@@ -110,10 +117,42 @@ def parse_pretag_file(content: Any, name: str) -> list[Prediction]:
     unknown = sorted({str(label) for label in labels} - set(PRETAG_CLASSES))
     if unknown:
         raise ValueError(f"unknown labels {unknown}; expected some of {list(PRETAG_CLASSES)}")
-    return [
-        Prediction(category_id=PRETAG_CLASSES.index(label), score=float(score))
-        for label, score in zip(labels, scores, strict=True)
-    ]
+    if size is None:
+        return [
+            Prediction(category_id=PRETAG_CLASSES.index(label), score=float(score))
+            for label, score in zip(labels, scores, strict=True)
+        ]
+    if not all(isinstance(box, list) and len(box) == 4 for box in boxes):
+        raise ValueError("each box must be [x1, y1, x2, y2], normalised")
+    return _predictions(
+        np.array(boxes, dtype=np.float64).reshape(-1, 4),
+        np.array([PRETAG_CLASSES.index(label) for label in labels], dtype=np.int64),
+        np.array(scores, dtype=np.float64),
+        *size,
+    )
+
+
+def read_pretag_files(
+    location: Location, names: Sequence[str], sizes: Sequence[tuple[int, int]]
+) -> TaskPredictions | None:
+    """The detector's prediction files of `names`, boxes in pixels of `sizes` (for exports).
+
+    Returns:
+        The predictions of the samples that have a file; None when pretagging never wrote one
+        in this lightly location.
+    """
+    if next(iter(location.list_files(PRETAG_FOLDER)), None) is None:
+        return None
+    result = TaskPredictions(schema=pretag_schema())
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        reads = pool.map(lambda item: _read(location, *item), zip(names, sizes, strict=True))
+        for name, read in zip(names, reads, strict=True):
+            if isinstance(read, FormatProblem):
+                result.problems.append(read)
+            else:
+                result.predictions[name] = read
+    result.n_files = len(result.predictions)
+    return result
 
 
 def _predictions(
@@ -131,10 +170,12 @@ def _predictions(
     ]
 
 
-def _read(location: Location, name: str) -> list[Prediction] | FormatProblem:
+def _read(
+    location: Location, name: str, size: tuple[int, int] | None = None
+) -> list[Prediction] | FormatProblem:
     path = prediction_path(name)
     try:
-        return parse_pretag_file(parse_json(location.read_bytes(path)), name)
+        return parse_pretag_file(parse_json(location.read_bytes(path)), name, size)
     except FileNotFoundError:
         return FormatProblem(path, "", "no prediction file: the detector did not run on this sample")
     except FieldError as error:
@@ -143,4 +184,4 @@ def _read(location: Location, name: str) -> list[Prediction] | FormatProblem:
         return FormatProblem(path, "", str(error))
 
 
-__all__ = ["average_objects", "parse_pretag_file", "pretag_predictions"]
+__all__ = ["average_objects", "parse_pretag_file", "pretag_predictions", "read_pretag_files"]

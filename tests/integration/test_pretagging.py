@@ -20,8 +20,9 @@ import torch
 
 import lightly_ray
 from lightly_ray.config.lightly import PretaggingConfig
-from lightly_ray.datasets import Dataset
+from lightly_ray.datasets import INITIAL_TAG, Dataset
 from lightly_ray.errors import ConfigError, LightlyRayError, WeightsNotAvailableError
+from lightly_ray.exports.export import export_tag
 from lightly_ray.formats.pretag_schema import PRETAG_CLASSES
 from lightly_ray.models.detector import build_detector_state, coco_cache_path
 from lightly_ray.storage import Location
@@ -88,6 +89,16 @@ def test_pretagging_writes_a_file_per_image_and_frame_and_feeds_selection(tmp_pa
     assert len(result.selected) == 4
     debug = Path(result.run_folder) / "pretagging_debug"
     assert len(list(debug.rglob("*.png"))) == 10
+
+    # Label Studio gets the detections of the selected samples as pre-annotations.
+    exported = export_tag(str(lightly), result.dataset, INITIAL_TAG, "label-studio", expires_s=60)
+    tasks = json.loads(exported.content)
+    assert len(tasks) == 4
+    for task in tasks:
+        (entry,) = [item for item in task["predictions"] if item["model_version"] == "lightly_pretagging"]
+        labels = {label for region in entry["result"] for label in region["value"]["rectanglelabels"]}
+        assert labels == {"car"}
+        assert all(0 <= region["value"]["x"] <= 100 for region in entry["result"])
 
 
 def test_seed_002_balance_example_runs_with_random_weights(tmp_path: Path) -> None:

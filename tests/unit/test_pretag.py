@@ -72,6 +72,8 @@ def test_a_prediction_file_has_the_seed_format_and_reads_back() -> None:
         (PRETAG_CLASSES.index("person"), pytest.approx(0.98452)),
         (PRETAG_CLASSES.index("car"), pytest.approx(0.93231)),
     ]
+    in_pixels = parse_pretag_file(content, "sub/image_1.png", (1000, 500))
+    assert in_pixels[1].bbox == pytest.approx((231.0, 87.5, 60.0, 13.5), abs=1e-3)
     with pytest.raises(ValueError, match="filename"):
         parse_pretag_file(content, "other.png")
     content[0]["labels"][0] = "airplane"
