@@ -6,11 +6,11 @@
 It takes the arguments of `lightly-ray run` and hands them to the CLI, so the checks, messages
 and exit codes are the CLI's (0 success, 2 invalid configuration or argument, 1 any other
 error, 130 interrupted, 143 stopped by `ray job stop`), and a configuration mistake is answered
-before Ray is imported. The one difference is the cluster it uses when `--address` is not given: a Ray job's driver gets
-RAY_ADDRESS from the job supervisor and joins that cluster, as `lightly-ray run` does; without
-RAY_ADDRESS (run by hand on a node of a `ray up` cluster, e.g. with `ray submit`) it joins the
-cluster running on this machine (`--address auto`) instead of starting a single-machine Ray
-instance beside it.
+before Ray is imported. The one difference is the cluster it uses when `--address` is not
+given: a Ray job's driver gets RAY_ADDRESS from the job supervisor and joins that cluster, as
+`lightly-ray run` does; without RAY_ADDRESS (run by hand on a node of a `ray up` cluster, e.g.
+with `ray submit`) it joins the cluster running on this machine (`--address auto`) instead of
+starting a single-machine Ray instance beside it.
 """
 
 from __future__ import annotations
