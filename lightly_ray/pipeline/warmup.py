@@ -41,7 +41,8 @@ class Warmup:
     """Background work begun before the listing: Ray Data's start and the model's weights.
 
     Use as a context manager around the part of the run that needs them; leaving it waits for
-    the threads (a few seconds at most), so none outlives the run.
+    the threads (a few seconds at most), so none outlives the run, except when the run is
+    interrupted (Ctrl-C, SIGTERM): then it leaves at once.
 
     Args:
         build_weights: Builds the model's weights and returns their object reference
@@ -69,7 +70,12 @@ class Warmup:
     def __enter__(self) -> Warmup:
         return self
 
-    def __exit__(self, *_: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            # Ctrl-C or SIGTERM: stop at once (`ray job stop` kills the driver 3 s after its
+            # SIGTERM, before the run could release its dataset lock); the threads end with Ray.
+            self._threads.shutdown(wait=False, cancel_futures=True)
+            return
         self._threads.shutdown(wait=True)
         futures: list[Future[Any]] = [self._ray_data, *self._later]
         for future in futures:

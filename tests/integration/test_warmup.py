@@ -40,6 +40,23 @@ def test_a_failure_to_build_the_weights_reaches_the_run(ray_instance: None) -> N
     assert not _warmup_threads()
 
 
+def test_an_interrupted_run_does_not_wait_for_the_warmup(ray_instance: None) -> None:
+    release = threading.Event()
+
+    def build() -> ray.ObjectRef[dict[str, np.ndarray]]:
+        release.wait(timeout=30)
+        return ray.put({})
+
+    started = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt), Warmup(build):
+        raise KeyboardInterrupt
+    assert time.perf_counter() - started < 2.0, "leaving waited for the weights"
+    release.set()
+    for thread in _warmup_threads():
+        thread.join(timeout=30)
+    assert not _warmup_threads()
+
+
 def test_a_run_without_a_model_asks_for_no_weights(ray_instance: None) -> None:
     with Warmup(None) as warmup, pytest.raises(RuntimeError, match="builds no model"):
         warmup.model_weights()
