@@ -86,9 +86,7 @@ def read_object_boxes(
             np.array([item.category_id for item in boxed], dtype=np.int64),
             np.array([item.score if item.score is not None else 1.0 for item in boxed], dtype=np.float32),
         )
-    logger.info(
-        "crops: %d boxes of task '%s' in %d samples", found.n_boxes, task, len(found.by_sample)
-    )
+    logger.info("crops: %d boxes of task '%s' in %d samples", found.n_boxes, task, len(found.by_sample))
     return found
 
 
