@@ -14,7 +14,7 @@ from lightly_ray.config import RunConfig
 from lightly_ray.crash_points import crash_point
 from lightly_ray.datasets.embedding_cache import CacheTarget, wait_for_cache
 from lightly_ray.datasets.rows import as_batch
-from lightly_ray.errors import StorageError
+from lightly_ray.errors import StorageError, raise_if_interrupted
 from lightly_ray.formats.embeddings_csv import read_embeddings_csv
 from lightly_ray.formats.pretag_schema import BUILT_IN_WEIGHTS
 from lightly_ray.models.weights import DetectorWeights, ModelWeights, detector_weights, embedding_weights
@@ -129,6 +129,7 @@ def embed_with_model(
             bar.update(len(batch["name"]))
             yield batch
             crash_point("embedding")
+            raise_if_interrupted()
 
     try:
         gathered = gather_batches(

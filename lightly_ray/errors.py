@@ -192,13 +192,27 @@ def _interrupted_message(stopped: Interrupted) -> str:
 
 
 class _Signals:
-    """Whether `interrupting_signals` is active."""
+    """Whether `interrupting_signals` is active, and the signal that asked to stop, if any."""
 
     active = False
+    pending: int | None = None
 
 
 def _raise_interrupted(signal_number: int, frame: FrameType | None) -> None:
+    _Signals.pending = signal_number
     raise Interrupted(signal_number)
+
+
+def raise_if_interrupted() -> None:
+    """Raise the interruption a signal asked for, if its handler's exception was swallowed.
+
+    The handler raises `Interrupted` wherever the main thread is. Inside a weakref callback or
+    a `__del__` (Ray's objects run some) Python prints "Exception ignored" and goes on, and the
+    run would finish as if nothing had been asked. A run calls this between stages and between
+    the pipeline's batches, so that the signal stops it there.
+    """
+    if _Signals.pending is not None:
+        raise Interrupted(_Signals.pending)
 
 
 @contextmanager
@@ -214,11 +228,11 @@ def interrupting_signals() -> Iterator[None]:
     previous = {number: signal.getsignal(number) for number in numbers}
     for number in numbers:
         signal.signal(number, _raise_interrupted)
-    _Signals.active = True
+    _Signals.active, _Signals.pending = True, None
     try:
         yield
     finally:
-        _Signals.active = False
+        _Signals.active, _Signals.pending = False, None
         for number, handler in previous.items():
             if handler is not None:  # None: a handler not set from Python, which it cannot restore
                 signal.signal(number, handler)

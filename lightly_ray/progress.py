@@ -15,6 +15,7 @@ from typing import BinaryIO, TextIO
 
 from tqdm import tqdm
 
+from lightly_ray.errors import raise_if_interrupted
 from lightly_ray.storage.secrets import redact
 
 logger = logging.getLogger("lightly_ray")
@@ -245,10 +246,12 @@ class Stopwatch:
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
-        """Time the block and log when it finishes."""
+        """Time the block; it starts, and ends without an error, only if no signal asked to stop."""
+        raise_if_interrupted()
         start = time.perf_counter()
         try:
             yield
+            raise_if_interrupted()
         finally:
             seconds = time.perf_counter() - start
             self.timings[stage] = round(self.timings.get(stage, 0.0) + seconds, 3)

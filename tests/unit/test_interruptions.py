@@ -21,10 +21,11 @@ from lightly_ray.errors import (
     interrupting_signals,
     interruption,
     keep_sigterm_after_ray_init,
+    raise_if_interrupted,
     user_message,
     with_run_folder,
 )
-from lightly_ray.progress import LogCapture, ray_output_to_log
+from lightly_ray.progress import LogCapture, Stopwatch, ray_output_to_log
 
 FOLDER = "s3://bucket/lightly/.lightly/runs/20261206-044610-03e10c"
 RESUMES = (
@@ -69,6 +70,28 @@ def test_signals_raise_interrupted_inside_and_are_restored_after() -> None:
             _signal_self(number)
         assert caught.value.signal_number == number and isinstance(caught.value, KeyboardInterrupt)
     assert {number: signal.getsignal(number) for number in before} == before
+
+
+class _SignalledInDel:
+    """Receives the signal while Python runs its `__del__`, where an exception is only printed."""
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises here, and Python swallows it ("Exception ignored")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowed one
+def test_a_signal_swallowed_where_it_was_raised_stops_the_next_stage() -> None:
+    watch, went_on = Stopwatch(), False
+    with interrupting_signals():
+        with pytest.raises(Interrupted) as caught, watch("embed"):
+            _SignalledInDel()  # dropped at once: its __del__ gets the signal, Python swallows it
+            went_on = True
+        assert went_on, "the block went on after the swallowed signal"
+        assert caught.value.signal_number == signal.SIGTERM
+        with pytest.raises(Interrupted):
+            raise_if_interrupted()
+    raise_if_interrupted()  # leaving interrupting_signals forgets it
 
 
 def test_sigterm_is_taken_back_from_ray_after_ray_init() -> None:
