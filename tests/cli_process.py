@@ -53,8 +53,13 @@ def lightly_ray(
     return Finished(completed.returncode, completed.stdout, completed.stderr, time.monotonic() - started)
 
 
-def start_lightly_ray(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """Start `python -m lightly_ray.cli ARGS` without waiting (stderr piped, stdout to a pipe)."""
+def start_lightly_ray(
+    *args: str, env: dict[str, str] | None = None, new_session: bool = False
+) -> subprocess.Popen[str]:
+    """Start `python -m lightly_ray.cli ARGS` without waiting (stderr piped, stdout to a pipe).
+
+    With `new_session`, in a process session of its own: signals sent to it reach it alone.
+    """
     return subprocess.Popen(
         [sys.executable, "-m", "lightly_ray.cli", *args],
         cwd=REPO,
@@ -62,4 +67,20 @@ def start_lightly_ray(*args: str, env: dict[str, str] | None = None) -> subproce
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=new_session,
     )
+
+
+def processes_naming(marker: Path) -> dict[int, str]:
+    """The live processes whose command line names `marker`, by pid (read from /proc, never truncated)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(marker) in command:
+            found[int(entry.name)] = command
+    return found

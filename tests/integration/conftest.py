@@ -1,10 +1,34 @@
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.cli_process import processes_naming
 from tests.data.grouped_images import GROUPS, PER_GROUP, group_image
+
+
+@pytest.fixture
+def ray_tmpdir() -> Iterator[Path]:
+    """A RAY_TMPDIR of the test's own; processes that still name it at the end are killed.
+
+    Short, because Ray puts Unix sockets below it (at most 107 characters a path). Only ever
+    the processes of the test's own Ray instance name it.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="lrt-", dir="/tmp"))
+    try:
+        yield folder
+    finally:
+        for pid in processes_naming(folder):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

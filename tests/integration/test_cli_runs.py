@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,35 +22,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli_process import environment, lightly_ray, start_lightly_ray
+from tests.cli_process import environment, lightly_ray, processes_naming, start_lightly_ray
 from tests.data.grouped_images import FAST_MODEL, GROUPS, PER_GROUP
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def ray_tmpdir() -> Iterator[Path]:
-    # Short, because Ray puts Unix sockets below it (at most 107 characters a path).
-    folder = Path(tempfile.mkdtemp(prefix="lrc-", dir="/tmp"))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _ray_processes(marker: Path) -> list[str]:
-    """Command lines of the live processes that name `marker` (read from /proc, never truncated)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(marker) in command:
-            found.append(f"{entry.name} {command}")
-    return found
 
 
 def _config(tmp_path: Path, n_samples: int) -> Path:
@@ -103,7 +76,7 @@ def test_quiet_json_and_summary(grouped_input: Path, tmp_path: Path, ray_tmpdir:
     assert verbose.code == 0
     assert "[lightly-ray] configuration and locations checked in" in verbose.err
     assert "Token authentication" not in verbose.err and "core_worker" not in verbose.err
-    assert _ray_processes(ray_tmpdir) == []
+    assert processes_naming(ray_tmpdir) == {}
 
 
 def test_ctrl_c_stops_the_run_and_leaves_no_ray_process(
@@ -115,11 +88,11 @@ def test_ctrl_c_stops_the_run_and_leaves_no_ray_process(
     )
     try:
         deadline = time.monotonic() + 120
-        while not _ray_processes(ray_tmpdir) and time.monotonic() < deadline and process.poll() is None:
+        while not processes_naming(ray_tmpdir) and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.2)
         if process.poll() is not None:
             pytest.fail(f"the run ended before Ray started: {process.communicate()}")
-        assert _ray_processes(ray_tmpdir), "Ray did not start"
+        assert processes_naming(ray_tmpdir), "Ray did not start"
         time.sleep(3)  # inside the run: Ray up, the pipeline starting
         interrupted = time.monotonic()
         process.send_signal(signal.SIGINT)
@@ -139,9 +112,9 @@ def test_ctrl_c_stops_the_run_and_leaves_no_ray_process(
     )
     assert err.rstrip().endswith(f"\nerror: {message}"), err
     deadline = time.monotonic() + 15
-    while _ray_processes(ray_tmpdir) and time.monotonic() < deadline:
+    while processes_naming(ray_tmpdir) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert _ray_processes(ray_tmpdir) == []
+    assert processes_naming(ray_tmpdir) == {}
     assert not (folder / "_SUCCESS").exists()
     assert (folder / "log.txt").read_text().rstrip().endswith(message)
 
@@ -212,7 +185,7 @@ def test_a_run_joins_a_cluster_and_leaves_it_running(
     )
     assert finished.code == 0, finished.err
     assert "selected:   3 of 30 candidates" in finished.out
-    assert _ray_processes(ray_tmpdir), "joining a cluster must not stop it"
+    assert processes_naming(ray_tmpdir), "joining a cluster must not stop it"
 
 
 def test_dry_run_lists_and_plans_and_writes_nothing(grouped_input: Path, tmp_path: Path) -> None:

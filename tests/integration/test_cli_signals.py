@@ -1,22 +1,16 @@
 """SIGTERM (`kill`, `ray job stop`, Kubernetes) stops a run as Ctrl-C does, and a rerun resumes it.
 
 The run is a `lightly-ray` process in a session of its own with its own RAY_TMPDIR: on failure
-the test kills its process group and every process that names that folder, so nothing it
-started survives it.
+the test kills its process group, and the `ray_tmpdir` fixture every process that names that
+folder, so nothing it started survives it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 import signal
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +19,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.cli_process import REPO, environment, lightly_ray
+from tests.cli_process import lightly_ray, processes_naming, start_lightly_ray
 from tests.data.grouped_images import FAST_MODEL
 
 pytestmark = pytest.mark.slow
@@ -34,34 +28,6 @@ IMAGES = 40
 RESUME = (
     "Running the same command again resumes it, reusing the embeddings kept in the dataset's embedding cache"
 )
-
-
-@pytest.fixture
-def ray_tmpdir() -> Iterator[Path]:
-    # Short, because Ray puts Unix sockets below it (at most 107 characters a path).
-    folder = Path(tempfile.mkdtemp(prefix="lrs-", dir="/tmp"))
-    try:
-        yield folder
-    finally:
-        for pid in _processes_naming(folder):  # only ever processes of this test's Ray instance
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _processes_naming(marker: Path) -> list[int]:
-    """The live processes whose command line names `marker` (read from /proc, never truncated)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(marker) in command:
-            found.append(int(entry.name))
-    return found
 
 
 def _input(folder: Path) -> Path:
@@ -101,15 +67,7 @@ def test_sigterm_stops_the_run_like_ctrl_c_and_a_rerun_resumes(tmp_path: Path, r
         "--config", str(_config(tmp_path)),
     ]  # fmt: skip
     env = {"RAY_TMPDIR": str(ray_tmpdir)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lightly_ray.cli", *command],
-        cwd=REPO,
-        env=environment(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    process = start_lightly_ray(*command, env=env, new_session=True)
     try:
         deadline = time.monotonic() + 150
         while _cached_rows(dataset) == 0 and time.monotonic() < deadline and process.poll() is None:
@@ -140,9 +98,9 @@ def test_sigterm_stops_the_run_like_ctrl_c_and_a_rerun_resumes(tmp_path: Path, r
     assert list((dataset / "locks").iterdir()) == [], "the dataset lock is released"
     assert not (dataset / "state.json").exists(), "nothing was published"
     deadline = time.monotonic() + 15
-    while _processes_naming(ray_tmpdir) and time.monotonic() < deadline:
+    while processes_naming(ray_tmpdir) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert _processes_naming(ray_tmpdir) == [], "the local Ray instance is stopped"
+    assert processes_naming(ray_tmpdir) == {}, "the local Ray instance is stopped"
     cached = _cached_names(dataset)
 
     rerun = lightly_ray(*command, "--json", env=env, timeout=180)

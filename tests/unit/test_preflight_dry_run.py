@@ -15,11 +15,7 @@ from lightly_ray.errors import StorageError, UsageError
 from lightly_ray.preflight import prepare_run
 from lightly_ray.preflight.locations import check_writable
 from lightly_ray.storage import Location
-
-SELECTION = {
-    "n_samples": 1,
-    "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
-}
+from tests.data.preflight_input import SELECTION, undecoded_images
 
 
 def _tree(root: Path) -> dict[str, bytes | None]:
@@ -32,11 +28,7 @@ def _tree(root: Path) -> dict[str, bytes | None]:
 
 @pytest.fixture
 def input_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "input"
-    folder.mkdir()
-    for index in range(2):
-        (folder / f"img_{index}.png").write_bytes(b"not decoded by a dry run")
-    return folder
+    return undecoded_images(tmp_path / "input")
 
 
 @pytest.fixture

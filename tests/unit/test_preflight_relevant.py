@@ -12,24 +12,17 @@ from lightly_ray.cli import main
 from lightly_ray.errors import ConfigError, InputFormatError
 from lightly_ray.preflight import prepare_run, validate_config
 from lightly_ray.storage import Location
+from tests.data.preflight_input import SELECTION, undecoded_images
 
 NO_DOTS = (
     ".lightly/relevant_filenames.txt: line 1: expected a path relative to the input root without "
     "'./' or '../', got \"../x.jpg\""
 )
-SELECTION = {
-    "n_samples": 1,
-    "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
-}
 
 
 @pytest.fixture
 def input_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "input"
-    folder.mkdir()
-    for index in range(2):
-        (folder / f"img_{index}.png").write_bytes(b"not decoded by the checks")
-    return folder
+    return undecoded_images(tmp_path / "input")
 
 
 @pytest.fixture
