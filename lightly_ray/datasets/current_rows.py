@@ -68,14 +68,14 @@ def preselected_samples(
         (the usable rows or None, the names of the samples whose embedding must come from this
         run, their files).
     """
-    tables, again, files = [], [], set()
+    tables, again, files, last = [], [], set(), last or {}
     for index, run in enumerate(state.runs):
         table = dataset.read_parquet(run.samples_file)
         stale = np.ones(table.num_rows, dtype=bool)
         if run.embedding == embedding:
             owners = table.column("file").to_pylist()
             stale = np.array(
-                [file in changed or (last or {}).get(file, index) > index for file in owners], dtype=bool
+                [file in changed or last.get(file, index) > index for file in owners], dtype=bool
             )
             tables.append(table.filter(pa.array(~stale)) if stale.any() else table)
         stale_rows = table.filter(pa.array(stale))
@@ -121,12 +121,8 @@ def current_samples(dataset: Dataset, state: DatasetState) -> pa.Table | None:
         if column in KEPT_COLUMNS or any(column not in part.column_names for part in replacements):
             columns[column] = table.column(column)
             continue
-        values = pa.chunked_array(
-            [
-                *table.column(column).chunks,
-                *(chunk for part in replacements for chunk in part.column(column).chunks),
-            ],
-            type=table.schema.field(column).type,
-        )
+        kind = table.schema.field(column).type  # the samples' type (tables promoted when read)
+        parts = [table.column(column), *(part.column(column).cast(kind) for part in replacements)]
+        values = pa.chunked_array([chunk for part in parts for chunk in part.chunks], type=kind)
         columns[column] = values.take(pa.array(where))
     return pa.table(columns, schema=table.schema)
