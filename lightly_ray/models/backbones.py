@@ -19,6 +19,7 @@ from torch import nn
 
 from lightly_ray.config.lightly import ModelConfig, ModelName
 from lightly_ray.errors import WeightsNotAvailableError
+from lightly_ray.models.meta_build import meta_device
 from lightly_ray.models.resnet import ResNet
 from lightly_ray.models.weights import ModelState
 
@@ -106,10 +107,10 @@ def build_state(model: ModelConfig, seed: int, checkpoint: dict[str, torch.Tenso
 def load_model(model: ModelConfig, state: ModelState, device: torch.device) -> EmbeddingModel:
     """Instantiate an EmbeddingModel from weights built by `build_state`, ready for inference.
 
-    Built on the meta device and given the weights' own tensors (no random initialisation
-    first, and on a CPU no copy: `shared_tensors`).
+    Built on the meta device without running an initialiser (`meta_build.meta_device`) and
+    given the weights' own tensors (on a CPU no copy: `shared_tensors`).
     """
-    with torch.device("meta"):
+    with meta_device():
         network = EmbeddingModel(model.name, model.out_dim)
     network.load_state_dict(shared_tensors(state), assign=True)
     return network.to(device).eval()

@@ -29,6 +29,7 @@ from lightly_ray.errors import WeightsNotAvailableError
 from lightly_ray.formats.pretag_schema import BUILT_IN_WEIGHTS, PRETAG_CLASSES
 from lightly_ray.models.backbones import shared_tensors
 from lightly_ray.models.coco_labels import COCO_CLASSES, COCO_LABELS, MAX_DETECTIONS, coco_to_pretag
+from lightly_ray.models.meta_build import meta_device
 from lightly_ray.models.weights import DetectorState
 
 
@@ -92,11 +93,12 @@ def build_detector_state(
 def load_detector(settings: PretaggingConfig, state: DetectorState, device: torch.device) -> nn.Module:
     """The detector for inference from weights built by `build_detector_state`.
 
-    Built on the meta device and given the weights' own tensors: no random initialisation
-    first, which would cost each actor about half a second on a CPU, and on a CPU no copy of
-    the weights either (`backbones.shared_tensors`).
+    Built on the meta device without running an initialiser (`meta_build.meta_device`) and
+    given the weights' own tensors: no random initialisation first, which would cost each
+    actor about half a second on a CPU, and on a CPU no copy of the weights either
+    (`backbones.shared_tensors`).
     """
-    with torch.device("meta"):
+    with meta_device():
         network = build_network(settings)
     network.load_state_dict(shared_tensors(state), assign=True)
     return network.to(device).eval()
