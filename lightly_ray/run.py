@@ -34,7 +34,7 @@ from lightly_ray.pipeline.warmup import Warmup
 from lightly_ray.preflight import ConfigSource, PreparedRun, prepare_run
 from lightly_ray.progress import LogCapture, Stopwatch, captured_run_log, logger, ray_output_to_log
 from lightly_ray.ray_session import ray_session
-from lightly_ray.report.document import DatasetSizes, build_report
+from lightly_ray.report.document import build_report
 from lightly_ray.report.run_report import (
     PictureSources,
     ReportInProgress,
@@ -47,6 +47,7 @@ from lightly_ray.run_result import RunResult, selection_line
 from lightly_ray.run_steps import (
     config_record,
     crop_run,
+    dataset_sizes,
     index_run_videos,
     map_listing,
     pool_and_inputs,
@@ -265,13 +266,7 @@ def _run(
             logger.warning(
                 "%d problems in .lightly/ inputs: files skipped, see report.json", inputs.problem_count()
             )
-        sizes = DatasetSizes(
-            n_input=len(gathered.names),
-            n_corrupt=int(gathered.corrupt.sum()),
-            n_duplicate=int((gathered.duplicate_of != "").sum()),
-            n_unchanged=int((~gathered.corrupt & (gathered.duplicate_of == "") & ~gathered.candidate).sum()),
-            n_preselected_datapool=len(pool.preselected),
-        )
+        sizes = dataset_sizes(gathered, len(pool.preselected), len(videos.corrupt))
         logger.info(
             "%d corrupt, %d exact duplicates, %d candidates%s",
             sizes.n_corrupt,

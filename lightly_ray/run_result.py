@@ -67,7 +67,7 @@ class RunResult:
         lines = [
             f"Run {self.run_id} finished in {seconds:.1f}s",
             f"  input:      {counts['nInput']} samples ({counts['nCorrupt']} corrupt, "
-            f"{counts['nDuplicate']} exact duplicates)",
+            f"{counts['nDuplicate']} exact duplicates)" + _unreadable_videos(counts.get("nCorruptVideos", 0)),
             f"  requested:  {selection['requested']}",
             f"  selected:   {counts['nSelected']} of {candidates} candidates "
             f"(stopped: {selection['stopReason']})",
@@ -86,6 +86,13 @@ class RunResult:
             "    corrupt files   corruptness_check_information.json",
         ]
         return "\n".join(lines)
+
+
+def _unreadable_videos(count: int) -> str:
+    """The summary's note on the video files that could not be opened (they have no samples)."""
+    if not count:
+        return ""
+    return f"; {count} video{'' if count == 1 else 's'} cannot be read, see corrupt files below"
 
 
 __all__ = ["RunResult"]

@@ -24,6 +24,7 @@ from lightly_ray.pipeline.row_moves import release_free_memory
 from lightly_ray.pipeline.spilled_columns import mapped_table
 from lightly_ray.pipeline.units import IndexedVideos, index_videos, sample_names
 from lightly_ray.progress import logger
+from lightly_ray.report.document import DatasetSizes
 from lightly_ray.selection.data import ObjectEmbeddings
 from lightly_ray.selection.engine import select
 from lightly_ray.selection.explain import SelectionExplanation, explain_selection
@@ -80,6 +81,18 @@ def index_run_videos(input_location: Location, listing: pa.Table) -> IndexedVide
             f", {len(videos.corrupt)} cannot be read as videos" if videos.corrupt else "",
         )
     return videos
+
+
+def dataset_sizes(gathered: GatheredSamples, preselected: int, corrupt_videos: int) -> DatasetSizes:
+    """The run's counts before selection: samples, corrupt and duplicate ones, unreadable videos."""
+    return DatasetSizes(
+        n_input=len(gathered.names),
+        n_corrupt=int(gathered.corrupt.sum()),
+        n_duplicate=int((gathered.duplicate_of != "").sum()),
+        n_unchanged=int((~gathered.corrupt & (gathered.duplicate_of == "") & ~gathered.candidate).sum()),
+        n_preselected_datapool=preselected,
+        n_corrupt_videos=corrupt_videos,
+    )
 
 
 def pool_and_inputs(

@@ -31,6 +31,7 @@ class DatasetSizes:
     n_selected: int = 0
     n_preselected_datapool: int = 0
     n_unchanged: int = 0
+    n_corrupt_videos: int = 0
 
     @property
     def n_candidates(self) -> int:
@@ -43,7 +44,9 @@ class DatasetSizes:
         nRemoved counts the candidates that selection did not pick (corrupt files and
         duplicates are counted by nCorrupt and nDuplicate). nUnchangedDatapool counts samples of
         files an earlier datapool run processed, decoded again only because the embedding
-        settings changed; they are not candidates.
+        settings changed; they are not candidates. nCorruptVideos counts the video files that
+        could not be opened: they have no frames, so no sample, and are listed with the corrupt
+        samples in corruptness_check_information.json.
         """
         return {
             "nInput": self.n_input,
@@ -54,6 +57,7 @@ class DatasetSizes:
             "nPreselectedDatapool": self.n_preselected_datapool,
             "nSelectedWithDatapool": self.n_selected + self.n_preselected_datapool,
             "nUnchangedDatapool": self.n_unchanged,
+            "nCorruptVideos": self.n_corrupt_videos,
         }
 
 

@@ -70,6 +70,8 @@ def test_frames_are_samples_and_a_broken_video_is_listed(video_input: Path, tmp_
     assert all(name.startswith("clips/a-") and name.endswith("-mp4.png") for name in result.selected)
     assert result.counts["nInput"] == 2 + CLIP_FRAMES + WEBM_FRAMES
     assert result.counts["nCorrupt"] == 0
+    assert result.counts["nCorruptVideos"] == 1
+    assert "(0 corrupt, 0 exact duplicates); 1 video cannot be read, see corrupt files" in result.summary()
     threshold = result.report["selection"]["strategies"][0]
     assert (threshold["nPassed"], threshold["nCandidates"]) == (CLIP_FRAMES, 2 + CLIP_FRAMES + WEBM_FRAMES)
 
