@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import ray
 import yaml
 
 from tests.cli_process import environment, lightly_ray, processes_naming, start_lightly_ray
@@ -43,6 +44,7 @@ def _run_args(input_folder: Path | str, lightly: Path, config: Path) -> list[str
     return ["run", "--input", str(input_folder), "--lightly", str(lightly), "--config", str(config)]
 
 
+@pytest.mark.usefixtures("ray_instance")
 def test_quiet_json_and_summary(grouped_input: Path, tmp_path: Path, ray_tmpdir: Path) -> None:
     config = _config(tmp_path, 500)
     env = {"RAY_TMPDIR": str(ray_tmpdir)}
@@ -59,7 +61,9 @@ def test_quiet_json_and_summary(grouped_input: Path, tmp_path: Path, ray_tmpdir:
     log = (folder / "log.txt").read_text()
     assert "ray | " in log, "Ray's own lines go to the run's log"
 
-    plain = lightly_ray(*common, "--quiet", "--dataset", "plain", env=env)
+    # The summary's lines need no Ray of the command's own: this one joins the session's.
+    address = ray.get_runtime_context().gcs_address
+    plain = lightly_ray(*common, "--quiet", "--dataset", "plain", "--address", address, env=env)
     assert plain.code == 0 and plain.err == ""
     assert "  requested:  500\n" in plain.out
     assert f"  selected:   {candidates} of {candidates} candidates (stopped: budget)" in plain.out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from lightly_ray.outputs import finished_run_ids
 from lightly_ray.storage import Location
 from tests.cli_process import lightly_ray as lightly_ray_command
 from tests.data.grouped_images import FAST_MODEL, group_image
+from tests.run_copies import copy_run_folders
 
 pytestmark = pytest.mark.usefixtures("ray_instance")
 
@@ -43,23 +45,44 @@ def _add_images(root: Path, groups: range, members: int) -> None:
             (root / f"g{group}_{member:03d}.png").write_bytes(group_image(group, member))
 
 
-def _first_run(root: Path, lightly: Path) -> lightly_ray.RunResult:
-    """A first datapool run on two groups, then three more groups arrive in the input."""
-    root.mkdir()
-    _add_images(root, FIRST_GROUPS, MEMBERS_FIRST)
-    first = lightly_ray.run(
-        root, lightly, config=CONFIG, overrides=["selection_config.n_samples=2"], show_progress=False
-    )
-    _add_images(root, SECOND_GROUPS, MEMBERS_SECOND)
-    return first
+@dataclass(frozen=True)
+class FirstRun:
+    """A folder holding `input` and `lightly` after the first run, and that run's result."""
+
+    folder: Path
+    result: lightly_ray.RunResult
+
+    def copy_to(self, folder: Path) -> tuple[Path, Path]:
+        """The input and lightly folders copied to `folder`; returns the copies."""
+        return copy_run_folders(self.folder, folder)
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
+    """A first datapool run on two groups, then three more groups arrive in the input.
+
+    Every test starts from a copy of it: the same dataset, for one run instead of one a test.
+    """
+    folder = tmp_path_factory.mktemp("first")
+    root = folder / "input"
+    root.mkdir()
+    _add_images(root, FIRST_GROUPS, MEMBERS_FIRST)
+    result = lightly_ray.run(
+        root,
+        folder / "lightly",
+        config=CONFIG,
+        overrides=["selection_config.n_samples=2"],
+        show_progress=False,
+    )
+    _add_images(root, SECOND_GROUPS, MEMBERS_SECOND)
+    return FirstRun(folder, result)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(first_run: FirstRun, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """The second run's selection when nothing is killed."""
-    folder = tmp_path_factory.mktemp("uninterrupted")
-    _first_run(folder / "input", folder / "lightly")
-    return lightly_ray.run(folder / "input", folder / "lightly", config=CONFIG, show_progress=False).selected
+    root, lightly = first_run.copy_to(tmp_path_factory.mktemp("uninterrupted"))
+    return lightly_ray.run(root, lightly, config=CONFIG, show_progress=False).selected
 
 
 def _dataset_files(lightly: Path) -> dict[str, bytes]:
@@ -73,10 +96,10 @@ def _dataset_files(lightly: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("point", CRASH_POINTS)
 def test_a_run_killed_at_any_point_leaves_the_dataset_and_a_rerun_finishes(
-    point: str, tmp_path: Path, uninterrupted: list[str]
+    point: str, tmp_path: Path, first_run: FirstRun, uninterrupted: list[str]
 ) -> None:
-    root, lightly = tmp_path / "input", tmp_path / "lightly"
-    first = _first_run(root, lightly)
+    root, lightly = first_run.copy_to(tmp_path)
+    first = first_run.result
     state_before = (lightly / ".lightly/datasets/input/state.json").read_bytes()
     published_before = _dataset_files(lightly)
     config_file = tmp_path / "run.yaml"

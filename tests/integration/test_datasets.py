@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from lightly_ray.storage import Location
 from tests.data.grouped_images import FAST_MODEL, GROUPS, PER_GROUP, group_image
 from tests.data.videos import make_video
 from tests.file_opens import FileOpens
+from tests.run_copies import copy_run_folders
 
 pytestmark = pytest.mark.usefixtures("ray_instance")
 
@@ -59,6 +61,37 @@ def _tag(lightly: Path, name: str, tag: str) -> list[str]:
     return dataset.read_tag(dataset.load(), tag)
 
 
+@dataclass(frozen=True)
+class GrownDatapool:
+    """A datapool run on groups 0 and 1, then one on all groups (embedded in the driver).
+
+    `after_first` holds the input and lightly folders as the first run left them, `folder` as
+    the second did; `read_again` names the first run's files the second run opened.
+    """
+
+    first: lightly_ray.RunResult
+    second: lightly_ray.RunResult
+    after_first: Path
+    folder: Path
+    read_again: set[str]
+
+
+@pytest.fixture(scope="module")
+def grown_datapool(tmp_path_factory: pytest.TempPathFactory) -> GrownDatapool:
+    folder, after_first = tmp_path_factory.mktemp("grown"), tmp_path_factory.mktemp("after_first")
+    input_folder, lightly = folder / "input", folder / "lightly"
+    input_folder.mkdir()
+    _images(input_folder, range(2))
+    datapool = {"use_datapool": True}
+    first = _run(input_folder, lightly, 2, worker_config=datapool)
+    copy_run_folders(folder, after_first)
+    _images(input_folder, range(2, GROUPS))
+    old = {path.name for path in input_folder.iterdir() if path.name.split("_")[0] in ("g0", "g1")}
+    with FileOpens(input_folder) as opens:
+        second = _run(input_folder, lightly, GROUPS, worker_config=datapool)
+    return GrownDatapool(first, second, after_first, folder, opens.names & old)
+
+
 def test_a_run_publishes_its_selection_as_a_dataset(tmp_path: Path) -> None:
     input_folder, lightly = tmp_path / "photos", tmp_path / "lightly"
     input_folder.mkdir()
@@ -89,19 +122,13 @@ def test_a_run_publishes_its_selection_as_a_dataset(tmp_path: Path) -> None:
     assert other.dataset == "second" and _tag(lightly, "second", INITIAL_TAG) == other.selected
 
 
-def test_the_datapool_processes_only_new_files_and_preselects_the_dataset(tmp_path: Path) -> None:
-    input_folder, lightly = tmp_path / "input", tmp_path / "lightly"
-    input_folder.mkdir()
-    _images(input_folder, range(2))
-    datapool = {"use_datapool": True}
-    first = _run(input_folder, lightly, 2, worker_config=datapool)
+def test_the_datapool_processes_only_new_files_and_preselects_the_dataset(
+    grown_datapool: GrownDatapool, tmp_path: Path
+) -> None:
+    first, second = grown_datapool.first, grown_datapool.second
     assert sorted(name.split("_")[0] for name in first.selected) == ["g0", "g1"]
-
-    _images(input_folder, range(2, GROUPS))
-    old = {path.name for path in input_folder.iterdir() if path.name.split("_")[0] in ("g0", "g1")}
-    with FileOpens(input_folder) as opens:
-        second = _run(input_folder, lightly, GROUPS, worker_config=datapool)
-    assert not opens.names & old, f"unchanged files were read again: {sorted(opens.names & old)[:3]}"
+    read_again = grown_datapool.read_again
+    assert not read_again, f"unchanged files were read again: {sorted(read_again)[:3]}"
     assert second.counts["nInput"] == (GROUPS - 2) * PER_GROUP, "only the new files are processed"
     assert second.counts["nPreselectedDatapool"] == 2
     assert second.counts["nSelected"] == GROUPS - 2, "n_samples counts the preselected samples"
@@ -112,6 +139,9 @@ def test_the_datapool_processes_only_new_files_and_preselects_the_dataset(tmp_pa
     pictures = pq.read_table(Path(second.run_folder) / "thumbnails.parquet").column("name").to_pylist()
     assert preselected <= set(pictures), "the first run's pictures of its picks, the input not read"
 
+    # The third run on a copy: the fixture's folders stay as the second run left them.
+    input_folder, lightly = copy_run_folders(grown_datapool.folder, tmp_path)
+    datapool = {"use_datapool": True}
     state = _state(lightly, "input")
     assert [run["tag"] for run in state["runs"]] == [first.run_id, second.run_id]
     assert _tag(lightly, "input", second.run_id) == second.selected
@@ -214,23 +244,33 @@ def test_datapool_runs_select_whole_sequences_next_to_the_earlier_ones(tmp_path:
             assert sorted(indices) == list(range(start, start + 4)) and start % 4 == 0
 
 
-def test_a_changed_file_is_processed_again(tmp_path: Path) -> None:
-    input_folder, lightly = tmp_path / "input", tmp_path / "lightly"
+@pytest.fixture(scope="module")
+def four_image_datapool(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, lightly_ray.RunResult]:
+    """A datapool run selecting 2 of 2 images of groups 0 and 1: the folder holding its input
+    and lightly folders (tests change copies of them), and the run's result."""
+    folder = tmp_path_factory.mktemp("four")
+    input_folder = folder / "input"
     input_folder.mkdir()
     _images(input_folder, range(2), range(2))
-    _run(input_folder, lightly, 1, worker_config={"use_datapool": True})
+    return folder, _run(input_folder, folder / "lightly", 2, worker_config={"use_datapool": True})
+
+
+def test_a_changed_file_is_processed_again(
+    four_image_datapool: tuple[Path, lightly_ray.RunResult], tmp_path: Path
+) -> None:
+    input_folder, lightly = copy_run_folders(four_image_datapool[0], tmp_path)
     changed = input_folder / "g1_m1.png"
     shutil.copyfile(input_folder / "g0_m0.png", changed)
     second = _run(input_folder, lightly, 3, worker_config={"use_datapool": True})
     assert second.counts["nInput"] == 1, "only the rewritten file is new"
 
 
-def test_a_rewritten_sample_of_the_dataset_takes_its_new_embedding(tmp_path: Path) -> None:
-    input_folder, lightly = tmp_path / "input", tmp_path / "lightly"
-    input_folder.mkdir()
-    _images(input_folder, range(2), range(2))
+def test_a_rewritten_sample_of_the_dataset_takes_its_new_embedding(
+    four_image_datapool: tuple[Path, lightly_ray.RunResult], tmp_path: Path
+) -> None:
+    folder, first = four_image_datapool
+    input_folder, lightly = copy_run_folders(folder, tmp_path)
     datapool = {"use_datapool": True}
-    first = _run(input_folder, lightly, 2, worker_config=datapool)
     held = _tag(lightly, "input", INITIAL_TAG)
     rewritten, source = held[0], next(name for name in sorted(first.selected) if name != held[0])
     dataset = Dataset(Location(str(lightly), writable=False), "input")
@@ -271,7 +311,7 @@ def test_a_tag_of_a_dataset_is_a_query_set(tmp_path: Path) -> None:
     _images(queries, range(1), range(2))
     _images(candidates, range(GROUPS), range(3))
     _run(queries, lightly, 2, tag="cars")
-    similar = {
+    similar: dict[str, Any] = {
         "n_samples": 3,
         "strategies": [
             {
@@ -295,9 +335,8 @@ def test_a_tag_of_a_dataset_is_a_query_set(tmp_path: Path) -> None:
         assert not opens.names, "refused before any file is read"
         return str(raised.value)
 
-    assert "no dataset 'trucks'" in refused("trucks", "cars") and "(its datasets: pool, queries)" in refused(
-        "trucks", "cars"
-    )
+    no_dataset = refused("trucks", "cars")
+    assert "no dataset 'trucks'" in no_dataset and "(its datasets: pool, queries)" in no_dataset
     assert "has no tag 'bikes' (its tags: cars, initial-tag)" in refused("queries", "bikes")
     other_model = {**FAST_MODEL, "collate": {"input_size": 40}}
     assert "embedded with other settings" in refused("queries", "cars", lightly_config=other_model)
@@ -331,24 +370,24 @@ def test_a_run_builds_on_what_another_published_after_its_checks(tmp_path: Path)
         execute_run(without_pool, show_progress=False)
 
 
-def test_a_small_datapool_rerun_embeds_in_the_driver_as_the_actors_do(tmp_path: Path) -> None:
-    """A rerun with few new files embeds them without actors; the embeddings equal the actors'."""
-    datapool = {"use_datapool": True}
-    results = {}
-    for limit in (0, 512):  # 0: always the Ray Data pipeline
-        input_folder, lightly = tmp_path / f"input{limit}", tmp_path / f"lightly{limit}"
-        input_folder.mkdir()
-        _images(input_folder, range(2))
-        _run(input_folder, lightly, 2, worker_config=datapool)
-        _images(input_folder, range(2, GROUPS))
-        results[limit] = _run(
-            input_folder,
-            lightly,
-            GROUPS,
-            worker_config=datapool,
-            resources={"embed": {"driver_max_samples": limit}},
-        )
-    pipeline, driver = results[0], results[512]
+def test_a_small_datapool_rerun_embeds_in_the_driver_as_the_actors_do(
+    grown_datapool: GrownDatapool, tmp_path: Path
+) -> None:
+    """A rerun with few new files embeds them without actors; the embeddings equal the actors'.
+
+    The driver's rerun is the fixture's second run (at most 512 new samples: the default); the
+    same rerun with 0 starts the Ray Data pipeline.
+    """
+    input_folder, lightly = copy_run_folders(grown_datapool.after_first, tmp_path)
+    _images(input_folder, range(2, GROUPS))
+    pipeline = _run(
+        input_folder,
+        lightly,
+        GROUPS,
+        worker_config={"use_datapool": True},
+        resources={"embed": {"driver_max_samples": 0}},  # 0: always the Ray Data pipeline
+    )
+    driver = grown_datapool.second
     assert "no pipeline actors start" in (Path(driver.run_folder) / "log.txt").read_text()
     assert "no pipeline actors start" not in (Path(pipeline.run_folder) / "log.txt").read_text()
     assert driver.selected == pipeline.selected

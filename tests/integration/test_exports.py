@@ -91,8 +91,14 @@ def test_read_urls_read_the_selected_files_without_credentials(
             urllib.request.urlopen(tampered, timeout=30)
 
 
-def test_label_studio_tasks_and_embeddings_csv(tmp_path: Path) -> None:
-    bucket, lightly_folder = tmp_path / "input", tmp_path / "lightly"
+@pytest.fixture(scope="module")
+def run_with_predictions(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, Path, lightly_ray.RunResult]:
+    """A run over the images and a video, with classification, detection and segmentation
+    predictions: its input folder, its lightly folder and its result."""
+    root = tmp_path_factory.mktemp("predictions")
+    bucket, lightly_folder = root / "input", root / "lightly"
     _images(Location(str(bucket), writable=True))
     make_video(bucket / "clip.mp4", "libx264", {"g": "10", "preset": "ultrafast"}, frames=12, variant=3)
     lightly = Location(str(lightly_folder), writable=True)
@@ -120,6 +126,13 @@ def test_label_studio_tasks_and_embeddings_csv(tmp_path: Path) -> None:
         lightly_config=FAST_MODEL,
         show_progress=False,
     )
+    return bucket, lightly_folder, result
+
+
+def test_label_studio_tasks_and_embeddings_csv(
+    run_with_predictions: tuple[Path, Path, lightly_ray.RunResult], tmp_path: Path
+) -> None:
+    bucket, lightly_folder, result = run_with_predictions
     frames = [name for name in result.selected if name.startswith("clip")]
     assert frames, "the export covers selected video frames too"
 
@@ -178,15 +191,13 @@ def test_label_studio_tasks_and_embeddings_csv(tmp_path: Path) -> None:
     )
 
 
-def test_export_mistakes_say_what_exists(tmp_path: Path) -> None:
-    bucket, lightly_folder = tmp_path / "input", tmp_path / "lightly"
-    _images(Location(str(bucket), writable=True))
-    result = lightly_ray.run(
-        bucket, lightly_folder, selection_config=SELECTION, lightly_config=FAST_MODEL, show_progress=False
-    )
+def test_export_mistakes_say_what_exists(
+    run_with_predictions: tuple[Path, Path, lightly_ray.RunResult],
+) -> None:
+    _, lightly_folder, result = run_with_predictions
     base = ("export", "--lightly", str(lightly_folder), "--format", "urls")
-    lightly_ray_cli(*base, "--dataset", "nope").assert_clean_failure(2)
     no_dataset = lightly_ray_cli(*base, "--dataset", "nope")
+    no_dataset.assert_clean_failure(2)
     assert f"datasets there: {result.dataset}" in no_dataset.err
     no_tag = lightly_ray_cli(*base, "--dataset", result.dataset, "--tag", "nope")
     no_tag.assert_clean_failure(2)

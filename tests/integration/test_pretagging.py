@@ -19,6 +19,7 @@ import ray
 import torch
 
 import lightly_ray
+from lightly_ray.config import load_config
 from lightly_ray.config.lightly import PretaggingConfig
 from lightly_ray.datasets import INITIAL_TAG, Dataset
 from lightly_ray.errors import ConfigError, LightlyRayError, WeightsNotAvailableError
@@ -30,10 +31,11 @@ from tests.data.car_detector import car_checkpoint
 from tests.data.grouped_images import FAST_MODEL, group_image
 from tests.data.seed_configs import SEED_CONFIGS
 from tests.data.videos import make_video
+from tests.run_copies import copy_run_folders
 
 pytestmark = pytest.mark.usefixtures("ray_instance")
 
-DETECTOR = {"score_threshold": 0.3, "image_size": 64, "batch_size": 4}
+DETECTOR: dict[str, Any] = {"score_threshold": 0.3, "image_size": 64, "batch_size": 4}
 # Seed 002's example (balance the classes the detector found), for 4 of the 10 samples.
 SEED_002_BALANCE = {**SEED_CONFIGS["pretagging_balance"]["selection_config"], "n_samples": 4}
 
@@ -59,11 +61,23 @@ def _run(input_folder: Path, lightly: Path, weights: str, **worker: Any) -> ligh
     )
 
 
-def test_pretagging_writes_a_file_per_image_and_frame_and_feeds_selection(tmp_path: Path) -> None:
-    input_folder, lightly = _input(tmp_path), tmp_path / "lightly"
-    car_checkpoint(lightly / "models" / "cars.pt", DETECTOR)
-    result = _run(input_folder, lightly, "models/cars.pt", pretagging_debug=True)
+@pytest.fixture(scope="module")
+def car_datapool_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, lightly_ray.RunResult]:
+    """A first datapool run with debug pictures, the car checkpoint finding cars everywhere.
 
+    Returns the folder holding `input` and `lightly`, and the run's result.
+    """
+    root = tmp_path_factory.mktemp("cars")
+    input_folder, lightly = _input(root), root / "lightly"
+    car_checkpoint(lightly / "models" / "cars.pt", DETECTOR)
+    return root, _run(input_folder, lightly, "models/cars.pt", pretagging_debug=True, use_datapool=True)
+
+
+def test_pretagging_writes_a_file_per_image_and_frame_and_feeds_selection(
+    car_datapool_run: tuple[Path, lightly_ray.RunResult],
+) -> None:
+    root, result = car_datapool_run
+    lightly = root / "lightly"
     folder = lightly / ".lightly" / "predictions" / "lightly_pretagging"
     names = sorted(str(path.relative_to(folder)) for path in folder.rglob("*.json"))
     expected = [f"g{group}_m{member}.json" for group in range(3) for member in range(2)]
@@ -134,10 +148,11 @@ def test_weights_that_cannot_be_loaded_stop_the_run_before_any_work(tmp_path: Pa
     assert not (lightly / ".lightly" / "predictions").exists()
 
 
-def test_a_datapool_rerun_reads_the_earlier_predictions_back(tmp_path: Path) -> None:
-    input_folder, lightly = _input(tmp_path), tmp_path / "lightly"
-    car_checkpoint(lightly / "models" / "cars.pt", DETECTOR)
-    first = _run(input_folder, lightly, "models/cars.pt", use_datapool=True)
+def test_a_datapool_rerun_reads_the_earlier_predictions_back(
+    car_datapool_run: tuple[Path, lightly_ray.RunResult], tmp_path: Path
+) -> None:
+    root, first = car_datapool_run
+    input_folder, lightly = copy_run_folders(root, tmp_path)  # the fixture's folders stay as they are
     (input_folder / "new.png").write_bytes(group_image(4, 0))
     selection = {**SEED_002_BALANCE, "n_samples": len(first.selected) + 1}
     second = lightly_ray.run(
@@ -157,21 +172,30 @@ def test_a_datapool_rerun_reads_the_earlier_predictions_back(tmp_path: Path) -> 
     assert distribution["objectsPerSample"]["input"]["min"] > 0
 
 
-@pytest.mark.parametrize("example", ["object_level_pretagging", "pretagging_crop_selection"])
-def test_crops_of_what_the_detector_finds_are_selected(example: str, tmp_path: Path) -> None:
-    """Seeds 001 and 002: object level on `lightly_pretagging`."""
-    input_folder, lightly = _input(tmp_path), tmp_path / "lightly"
-    car_checkpoint(lightly / "models" / "cars.pt", DETECTOR)
+def _crop_selection(example: str) -> dict[str, Any]:
+    """Seed `example`'s worker and selection blocks for 12 crops, with the car checkpoint."""
     config = SEED_CONFIGS[example]
     detector = {**DETECTOR, "weights": "models/cars.pt", "score_threshold": 0.99}
+    return {
+        "worker_config": config["worker_config"],
+        "selection_config": {**config["selection_config"], "n_samples": 12},
+        "lightly_config": {**FAST_MODEL, "pretagging": detector},
+    }
+
+
+def test_crops_of_what_the_detector_finds_are_selected(tmp_path: Path) -> None:
+    """Seeds 001 and 002: object level on `lightly_pretagging`.
+
+    The two examples differ only in worker settings they give their default values: they make
+    the same configuration, so one run covers both.
+    """
+    examples = ("object_level_pretagging", "pretagging_crop_selection")
+    resolved = [load_config(None, **_crop_selection(example)).model_dump() for example in examples]
+    assert resolved[0] == resolved[1]
+    input_folder, lightly = _input(tmp_path), tmp_path / "lightly"
+    car_checkpoint(lightly / "models" / "cars.pt", DETECTOR)
     result = lightly_ray.run(
-        input_folder,
-        lightly,
-        worker_config=config["worker_config"],
-        selection_config={**config["selection_config"], "n_samples": 12},
-        lightly_config={**FAST_MODEL, "pretagging": detector},
-        dataset="cars",
-        show_progress=False,
+        input_folder, lightly, **_crop_selection(examples[0]), dataset="cars", show_progress=False
     )
     block = result.report["objectLevel"]
     assert block["task"] == "lightly_pretagging" and block["nCrops"] > 12
@@ -231,7 +255,8 @@ def test_object_level_without_any_detection_says_why(tmp_path: Path) -> None:
 
 @pytest.mark.gpu
 def test_the_detector_and_the_embedding_model_share_each_gpu(tmp_path: Path) -> None:
-    assert ray.cluster_resources().get("GPU", 0) >= 1, "the test Ray instance sees the CUDA GPU"
+    gpus = ray.cluster_resources().get("GPU", 0)  # type: ignore[no-untyped-call]
+    assert gpus >= 1, "the test Ray instance sees the CUDA GPU"
     input_folder, lightly = _input(tmp_path), tmp_path / "lightly"
     car_checkpoint(lightly / "models" / "cars.pt", DETECTOR)  # a detection, so a crop, per box
     result = _run(input_folder, lightly, "models/cars.pt", object_level={"task_name": "lightly_pretagging"})
