@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from lightly_ray.config import load_config  # noqa: E402
 from lightly_ray.models.backbones import build_state, load_model  # noqa: E402
+from lightly_ray.models.weights import embedding_weights  # noqa: E402
 from lightly_ray.pipeline.build import build_image_pipeline  # noqa: E402
 from lightly_ray.pipeline.decode import decode_image  # noqa: E402
 from lightly_ray.pipeline.listing import list_images  # noqa: E402
@@ -92,7 +93,7 @@ def _pipeline(folder: Path, config: Any) -> dict[str, float]:
     location = Location(str(folder), writable=False)
     model = config.lightly_config.model
     started = time.perf_counter()
-    with Warmup(lambda: build_state(model, 0, None)) as warmup:
+    with Warmup(lambda: embedding_weights(model, 0, None, "random")) as warmup:
         listing = list_images(location).table
         units = build_units(listing, index_videos(location, listing))
         plan = build_image_pipeline(

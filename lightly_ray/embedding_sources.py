@@ -103,7 +103,7 @@ def embed_with_model(
         source["weights"] = f"trained in this run from {source['weights']}"
     if crops is None and training is None and embeds_in_driver(config, cluster, total, rerun=rerun):
         logger.info(
-            "embedding %d new samples in this process (at most resources.embed.driver_max_samples=%d): "
+            "embedding %d samples in this process (at most resources.embed.driver_max_samples=%d): "
             "no pipeline actors start",
             total,
             config.resources.embed.driver_max_samples,
