@@ -219,6 +219,12 @@ class CropRun:
         """Object level: selection runs over the crops."""
         return self.dataset is not None
 
+    @property
+    def tasks_read(self) -> dict[str, TaskPredictions]:
+        """The task whose boxes are cut, as read from its files (none with pretagging), by name."""
+        task = self.boxes.task
+        return {} if task.task_name == PRETAGGING_TASK else {task.task_name: task}
+
     def crop_source(self) -> CropSource | None:
         """What the decode tasks cut (None when the detector actors cut the crops)."""
         if self.boxes.task.task_name == PRETAGGING_TASK:
@@ -281,7 +287,7 @@ class CropRun:
         as a run without object level reads them (`report.image_inputs`).
         """
         assert self.crops is not None and self.images is not None
-        files = read_image_inputs(self.location, self.config, *self.images)
+        files = read_image_inputs(self.location, self.config, *self.images, already_read=self.tasks_read)
         self.images = None
         predictions = crop_predictions(self.boxes.task, self.crops)
         earlier = self.preselected

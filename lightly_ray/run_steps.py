@@ -120,7 +120,12 @@ def pool_and_inputs(
         return pool, objects.inputs()
     pool = selection_pool(gathered, datapool)
     inputs = read_lightly_inputs(
-        lightly_location, config, pool.names, pool.videos, elsewhere=plan.other_files()
+        lightly_location,
+        config,
+        pool.names,
+        pool.videos,
+        elsewhere=plan.other_files(),
+        already_read=objects.tasks_read if objects is not None else None,
     )
     if worker.pretagging:
         inputs.predictions[PRETAGGING_TASK] = pretag_predictions(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Container, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +84,7 @@ def read_lightly_inputs(
     *,
     check: bool = True,
     elsewhere: Container[str] = (),
+    already_read: Mapping[str, TaskPredictions] | None = None,
 ) -> LightlyInputs:
     """Read and validate `.lightly/predictions` and `.lightly/metadata` for the run's samples.
 
@@ -97,6 +98,8 @@ def read_lightly_inputs(
             (False where the files are only described, as object level's report does).
         elsewhere: Stems of input files the run does not read (`sample_files.OtherInputFiles`):
             their prediction and metadata files are neither read nor reported.
+        already_read: Tasks read earlier in the run for other samples (object level's boxes),
+            by name: their valid files are not fetched again (`read_task_predictions`).
 
     Returns:
         What was read, with the problems of skipped files.
@@ -118,7 +121,11 @@ def read_lightly_inputs(
             )
             continue
         names = set(sample_names) if names is None else names
-        inputs.predictions[task] = read_task_predictions(location, task, names, elsewhere=elsewhere)
+        earlier = (already_read or {}).get(task)
+        schema = task if earlier is None else earlier.schema
+        inputs.predictions[task] = read_task_predictions(
+            location, schema, names, elsewhere=elsewhere, already_read=earlier
+        )
     missing = sorted(task for task in used - set(available) if task != PRETAGGING_TASK)
     if missing:
         listed = ", ".join(repr(task) for task in available) or "none"

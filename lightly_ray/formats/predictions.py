@@ -11,7 +11,8 @@ videos by frame name: `clips/a-000-mp4.json` for `clips/a-000-mp4.png`). Semanti
 
 The task folder is listed once and only files whose stem belongs to a known sample are read
 (in a thread pool, as object stores answer each read slowly), so the work is linear in the
-number of files.
+number of files. A task read earlier in the run (object level's boxes) lends its valid files'
+contents to a second read for other samples (the report's), so that no file is fetched twice.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from lightly_ray.formats.jsonfile import parse_json
 from lightly_ray.formats.prediction_items import Prediction, parse_prediction_file
 from lightly_ray.formats.prediction_schema import TaskSchema, read_task_schema, task_folder
 from lightly_ray.formats.problems import FieldError, FormatProblem, summarize_problems
-from lightly_ray.formats.sample_files import index_by_stem, list_sample_files, split_known_files
+from lightly_ray.formats.sample_files import index_by_stem, list_sample_files, split_known_files, stem
 from lightly_ray.storage import Location
 
 DEFAULT_READ_THREADS = 16
@@ -110,6 +111,7 @@ def read_task_predictions(
     image_sizes: Mapping[str, tuple[int, int]] | None = None,
     threads: int = DEFAULT_READ_THREADS,
     elsewhere: Container[str] = (),
+    already_read: TaskPredictions | None = None,
 ) -> TaskPredictions:
     """Read every prediction file of one task, skipping and reporting invalid ones.
 
@@ -122,6 +124,10 @@ def read_task_predictions(
         threads: Files read concurrently.
         elsewhere: Stems of input files the run does not read (`sample_files.OtherInputFiles`):
             their prediction files are neither read nor reported.
+        already_read: This task as read earlier in the run from the same location, for other
+            samples: the files it holds as valid are taken from it instead of read again (not
+            with `image_sizes`). What is reported (files matching no sample here, invalid
+            files) is as without it.
 
     Returns:
         The task's valid predictions and the problems of the skipped files.
@@ -148,8 +154,16 @@ def read_task_predictions(
         )
         result.problems += unmatched
 
+    # Reused only where this read checks no more than the earlier one (which had no image sizes).
+    known = already_read.predictions if already_read is not None and image_sizes is None else {}
+    earlier = {stem(name): name for name in known}
+
     def load(item: tuple[str, str]) -> tuple[str, list[Prediction]] | FormatProblem:
         path, file_stem = item
+        if file_stem in earlier:  # a valid file names one sample: its stem says which
+            name = earlier[file_stem]
+            if names is None or name in names:
+                return name, known[name]
         try:
             data = parse_json(location.read_bytes(path))
             name, predictions = parse_prediction_file(data, file_stem, schema, image_sizes)

@@ -11,6 +11,8 @@ report.json's `objectLevel`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,6 +21,7 @@ from lightly_ray.config import RunConfig
 from lightly_ray.config.run_config import PRETAGGING_TASK
 from lightly_ray.datasets.datapool import DatapoolPlan, pool_members
 from lightly_ray.formats.lightly_inputs import LightlyInputs, read_lightly_inputs
+from lightly_ray.formats.predictions import TaskPredictions
 from lightly_ray.formats.pretag_predictions import pretag_predictions
 from lightly_ray.pipeline.gather import GatheredSamples
 from lightly_ray.sample_names import SampleNames
@@ -53,7 +56,11 @@ def image_pool_names(images: GatheredSamples, plan: DatapoolPlan | None) -> tupl
 
 
 def read_image_inputs(
-    location: Location, config: RunConfig, images: GatheredSamples, plan: DatapoolPlan | None
+    location: Location,
+    config: RunConfig,
+    images: GatheredSamples,
+    plan: DatapoolPlan | None,
+    already_read: Mapping[str, TaskPredictions] | None = None,
 ) -> LightlyInputs:
     """The lightly location's inputs of the samples a run without object level selects from.
 
@@ -62,6 +69,8 @@ def read_image_inputs(
         config: The run configuration.
         images: The gathered images and frames (no crops), candidates restricted to the plan.
         plan: The datapool's plan of the image dataset; None without the datapool.
+        already_read: The object-level task as read for the crops, whose files are not
+            fetched again.
 
     Returns:
         Every task's predictions and the custom metadata as `read_lightly_inputs` reads them
@@ -70,7 +79,9 @@ def read_image_inputs(
     """
     names, videos = image_pool_names(images, plan)
     elsewhere = plan.other_files() if plan is not None else ()
-    inputs = read_lightly_inputs(location, config, names, videos, check=False, elsewhere=elsewhere)
+    inputs = read_lightly_inputs(
+        location, config, names, videos, check=False, elsewhere=elsewhere, already_read=already_read
+    )
     if config.worker_config.pretagging:
         inputs.predictions[PRETAGGING_TASK] = pretag_predictions(
             names, images.names, images.detections, location

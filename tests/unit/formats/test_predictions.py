@@ -209,3 +209,29 @@ def test_many_files_are_read_quickly(vehicles: Location) -> None:
 
 def index_of(name: str) -> int:
     return int(name.rsplit("_", 1)[1][:-4])
+
+
+def test_files_read_earlier_in_the_run_are_not_fetched_again(
+    vehicles: Location, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("image_1", "image_2"):
+        write_json(vehicles, f"{TASK}/{name}.json", {"file_name": f"{name}.png", "predictions": []})
+    write_json(vehicles, f"{TASK}/a.json", {"file_name": "a.jpg", "predictions": [box(0, 0.5)]})
+    vehicles.write_bytes(f"{TASK}/image_3.json", b"{not json")
+    # Object level reads the task for the samples it cuts (a.jpg as named in its file) ...
+    earlier = read_task_predictions(vehicles, "vehicles", ["image_1.png", "image_3.png", "a.jpg"])
+    names = ["image_1.png", "image_2.png", "image_3.png", "a.png"]
+    fresh = read_task_predictions(vehicles, "vehicles", names)
+    fetched: list[str] = []
+    read_bytes = vehicles.read_bytes
+    monkeypatch.setattr(vehicles, "read_bytes", lambda path: fetched.append(path) or read_bytes(path))
+
+    # ... and the report for the pool's samples, which here name a.png, not a.jpg.
+    again = read_task_predictions(vehicles, earlier.schema, names, already_read=earlier)
+
+    assert again.predictions == fresh.predictions
+    assert again.predictions.keys() == {"image_1.png", "image_2.png"}
+    assert again.problems == fresh.problems and len(again.problems) == 2
+    assert again.n_files == fresh.n_files == 4
+    # Not image_1 (valid before); the invalid file and a.json, valid for another name, are read.
+    assert sorted(fetched) == [f"{TASK}/a.json", f"{TASK}/image_2.json", f"{TASK}/image_3.json"]
