@@ -78,20 +78,33 @@ def _place_of(parts: list[str], value: Any, assignment: str) -> list[str]:
     if places:
         written = " or ".join(f"{'.'.join([*place, *parts])}=..." for place in places)
         raise ConfigError([f"override '{assignment}': '{parts[0]}' is in several places; write {written}"])
-    for block, model in BLOCK_MODELS:
+    for block, model in BLOCK_MODELS:  # a section of that name: the path goes wrong inside it
         field = _field(model, parts[0])
         section = _section_model(field.annotation) if field is not None else None
-        if section is not None and len(parts) == 1:
-            keys = ", ".join(sorted(section.allowed_keys()))
+        if section is not None:
             raise ConfigError(
-                [f"override '{assignment}': {block}.{parts[0]} is a section: set one of its keys ({keys})"]
+                [f"override '{assignment}': {_wrong_inside(f'{block}.{parts[0]}', section, parts[1:])}"]
             )
-        if field is not None:
+    for block, model in BLOCK_MODELS:
+        if _field(model, parts[0]) is not None:
             raise ConfigError([f"override '{assignment}': {block}.{parts[0]} is a value, not a section"])
     every_key = set(BLOCKS).union(*(model.allowed_keys() for _, model in BLOCK_MODELS))
     raise ConfigError(
         [f"override '{assignment}': '{parts[0]}' is an {unknown_key_message(parts[0], sorted(every_key))}"]
     )
+
+
+def _wrong_inside(path: str, section: type[StrictModel], rest: list[str]) -> str:
+    """What is wrong with the keys `rest` below the section at `path`, which take no value."""
+    if not rest:
+        return f"{path} is a section: set one of its keys ({', '.join(sorted(section.allowed_keys()))})"
+    field = _field(section, rest[0])
+    if field is None:
+        return f"{path}.{rest[0]}: {unknown_key_message(rest[0], sorted(section.allowed_keys()))}"
+    inner = _section_model(field.annotation)
+    if inner is None:
+        return f"{path}.{rest[0]} is a value, not a section"
+    return _wrong_inside(f"{path}.{rest[0]}", inner, rest[1:])
 
 
 def _fits(model: type[StrictModel], parts: list[str], value: Any) -> bool:

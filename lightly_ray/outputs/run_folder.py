@@ -40,13 +40,15 @@ class RunFolder:
     Args:
         location: The lightly location (read-write).
         run_id: The run's id (see `new_run_id`).
+        relative: The folder's path in `location` when it is not `.lightly/runs/<run id>`
+            (a finished run's folder copied elsewhere, read by `lightly-ray inspect`).
 
     """
 
-    def __init__(self, location: Location, run_id: str) -> None:
+    def __init__(self, location: Location, run_id: str, relative: str | None = None) -> None:
         self.location = location
         self.run_id = run_id
-        self.relative = f"{RUNS_PREFIX}/{run_id}"
+        self.relative = f"{RUNS_PREFIX}/{run_id}" if relative is None else relative
 
     @property
     def url(self) -> str:

@@ -23,6 +23,7 @@ from lightly_ray.config import RunConfig, load_config, unsupported_features
 from lightly_ray.errors import ConfigError, NotYetSupportedError, UsageError
 from lightly_ray.formats.relevant_filenames import RelevantFilenames
 from lightly_ray.preflight.dataset import RunDataset, check_dataset
+from lightly_ray.preflight.hub_weights import check_hub_weights
 from lightly_ray.preflight.locations import check_locations
 from lightly_ray.preflight.references import check_config_references, read_relevant
 from lightly_ray.storage import Location
@@ -149,6 +150,8 @@ def prepare_run(
         InputFormatError: For an invalid relevant filenames file or dataset state.
         DatasetConflictError: When the dataset holds samples and the datapool is off, or the tag
             exists.
+        WeightsNotAvailableError: When pretrained weights are neither in the torch hub cache
+            nor downloadable (`hub_weights`).
 
     """
     run_config, pending = validate_config(
@@ -172,6 +175,7 @@ def prepare_run(
         input_location, lightly_location, verify=not run_config.worker_config.datasource.bypass_verify
     )
     relevant = check_references(lightly_location, run_config, config)
+    check_hub_weights(run_config)
     run_dataset = check_dataset(lightly_location, input_location, run_config, dataset, tag)
     return PreparedRun(
         config=run_config,

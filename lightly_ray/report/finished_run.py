@@ -1,17 +1,19 @@
 """A finished run, found from what a user types: a run folder's URL, or a lightly location.
 
 `lightly-ray inspect` and `lightly-ray report` accept `.../.lightly/runs/<run id>` (a folder or
-any storage URL), or the lightly location itself, which means its latest finished run.
+any storage URL), a finished run's folder copied anywhere else (it holds `_SUCCESS`), or the
+lightly location itself, which means its latest finished run.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from lightly_ray.errors import UsageError
-from lightly_ray.outputs.run_folder import RUNS_PREFIX, RunFolder, finished_run_ids
+from lightly_ray.outputs.run_folder import RUNS_PREFIX, SUCCESS_MARKER, RunFolder, finished_run_ids
 from lightly_ray.report.document import REPORT_HTML, REPORT_JSON
 from lightly_ray.storage import Location
 
@@ -73,8 +75,8 @@ def find_run(target: str, *, writable: bool = False) -> FinishedRun:
     """The finished run that `target` names.
 
     Args:
-        target: A run folder (`<lightly location>/.lightly/runs/<run id>`) or a lightly location
-            (its latest finished run).
+        target: A run folder (`<lightly location>/.lightly/runs/<run id>`, or such a folder
+            copied elsewhere) or a lightly location (its latest finished run).
         writable: Whether the run folder will be written (`lightly-ray report`).
 
     Raises:
@@ -94,17 +96,38 @@ def find_run(target: str, *, writable: bool = False) -> FinishedRun:
                 f"{target} is not a finished run (no _SUCCESS); finished runs there: "
                 + (", ".join(known[-10:]) if known else "none")
             )
+    elif Location(text, writable=False).exists(SUCCESS_MARKER):  # a run folder moved out of .lightly/runs/
+        parent, name = _parent_and_name(text)
+        location = Location(parent, writable=writable)
+        folder = RunFolder(location, name, relative=name)
     else:
+        if "://" not in text and not os.path.isdir(text):
+            raise UsageError(f"{target} does not exist: expected a run folder or a lightly location")
         location = Location(text, writable=writable)
         known = finished_run_ids(location)
         if not known:
-            raise UsageError(f"{target} holds no finished run (nothing in {RUNS_PREFIX}/ has a _SUCCESS)")
+            raise UsageError(
+                f"{target} holds no finished run: neither it nor anything in {RUNS_PREFIX}/ "
+                f"has a {SUCCESS_MARKER}"
+            )
         folder = RunFolder(location, known[-1])
     try:
         report = json.loads(location.read_bytes(f"{folder.relative}/{REPORT_JSON}"))
     except FileNotFoundError:
         raise UsageError(f"{folder.url} has no {REPORT_JSON}") from None
     return FinishedRun(folder, report)
+
+
+def _parent_and_name(text: str) -> tuple[str, str]:
+    """The folder above a run folder, and the run folder's name in it."""
+    if "://" not in text:
+        path = os.path.abspath(text)
+        return os.path.dirname(path), os.path.basename(path)
+    scheme, _, rest = text.partition("://")
+    parent, _, name = rest.rpartition("/")
+    if not parent:  # a bucket's root: nothing above it to open
+        raise UsageError(f"{text}: a run folder at a bucket's root cannot be opened; copy it into a folder")
+    return f"{scheme}://{parent}", name
 
 
 __all__ = ["FinishedRun", "find_run"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Sized
+import logging
+from collections.abc import Collection, Sequence, Sized
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,8 @@ from lightly_ray.selection.scorers import (
 )
 
 MAX_NAMED_SAMPLES = 5
+
+logger = logging.getLogger(__name__)
 
 
 def numeric_values(selection_input: Any, path: str, data: SelectionData) -> npt.NDArray[np.float64]:
@@ -120,9 +123,14 @@ def metadata_column(key: str, path: str, data: SelectionData) -> tuple[bool, npt
 
 
 def class_vectors(
-    selection_input: Any, path: str, data: SelectionData
+    selection_input: Any, path: str, data: SelectionData, wanted: Collection[str] = ()
 ) -> tuple[list[str], npt.NDArray[np.float64]]:
-    """Class names and per-candidate class vectors of a CLASS_DISTRIBUTION or categorical input."""
+    """Class names and per-candidate class vectors of a CLASS_DISTRIBUTION or categorical input.
+
+    A task's classes are its schema's categories. A metadata key's are the values the samples
+    hold, and the classes in `wanted` (BALANCE's target) that no sample holds, whose share of
+    the selection can only be 0: a warning names them, as a misspelled value looks the same.
+    """
     if isinstance(selection_input, PredictionsInput):
         task = task_predictions(selection_input.task, f"{path}.input.task", data)
         return list(task.schema.category_names), class_distribution(task, data.names)
@@ -138,7 +146,17 @@ def class_vectors(
                 "(CATEGORICAL_STRING, CATEGORICAL_INT or CATEGORICAL_BOOLEAN); use WEIGHTS or THRESHOLD"
             )
         labels = np.asarray([_class_name(value) for value in column], dtype=object)
-        class_names = sorted(set(labels.tolist()))
+        held = set(labels.tolist())
+        absent = sorted(set(wanted) - held)
+        if absent:
+            logger.warning(
+                "%s.strategy.target: no sample has %s %s, so the selection holds none; values held: %s",
+                path,
+                key,
+                " or ".join(map(repr, absent)),
+                ", ".join(sorted(held)) or "none",
+            )
+        class_names = sorted(held.union(absent))
         index = {name: i for i, name in enumerate(class_names)}
         codes = np.fromiter((index[label] for label in labels), dtype=np.int64, count=len(labels))
         vectors = np.zeros((len(labels), len(class_names)), dtype=np.float64)

@@ -129,7 +129,8 @@ def _build_strategy(
     what = _describe_input(selection_input)
     label = f"strategies[{index}]: {what}"
     if isinstance(strategy, BalanceStrategy):
-        class_names, vectors = class_vectors(selection_input, path, data)
+        wanted = (strategy.target or {}) if strategy.distribution == "TARGET" else {}
+        class_names, vectors = class_vectors(selection_input, path, data, wanted)
         require_finite(vectors, data.names, f"{path}.input", what)
         target = balance_target(strategy, class_names, vectors, f"{path}.strategy")
         return BalanceObjective(

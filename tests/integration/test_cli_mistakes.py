@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lightly_ray.preflight.hub_weights import IMAGENET_URLS, can_download
 from tests.cli_process import Finished, lightly_ray
 from tests.data.grouped_images import FAST_MODEL, group_image
 from tests.file_opens import FileOpens
@@ -282,6 +283,26 @@ def test_location_mistakes_are_answered_before_ray(small_input: Path, tmp_path: 
         _without_ray(finished)
         assert expected.format(input=input_folder, lightly=lightly) in finished.err
     assert sorted(path.name for path in small_input.iterdir()) == before, "the input must never be written"
+
+
+def test_weights_that_cannot_be_had_are_answered_before_ray(small_input: Path, tmp_path: Path) -> None:
+    if can_download(IMAGENET_URLS["resnet-18"]):
+        pytest.skip("this machine can download the weights")
+    config = tmp_path / "run.yaml"  # the default weights: imagenet
+    config.write_text(yaml.safe_dump({"selection_config": {"n_samples": 2, "strategies": [DIVERSITY]}}))
+    cache = tmp_path / "torch"
+    finished = lightly_ray(
+        "run", "--input", str(small_input), "--lightly", str(tmp_path / "lightly"), "--config", str(config),
+        env={"TORCH_HOME": str(cache)},
+    )  # fmt: skip
+    finished.assert_clean_failure(1)
+    _without_ray(finished)
+    assert (
+        "lightly_config.model.weights: the file is not in the torch hub cache "
+        f"({cache}/hub/checkpoints/resnet18-f37072fd.pth)"
+    ) in finished.err
+    assert "lightly_config.model.weights=random" in finished.err
+    assert not (tmp_path / "lightly").exists(), "nothing is written"
 
 
 def test_bypass_verify_still_names_the_location_a_write_fails_in(small_input: Path, tmp_path: Path) -> None:

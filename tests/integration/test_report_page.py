@@ -249,7 +249,7 @@ def test_report_page_renders_in_a_browser(finished_run: tuple[Any, Path], tmp_pa
         driver.quit()
 
 
-def test_inspect_and_report_commands(finished_run: tuple[Any, Path]) -> None:
+def test_inspect_and_report_commands(finished_run: tuple[Any, Path], tmp_path: Path) -> None:
     result, folder = finished_run
     lightly_folder = folder.parent.parent.parent
     inspected = lightly_ray_cli("inspect", str(folder))
@@ -274,6 +274,20 @@ def test_inspect_and_report_commands(finished_run: tuple[Any, Path]) -> None:
     assert result.run_id in missing.err, "the message lists the finished runs"
     empty = lightly_ray_cli("inspect", str(folder.parent))  # the runs folder holds no .lightly/runs/
     empty.assert_clean_failure(2)
+    nowhere = lightly_ray_cli("inspect", str(tmp_path / "nowhere"))
+    nowhere.assert_clean_failure(2)
+    assert "nowhere does not exist" in nowhere.err
+
+    # A run folder copied out of .lightly/runs/ (an archive) is still a run folder.
+    archived = tmp_path / "archive" / "last-run"
+    shutil.copytree(folder, archived)
+    (archived / "report.html").unlink()
+    copied = lightly_ray_cli("inspect", str(archived))
+    assert copied.code == 0 and f"Run {result.run_id}" in copied.out, copied.err
+    assert f"{archived}/report.html" in copied.out
+    rebuilt = lightly_ray_cli("report", str(archived))
+    assert rebuilt.out.strip() == f"wrote {archived}/report.html", rebuilt.err
+    assert _without_ids((archived / "report.html").read_text()) == _without_ids(before)
 
 
 def _without_ids(page: str) -> str:

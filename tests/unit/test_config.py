@@ -470,3 +470,15 @@ def test_sequence_length_must_divide_n_samples() -> None:
         "whole sequences are selected"
     ]
     assert load_config(raw, ("selection_config.n_samples=12",)).selection_config.n_samples == 12
+
+
+def test_override_with_a_misspelled_key_inside_a_section_names_it() -> None:
+    for override, path, close in (
+        ("model.nam=resnet-50", "lightly_config.model.nam", "name"),
+        ("collate.input_sze=32", "lightly_config.collate.input_sze", "input_size"),
+        ("pretagging.scor_threshold=0.2", "lightly_config.pretagging.scor_threshold", "score_threshold"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            load_config(selection(), [override])
+        (problem,) = caught.value.problems
+        assert f"override '{override}': {path}: unknown key; did you mean '{close}'?" in problem

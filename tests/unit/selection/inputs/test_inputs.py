@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -217,6 +218,27 @@ def test_categorical_metadata_balance() -> None:
     np.testing.assert_array_equal(description.class_vectors, [[0, 0, 1], [0, 1, 0], [0, 0, 1], [1, 0, 0]])
     np.testing.assert_array_equal(description.target, [0.4, np.nan, 0.2])
     assert night.class_names == ["false", "true"]
+
+
+def test_a_metadata_class_no_sample_holds_is_a_class_of_none_and_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cfg = config(
+        (
+            {"type": "METADATA", "key": "weather.description"},
+            {"type": "BALANCE", "target": {"sunny": 0.2, "snowy": 0.3}},
+        )
+    )
+    with caplog.at_level(logging.WARNING):
+        (description,) = build_problem(cfg, data()).objectives
+    assert isinstance(description, BalanceObjective)
+    assert description.class_names == ["cloudy", "rainy", "snowy", "sunny"]
+    np.testing.assert_array_equal(description.class_vectors[:, 2], [0, 0, 0, 0])
+    np.testing.assert_array_equal(description.target, [np.nan, np.nan, 0.3, 0.2])
+    assert (
+        "selection_config.strategies[0].strategy.target: no sample has weather.description 'snowy', "
+        "so the selection holds none; values held: cloudy, rainy, sunny"
+    ) in caplog.text
 
 
 def test_metadata_of_the_wrong_kind() -> None:

@@ -1,0 +1,104 @@
+"""Pretrained weights from the torch hub cache: found, or downloadable, before Ray starts.
+
+`lightly_config.model.weights: imagenet` (the default) and `lightly_config.pretagging.weights:
+coco` load torchvision's weight files from the torch hub cache of the driver's node, where the
+run builds the weights (`models.weights`), and download them there when the machine is online.
+On a machine that is not, the build would fail after Ray's start, tens of seconds into the
+run. This check answers first: the file is in the cache, or its server can be reached (or a
+proxy is set, which a direct connection cannot try), or the run stops with the options.
+
+The driver does not import torch, so the file names are written here; a unit test checks
+them against torchvision's weight enums. Where torch is loaded already (a notebook), its hub
+folder is asked, as `torch.hub.set_dir` may have moved it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from urllib.parse import urlsplit
+
+from lightly_ray.config import RunConfig
+from lightly_ray.config.lightly import ModelName
+from lightly_ray.errors import WeightsNotAvailableError
+
+IMAGENET_URLS: dict[ModelName, str] = {
+    "resnet-18": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
+    "resnet-34": "https://download.pytorch.org/models/resnet34-b627a593.pth",
+    "resnet-50": "https://download.pytorch.org/models/resnet50-0676ba61.pth",
+    "resnet-101": "https://download.pytorch.org/models/resnet101-63fe2227.pth",
+    "resnet-152": "https://download.pytorch.org/models/resnet152-394f9c45.pth",
+}
+COCO_URL = "https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+CONNECT_TIMEOUT_S = 3.0
+
+
+def hub_cache_path(url: str) -> str:
+    """Where torch keeps the file of `url`: `<hub dir>/checkpoints/<file name>` (as `torch.hub.get_dir`)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        folder = str(torch.hub.get_dir())
+    else:
+        home = os.getenv("TORCH_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch"))
+        folder = os.path.join(os.path.expanduser(home), "hub")
+    return os.path.join(folder, "checkpoints", os.path.basename(urlsplit(url).path))
+
+
+def can_download(url: str, timeout_s: float = CONNECT_TIMEOUT_S) -> bool:
+    """Whether `url`'s server takes a connection from here (or a proxy is set, which is assumed to)."""
+    if any(os.getenv(variable) for variable in PROXY_VARIABLES):
+        return True
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "", parts.port or 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def check_hub_weights(config: RunConfig) -> None:
+    """Stop a run whose pretrained weights are neither in the torch hub cache nor downloadable.
+
+    Only weights the run builds are checked: ImageNet weights unless `worker_config.embeddings`
+    or `worker_config.checkpoint` replaces them, COCO weights when pretagging uses them.
+
+    Raises:
+        WeightsNotAvailableError: Naming the key, the file's path and URL, and the options.
+    """
+    worker, lightly = config.worker_config, config.lightly_config
+    needed: list[tuple[str, str, str]] = []
+    if lightly.model.weights == "imagenet" and worker.embeddings is None and worker.checkpoint is None:
+        needed.append(
+            (
+                "lightly_config.model.weights",
+                IMAGENET_URLS[lightly.model.name],
+                "  - set lightly_config.model.weights=random for seeded random weights (tests, demos);\n"
+                "  - set worker_config.checkpoint to a checkpoint in the lightly location.",
+            )
+        )
+    if worker.pretagging and lightly.pretagging.weights == "coco":
+        needed.append(
+            (
+                "lightly_config.pretagging.weights",
+                COCO_URL,
+                "  - set lightly_config.pretagging.weights=random for seeded random weights (tests, demos);\n"
+                "  - set lightly_config.pretagging.weights to a checkpoint in the lightly location.",
+            )
+        )
+    missing = [(key, url, options) for key, url, options in needed if not os.path.isfile(hub_cache_path(url))]
+    if not missing or can_download(missing[0][1]):
+        return
+    host = urlsplit(missing[0][1]).hostname
+    raise WeightsNotAvailableError(
+        "\n".join(
+            f"{key}: the file is not in the torch hub cache ({hub_cache_path(url)}) and {host} "
+            f"cannot be reached from this machine to download it.\nOptions:\n"
+            f"  - put the file from {url} at that path (or set TORCH_HOME) and run again;\n{options}"
+            for key, url, options in missing
+        )
+    )
+
+
+__all__ = ["COCO_URL", "IMAGENET_URLS", "can_download", "check_hub_weights", "hub_cache_path"]
