@@ -47,7 +47,7 @@ class StrictModel(BaseModel):
         try:
             handler({key: value for key, value in data.items() if key in allowed})
         except ValidationError as error:
-            unknown += [_error_details(item) for item in error.errors(include_url=False)]
+            unknown += [error_details(item) for item in error.errors(include_url=False)]
         raise ValidationError.from_exception_data(cls.__name__, unknown)
 
     @classmethod
@@ -94,7 +94,7 @@ def closest_key(key: str, allowed: list[str]) -> str | None:
     return lowered.get(key.lower())
 
 
-def _error_details(item: ErrorDetails) -> Any:
+def error_details(item: ErrorDetails) -> Any:
     """One of pydantic's reported errors, as it is raised again (custom types rebuilt)."""
     ctx = item.get("ctx")
     if item["type"] in _known_error_types():

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from lightly_ray.config.base import StrictModel
+from lightly_ray.config.base import StrictModel, closest_key
 from lightly_ray.config.lightly import LightlyConfig
 from lightly_ray.config.overrides import BLOCKS, apply_override
 from lightly_ray.config.resources import ResourcesConfig
@@ -213,12 +213,23 @@ def format_validation_error(error: ValidationError) -> list[str]:
             message = "required key is missing"
         elif kind == "union_tag_not_found":
             message = "missing 'type'"
+        elif kind == "union_tag_invalid":
+            path, message = f"{path}.type", _unknown_type(item.get("ctx") or {})
         elif kind == "value_error":
             message = message.removeprefix("Value error, ")
         elif kind not in ("unknown_key",) and not isinstance(item.get("input"), (dict, list)):
             message = f"{message} (got {item.get('input')!r})"
         problems.append(f"{path}: {message}" if path else message)
     return problems
+
+
+def _unknown_type(ctx: Mapping[str, Any]) -> str:
+    """`type: DIVERSTY`: the closest valid type, and all of them."""
+    tag = str(ctx.get("tag", ""))
+    expected = [name.strip().strip("'") for name in str(ctx.get("expected_tags", "")).split(",")]
+    close = closest_key(tag, expected)
+    hint = f"; did you mean '{close}'?" if close else "."
+    return f"unknown type '{tag}'{hint} Allowed types here: {', '.join(expected)}"
 
 
 def config_json_schema() -> dict[str, Any]:

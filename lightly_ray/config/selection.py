@@ -6,11 +6,12 @@ The allowed pairs are checked here, at validation time, never during a run.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ModelWrapValidatorHandler, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from lightly_ray.config.base import StrictModel, closest_key
+from lightly_ray.config.base import StrictModel, closest_key, error_details
 
 # The computed Lightly metadata (`lightly.<name>` in METADATA inputs); definitions in
 # pipeline/lightly_metadata.py. Here, so that a misspelled key is refused before any work.
@@ -241,9 +242,22 @@ class SelectionConfig(StrictModel):
     )
     strategies: list[StrategyConfig] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _exactly_one_budget(self) -> SelectionConfig:
-        if (self.n_samples is None) == (self.proportion_samples is None):
-            given = "both" if self.n_samples is not None else "neither"
-            raise ValueError(f"set exactly one of 'n_samples' and 'proportion_samples' ({given} given)")
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _exactly_one_budget(cls, data: Any, handler: ModelWrapValidatorHandler[SelectionConfig]) -> Any:
+        """Report a budget given twice or not at all beside the block's other problems, not after them."""
+        if not isinstance(data, dict):
+            return handler(data)
+        given = sum(data.get(key) is not None for key in ("n_samples", "proportion_samples"))
+        if given == 1:
+            return handler(data)
+        which = "both" if given else "neither"
+        message = f"set exactly one of 'n_samples' and 'proportion_samples' ({which} given)"
+        problem = InitErrorDetails(type=PydanticCustomError("budget", message), loc=(), input=data)
+        try:
+            handler(data)
+        except ValidationError as error:
+            raise ValidationError.from_exception_data(
+                cls.__name__, [problem, *(error_details(item) for item in error.errors(include_url=False))]
+            ) from None
+        raise ValidationError.from_exception_data(cls.__name__, [problem])

@@ -258,7 +258,7 @@ def test_missing_strategy_type_and_unknown_type() -> None:
     }
     problems = problems_of(raw)
     assert any(
-        p.startswith("selection_config.strategies[0].input: ") and "'EMBEDDING'" in p for p in problems
+        p.startswith("selection_config.strategies[0].input.type: ") and "'EMBEDDING'" in p for p in problems
     )
     assert "selection_config.strategies[0].strategy: missing 'type'" in problems
 
@@ -482,3 +482,27 @@ def test_override_with_a_misspelled_key_inside_a_section_names_it() -> None:
             load_config(selection(), [override])
         (problem,) = caught.value.problems
         assert f"override '{override}': {path}: unknown key; did you mean '{close}'?" in problem
+
+
+def test_every_problem_of_a_config_at_once_with_the_closest_type() -> None:
+    raw = selection()
+    raw["selection_config"]["proportion_samples"] = 0.5  # beside n_samples
+    raw["selection_config"]["strategies"] = [
+        {"input": {"type": "EMBEDINGS"}, "strategy": {"type": "DIVERSTY"}},
+        {"input": {"type": "xyz"}, "strategy": {"type": "WEIGHTS"}},
+    ]
+    raw["worker_config"] = {"remove_exact_duplicate": True}
+    problems = problems_of(raw)
+    expected = [
+        "worker_config.remove_exact_duplicate: unknown key; did you mean 'remove_exact_duplicates'? ",
+        "selection_config: set exactly one of 'n_samples' and 'proportion_samples' (both given)",
+        "selection_config.strategies[0].input.type: unknown type 'EMBEDINGS'; did you mean 'EMBEDDINGS'? "
+        "Allowed types here: EMBEDDINGS, SCORES, PREDICTIONS, METADATA, RANDOM",
+        "selection_config.strategies[0].strategy.type: unknown type 'DIVERSTY'; did you mean 'DIVERSITY'? "
+        "Allowed types here: DIVERSITY, WEIGHTS, THRESHOLD, BALANCE, SIMILARITY, TYPICALITY",
+        "selection_config.strategies[1].input.type: unknown type 'xyz'. "
+        "Allowed types here: EMBEDDINGS, SCORES, PREDICTIONS, METADATA, RANDOM",
+    ]
+    assert len(problems) == len(expected), problems
+    for start in expected:
+        assert any(problem.startswith(start) for problem in problems), (start, problems)
