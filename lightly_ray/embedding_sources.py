@@ -29,6 +29,7 @@ from lightly_ray.pipeline.units import IndexedVideos, build_units, sample_names
 from lightly_ray.progress import logger, progress_bar
 from lightly_ray.storage import Location, relative_inside
 from lightly_ray.training.in_run import RunTraining
+from lightly_ray.video.names import frame_names
 
 MISSING_NAMES_IN_REPORT = 50
 
@@ -169,6 +170,8 @@ def embed_from_csv(
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         vectors = vectors / np.maximum(norms, 1e-12)
     gathered = GatheredSamples.of_matrix(np.asarray(matched, dtype=object), vectors)
+    if videos.indexes:  # the frames' videos: their metadata, sequences and written frames
+        gathered.frames.update(_frame_columns(matched, videos))
     listed_set = set(listed)
     without_row = sorted(name for name in listed if name not in row_of)
     not_in_input = sorted(name for name in table.filenames if name not in listed_set)
@@ -190,6 +193,28 @@ def embed_from_csv(
             len(not_in_input),
         )
     return EmbeddedSamples(gathered=gathered, source=source)
+
+
+def _frame_columns(names: list[str], videos: IndexedVideos) -> dict[str, np.ndarray]:
+    """The frame columns (`gather.FRAME_COLUMNS`) of sorted sample names, as decoding makes them."""
+    position = {name: row for row, name in enumerate(names)}
+    video = np.full(len(names), "", dtype=object)
+    index, pts = np.full(len(names), -1, dtype=np.int64), np.zeros(len(names), dtype=np.int64)
+    seconds, count = np.zeros(len(names), dtype=np.float64), np.zeros(len(names), dtype=np.int64)
+    for name, video_index in videos.indexes.items():
+        frame_seconds = video_index.seconds()
+        for frame, frame_name in enumerate(frame_names(name, video_index.frame_count)):
+            row = position.get(frame_name)
+            if row is not None:
+                video[row], index[row], count[row] = name, frame, video_index.frame_count
+                pts[row], seconds[row] = video_index.pts[frame], frame_seconds[frame]
+    return {
+        "video": video,
+        "frame_index": index,
+        "frame_pts": pts,
+        "frame_seconds": seconds,
+        "video_frames": count,
+    }
 
 
 def model_weights(config: RunConfig, lightly_location: Location, *, in_driver: bool = False) -> ModelWeights:

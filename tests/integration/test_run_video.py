@@ -185,13 +185,24 @@ def test_an_embeddings_csv_can_name_video_frames(video_input: Path, tmp_path: Pa
     names = ["still_0.png", "still_1.png", *frame_names("clips/a.mp4", CLIP_FRAMES)]
     vectors = np.random.default_rng(0).normal(size=(len(names), 4)).astype(np.float32)
     write_embeddings_csv(lightly, "embeddings.csv", names, vectors)
+    # Video-level metadata applies to the frames on this path too (they are not decoded).
+    schema = [
+        {"name": "W", "path": "weather", "defaultValue": "sunny", "valueDataType": "CATEGORICAL_STRING"}
+    ]
+    lightly.write_bytes(".lightly/metadata/schema.json", json.dumps(schema).encode())
+    video_metadata = {"file_name": "clips/a.mp4", "type": "video", "metadata": {"weather": "snowy"}}
+    lightly.write_bytes(".lightly/metadata/clips/a.json", json.dumps(video_metadata).encode())
+    balance = {
+        "input": {"type": "METADATA", "key": "weather"},
+        "strategy": {"type": "BALANCE", "target": {"snowy": 0.5, "sunny": 0.5}},
+    }
     result = lightly_ray.run(
         video_input,
         tmp_path / "lightly",
         worker_config={"embeddings": "embeddings.csv"},
         selection_config={
             "n_samples": 10,
-            "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}],
+            "strategies": [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}, balance],
         },
         lightly_config=FAST_MODEL,
         show_progress=False,
@@ -199,3 +210,9 @@ def test_an_embeddings_csv_can_name_video_frames(video_input: Path, tmp_path: Pa
     assert result.counts["nInput"] == len(names)
     assert len(result.selected) == 10
     assert any(name.startswith("clips/a-") for name in result.selected), "frames are candidates"
+    achieved = result.report["selection"]["strategies"][1]["achieved"]
+    assert achieved["snowy"] == 0.8 and achieved["sunny"] == 0.2, achieved  # both stills, 8 frames
+    # The selected frames are written as images, as in a run that decodes them.
+    frames = tmp_path / "lightly" / ".lightly" / "frames"
+    written = sorted(str(path.relative_to(frames)) for path in frames.rglob("*") if path.is_file())
+    assert written == [name for name in result.selected if name.startswith("clips/")]
