@@ -16,7 +16,7 @@ from lightly_ray.datasets.embedding_cache import CacheTarget, wait_for_cache
 from lightly_ray.datasets.rows import as_batch
 from lightly_ray.errors import StorageError, raise_if_interrupted
 from lightly_ray.formats.embeddings_csv import read_embeddings_csv
-from lightly_ray.formats.pretag_schema import BUILT_IN_WEIGHTS
+from lightly_ray.formats.pretag_schema import BUILT_IN_WEIGHTS, PRETAG_CLASSES, PRETAG_COUNT
 from lightly_ray.models.weights import DetectorWeights, ModelWeights, detector_weights, embedding_weights
 from lightly_ray.pipeline.build import build_image_pipeline, unit_samples
 from lightly_ray.pipeline.crops import CropSource
@@ -142,7 +142,31 @@ def embed_with_model(
         bar.close()
     if cache is not None:
         wait_for_cache(cache, total)
+    if detector is not None:
+        _warn_when_nothing_was_detected(config, gathered)
     return EmbeddedSamples(gathered=gathered, source=source)
+
+
+def _warn_when_nothing_was_detected(config: RunConfig, gathered: GatheredSamples) -> None:
+    """Say so when pretagging found no object at all: selection on its classes has nothing to go on."""
+    counts = gathered.detections.get(PRETAG_COUNT)
+    detected = counts[counts >= 0] if counts is not None else np.zeros(0)
+    if not len(detected) or detected.sum() > 0:
+        return
+    settings = config.lightly_config.pretagging
+    hint = (
+        ": random weights detect nothing; set lightly_config.pretagging.weights to coco or a checkpoint"
+        if settings.weights == "random"
+        else ""
+    )
+    logger.warning(
+        "pretagging found no %s scoring at least %g (lightly_config.pretagging.score_threshold) in the "
+        "%d images and frames it ran on%s",
+        ", ".join(PRETAG_CLASSES),
+        settings.score_threshold,
+        len(detected),
+        hint,
+    )
 
 
 def embed_from_csv(

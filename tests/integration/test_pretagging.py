@@ -251,6 +251,12 @@ def test_object_level_without_any_detection_says_why(tmp_path: Path) -> None:
             lightly_config={**FAST_MODEL, "pretagging": {**DETECTOR, "weights": "random"}},
             show_progress=False,
         )
+    (log,) = (lightly / ".lightly" / "runs").glob("*/log.txt")
+    assert (
+        f"pretagging found no {', '.join(PRETAG_CLASSES)} scoring at least {DETECTOR['score_threshold']:g} "
+        "(lightly_config.pretagging.score_threshold) in the 10 images and frames it ran on: random weights "
+        "detect nothing; set lightly_config.pretagging.weights to coco or a checkpoint"
+    ) in log.read_text()
 
 
 @pytest.mark.gpu
