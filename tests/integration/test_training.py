@@ -28,10 +28,13 @@ from tests.data.shape_groups import knn_accuracy, write_shape_groups
 pytestmark = [pytest.mark.usefixtures("ray_instance"), pytest.mark.slow]
 
 PER_GROUP = 256
-EPOCHS = 25
+SIZE = 24
+EPOCHS = 14
 TRAINING = {
     "model": {"name": "resnet-18", "weights": "random", "out_dim": 64, "num_ftrs": 32},
-    "collate": {"input_size": 32},
+    # Grayscale views half of the time and a low temperature teach shape over colour in 14 epochs.
+    "collate": {"input_size": SIZE, "random_gray_scale": 0.5},
+    "criterion": {"temperature": 0.2},
     "loader": {"batch_size": 64},
     "trainer": {"max_epochs": EPOCHS},
     "optimizer": {"name": "adamw", "lr": 0.001},
@@ -43,7 +46,7 @@ SELECTION = {"n_samples": 10, "strategies": [DIVERSITY]}
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
     folder = tmp_path_factory.mktemp("shapes")
-    return folder, write_shape_groups(folder, PER_GROUP)
+    return folder, write_shape_groups(folder, PER_GROUP, size=SIZE)
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +79,9 @@ def test_training_groups_the_images_by_shape_where_random_weights_see_colour(
     for label, result in (("random", untrained), ("trained", trained)):
         names, vectors = _embeddings(result)
         accuracy[label] = knn_accuracy(vectors, np.array([groups[name] for name in names]))
-    # Measured on these 512 images: random weights 0.746, trained 0.90 after 20 epochs (a seeded
-    # single-process loop: 0.94).
+    # Measured through this run on these 512 images (data seed 0): random weights 0.719, trained
+    # 0.939; with lightly_config.seed 7: 0.764 -> 0.893; on data seeds 1 and 2 (seeds 2, 3): 0.717
+    # -> 0.906 and 0.734 -> 0.896. Ten epochs gave margins of 0.105-0.143, too close to 0.10.
     assert accuracy["random"] < 0.8, accuracy
     # 0.10 is five times the chance variation of the accuracy over 512 images.
     assert accuracy["trained"] >= accuracy["random"] + 0.10, accuracy
