@@ -3,8 +3,8 @@
 A head (no CPUs: it runs the drivers and the job server) and worker nodes, each its own
 `ray start --block` process in its own session, so that a test can kill one node's raylet and
 stop everything it started by PID (never `ray stop`, which would stop every Ray on the machine).
-The tests talk to it only through subprocesses (`ray job submit`, short Python scripts): the
-test process itself already holds the session's local Ray instance.
+The tests talk to it through `ray job submit` and the head's HTTP APIs (jobs, Ray's state API),
+never `ray.init`: the test process itself already holds the session's local Ray instance.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,15 +144,41 @@ class LocalCluster:
             self._start(node.name, node.arguments)
             self.nodes[node.name].restarted = True
 
+    def state(self, resource: str, **equal: str) -> list[dict[str, Any]]:
+        """Ray's state API over HTTP (what `ray.util.state.list_*` asks), rows whose keys equal `equal`.
+
+        No Python process per question: each one that imported Ray took seconds of the two cores
+        the cluster's nodes and the job run on.
+        """
+        query = [("limit", "10000")]
+        for key, value in equal.items():
+            query += [("filter_keys", key), ("filter_predicates", "="), ("filter_values", value)]
+        url = f"{self.dashboard}/api/v0/{resource}?{urllib.parse.urlencode(query)}"
+        with urllib.request.urlopen(url, timeout=60) as answer:
+            body = json.loads(answer.read())
+        if body.get("result") is False:
+            raise RuntimeError(f"{url}: {body.get('msg')}")
+        rows: list[dict[str, Any]] = body["data"]["result"]["result"]
+        return rows
+
+    def job(self, submission_id: str) -> dict[str, Any]:
+        """The job server's record of a submitted job (status, job_id once its driver started).
+
+        Empty while the job server does not know the job yet (just submitted).
+        """
+        try:
+            with urllib.request.urlopen(f"{self.dashboard}/api/jobs/{submission_id}", timeout=30) as answer:
+                record: dict[str, Any] = json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return {}
+            raise
+        return record
+
     def alive_nodes(self) -> list[dict[str, Any]]:
         """The nodes the cluster holds alive now (node id, resources)."""
-        nodes: list[dict[str, Any]] = self.script(
-            "import json, ray\n"
-            f"ray.init(address='{self.gcs}', logging_level='ERROR', log_to_driver=False)\n"
-            "alive = [n for n in ray.nodes() if n['Alive']]\n"
-            "print(json.dumps([{'id': n['NodeID'], 'resources': n['Resources']} for n in alive]))\n"
-        )
-        return nodes
+        nodes = self.state("nodes", state="ALIVE")
+        return [{"id": node["node_id"], "resources": node["resources_total"]} for node in nodes]
 
     def wait_for_nodes(self, count: int, *, exactly: bool = False) -> list[dict[str, Any]]:
         """Wait until `count` nodes (at least, or `exactly`) are alive; returns them."""
@@ -166,45 +194,26 @@ class LocalCluster:
 
     def wait_for_job_agent(self) -> None:
         """Wait until the head's job agent takes jobs (a while after the job server answers)."""
-        self.script(
-            "import json, time\n"
-            "from ray.job_submission import JobStatus, JobSubmissionClient\n"
-            f"client = JobSubmissionClient('{self.dashboard}')\n"
-            f"deadline = time.monotonic() + {START_TIMEOUT_S}\n"
-            "while True:\n"
-            "    try:\n"
-            "        job = client.submit_job(entrypoint='true')\n"
-            "        break\n"
-            "    except RuntimeError:\n"
-            "        if time.monotonic() > deadline:\n"
-            "            raise\n"
-            "        time.sleep(1)\n"
-            "while client.get_job_status(job) not in (JobStatus.SUCCEEDED, JobStatus.FAILED):\n"
-            "    time.sleep(0.5)\n"
-            "print(json.dumps(str(client.get_job_status(job))))\n",
-            timeout_s=START_TIMEOUT_S + 60,
+        deadline = time.monotonic() + START_TIMEOUT_S
+        request = urllib.request.Request(
+            f"{self.dashboard}/api/jobs/",
+            data=json.dumps({"entrypoint": "true"}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
         )
-
-    def script(self, code: str, timeout_s: float = 120.0) -> Any:
-        """Run a Python script against the cluster; returns the JSON its last line prints."""
-        finished = subprocess.run(
-            [sys.executable, "-c", code],
-            capture_output=True,
-            text=True,
-            env=cluster_env(self.temp_dir),
-            timeout=timeout_s,
-            check=False,
-        )
-        if finished.returncode != 0:
-            raise RuntimeError(f"script failed ({finished.returncode}): {finished.stderr[-3000:]}")
-        # Ray may print a node's log line after the result (e.g. the raylet's "Job ... already
-        # started in worker pool"): the result is the last line that is JSON.
-        for line in reversed(finished.stdout.strip().splitlines()):
+        while True:
             try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                continue
-        raise RuntimeError(f"script printed no JSON: {finished.stdout[-3000:]}")
+                with urllib.request.urlopen(request, timeout=30) as answer:
+                    submission_id = json.loads(answer.read())["submission_id"]
+                break
+            except OSError:  # urllib's HTTPError (the agent is not there yet) is an OSError too
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        while self.job(submission_id).get("status") not in ("SUCCEEDED", "FAILED", "STOPPED"):
+            if time.monotonic() > deadline + 60:
+                raise RuntimeError(f"the job server's first job did not finish: {self.logs()}")
+            time.sleep(0.5)
 
     def kill_raylet(self, name: str) -> None:
         """Kill a node the hard way: SIGKILL to its raylet."""

@@ -141,20 +141,14 @@ def _result(process: subprocess.Popen[str], cluster: LocalCluster) -> dict[str, 
 
 def _placement(cluster: LocalCluster, job: str) -> dict[str, set[str]]:
     """By kind of work (decode, pretag, embed): the nodes its tasks ran on, from Ray's state API."""
-    found = cluster.script(
-        "import json\n"
-        "from ray.util.state import list_jobs, list_tasks\n"
-        f"jobs = [j for j in list_jobs(address='{cluster.dashboard}') if j.submission_id == '{job}']\n"
-        f"tasks = list_tasks(address='{cluster.dashboard}', filters=[('job_id', '=', jobs[0].job_id)], "
-        "limit=10000, raise_on_missing_output=False) if jobs and jobs[0].job_id else []\n"
-        "print(json.dumps([[t.name, t.node_id, t.state] for t in tasks]))\n"
-    )
+    job_id = cluster.job(job).get("job_id")
+    tasks = cluster.state("tasks", job_id=job_id) if job_id else []
     kinds = {"decode": "decode_units", "pretag": "PretagImages", "embed": "EmbedImages"}
     placement: dict[str, set[str]] = {kind: set() for kind in kinds}
-    for name, node, _ in found:
+    for task in tasks:
         for kind, marker in kinds.items():
-            if marker in name and node:
-                placement[kind].add(node)
+            if marker in task["name"] and task.get("node_id"):
+                placement[kind].add(task["node_id"])
     return placement
 
 
