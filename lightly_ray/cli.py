@@ -203,8 +203,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 _RUN_HELP = (
-    "a run folder (<lightly location>/.lightly/runs/<run id>, a folder or URL), "
-    "or a lightly location for its latest finished run"
+    "a run folder (<lightly location>/.lightly/runs/<run id>, a folder or URL, or such a folder "
+    "copied elsewhere), or a lightly location for its latest finished run"
 )
 
 
