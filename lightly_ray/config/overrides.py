@@ -33,7 +33,7 @@ BLOCK_MODELS: tuple[tuple[str, type[StrictModel]], ...] = (
 BLOCKS = tuple(block for block, _ in BLOCK_MODELS)
 
 
-def apply_override(raw: dict[str, Any], assignment: str) -> None:
+def apply_override(raw: dict[str, Any], assignment: str) -> tuple[int | str, ...]:
     """Apply one dotted `key=value` assignment to a raw config dict, in place.
 
     Args:
@@ -43,6 +43,9 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
             `selection_config.strategies.0.strategy.stopping_condition_minimum_distance=0.2`.
             The value is read as JSON when it parses as JSON (numbers, true, null, lists), else
             as a plain string.
+
+    Returns:
+        The full path it set, as pydantic locates errors (list indices as ints).
 
     Raises:
         ConfigError: When the assignment has no `=`, or its path leads nowhere or to several
@@ -61,6 +64,7 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
         following = parts[position + 1]
         node = _step_into(node, part, list_next=following.isdigit(), assignment=assignment)
     _assign(node, parts[-1], value, assignment)
+    return tuple(int(part) if part.isdigit() else part for part in parts)
 
 
 def _place_of(parts: list[str], value: Any, assignment: str) -> list[str]:

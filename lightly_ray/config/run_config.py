@@ -194,19 +194,48 @@ def load_config(
     for name, block in zip(BLOCKS, (worker_config, selection_config, lightly_config, resources), strict=True):
         if block is not None:
             raw[name] = copy.deepcopy(dict(block))
-    for assignment in overrides:
-        apply_override(raw, assignment)
+    problems: list[str] = []
+    overridden: dict[tuple[int | str, ...], str] = {}
+    for assignment in overrides:  # every override's problem is listed, with the file's
+        try:
+            overridden[apply_override(raw, assignment)] = assignment
+        except ConfigError as error:
+            problems += error.problems
     try:
-        return RunConfig.model_validate(raw)
+        config = RunConfig.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(format_validation_error(error), source=origin) from None
+        problems += format_validation_error(error, overridden)
+    if problems:
+        from_file = origin is not None and any(not problem.startswith("override '") for problem in problems)
+        raise ConfigError(problems, source=origin if from_file else None)
+    return config
 
 
-def format_validation_error(error: ValidationError) -> list[str]:
-    """Turn pydantic's errors into `key.path: message` lines a user can act on."""
+def format_validation_error(
+    error: ValidationError, overridden: Mapping[tuple[int | str, ...], str] | None = None
+) -> list[str]:
+    """Turn pydantic's errors into `key.path: message` lines a user can act on.
+
+    A problem on a path an override set (`overridden`: path -> assignment), below it or on a
+    block holding it starts with `override '<assignment>': `, so that it is not looked for in
+    the config file alone.
+    """
     problems = []
     for item in error.errors():
         path = _format_path(item["loc"])
+        located = tuple(
+            part
+            for part in item["loc"]
+            if isinstance(part, int) or not (part in _UNION_TAGS or part.startswith("function-"))
+        )
+        assignment = next(  # the error is at the override's path, below it or (a type) above it
+            (
+                text
+                for key, text in (overridden or {}).items()
+                if located[: len(key)] == key or (located and key[: len(located)] == located)
+            ),
+            None,
+        )
         kind = item["type"]
         message = item["msg"]
         if kind == "missing":
@@ -219,7 +248,8 @@ def format_validation_error(error: ValidationError) -> list[str]:
             message = message.removeprefix("Value error, ")
         elif kind not in ("unknown_key",) and not isinstance(item.get("input"), (dict, list)):
             message = f"{message} (got {item.get('input')!r})"
-        problems.append(f"{path}: {message}" if path else message)
+        line = f"{path}: {message}" if path else message
+        problems.append(f"override '{assignment}': {line}" if assignment is not None else line)
     return problems
 
 

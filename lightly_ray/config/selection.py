@@ -251,8 +251,8 @@ class SelectionConfig(StrictModel):
         given = sum(data.get(key) is not None for key in ("n_samples", "proportion_samples"))
         if given == 1:
             return handler(data)
-        which = "both" if given else "neither"
-        message = f"set exactly one of 'n_samples' and 'proportion_samples' ({which} given)"
+        which = "both given; to override one, set the other to null" if given else "neither given"
+        message = f"set exactly one of 'n_samples' and 'proportion_samples' ({which})"
         problem = InitErrorDetails(type=PydanticCustomError("budget", message), loc=(), input=data)
         try:
             handler(data)

@@ -148,13 +148,14 @@ def test_an_int_is_read_where_a_float_is_expected() -> None:
 
 @pytest.mark.parametrize(
     ("budget", "word"),
-    [({"n_samples": 5, "proportion_samples": 0.5}, "both"), ({}, "neither")],
+    [
+        ({"n_samples": 5, "proportion_samples": 0.5}, "both given; to override one, set the other to null"),
+        ({}, "neither given"),
+    ],
 )
 def test_exactly_one_budget(budget: dict[str, Any], word: str) -> None:
     problems = problems_of({"selection_config": {"strategies": [DIVERSITY], **budget}})
-    assert problems == [
-        f"selection_config: set exactly one of 'n_samples' and 'proportion_samples' ({word} given)"
-    ]
+    assert problems == [f"selection_config: set exactly one of 'n_samples' and 'proportion_samples' ({word})"]
 
 
 @pytest.mark.parametrize(
@@ -495,7 +496,7 @@ def test_every_problem_of_a_config_at_once_with_the_closest_type() -> None:
     problems = problems_of(raw)
     expected = [
         "worker_config.remove_exact_duplicate: unknown key; did you mean 'remove_exact_duplicates'? ",
-        "selection_config: set exactly one of 'n_samples' and 'proportion_samples' (both given)",
+        "selection_config: set exactly one of 'n_samples' and 'proportion_samples' (both given; ",
         "selection_config.strategies[0].input.type: unknown type 'EMBEDINGS'; did you mean 'EMBEDDINGS'? "
         "Allowed types here: EMBEDDINGS, SCORES, PREDICTIONS, METADATA, RANDOM",
         "selection_config.strategies[0].strategy.type: unknown type 'DIVERSTY'; did you mean 'DIVERSITY'? "
@@ -506,3 +507,32 @@ def test_every_problem_of_a_config_at_once_with_the_closest_type() -> None:
     assert len(problems) == len(expected), problems
     for start in expected:
         assert any(problem.startswith(start) for problem in problems), (start, problems)
+
+
+def test_problems_an_override_makes_name_the_override_not_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({**selection(), "lightly_config": {"loader": {"batch_size": 8}}}))
+    overrides = ["lightly_config.trainer.max_epoch=3", "collate.input_sze=32", "optimizer.name=adam"]
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, overrides)
+    assert caught.value.source is None, "every problem comes from an override"
+    assert caught.value.problems == [
+        "override 'collate.input_sze=32': lightly_config.collate.input_sze: unknown key; did you mean "
+        + caught.value.problems[0].split("did you mean ", 1)[1],
+        "override 'lightly_config.trainer.max_epoch=3': lightly_config.trainer.max_epoch: unknown key; "
+        + caught.value.problems[1].split("unknown key; ", 1)[1],
+        "override 'optimizer.name=adam': lightly_config.optimizer.name: Input should be 'sgd' or 'adamw' "
+        "(got 'adam')",
+    ]
+    assert "did you mean 'input_size'?" in caught.value.problems[0]
+    assert "did you mean 'max_epochs'?" in caught.value.problems[1]
+    # A mistake in the file beside one of an override: the file is named, each line says its own.
+    path.write_text(yaml.safe_dump({**selection(), "worker_config": {"pretaging": True}}))
+    with pytest.raises(ConfigError) as mixed:
+        load_config(path, ["optimizer.lr=-1"])
+    assert mixed.value.source == str(path)
+    first = "worker_config.pretaging: unknown key; did you mean 'pretagging'?"
+    assert mixed.value.problems[0].startswith(first)
+    assert mixed.value.problems[1] == (
+        "override 'optimizer.lr=-1': lightly_config.optimizer.lr: Input should be greater than 0 (got -1)"
+    )
