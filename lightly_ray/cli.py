@@ -287,6 +287,7 @@ def _run(args: argparse.Namespace) -> int:
         connect_timeout_s=args.connect_timeout,
         dataset=args.dataset,
         tag=args.tag,
+        weights=not args.dry_run,
     )
     if args.dry_run:
         from lightly_ray.dry_run import dry_run

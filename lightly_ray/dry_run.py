@@ -20,6 +20,7 @@ from lightly_ray.pipeline.listing import list_images
 from lightly_ray.pipeline.sizing import ClusterShape
 from lightly_ray.pipeline.stage import describe_stages
 from lightly_ray.preflight import PreparedRun
+from lightly_ray.preflight.hub_weights import hub_weights_problem
 from lightly_ray.selection.explain import describe_input
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class DryRun:
     selection: list[str] = field(default_factory=list)
     budget: str = ""
     training: str = ""
+    weights: str = ""
 
     def text(self) -> str:
         """The report a person reads."""
@@ -56,6 +58,8 @@ class DryRun:
         ]
         if self.training:
             lines.append(f"  training before embed: {self.training}")
+        if self.weights:
+            lines.append(f"  a run here would stop: {self.weights}")
         return "\n".join(lines)
 
     def document(self) -> dict[str, Any]:
@@ -72,6 +76,7 @@ class DryRun:
             "budget": self.budget,
             "strategies": self.selection,
             "training": self.training or None,
+            "weightsProblem": self.weights or None,
         }
 
 
@@ -98,6 +103,7 @@ def dry_run(prepared: PreparedRun) -> DryRun:
         selection=[f"{entry.strategy.type} on {describe_input(entry)}" for entry in selection.strategies],
         budget=budget,
         training=_training(prepared, nodes),
+        weights=hub_weights_problem(prepared.config) or "",
     )
 
 

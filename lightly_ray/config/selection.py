@@ -248,8 +248,10 @@ class SelectionConfig(StrictModel):
         """Report a budget given twice or not at all beside the block's other problems, not after them."""
         if not isinstance(data, dict):
             return handler(data)
-        given = sum(data.get(key) is not None for key in ("n_samples", "proportion_samples"))
-        if given == 1:
+        budget = ["n_samples", "proportion_samples"]
+        given = sum(data.get(key) is not None for key in budget)
+        misspelled = any(key not in budget and closest_key(str(key), budget) for key in data)
+        if given == 1 or (given == 0 and misspelled):  # a misspelled budget is named as such
             return handler(data)
         which = "both given; to override one, set the other to null" if given else "neither given"
         message = f"set exactly one of 'n_samples' and 'proportion_samples' ({which})"

@@ -133,10 +133,12 @@ def prepare_run(
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
     dataset: str | None = None,
     tag: str | None = None,
+    weights: bool = True,
 ) -> PreparedRun:
     """Check a run before any work: configuration, cluster address, locations, lightly inputs.
 
-    Arguments are those of `lightly_ray.run`.
+    Arguments are those of `lightly_ray.run`; `weights=False` leaves out the check that the
+    pretrained weights can be had (a dry run reports it instead of stopping).
 
     Returns:
         The checked run.
@@ -175,8 +177,9 @@ def prepare_run(
         input_location, lightly_location, verify=not run_config.worker_config.datasource.bypass_verify
     )
     relevant = check_references(lightly_location, run_config, config)
-    check_hub_weights(run_config)
     run_dataset = check_dataset(lightly_location, input_location, run_config, dataset, tag)
+    if weights:
+        check_hub_weights(run_config)
     return PreparedRun(
         config=run_config,
         input_location=input_location,

@@ -58,14 +58,15 @@ def can_download(url: str, timeout_s: float = CONNECT_TIMEOUT_S) -> bool:
         return False
 
 
-def check_hub_weights(config: RunConfig) -> None:
-    """Stop a run whose pretrained weights are neither in the torch hub cache nor downloadable.
+def hub_weights_problem(config: RunConfig) -> str | None:
+    """Why the run's pretrained weights can be neither found in the torch hub cache nor downloaded.
 
     Only weights the run builds are checked: ImageNet weights unless `worker_config.embeddings`
     or `worker_config.checkpoint` replaces them, COCO weights when pretagging uses them.
 
-    Raises:
-        WeightsNotAvailableError: Naming the key, the file's path and URL, and the options.
+    Returns:
+        The message, naming the key, the file's path and URL, and the options; None when the
+        weights are there or can be downloaded.
     """
     worker, lightly = config.worker_config, config.lightly_config
     needed: list[tuple[str, str, str]] = []
@@ -89,16 +90,32 @@ def check_hub_weights(config: RunConfig) -> None:
         )
     missing = [(key, url, options) for key, url, options in needed if not os.path.isfile(hub_cache_path(url))]
     if not missing or can_download(missing[0][1]):
-        return
+        return None
     host = urlsplit(missing[0][1]).hostname
-    raise WeightsNotAvailableError(
-        "\n".join(
-            f"{key}: the file is not in the torch hub cache ({hub_cache_path(url)}) and {host} "
-            f"cannot be reached from this machine to download it.\nOptions:\n"
-            f"  - put the file from {url} at that path (or set TORCH_HOME) and run again;\n{options}"
-            for key, url, options in missing
-        )
+    return "\n".join(
+        f"{key}: the file is not in the torch hub cache ({hub_cache_path(url)}) and {host} "
+        f"cannot be reached from this machine to download it.\nOptions:\n"
+        f"  - put the file from {url} at that path (or set TORCH_HOME) and run again;\n{options}"
+        for key, url, options in missing
     )
 
 
-__all__ = ["COCO_URL", "IMAGENET_URLS", "can_download", "check_hub_weights", "hub_cache_path"]
+def check_hub_weights(config: RunConfig) -> None:
+    """Stop a run whose pretrained weights are neither in the torch hub cache nor downloadable.
+
+    Raises:
+        WeightsNotAvailableError: With `hub_weights_problem`'s message.
+    """
+    problem = hub_weights_problem(config)
+    if problem is not None:
+        raise WeightsNotAvailableError(problem)
+
+
+__all__ = [
+    "COCO_URL",
+    "IMAGENET_URLS",
+    "can_download",
+    "check_hub_weights",
+    "hub_cache_path",
+    "hub_weights_problem",
+]

@@ -303,6 +303,13 @@ def test_weights_that_cannot_be_had_are_answered_before_ray(small_input: Path, t
     ) in finished.err
     assert "lightly_config.model.weights=random" in finished.err
     assert not (tmp_path / "lightly").exists(), "nothing is written"
+    # A dry run shows its plan and says that a run here would stop.
+    planned = lightly_ray(
+        "run", "--input", str(small_input), "--lightly", str(tmp_path / "lightly"), "--config", str(config),
+        "--dry-run", env={"TORCH_HOME": str(cache)},
+    )  # fmt: skip
+    assert planned.code == 0, planned.err
+    assert "a run here would stop: lightly_config.model.weights: the file is not in" in planned.out
 
 
 def test_bypass_verify_still_names_the_location_a_write_fails_in(small_input: Path, tmp_path: Path) -> None:

@@ -34,7 +34,13 @@ def lightly(tmp_path: Path) -> Path:
 
 def _config(tmp_path: Path, **worker: Any) -> Path:
     path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump({"worker_config": worker, "selection_config": SELECTION}))
+    # Random weights: a run checks that ImageNet weights can be had before any work.
+    raw = {
+        "worker_config": worker,
+        "selection_config": SELECTION,
+        "lightly_config": {"model": {"weights": "random"}},
+    }
+    path.write_text(yaml.safe_dump(raw))
     return path
 
 
