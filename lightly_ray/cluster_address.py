@@ -41,6 +41,7 @@ class ClusterAddress:
         kind: "auto" or "gcs" (HOST:PORT).
         host: The host, for "gcs".
         port: The port, for "gcs".
+        source: Where it came from ("--address", "RAY_ADDRESS"), for messages.
 
     """
 
@@ -48,6 +49,7 @@ class ClusterAddress:
     kind: Literal["auto", "gcs"]
     host: str = ""
     port: int = 0
+    source: str = "--address"
 
 
 def parse_cluster_address(text: str, source: str = "--address") -> ClusterAddress:
@@ -66,7 +68,7 @@ def parse_cluster_address(text: str, source: str = "--address") -> ClusterAddres
     """
     value = text.strip()
     if value == "auto":
-        return ClusterAddress(text=value, kind="auto")
+        return ClusterAddress(text=value, kind="auto", source=source)
     if value.startswith("ray://"):
         raise UsageError(f"{source} '{text}': {RAY_CLIENT_INSTEAD}")
     match = _HOST_PORT.match(value)
@@ -75,10 +77,11 @@ def parse_cluster_address(text: str, source: str = "--address") -> ClusterAddres
         if value.startswith(("http://", "https://")):
             hint = (
                 " (an http:// address is the dashboard's, which `ray job submit` uses; a driver joins "
-                "the cluster at the GCS port or through ray://)"
+                "the cluster at its GCS port)"
             )
         raise UsageError(f"{source} '{text}' is not a Ray cluster address{hint}; use {ACCEPTED_FORMS}")
-    return ClusterAddress(text=value, kind="gcs", host=match["host"].strip("[]"), port=int(match["port"]))
+    host = match["host"].strip("[]")
+    return ClusterAddress(text=value, kind="gcs", host=host, port=int(match["port"]), source=source)
 
 
 def check_reachable(address: ClusterAddress, timeout_s: float) -> None:
@@ -99,8 +102,9 @@ def check_reachable(address: ClusterAddress, timeout_s: float) -> None:
             pass
     except OSError as error:
         reason = error.strerror or str(error) or type(error).__name__
+        leave = "unset RAY_ADDRESS" if address.source == "RAY_ADDRESS" else f"leave {address.source} out"
         raise ClusterError(
-            f"no Ray cluster (GCS) answers at {address.text}: {reason}. Check the address and that the "
-            "cluster is running (`ray status` on its head node), or leave --address out to start a local "
-            "Ray instance"
+            f"no Ray cluster (GCS) answers at {address.text} ({address.source}): {reason}. Check the "
+            "address and that the cluster is running (`ray status` on its head node), or "
+            f"{leave} to start a local Ray instance"
         ) from None

@@ -230,8 +230,12 @@ def _file_problems(location: Location, value: str, key: str) -> list[str]:
         relative = relative_inside(value, location, key)
         if location.exists(relative):
             return []
+        # A folder (a run folder for its checkpoint): say so, with a file it holds.
+        inside = next(iter(location.list_files(relative.rstrip("/"), include_hidden=True)), None)
     except StorageError as error:
         return [str(error)]
+    if inside is not None:
+        return [f"{key}: '{relative}' is a folder in the lightly location; name a file, e.g. '{inside.path}'"]
     return [f"{key}: '{relative}' does not exist in the lightly location '{location.url}'"]
 
 

@@ -173,11 +173,12 @@ def test_lightly_location_references_are_checked_before_ray(small_input: Path, t
         },
     ]
     config = _config(tmp_path, strategies, n_samples=2)
-    finished = _run(small_input, lightly, config, "worker_config.embeddings=missing.csv")
+    folder = "worker_config.relevant_filenames_file=.lightly/predictions"  # a folder, not a file
+    finished = _run(small_input, lightly, config, "worker_config.embeddings=missing.csv", folder)
     finished.assert_clean_failure(2)
     _without_ray(finished)
     expected = [
-        "6 configuration problems",
+        "7 configuration problems",
         "selection_config.strategies[1].input.task: task 'wether' is not listed in "
         ".lightly/predictions/tasks.json; did you mean 'weather'? (listed: weather)",
         "selection_config.strategies[2].input.score: unknown score 'uncertainty_entropi' of task 'weather' "
@@ -188,12 +189,14 @@ def test_lightly_location_references_are_checked_before_ray(small_input: Path, t
         "selection_config.strategies[5].strategy.target: unknown class 'snow' of task 'weather' "
         "(classification); available: sun, rain",
         "worker_config.embeddings: 'missing.csv' does not exist in the lightly location",
+        "worker_config.relevant_filenames_file: '.lightly/predictions' is a folder in the lightly location; "
+        "name a file, e.g. '.lightly/predictions/",
     ]
     for line in expected:
         assert line in finished.err
     assert not (lightly / ".lightly" / "runs").exists()
     validated = lightly_ray(
-        "validate", str(config), "--lightly", str(lightly), "worker_config.embeddings=missing.csv"
+        "validate", str(config), "--lightly", str(lightly), "worker_config.embeddings=missing.csv", folder
     )
     validated.assert_clean_failure(2)
     assert all(line in validated.err for line in expected)
@@ -379,7 +382,16 @@ def test_nothing_listening_at_the_address_is_reported_at_once(small_input: Path,
     finished = _run(small_input, tmp_path / "lightly", _config(tmp_path, [DIVERSITY]), "--address", address)
     finished.assert_clean_failure(1)
     _without_ray(finished)
-    assert f"answers at {address}: Connection refused" in finished.err
+    assert f"answers at {address} (--address): Connection refused" in finished.err
+    assert "or leave --address out to start a local Ray instance" in finished.err
+    config = _config(tmp_path, [DIVERSITY])
+    from_environment = lightly_ray(
+        "run", "--input", str(small_input), "--lightly", str(tmp_path / "l"), "--config", str(config),
+        env={"RAY_ADDRESS": address},
+    )  # fmt: skip
+    from_environment.assert_clean_failure(1)
+    assert f"answers at {address} (RAY_ADDRESS): Connection refused" in from_environment.err
+    assert "or unset RAY_ADDRESS to start a local Ray instance" in from_environment.err
 
 
 @pytest.fixture
