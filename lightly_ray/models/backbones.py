@@ -171,7 +171,15 @@ def _load_checkpoint_into(network: EmbeddingModel, checkpoint: dict[str, torch.T
         if key in expected and value.shape != expected[key].shape
     ]
     if mismatched:
+        projection = checkpoint.get("projection.weight")
+        hint = (
+            f". Its projection gives {projection.shape[0]}-d embeddings: set lightly_config.model.out_dim "
+            f"to {projection.shape[0]}"
+            if projection is not None and projection.shape != expected["projection.weight"].shape
+            else ""
+        )
+        shapes = "; ".join(mismatched[:5])
         raise WeightsNotAvailableError(
-            "checkpoint does not fit lightly_config.model: wrong shapes for " + "; ".join(mismatched[:5])
+            f"checkpoint does not fit lightly_config.model: wrong shapes for {shapes}{hint}"
         )
     network.load_state_dict(checkpoint, strict=False)

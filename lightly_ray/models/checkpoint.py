@@ -41,7 +41,8 @@ def read_checkpoint(data: bytes, model: ModelConfig, source: str) -> dict[str, t
         loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - torch raises many kinds for a bad file
         raise WeightsNotAvailableError(
-            f"checkpoint {source} cannot be read as a torch checkpoint: {error}"
+            f"checkpoint {source} cannot be read as a torch checkpoint ({type(error).__name__}: {error}); "
+            "a checkpoint is a file torch.save wrote, such as a training run's checkpoint.ckpt"
         ) from None
     state = _unwrap(loaded, source)
     expected = set(EmbeddingModel(model.name, model.out_dim).state_dict())

@@ -100,8 +100,13 @@ def test_checkpoint_round_trip_and_torchvision_layout() -> None:
 
 
 def test_bad_checkpoints_are_clear_errors() -> None:
-    with pytest.raises(WeightsNotAvailableError, match="cannot be read"):
+    with pytest.raises(WeightsNotAvailableError, match=r"cannot be read as a torch checkpoint \(\w+Error: "):
         read_checkpoint(b"not a checkpoint", RANDOM, "'bad.pt'")
+    wider = ModelConfig(name="resnet-18", weights="random", out_dim=32)
+    tensors = read_checkpoint(save_checkpoint(EmbeddingModel("resnet-18", 16)), wider, "x")
+    out_dim = r"16-d embeddings: set lightly_config\.model\.out_dim to 16"
+    with pytest.raises(WeightsNotAvailableError, match=out_dim):
+        backbones.build_state(wider, 0, tensors)
     network = EmbeddingModel("resnet-18", 16)
     with pytest.raises(WeightsNotAvailableError, match="resnet-50 backbone"):
         read_checkpoint(save_checkpoint(network), ModelConfig(name="resnet-50", weights="random"), "x")
