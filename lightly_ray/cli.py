@@ -140,7 +140,9 @@ def _parser() -> argparse.ArgumentParser:
         help="check a config file without running",
         description="Check a config (and, with --lightly, what it names there) without running.",
     )
-    validate.add_argument("config", help="YAML or JSON config file")
+    # Optional to argparse, required below: argparse's own message would call the overrides
+    # required too ("the following arguments are required: config, key.path=value").
+    validate.add_argument("config", nargs="?", help="YAML or JSON config file")
     validate.add_argument(
         "--lightly",
         metavar="URL",
@@ -308,6 +310,8 @@ def _validate(args: argparse.Namespace) -> int:
     from lightly_ray.preflight import validate_config
     from lightly_ray.storage import Location
 
+    if args.config is None:
+        raise UsageError("validate needs a config file: lightly-ray validate CONFIG [key.path=value ...]")
     lightly = Location(args.lightly, writable=False) if args.lightly else None
     _, pending = validate_config(args.config, args.overrides, lightly=lightly)
     checked = f" (and what it names in {lightly.url})" if lightly is not None else ""

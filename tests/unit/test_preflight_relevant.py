@@ -150,3 +150,11 @@ def test_validate_without_lightly_reads_no_relevant_file(
     config = _config(tmp_path, relevant_filenames_file="anywhere.txt")
     assert main(["validate", str(config)]) == 0
     assert f"{config}: valid" in capsys.readouterr().out
+
+
+def test_validate_without_a_config_says_what_it_needs(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["validate"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "validate needs a config file: lightly-ray validate CONFIG [key.path=value ...]" in captured.err
+    assert "key.path=value" not in captured.err.split("CONFIG")[0], "the overrides are not called required"
