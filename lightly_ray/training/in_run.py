@@ -160,7 +160,14 @@ class RunTraining:
         Raises:
             ConfigError: On a cluster of several nodes without `resources.training.storage_path`.
         """
-        if not config.worker_config.enable_training or config.lightly_config.trainer.max_epochs == 0:
+        if not config.worker_config.enable_training:
+            return None
+        if config.lightly_config.trainer.max_epochs == 0:
+            logger.warning(
+                "worker_config.enable_training with lightly_config.trainer.max_epochs 0: nothing is "
+                "trained and no checkpoint is written; the model embeds with its %s",
+                config.worker_config.checkpoint or f"{config.lightly_config.model.weights} weights",
+            )
             return None
         check_training_storage(config, alive_nodes())
         return cls(config, training_key(config, input_url, listing))

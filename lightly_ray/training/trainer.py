@@ -191,6 +191,16 @@ def train_embedding_model(
         # One worker reads the rows as they are: no split, so no coordinator actor between them.
         dataset_config=DataConfig(datasets_to_split="all" if shape.workers > 1 else []),
     )
+    per_worker = rows // shape.workers
+    if lightly.loader.batch_size > per_worker:
+        logger.warning(
+            "lightly_config.loader.batch_size %d is more than the %d images each of the %d training "
+            "workers has: it trains on batches of %d",
+            lightly.loader.batch_size,
+            per_worker,
+            shape.workers,
+            max(1, per_worker),
+        )
     logger.info(
         "training %s for %d epoch%s on %d images: %s",
         lightly.model.name,
@@ -285,6 +295,14 @@ def _complete(records: list[dict[str, Any]], last: dict[str, Any]) -> list[dict[
     by_epoch = {int(record["epoch"]): record for record in records}
     losses = list(last.get("losses", []))
     count = max([*by_epoch, len(losses)], default=0)
+    earlier = [epoch for epoch in range(1, count + 1) if epoch not in by_epoch]
+    if earlier:
+        logger.info(
+            "training resumed from a checkpoint: epochs %d-%d ran in an earlier attempt (only their "
+            "loss is known: report.json gives no images or seconds for them)",
+            earlier[0],
+            earlier[-1],
+        )
     return [
         by_epoch.get(epoch, {"epoch": epoch, "loss": losses[epoch - 1] if epoch <= len(losses) else None})
         for epoch in range(1, count + 1)

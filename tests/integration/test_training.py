@@ -184,6 +184,7 @@ def test_a_run_killed_while_training_resumes_from_the_last_epoch_when_run_again(
     assert restored == list(range(1, len(restored) + 1)) and restored, "the rerun resumes"
     log = (Path(rerun.run_folder) / "log.txt").read_text()
     assert "training epoch 1/4" not in log and "training epoch 4/4: loss" in log
+    assert f"training resumed from a checkpoint: epochs 1-{restored[-1]} ran in an earlier attempt" in log
 
 
 def test_training_on_the_object_crops_of_a_task(tmp_path: Path) -> None:
@@ -198,11 +199,14 @@ def test_training_on_the_object_crops_of_a_task(tmp_path: Path) -> None:
             "training": {"task_name": TASK},
             "object_level": {"task_name": TASK},
         },
-        lightly_config={**SMALL, "trainer": {"max_epochs": 2}, "loader": {"batch_size": 4}},
+        # Batches larger than the 12 crops: one batch of all of them, and a warning that says so.
+        lightly_config={**SMALL, "trainer": {"max_epochs": 2}, "loader": {"batch_size": 16}},
         selection_config={"n_samples": 3, "strategies": [DIVERSITY]},
         show_progress=False,
     )
     assert [epoch["images"] for epoch in result.report["training"]["epochs"]] == [12, 12]
+    log = (Path(result.run_folder) / "log.txt").read_text()
+    assert "lightly_config.loader.batch_size 16 is more than the 12 images each of the 1 training" in log
     assert len(result.selected) >= 1
 
 
