@@ -48,8 +48,8 @@ class DryRun:
         other = describe_counts(Counter(self.other_files)) if self.other_files else "none"
         lines = [
             "dry run: nothing is decoded, embedded or written",
-            f"  input:      {self.input_url}: {self.images} images, {self.videos} videos "
-            "(their frames are counted when a run indexes them)",
+            f"  input:      {self.input_url}: {self.images} images, {self.videos} videos"
+            + (" (their frames are counted when a run indexes them)" if self.videos else ""),
             f"  not read:   {other}",
             f"  lightly:    {self.lightly_url}",
             f"  selection:  {self.budget}; " + "; ".join(self.selection),
