@@ -26,12 +26,21 @@ from lightly_ray.datasets.current_rows import file_keys, files_by_run, last_proc
 from lightly_ray.datasets.embedding_cache import resume_from_cache
 from lightly_ray.datasets.rows import embedding_matrix
 from lightly_ray.datasets.store import Dataset, DatasetState, RunRecord
-from lightly_ray.formats.sample_files import OtherInputFiles
+from lightly_ray.formats.sample_files import (
+    CORRUPT,
+    DUPLICATE,
+    UNCHANGED_DATAPOOL,
+    OtherInputFiles,
+    UnreadInputs,
+)
 from lightly_ray.pipeline.gather import METADATA_COLUMNS, GatheredSamples
+from lightly_ray.pipeline.input_kinds import VIDEO_EXTENSIONS
 from lightly_ray.pipeline.matrix_file import MatrixFile
 from lightly_ray.pipeline.spilled_columns import ScratchFolder
 from lightly_ray.sample_names import SampleNames
 from lightly_ray.selection.data import ColumnsAtRows, SampleVideos, values_at_rows
+
+_VIDEO_RE = "|".join(extension[1:] for extension in VIDEO_EXTENSIONS)
 
 # Rows of the gathered matrix copied to the pool's file at a time.
 POOL_PART_ROWS = 1 << 16
@@ -66,9 +75,27 @@ class DatapoolPlan:
     reembed: list[str] = field(default_factory=list)
     unread: pa.Array | pa.ChunkedArray | None = None
 
-    def other_files(self) -> Container[str]:
-        """The stems of the per-sample files of `unread` (for `read_lightly_inputs`)."""
-        return OtherInputFiles(self.unread) if self.unread is not None else ()
+    def other_files(self, gathered: GatheredSamples | None = None) -> UnreadInputs:
+        """The input files the run lists but does not select from, by reason (`read_lightly_inputs`).
+
+        Their prediction and metadata files are neither read nor reported as problems, only
+        counted: `unread` as `unchangedDatapool`, and with `gathered` its corrupt files (and the
+        videos of `to_process` that gave no frame) and exact duplicates.
+        """
+        groups: list[tuple[str, Container[str]]] = []
+        if self.unread is not None:
+            groups.append((UNCHANGED_DATAPOOL, OtherInputFiles(self.unread)))
+        if gathered is None:
+            return UnreadInputs(groups)
+        names = gathered.names.arrow
+        groups.append((CORRUPT, OtherInputFiles(pc.filter(names, pa.array(gathered.corrupt, pa.bool_())))))
+        groups.append((DUPLICATE, OtherInputFiles(pc.filter(names, pa.array(gathered.duplicate_of != "")))))
+        if "video" in gathered.frames:  # a video that gave no frame could not be opened
+            listed = self.to_process.column("name")
+            videos = pc.filter(listed, pc.match_substring_regex(listed, f"(?i)\\.({_VIDEO_RE})$"))
+            opened = pa.array(np.unique(gathered.frames["video"]), pa.string())
+            groups.append((CORRUPT, OtherInputFiles(pc.filter(videos, pc.invert(pc.is_in(videos, opened))))))
+        return UnreadInputs(groups)
 
     def resume(self, cached: pa.Table | None, dataset_name: str) -> None:
         """Take the cached rows of whole unchanged files instead of processing them (in place).
@@ -161,7 +188,7 @@ def plan_datapool(
     # Without process_all, the others are neither read nor candidates (their .lightly/ files too).
     unread = None if process_all else pc.filter(listing.column("name"), pc.invert(processed))
     logger.info(
-        "datapool '%s': %d samples from %d run%s are preselected; %d of %d listed files are new%s",
+        "datapool '%s' holds %d samples from %d run%s; %d of %d listed files are new%s",
         dataset.name,
         state.sample_count,
         len(state.runs),

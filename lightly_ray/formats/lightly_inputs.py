@@ -1,7 +1,10 @@
 """Everything a run reads beside the data: predictions and metadata, validated, with a report.
 
 Partly invalid files are skipped and listed in the run's report; a task the configuration uses
-must exist and have at least one valid file, otherwise the run fails before selection.
+must exist and have at least one valid file, otherwise the run fails before selection. Files of
+input files the run does not select from (corrupt, duplicates, unchanged in a datapool rerun,
+left out by the relevant filenames file) are neither read nor problems: the report counts them
+by reason (`filesNotRead`), so that every file is counted once as valid, skipped or not read.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from lightly_ray.formats.metadata import MetadataColumns, read_metadata
 from lightly_ray.formats.prediction_schema import read_task_names
 from lightly_ray.formats.predictions import TaskPredictions, read_task_predictions, require_predictions
 from lightly_ray.formats.problems import FormatProblem
-from lightly_ray.storage import Location
+from lightly_ray.formats.relevant_filenames import RelevantFilenames, read_relevant_filenames
+from lightly_ray.formats.sample_files import UnreadInputs
+from lightly_ray.storage import Location, relative_inside
 
 PROBLEMS_IN_REPORT = 100
 
@@ -54,6 +59,7 @@ class LightlyInputs:
                 "categories": list(result.schema.category_names),
                 "files": result.n_files,
                 "validFiles": result.n_valid_files,
+                "filesNotRead": dict(sorted(result.not_read.items())),
                 "samplesWithPredictions": len(result.predictions),
                 **_problems_block(result.problems),
             }
@@ -63,7 +69,10 @@ class LightlyInputs:
         if self.metadata is not None and self.metadata.fields:
             block["metadata"] = {
                 "fields": [metadata_field.path for metadata_field in self.metadata.fields],
+                "files": self.metadata.n_files,
                 "filesRead": self.metadata.n_files_read,
+                "filesSkipped": self.metadata.n_files_skipped,
+                "filesNotRead": dict(sorted(self.metadata.not_read.items())),
                 **_problems_block(self.metadata.problems),
             }
         return block
@@ -96,8 +105,11 @@ def read_lightly_inputs(
             video's), else None; None when no sample is a frame.
         check: Whether a task the configuration uses must be listed and have a valid file
             (False where the files are only described, as object level's report does).
-        elsewhere: Stems of input files the run does not read (`sample_files.OtherInputFiles`):
-            their prediction and metadata files are neither read nor reported.
+        elsewhere: Stems of input files the run does not select from (`DatapoolPlan.other_files`,
+            an `UnreadInputs` that names why): their prediction and metadata files are neither
+            read nor reported, only counted by reason. Files of input files the relevant
+            filenames file leaves out are counted so too (the file is read from the config
+            when such a file is met).
         already_read: Tasks read earlier in the run for other samples (object level's boxes),
             by name: their valid files are not fetched again (`read_task_predictions`).
 
@@ -110,6 +122,7 @@ def read_lightly_inputs(
             used task has no valid prediction file.
     """
     inputs = LightlyInputs()
+    unread = UnreadInputs.of(elsewhere).with_relevant(lambda: _relevant_filenames(location, config))
     names: set[str] | None = None  # made for the first task read (a set of 10M names is 500 MB)
     available = read_task_names(location)
     used = tasks_used_by(config) if check else set()
@@ -124,7 +137,7 @@ def read_lightly_inputs(
         earlier = (already_read or {}).get(task)
         schema = task if earlier is None else earlier.schema
         inputs.predictions[task] = read_task_predictions(
-            location, schema, names, elsewhere=elsewhere, already_read=earlier
+            location, schema, names, elsewhere=unread, already_read=earlier
         )
     missing = sorted(task for task in used - set(available) if task != PRETAGGING_TASK)
     if missing:
@@ -138,16 +151,24 @@ def read_lightly_inputs(
         require_predictions(inputs.predictions[task])
     names = None  # the set of every name goes before the metadata is read
     if _ascending(sample_names):  # the pool's names are sorted: read as they are, not copied
-        inputs.metadata = read_metadata(location, sample_names, video_names, elsewhere=elsewhere)
+        inputs.metadata = read_metadata(location, sample_names, video_names, elsewhere=unread)
         return inputs
     order = sorted(range(len(sample_names)), key=lambda row: sample_names[row])
     inputs.metadata = read_metadata(
         location,
         [sample_names[row] for row in order],
         None if video_names is None else [video_names[row] for row in order],
-        elsewhere=elsewhere,
+        elsewhere=unread,
     )
     return inputs
+
+
+def _relevant_filenames(location: Location, config: RunConfig) -> RelevantFilenames | None:
+    """The relevant filenames file the run was listed with (`preflight.references.read_relevant`)."""
+    configured = config.worker_config.relevant_filenames_file
+    key = "worker_config.relevant_filenames_file"
+    path = relative_inside(configured, location, key) if configured is not None else None
+    return read_relevant_filenames(location, path)
 
 
 def _ascending(names: Sequence[str]) -> bool:

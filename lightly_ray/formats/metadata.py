@@ -12,7 +12,10 @@ each schema field's value is found by following its dotted path into `metadata`.
 - Video frames (`clips/a-000-mp4.png` of `clips/a.mp4`) inherit the metadata of their video's
   file (`clips/a.json`, type `video`), key by key; a frame's own file (`clips/a-000-mp4.json`,
   type `frame`) overrides it.
-- Files that belong to no sample and no video of the run are reported and not read.
+- Files that belong to no input file are reported and not read. Files of input files the run
+  does not select from (corrupt, duplicates, unchanged in a datapool rerun, left out by
+  relevant filenames: `sample_files.UnreadInputs`) are not read and not reported, only counted
+  by reason: `n_files == n_files_read + n_files_skipped + sum(not_read.values())`.
 - Keys of `metadata` that the schema does not name are ignored.
 """
 
@@ -54,7 +57,11 @@ class MetadataColumns:
         columns: By schema path: float64 arrays for numeric fields, object arrays (int, str or
             bool items) for categorical fields.
         problems: Skipped files and values of the wrong type.
+        n_files: Per-sample and per-video files found in the metadata folder.
         n_files_read: Per-sample and per-video files read without a file-level problem.
+        n_files_skipped: Files skipped for a file-level problem (one problem each).
+        not_read: Files of input files the run does not select from, by reason
+            (`sample_files.UnreadInputs`): neither read nor problems.
 
     """
 
@@ -62,7 +69,10 @@ class MetadataColumns:
     sample_names: Sequence[str]
     columns: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
     problems: list[FormatProblem] = field(default_factory=list)
+    n_files: int = 0
     n_files_read: int = 0
+    n_files_skipped: int = 0
+    not_read: dict[str, int] = field(default_factory=dict)
 
 
 def read_metadata(
@@ -83,8 +93,9 @@ def read_metadata(
             else None. None when every sample is an image.
         schema: The schema, when already read; else `.lightly/metadata/schema.json` is read.
         threads: Files read concurrently.
-        elsewhere: Stems of input files the run does not read (`sample_files.OtherInputFiles`):
-            their metadata files are neither read nor reported.
+        elsewhere: Stems of input files the run does not select from (an
+            `sample_files.UnreadInputs` names why): their metadata files are neither read nor
+            reported, only counted in `not_read`.
 
     Returns:
         The columns; without a schema, no columns.
@@ -111,8 +122,10 @@ def read_metadata(
             wanted.setdefault(stem(video), {})[video] = "video"
 
     files = list_sample_files(location, METADATA_FOLDER, skip=("schema.json",))
-    to_read, unmatched = split_known_files(files, wanted, "an input sample or video", elsewhere=elsewhere)
-    result.problems += unmatched
+    split = split_known_files(files, wanted, "an input sample or video", elsewhere=elsewhere)
+    result.n_files, result.not_read = len(files), split.not_read
+    result.problems += split.problems
+    result.n_files_skipped = len(split.problems)
 
     def load(item: tuple[str, str]) -> tuple[str, str, dict[str, Value], list[FormatProblem]] | FormatProblem:
         path, file_stem = item
@@ -129,9 +142,10 @@ def read_metadata(
 
     values_of: dict[str, dict[str, Value]] = {}
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for outcome in pool.map(load, to_read):
+        for outcome in pool.map(load, split.to_read):
             if isinstance(outcome, FormatProblem):
                 result.problems.append(outcome)
+                result.n_files_skipped += 1
                 continue
             name, _, values, problems = outcome
             result.problems.extend(problems)

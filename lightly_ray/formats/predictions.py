@@ -6,6 +6,10 @@ videos by frame name: `clips/a-000-mp4.json` for `clips/a-000-mp4.png`). Semanti
 - A sample without a prediction file has no predictions (an empty list), not an error.
 - An invalid file is skipped and reported as a `FormatProblem`; so is a file whose `file_name`
   escapes the input root or names no known input sample.
+- A file of an input file the run does not select from (corrupt, a duplicate, unchanged in a
+  datapool rerun, left out by relevant filenames: `sample_files.UnreadInputs`) is not read and
+  not reported, only counted by reason (`not_read`). So every file is valid, a problem or not
+  read: `n_files == n_valid_files + len(problems) + sum(not_read.values())`.
 - A task whose files are all missing or invalid is usable by nobody: `require_predictions`
   raises `InputFormatError` for it, and the caller calls it for the tasks the run uses.
 
@@ -43,6 +47,8 @@ class TaskPredictions:
         predictions: Predictions by sample name, for samples with a valid file.
         problems: One entry per skipped file.
         n_files: Number of per-sample files found in the task folder.
+        not_read: Files of input files the run does not select from, by reason
+            (`sample_files.UnreadInputs`): neither read nor problems.
 
     """
 
@@ -50,6 +56,7 @@ class TaskPredictions:
     predictions: dict[str, list[Prediction]] = field(default_factory=dict)
     problems: list[FormatProblem] = field(default_factory=list)
     n_files: int = 0
+    not_read: dict[str, int] = field(default_factory=dict)
 
     @property
     def task_name(self) -> str:
@@ -122,8 +129,9 @@ def read_task_predictions(
             are reported and not read. None accepts any `file_name`.
         image_sizes: (width, height) by sample name, where known, to check segmentations.
         threads: Files read concurrently.
-        elsewhere: Stems of input files the run does not read (`sample_files.OtherInputFiles`):
-            their prediction files are neither read nor reported.
+        elsewhere: Stems of input files the run does not select from (an
+            `sample_files.UnreadInputs` names why): their prediction files are neither read nor
+            reported, only counted in `not_read`.
         already_read: This task as read earlier in the run from the same location, for other
             samples: the files it holds as valid are taken from it instead of read again (not
             with `image_sizes`). What is reported (files matching no sample here, invalid
@@ -149,10 +157,11 @@ def read_task_predictions(
     if names is None:
         to_read = sorted((path, file_stem) for file_stem, path in files.items())
     else:
-        to_read, unmatched = split_known_files(
+        split = split_known_files(
             files, index_by_stem(names), "an input sample", nobody="no input sample", elsewhere=elsewhere
         )
-        result.problems += unmatched
+        to_read, result.not_read = split.to_read, split.not_read
+        result.problems += split.problems
 
     # Reused only where this read checks no more than the earlier one (which had no image sizes).
     known = already_read.predictions if already_read is not None and image_sizes is None else {}

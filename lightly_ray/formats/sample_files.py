@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import posixpath
 from bisect import bisect_left
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -18,7 +19,16 @@ import pyarrow.compute as pc
 
 from lightly_ray.errors import UnsafePathError
 from lightly_ray.formats.problems import FieldError, FormatProblem, expected
+from lightly_ray.formats.relevant_filenames import RelevantFilenames
+from lightly_ray.pipeline.input_kinds import SAMPLE_EXTENSIONS
 from lightly_ray.storage import Location, safe_relative_path
+
+# Reasons (report keys) for per-sample files that are not read (`UnreadInputs`).
+NOT_READ = "notRead"
+NOT_RELEVANT = "notRelevant"
+UNCHANGED_DATAPOOL = "unchangedDatapool"
+CORRUPT = "corrupt"
+DUPLICATE = "duplicate"
 
 
 def stem(name: str) -> str:
@@ -66,44 +76,129 @@ def list_sample_files(location: Location, folder: str, *, skip: Iterable[str] = 
     return files
 
 
+@dataclass
+class KnownFiles:
+    """Listed sample files sorted by what a read does with them (`split_known_files`).
+
+    Attributes:
+        to_read: (path, stem) pairs of files of known samples, sorted by path.
+        problems: One per file that belongs to no input file at all.
+        not_read: Files of input files the run does not select from, counted by reason
+            (`UnreadInputs.reason`): neither read nor reported.
+    """
+
+    to_read: list[tuple[str, str]] = field(default_factory=list)
+    problems: list[FormatProblem] = field(default_factory=list)
+    not_read: dict[str, int] = field(default_factory=dict)
+
+
 def split_known_files(
     files: dict[str, str],
     known_stems: Container[str],
     what: str,
     nobody: str = "none",
     elsewhere: Container[str] = (),
-) -> tuple[list[tuple[str, str]], list[FormatProblem]]:
-    """Split listed sample files into those of known samples and problems for the others.
+) -> KnownFiles:
+    """Split listed sample files into those of known samples, those not read, and problems.
 
     Args:
         files: File stem -> file path, from `list_sample_files`.
         known_stems: Stems of the samples (or videos) a file may describe.
         what: What a file should belong to, for the message, e.g. "an input sample".
         nobody: Who, in the message, has no such path, e.g. "no input sample".
-        elsewhere: Stems of input files the run does not read (`OtherInputFiles`): their files
-            are neither read nor reported.
+        elsewhere: Stems of input files the run does not select from: their files are neither
+            read nor reported, but counted by reason. An `UnreadInputs` names the reason
+            (corrupt, duplicate, ...); any other container counts as `notRead`.
 
     Returns:
-        (path, stem) pairs to read, sorted by path, and one problem per unmatched file.
+        The files to read, those not read by reason, and one problem per file that belongs to
+        no input file.
     """
-    to_read: list[tuple[str, str]] = []
-    problems: list[FormatProblem] = []
+    unread = UnreadInputs.of(elsewhere)
+    split = KnownFiles()
     for file_stem, path in sorted(files.items(), key=lambda item: item[1]):
         if file_stem in known_stems:
-            to_read.append((path, file_stem))
-        elif file_stem in elsewhere:
+            split.to_read.append((path, file_stem))
             continue
-        else:
-            message = (
-                f"expected a file of {what}, but {nobody} has the path without extension "
-                f"'{file_stem}'; the file is ignored"
-            )
-            problems.append(FormatProblem(file=path, key="", message=message))
-    return to_read, problems
+        reason = unread.reason(file_stem)
+        if reason is not None:
+            split.not_read[reason] = split.not_read.get(reason, 0) + 1
+            continue
+        message = (
+            f"expected a file of {what}, but {nobody} has the path without extension "
+            f"'{file_stem}'; the file is ignored"
+        )
+        split.problems.append(FormatProblem(file=path, key="", message=message))
+    return split
+
+
+class UnreadInputs:
+    """Input files a run lists but does not select from, and files relevant filenames leave out.
+
+    Their per-sample files (predictions, metadata) are neither read nor reported as problems: a
+    user who finds `photos/broken.jpg` in the input must not read that no input file has that
+    path. Each group has a reason, the key under which report.json counts the files
+    (`filesNotRead`): `unchangedDatapool`, `corrupt`, `duplicate`, `notRelevant` (no sample or
+    video of that path is kept by the relevant filenames file) or `notRead` (any other).
+
+    Args:
+        groups: (reason, stems) pairs, asked in order; `OtherInputFiles` holds the stems of names.
+        relevant: The relevant filenames filter, or a function that reads it (asked only for a
+            file that belongs to no group and no known sample); None: every file is relevant.
+    """
+
+    def __init__(
+        self,
+        groups: Sequence[tuple[str, Container[str]]] = (),
+        relevant: RelevantFilenames | Callable[[], RelevantFilenames | None] | None = None,
+    ) -> None:
+        self.groups = list(groups)
+        self._relevant = relevant
+
+    @classmethod
+    def of(cls, elsewhere: Container[str]) -> UnreadInputs:
+        """`elsewhere` itself when it is an `UnreadInputs`, else one group `notRead`."""
+        if isinstance(elsewhere, UnreadInputs):
+            return elsewhere
+        return cls([(NOT_READ, elsewhere)])
+
+    def with_relevant(
+        self, relevant: RelevantFilenames | Callable[[], RelevantFilenames | None] | None
+    ) -> UnreadInputs:
+        """The same groups, with this relevant filenames filter (see the class)."""
+        return UnreadInputs(self.groups, relevant)
+
+    def reason(self, file_stem: str) -> str | None:
+        """Why the files of this stem are not read; None when no input file explains it."""
+        for reason, stems in self.groups:
+            if file_stem in stems:
+                return reason
+        relevant = self._relevant() if callable(self._relevant) else self._relevant
+        self._relevant = relevant  # a reader is called once
+        if relevant is not None and not any(map(relevant.matches, _input_names(file_stem))):
+            return NOT_RELEVANT
+        return None
+
+    def __contains__(self, file_stem: object) -> bool:
+        return isinstance(file_stem, str) and self.reason(file_stem) is not None
+
+
+def _input_names(file_stem: str) -> list[str]:
+    """The input files a per-sample file of this stem may describe.
+
+    A sample or video of any extension, or the video of a frame (`clips/a-007-mp4` -> `clips/a.mp4`).
+    """
+    names = [f"{file_stem}{extension}" for extension in SAMPLE_EXTENSIONS]
+    names += [f"{file_stem}{extension.upper()}" for extension in SAMPLE_EXTENSIONS]
+    base, _, extension = file_stem.rpartition("-")
+    video, _, index = base.rpartition("-")
+    if index.isdigit() and video and extension:
+        names.append(f"{video}.{extension}")
+    return names
 
 
 class OtherInputFiles:
-    """Input files a run lists but neither processes nor selects from (a datapool rerun's unchanged files).
+    """Input files a run lists but does not select from (a datapool rerun's unchanged files, corrupt ones).
 
     Holds the stems their per-sample files have: an image's, a video's (its own metadata file)
     and every frame's of a video (`clips/a-007-mp4` of `clips/a.mp4`, `video.names`). The names

@@ -78,7 +78,11 @@ def read_image_inputs(
         the detector's predictions as task `lightly_pretagging`.
     """
     names, videos = image_pool_names(images, plan)
-    elsewhere = plan.other_files() if plan is not None else ()
+    # Without the datapool no file is unread, but corrupt files and duplicates are no candidates.
+    listed = (
+        plan if plan is not None else DatapoolPlan(to_process=pa.table({"name": pa.array([], pa.string())}))
+    )
+    elsewhere = listed.other_files(images)
     inputs = read_lightly_inputs(
         location, config, names, videos, check=False, elsewhere=elsewhere, already_read=already_read
     )

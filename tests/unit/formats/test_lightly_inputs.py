@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 
 from lightly_ray.config.run_config import RunConfig
 from lightly_ray.formats.lightly_inputs import read_lightly_inputs
+from lightly_ray.formats.sample_files import OtherInputFiles, UnreadInputs
 from lightly_ray.storage import Location
 
 from .conftest import write_json
@@ -50,3 +52,64 @@ def test_sorted_names_are_read_as_they_are_and_others_in_name_order(with_metadat
     assert again.metadata is not None
     assert again.metadata.sample_names == names  # read in name order
     assert again.metadata.columns["count"].tolist() == [1, 0, 3, 7]
+
+
+def test_the_report_counts_every_file_once_and_names_only_files_of_no_input_file(lightly: Location) -> None:
+    """Files of input files the run does not select from are no problem (the trial's 'broken.jpg')."""
+    write_json(lightly, ".lightly/metadata/schema.json", SCHEMA)
+    write_json(lightly, ".lightly/predictions/tasks.json", ["my_task"])
+    write_json(
+        lightly,
+        ".lightly/predictions/my_task/schema.json",
+        {"task_type": "object-detection", "categories": [{"id": 0, "name": "car"}]},
+    )
+    lightly.write_bytes(".lightly/relevant_filenames.txt", b"photos/*\n")
+    for name in ("photos/a.png", "photos/broken.jpg", "photos/ghost.png", "new/cat.png", "clips/drive.mp4"):
+        stem = name.rsplit(".", 1)[0]
+        sample_type = "video" if name.endswith(".mp4") else "image"
+        write_json(
+            lightly, f".lightly/predictions/my_task/{stem}.json", {"file_name": name, "predictions": []}
+        )
+        write_json(
+            lightly,
+            f".lightly/metadata/{stem}.json",
+            {"file_name": name, "type": sample_type, "metadata": {}},
+        )
+    lightly.write_bytes(".lightly/predictions/my_task/photos/moon.json", b"{")
+    corrupt = UnreadInputs([("corrupt", OtherInputFiles(pa.array(["photos/broken.jpg"])))])
+
+    report = read_lightly_inputs(
+        lightly, CONFIG, ["photos/a.png", "photos/moon.png"], elsewhere=corrupt
+    ).report()
+
+    task = report["predictions"]["my_task"]
+    assert (task["files"], task["validFiles"], task["nProblems"]) == (6, 1, 2)
+    assert task["filesNotRead"] == {"corrupt": 1, "notRelevant": 2}
+    assert task["files"] == task["validFiles"] + task["nProblems"] + sum(task["filesNotRead"].values())
+    metadata = report["metadata"]
+    assert (metadata["files"], metadata["filesRead"], metadata["filesSkipped"]) == (5, 1, 1)
+    assert metadata["filesNotRead"] == {"corrupt": 1, "notRelevant": 2}
+    assert metadata["problems"] == [
+        ".lightly/metadata/photos/ghost.json: expected a file of an input sample or video, but none has the "
+        "path without extension 'photos/ghost'; the file is ignored"
+    ]
+    assert task["problems"][0].startswith(".lightly/predictions/my_task/photos/ghost.json: expected a file")
+
+
+def test_the_configured_relevant_filenames_file_is_the_one_read(lightly: Location) -> None:
+    write_json(lightly, ".lightly/metadata/schema.json", SCHEMA)
+    lightly.write_bytes("lists/keep.txt", b"photos/*\n")
+    for stem in ("photos/ghost", "new/cat"):
+        write_json(
+            lightly,
+            f".lightly/metadata/{stem}.json",
+            {"file_name": f"{stem}.png", "type": "image", "metadata": {}},
+        )
+    config = RunConfig.model_validate(
+        {**CONFIG.model_dump(), "worker_config": {"relevant_filenames_file": "lists/keep.txt"}}
+    )
+
+    metadata = read_lightly_inputs(lightly, config, ["photos/a.png"]).report()["metadata"]
+
+    assert metadata["filesNotRead"] == {"notRelevant": 1}
+    assert metadata["nProblems"] == 1

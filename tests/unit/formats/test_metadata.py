@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from lightly_ray.errors import InputFormatError
@@ -14,6 +15,7 @@ from lightly_ray.formats.metadata_schema import (
     read_metadata_schema,
 )
 from lightly_ray.formats.problems import FieldError
+from lightly_ray.formats.sample_files import OtherInputFiles, UnreadInputs
 from lightly_ray.storage import Location
 
 from .conftest import write_json
@@ -191,6 +193,32 @@ def test_file_of_no_sample_is_reported(with_schema: Location) -> None:
     assert [str(problem) for problem in result.problems] == [
         ".lightly/metadata/other.json: expected a file of an input sample or video, but none has the path "
         "without extension 'other'; the file is ignored"
+    ]
+
+
+def test_files_of_input_files_not_selected_from_are_counted_not_reported(with_schema: Location) -> None:
+    for name in ("a.png", "broken.jpg", "copy.png", "clips/bad.mp4", "other.png"):
+        sample_type = "video" if name.endswith(".mp4") else "image"
+        path = f".lightly/metadata/{name.rsplit('.', 1)[0]}.json"
+        write_json(with_schema, path, image_file(name, {"count": 1}, sample_type))
+    with_schema.write_bytes(".lightly/metadata/b.json", b"[")
+    write_json(with_schema, ".lightly/metadata/c.json", image_file("c.png", {"count": "many"}))
+    unread = UnreadInputs(
+        [
+            ("corrupt", OtherInputFiles(pa.array(["broken.jpg", "clips/bad.mp4"]))),
+            ("duplicate", OtherInputFiles(pa.array(["copy.png"]))),
+        ]
+    )
+
+    result = read_metadata(with_schema, ["a.png", "b.png", "c.png"], elsewhere=unread)
+
+    assert (result.n_files, result.n_files_read, result.n_files_skipped) == (7, 2, 2)
+    assert result.not_read == {"corrupt": 2, "duplicate": 1}
+    assert result.n_files == result.n_files_read + result.n_files_skipped + sum(result.not_read.values())
+    assert [(problem.file, problem.key) for problem in result.problems] == [
+        (".lightly/metadata/other.json", ""),
+        (".lightly/metadata/b.json", ""),
+        (".lightly/metadata/c.json", "metadata.count"),
     ]
 
 

@@ -8,7 +8,7 @@ import pytest
 from lightly_ray.errors import InputFormatError
 from lightly_ray.formats.prediction_items import Prediction
 from lightly_ray.formats.predictions import read_task_predictions, require_predictions
-from lightly_ray.formats.sample_files import OtherInputFiles
+from lightly_ray.formats.sample_files import OtherInputFiles, UnreadInputs
 from lightly_ray.storage import Location
 
 from .conftest import write_json
@@ -111,6 +111,34 @@ def test_files_of_input_files_the_run_does_not_read_are_neither_read_nor_reporte
         f"{TASK}/clips/c-1-avi.json",
         f"{TASK}/gone.json",
     ]
+    assert result.not_read == {"notRead": 2}
+    assert result.n_files == result.n_valid_files + len(result.problems) + sum(result.not_read.values())
+
+
+def test_files_of_corrupt_and_duplicate_samples_are_counted_by_reason_not_reported(
+    vehicles: Location,
+) -> None:
+    for stem in ("photos/a", "photos/broken", "photos/coffee_copy", "photos/ghost"):
+        write_json(vehicles, f"{TASK}/{stem}.json", {"file_name": f"{stem}.png", "predictions": []})
+    vehicles.write_bytes(f"{TASK}/photos/moon.json", b"{not json")
+    unread = UnreadInputs(
+        [
+            ("corrupt", OtherInputFiles(pa.array(["photos/broken.jpg"]))),
+            ("duplicate", OtherInputFiles(pa.array(["photos/coffee_copy.png"]))),
+        ]
+    )
+
+    result = read_task_predictions(
+        vehicles, "vehicles", ["photos/a.png", "photos/moon.png"], elsewhere=unread
+    )
+
+    assert (result.n_files, result.n_valid_files) == (5, 1)
+    assert result.not_read == {"corrupt": 1, "duplicate": 1}
+    assert [str(problem).split(": ")[0] for problem in result.problems] == [
+        f"{TASK}/photos/ghost.json",
+        f"{TASK}/photos/moon.json",
+    ]
+    assert "no input sample has the path without extension 'photos/ghost'" in str(result.problems[0])
 
 
 def test_other_input_files_hold_images_videos_and_frames() -> None:
