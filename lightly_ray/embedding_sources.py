@@ -19,7 +19,7 @@ from lightly_ray.formats.embeddings_csv import read_embeddings_csv
 from lightly_ray.formats.pretag_schema import BUILT_IN_WEIGHTS, PRETAG_CLASSES, PRETAG_COUNT
 from lightly_ray.models.weights import DetectorWeights, ModelWeights, detector_weights, embedding_weights
 from lightly_ray.pipeline.build import build_image_pipeline, unit_samples
-from lightly_ray.pipeline.crops import CropSource
+from lightly_ray.pipeline.crops import PARENT, CropSource
 from lightly_ray.pipeline.gather import GatheredSamples, gather_batches
 from lightly_ray.pipeline.in_driver import embed_in_driver, embeds_in_driver
 from lightly_ray.pipeline.pretag import PretagOutput
@@ -127,7 +127,8 @@ def embed_with_model(
 
     def counted() -> Any:
         for batch in batches:
-            bar.update(len(batch["name"]))
+            parents = batch.get(PARENT)  # crops ride with their images: the bar counts images
+            bar.update(int((parents == "").sum()) if parents is not None else len(batch["name"]))
             yield batch
             crash_point("embedding")
             raise_if_interrupted()

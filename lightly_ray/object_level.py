@@ -36,12 +36,11 @@ from lightly_ray.formats.pretag_schema import PRETAG_CLASSES, pretag_schema
 from lightly_ray.pipeline.crops import BOX_INDEX, BOX_SCORE, CATEGORY, CROP_BOX, PARENT, CropSource
 from lightly_ray.pipeline.gather import GatheredSamples
 from lightly_ray.report.image_inputs import read_image_inputs
+from lightly_ray.report.object_crops import objects_report
 from lightly_ray.selection.data import ObjectEmbeddings, SelectionData
 from lightly_ray.storage import Location
 
 logger = logging.getLogger("lightly_ray")
-
-SKIPPED_IN_REPORT = 50
 
 
 @dataclass
@@ -133,29 +132,6 @@ def crop_predictions(task: TaskPredictions, crops: GatheredSamples) -> TaskPredi
     return result
 
 
-def objects_report(boxes: ObjectBoxes, crops: GatheredSamples, padding: float) -> dict[str, Any]:
-    """The report's block on the crops: boxes, crops cut, boxes skipped (with their files)."""
-    skipped = np.flatnonzero(crops.errors != "")
-    return {
-        "task": boxes.task.task_name,
-        "padding": padding,
-        # A task's boxes as read; the detector's, as found (each gives a crop row).
-        "nBoxes": boxes.n_boxes if boxes.by_sample else len(crops.names),
-        "nCrops": int((crops.errors == "").sum()),
-        "nCandidates": int(crops.candidate.sum()),
-        "nSkipped": len(skipped),
-        "skipped": [
-            {
-                "file": str(crops.detections[PARENT][row]),
-                "box": int(crops.detections[BOX_INDEX][row]),
-                "why": str(crops.errors[row]),
-            }
-            for row in skipped[:SKIPPED_IN_REPORT]
-        ],
-        "nSamplesWithBoxes": len(boxes.by_sample) or len(set(crops.detections[PARENT].tolist())),
-    }
-
-
 @dataclass
 class CropRun:
     """One run's crops, step by step: their boxes, the crops once gathered, the picks.
@@ -173,6 +149,8 @@ class CropRun:
         crops: The gathered crops (after `split`).
         selected: The crops picked (after `select`; object level only).
         preselected: With the datapool, the crops dataset's crops (after `pool`).
+        n_preselected: The crops selection starts from (after `pool`): the preselected and, of
+            those embedded with other settings, the ones cut again by this run.
         state: With the datapool, the crops dataset as `pool` read it (its publication checks
             that no other run published to it since).
         images: The gathered images and frames and the image dataset's datapool plan, from
@@ -186,6 +164,7 @@ class CropRun:
     crops: GatheredSamples | None = None
     selected: list[str] = field(default_factory=list)
     preselected: pa.Table | None = None
+    n_preselected: int = 0
     state: DatasetState | None = None
     images: tuple[GatheredSamples, DatapoolPlan | None] | None = None
 
@@ -263,7 +242,9 @@ class CropRun:
             )
         empty = pa.table({"name": pa.array([], pa.string())})
         plan = DatapoolPlan(to_process=empty, preselected=self.preselected, reembed=again)
-        return selection_pool(self.crops, plan)
+        pool = selection_pool(self.crops, plan)
+        self.n_preselected = len(pool.preselected)
+        return pool
 
     def why_no_crops(self) -> str:
         """Why no crop was cut (for a run that found none), and what to change."""
@@ -319,11 +300,15 @@ class CropRun:
         parent_of = dict(zip(self.crops.names.tolist(), self.crops.detections[PARENT].tolist(), strict=True))
         return sorted({str(parent_of[name]) for name in self.selected})
 
+    def held_images(self, plan: DatapoolPlan) -> set[str]:
+        """The images the image dataset holds (object level with the datapool; else none)."""
+        if not self.on_crops or plan.preselected is None:
+            return set()
+        return set(plan.preselected.column("name").to_pylist()) | set(plan.reembed)
+
     def new_images(self, selected: list[str], plan: DatapoolPlan) -> list[str]:
         """The selected images the image dataset does not hold yet (object level adds no twice)."""
-        if not self.on_crops or plan.preselected is None:
-            return selected
-        held = set(plan.preselected.column("name").to_pylist()) | set(plan.reembed)
+        held = self.held_images(plan)
         return [name for name in selected if name not in held]
 
     def write(self, input_location: Location, lightly_location: Location) -> None:
@@ -340,10 +325,17 @@ class CropRun:
     def report(self) -> dict[str, Any]:
         """report.json's `objectLevel`, or `objectEmbeddings` for EMBEDDINGS with `task`."""
         assert self.crops is not None
-        block = objects_report(self.boxes, self.crops, self.config.worker_config.object_level.padding)
+        boxes = self.boxes
+        n_boxes = boxes.n_boxes if boxes.by_sample else None
+        padding = self.config.worker_config.object_level.padding
+        block = objects_report(boxes.task.task_name, n_boxes, len(boxes.by_sample), self.crops, padding)
         if self.dataset is None:
             return {"objectEmbeddings": block}
-        picked = {"nSelectedCrops": len(self.selected), "cropsDataset": self.dataset.name}
+        picked: dict[str, Any] = {
+            "nSelectedCrops": len(self.selected),
+            "nPreselectedCrops": self.n_preselected,
+        }
+        picked["cropsDataset"] = self.dataset.name
         return {"objectLevel": {**block, **picked}}
 
     def publish(
@@ -391,7 +383,6 @@ __all__ = [
     "ObjectBoxes",
     "crop_predictions",
     "object_embeddings",
-    "objects_report",
     "read_object_boxes",
     "split_crops",
 ]

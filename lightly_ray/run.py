@@ -24,7 +24,6 @@ from lightly_ray.outputs import (
     new_run_id,
     write_sample_lists,
     write_selection_table,
-    write_sequence_information,
 )
 from lightly_ray.outputs.frames import FRAMES_FOLDER, write_run_frames
 from lightly_ray.pipeline.input_kinds import describe_counts
@@ -43,16 +42,21 @@ from lightly_ray.report.run_report import (
     write_report,
 )
 from lightly_ray.run_dataset import clear_cache_best_effort, concat_tables, publish_run, query_embeddings
-from lightly_ray.run_result import RunResult, selection_line
+from lightly_ray.run_result import RunResult
 from lightly_ray.run_steps import (
     config_record,
     crop_run,
     dataset_sizes,
     index_run_videos,
+    log_candidates,
+    log_input_problems,
+    log_selection,
     map_listing,
     pool_and_inputs,
     select_pool,
+    selection_unit_of,
     sequence_names,
+    write_sequences,
 )
 from lightly_ray.training.in_run import RunTraining
 
@@ -262,39 +266,25 @@ def _run(
         on_crops = objects is not None and objects.on_crops
         with watch("inputs"):
             pool, inputs = pool_and_inputs(config, lightly_location, gathered, plan, objects)
-        if inputs.problem_count():
-            logger.warning(
-                "%d problems in .lightly/ inputs: files skipped, see report.json", inputs.problem_count()
-            )
-        sizes = dataset_sizes(gathered, len(pool.preselected), len(videos.corrupt))
-        logger.info(
-            "%d corrupt, %d exact duplicates, %d candidates%s",
-            sizes.n_corrupt,
-            sizes.n_duplicate,
-            sizes.n_candidates,
-            f", {sizes.n_preselected_datapool} preselected from the dataset" if worker.use_datapool else "",
-        )
+        log_input_problems(inputs, log)
+        # On crops, datasetSizes count images: the image dataset's, not the crops preselected.
+        held = objects.held_images(plan) if on_crops and objects is not None else None
+        preselected = len(held) if held is not None else len(pool.preselected)
+        sizes = dataset_sizes(gathered, preselected, len(videos.corrupt))
+        log_candidates(sizes, pool, objects, worker.use_datapool)
+        unit = selection_unit_of(objects, worker.selected_sequence_length)
         with watch("selection"):
             queries = query_embeddings(prepared)
             object_embeddings = objects.object_embeddings(pool.names) if objects is not None else {}
-            explanation, selection_data, placement = select_pool(
-                config, pool, inputs, queries, object_embeddings
-            )
+            explanation, selection_data, extra = select_pool(config, pool, inputs, queries, object_embeddings)
         crash_point("selection")
         picked = explanation.table()
         pick_order = [str(name) for name in picked.column("name").to_pylist()]
         # Object level: the picks are crops, their images are the selection.
         selected = objects.select(pick_order) if objects is not None else sorted(pick_order)
-        sizes.n_selected = len(selected)
-        shortfall = explanation.shortfall()
-        logger.info(
-            "%s (stopped: %s)%s",
-            selection_line(len(pick_order), len(pool.preselected), explanation.result.requested, on_crops),
-            explanation.result.stop_reason,
-            f": {shortfall['message']}" if shortfall else "",
-        )
-        if on_crops:
-            logger.info("the %d images of the selected crops are selected too", len(selected))
+        new_images = objects.new_images(selected, plan) if objects is not None else selected
+        sizes.n_selected, sizes.n_selected_held = len(selected), len(selected) - len(new_images)
+        log_selection(explanation, len(pool.preselected), unit, objects, len(selected))
         samples = report_samples(
             pool, explanation.result.indices, config.lightly_config.seed, plan.to_process.column("name")
         )
@@ -317,10 +307,7 @@ def _run(
                 training.write(folder)
             write_sample_lists(folder, gathered, selected, videos.corrupt)
             write_selection_table(folder, picked)
-            length = worker.selected_sequence_length
-            if length is not None:
-                count = write_sequence_information(folder, gathered, pick_order, length)
-                logger.info("selected %d sequences of %d frames: sequence_information.json", count, length)
+            write_sequences(folder, gathered, pick_order, worker.selected_sequence_length)
             frames = write_run_frames(
                 input_location,
                 lightly_location,
@@ -344,11 +331,7 @@ def _run(
         lightly_url=lightly_location.url,
         sizes=sizes,
         timings=watch.timings,
-        selection={
-            **explanation.report(),
-            "tableColumns": explanation.columns(),
-            **({"placement": placement} if placement else {}),
-        },
+        selection={**explanation.report(), "unit": unit, "tableColumns": explanation.columns(), **extra},
         embedding=embedded.source,
         inputs={**inputs.report(), "otherFiles": dict(sorted(other_files.items()))},
     )
@@ -372,7 +355,7 @@ def _run(
         gathered,
         plan,
         listing,
-        objects.new_images(selected, plan) if objects is not None else selected,
+        new_images,
         finished,
         None if on_crops else selection_data,
         sequence_names(folder.run_id, pick_order, worker.selected_sequence_length),

@@ -6,6 +6,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from lightly_ray.config import RunConfig
+from lightly_ray.report.summary_lines import (
+    UNIT_SAMPLES,
+    crops_text,
+    input_text,
+    requested_text,
+    selected_text,
+    selection_unit,
+    unit_count,
+)
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,12 @@ class RunResult:
     tag: str = ""
 
     def document(self, duration_s: float) -> dict[str, Any]:
-        """The result as `lightly-ray run --json` prints it (`duration_s`: the command's wall time)."""
+        """The result as `lightly-ray run --json` prints it.
+
+        Args:
+            duration_s: The command's wall time (`duration_s`); `run_duration_s` is the run's own,
+                report.json's `run.durationSeconds`.
+        """
         selection = self.report["selection"]
         return {
             "run_id": self.run_id,
@@ -43,6 +57,8 @@ class RunResult:
             "dataset": self.dataset,
             "tag": self.tag,
             "duration_s": round(duration_s, 3),
+            "run_duration_s": self.report["run"]["durationSeconds"],
+            "unit": selection_unit(self.report),
             "requested": selection["requested"],
             "stop_reason": selection["stopReason"],
             "shortfall": selection["shortfall"],
@@ -53,24 +69,34 @@ class RunResult:
     def summary(self, duration_s: float | None = None) -> str:
         """A one-screen summary of the run and where its outputs are.
 
+        Selection counts are in the selection's unit (samples, crops with object level, frames
+        of whole sequences); on crops, the input and the selected full images are counted as
+        images.
+
         Args:
-            duration_s: The whole command's wall time; default the run's own duration.
+            duration_s: The whole command's wall time, shown beside the run's own duration
+                (report.json's `run.durationSeconds`: from the run's start to its report).
 
         """
-        counts = self.counts
-        candidates = counts["nInput"] - counts["nCorrupt"] - counts["nDuplicate"]
-        seconds = self.report["run"]["durationSeconds"] if duration_s is None else duration_s
+        report = self.report
+        run_s = report["run"]["durationSeconds"]
+        took = f"Run {self.run_id} finished in {run_s:.1f}s"
+        if duration_s is not None:
+            took = (
+                f"Run {self.run_id} finished in {duration_s:.1f}s (the command; the run itself "
+                f"{run_s:.1f}s, as in report.json)"
+            )
         timings = ", ".join(
-            f"{stage} {stage_seconds:.1f}s" for stage, stage_seconds in self.report["stageTimings"].items()
+            f"{stage} {stage_seconds:.1f}s" for stage, stage_seconds in report["stageTimings"].items()
         )
-        selection = self.report["selection"]
-        lines = [
-            f"Run {self.run_id} finished in {seconds:.1f}s",
-            f"  input:      {counts['nInput']} samples ({counts['nCorrupt']} corrupt, "
-            f"{counts['nDuplicate']} exact duplicates)" + _unreadable_videos(counts.get("nCorruptVideos", 0)),
-            f"  requested:  {selection['requested']}",
-            f"  selected:   {counts['nSelected']} of {candidates} candidates "
-            f"(stopped: {selection['stopReason']})",
+        selection = report["selection"]
+        lines = [took, f"  input:      {input_text(report)}"]
+        crops = crops_text(report)
+        if crops is not None:
+            lines.append(f"  crops:      {crops}")
+        lines += [
+            f"  requested:  {requested_text(report)}",
+            f"  selected:   {selected_text(report)} (stopped: {selection['stopReason']})",
         ]
         if selection["shortfall"] is not None:
             lines.append(f"  why fewer:  {selection['shortfall']['message']}")
@@ -88,29 +114,25 @@ class RunResult:
         return "\n".join(lines)
 
 
-def _unreadable_videos(count: int) -> str:
-    """The summary's note on the video files that could not be opened (they have no samples)."""
-    if not count:
-        return ""
-    return f"; {count} video{'' if count == 1 else 's'} cannot be read, see corrupt files below"
-
-
 __all__ = ["RunResult"]
 
 
-def selection_line(picked: int, preselected: int, requested: int, on_crops: bool) -> str:
+def selection_line(
+    picked: int, preselected: int, requested: int, unit: str = UNIT_SAMPLES, source: str = "the dataset"
+) -> str:
     """What a run selected, for the terminal: "selected 5 samples beside the 10 preselected ...".
 
     Args:
-        picked: What this run selected (crops with object level on crops).
-        preselected: The dataset's samples the selection started from (datapool).
+        picked: What this run selected, in `unit`.
+        preselected: What the selection started from (datapool): the dataset's samples, or with
+            object level the crops dataset's crops.
         requested: What `n_samples` or `proportion_samples` asked for, preselected included.
-        on_crops: Selection ran over object crops.
+        unit: What the counts count: samples, crops (object level) or frames (sequences).
+        source: Where the preselected come from.
     """
-    what = "crops" if on_crops else "samples"
     if not preselected:
-        return f"selected {picked} of {requested} requested {what}"
+        return f"selected {picked} of {requested} requested {unit}"
     return (
-        f"selected {picked} {what} beside the {preselected} preselected from the dataset: "
-        f"{picked + preselected} of {requested} requested"
+        f"selected {unit_count(picked, unit)} beside the {preselected} preselected from "
+        f"{source}: {picked + preselected} of {requested} requested"
     )

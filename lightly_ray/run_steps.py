@@ -6,6 +6,7 @@ the run's orchestration.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -19,12 +20,15 @@ from lightly_ray.errors import LightlyRayError
 from lightly_ray.formats.lightly_inputs import LightlyInputs, read_lightly_inputs
 from lightly_ray.formats.pretag_predictions import pretag_predictions
 from lightly_ray.object_level import CropRun
+from lightly_ray.outputs import RunFolder, write_sequence_information
 from lightly_ray.pipeline.gather import GatheredSamples
 from lightly_ray.pipeline.row_moves import release_free_memory
 from lightly_ray.pipeline.spilled_columns import mapped_table
 from lightly_ray.pipeline.units import IndexedVideos, index_videos, sample_names
-from lightly_ray.progress import logger
+from lightly_ray.progress import LogCapture, logger
 from lightly_ray.report.document import DatasetSizes
+from lightly_ray.report.summary_lines import UNIT_CROPS, UNIT_FRAMES, UNIT_SAMPLES, count, unit_count
+from lightly_ray.run_result import selection_line
 from lightly_ray.selection.data import ObjectEmbeddings
 from lightly_ray.selection.engine import select
 from lightly_ray.selection.explain import SelectionExplanation, explain_selection
@@ -75,9 +79,9 @@ def index_run_videos(input_location: Location, listing: pa.Table) -> IndexedVide
     videos = index_videos(input_location, listing)
     if videos.indexes or videos.corrupt:
         logger.info(
-            "%d videos: %d frames%s",
-            len(videos.indexes) + len(videos.corrupt),
-            videos.frame_count,
+            "%s: %s%s",
+            count(len(videos.indexes) + len(videos.corrupt), "video"),
+            count(videos.frame_count, "frame"),
             f", {len(videos.corrupt)} cannot be read as videos" if videos.corrupt else "",
         )
     return videos
@@ -93,6 +97,59 @@ def dataset_sizes(gathered: GatheredSamples, preselected: int, corrupt_videos: i
         n_preselected_datapool=preselected,
         n_corrupt_videos=corrupt_videos,
     )
+
+
+def log_candidates(sizes: DatasetSizes, pool: SelectionPool, objects: CropRun | None, datapool: bool) -> None:
+    """Say what decoding left: corrupt files, duplicates, unreadable videos, and the candidates.
+
+    On crops, the samples are images and the candidates and preselected are crops.
+    """
+    on_crops = objects is not None and objects.on_crops
+    removed = [
+        f"{sizes.n_corrupt} corrupt",
+        count(sizes.n_duplicate, "exact duplicate"),
+        *([f"{count(sizes.n_corrupt_videos, 'video')} cannot be read"] if sizes.n_corrupt_videos else []),
+    ]
+    preselected = len(pool.preselected)
+    if on_crops:
+        assert objects is not None and objects.dataset is not None
+        candidates = count(len(pool.names) - preselected, "candidate crop")
+        text = f"{candidates} of {count(sizes.n_candidates, 'candidate image')}"
+        source = objects.dataset.name
+    else:
+        text, source = count(sizes.n_candidates, "candidate"), "the dataset"
+    if datapool:
+        text += (
+            f", {unit_count(preselected, UNIT_CROPS if on_crops else UNIT_SAMPLES)} preselected from {source}"
+        )
+    noun = ("image", "images") if on_crops else ("sample", "samples")
+    logger.info("%s: %s; %s", count(sizes.n_input, *noun), ", ".join(removed), text)
+
+
+def log_input_problems(inputs: LightlyInputs, log: LogCapture, *, shown: int = 2, in_log: int = 1000) -> None:
+    """Warn of the problems found in `.lightly/` inputs, naming the first; list them in log.txt.
+
+    The warning names `shown` problems (file, key, what is wrong); log.txt gets every one (at
+    most `in_log`), so that they can be found even when the run fails before report.json.
+    """
+    described = inputs.files if inputs.files is not None else inputs
+    problems = [str(problem) for result in described.predictions.values() for problem in result.problems]
+    if described.metadata is not None:
+        problems += [str(problem) for problem in described.metadata.problems]
+    if not problems:
+        return
+    more = len(problems) - shown
+    logger.warning(
+        "%s in .lightly/ inputs (the files or values are skipped): %s%s; every one is listed in log.txt "
+        "(and in report.json's inputs when the run finishes)",
+        count(len(problems), "problem"),
+        "; ".join(problems[:shown]),
+        f"; and {more} more" if more > 0 else "",
+    )
+    for problem in problems[:in_log]:
+        log.note(logging.WARNING, f"input problem: {problem}")
+    if len(problems) > in_log:
+        log.note(logging.WARNING, f"input problems: {len(problems) - in_log} more (report.json counts them)")
 
 
 def pool_and_inputs(
@@ -124,7 +181,7 @@ def pool_and_inputs(
         config,
         pool.names,
         pool.videos,
-        elsewhere=plan.other_files(),
+        elsewhere=plan.other_files(gathered),
         already_read=objects.tasks_read if objects is not None else None,
     )
     if worker.pretagging:
@@ -140,12 +197,14 @@ def select_pool(
     inputs: LightlyInputs,
     queries: dict[tuple[str, str], np.ndarray],
     object_embeddings: dict[str, ObjectEmbeddings],
-) -> tuple[SelectionExplanation, SelectionData, dict[str, object]]:
+) -> tuple[SelectionExplanation, SelectionData, dict[str, Any]]:
     """Select from the pool (whole sequences with `selected_sequence_length`), and explain it.
 
     `object_embeddings` are the embeddings of the candidates' objects by task (EMBEDDINGS with
-    `task`), `CropRun.object_embeddings`. The third value says where DIVERSITY alone ran
-    (`selection.placement`, for the report; empty for other problems and for sequences).
+    `task`), `CropRun.object_embeddings`. The third value holds the report's extra `selection`
+    keys: where DIVERSITY alone ran (`placement`), or the candidates of sequence mode
+    (`sequences`: `length`, `nCandidateFrames` and `nCandidateSequences`: the new candidate frames
+    in complete sequences, and those sequences; only they can be selected).
     """
     if len(pool.names) == len(pool.preselected):
         if pool.names:
@@ -166,7 +225,7 @@ def select_pool(
     problem = build_problem(config.selection_config, data)
     length = config.worker_config.selected_sequence_length
     if length is None:
-        kernel, placement = None, {}
+        kernel, placement = None, dict[str, Any]()
         if fast_diversity_applies(problem, min_rows=0):
             rows, dim = pool.embeddings.shape
             place = selection_place(config.resources.selection, rows, dim, nodes=alive_nodes())
@@ -174,7 +233,7 @@ def select_pool(
                 "DIVERSITY over %d candidates runs %s: %s", len(pool.names), place.where, place.reason
             )
             kernel = place.kernel
-            placement = place.report()
+            placement = {"placement": place.report()}
         result = select(problem, diversity_kernel=kernel)
         release_free_memory()  # the selection's working arrays (a quarter of the matrix and more)
         return explain_selection(config.selection_config, problem, result), data, placement
@@ -185,7 +244,45 @@ def select_pool(
             f"worker_config.selected_sequence_length is {length}, but no video has {length} consecutive "
             "frames that decoded: shorten the sequences or add longer videos"
         )
-    return explain_selection(config.selection_config, problem, select_sequences(problem, ids)), data, {}
+    new = np.ones(len(ids), dtype=bool)
+    new[np.asarray(pool.preselected, dtype=np.int64)] = False  # the datapool's frames are no candidates
+    in_sequences = ids[(ids >= 0) & new]
+    sequences = {"length": length, "nCandidateFrames": len(in_sequences)}
+    sequences["nCandidateSequences"] = len(np.unique(in_sequences))
+    logger.info(
+        "%s in %s of %d are candidates (of %s)",
+        count(len(in_sequences), "frame"),
+        count(sequences["nCandidateSequences"], "complete sequence"),
+        length,
+        count(len(pool.names), "sample"),
+    )
+    explained = explain_selection(config.selection_config, problem, select_sequences(problem, ids))
+    return explained, data, {"sequences": sequences}
+
+
+def selection_unit_of(objects: CropRun | None, length: int | None) -> str:
+    """What the selection's counts count: crops (object level), frames (sequences) or samples."""
+    if objects is not None and objects.on_crops:
+        return UNIT_CROPS
+    return UNIT_FRAMES if length is not None else UNIT_SAMPLES
+
+
+def log_selection(
+    explanation: SelectionExplanation, preselected: int, unit: str, objects: CropRun | None, images: int
+) -> None:
+    """Say what selection picked, in its unit, and why fewer; on crops, how many images that makes."""
+    shortfall = explanation.shortfall()
+    crops_dataset = objects.dataset if objects is not None else None
+    source = crops_dataset.name if crops_dataset is not None else "the dataset"
+    result = explanation.result
+    logger.info(
+        "%s (stopped: %s)%s",
+        selection_line(len(result.indices), preselected, result.requested, unit, source),
+        result.stop_reason,
+        f": {shortfall['message']}" if shortfall else "",
+    )
+    if crops_dataset is not None:
+        logger.info("selected too: the %s of the selected crops", count(images, "image"))
 
 
 def sequence_names(run_id: str, pick_order: list[str], length: int | None) -> dict[str, str] | None:
@@ -193,6 +290,16 @@ def sequence_names(run_id: str, pick_order: list[str], length: int | None) -> di
     if length is None:
         return None
     return {name: f"{run_id}/{position // length}" for position, name in enumerate(pick_order)}
+
+
+def write_sequences(
+    folder: RunFolder, gathered: GatheredSamples, pick_order: list[str], length: int | None
+) -> None:
+    """Write sequence_information.json in sequence mode (`selected_sequence_length`), and say so."""
+    if length is None:
+        return
+    written = write_sequence_information(folder, gathered, pick_order, length)
+    logger.info("selected %s of %d frames: sequence_information.json", count(written, "sequence"), length)
 
 
 def config_record(config: RunConfig, input_location: Location, lightly_location: Location) -> dict[str, Any]:
@@ -204,4 +311,18 @@ def config_record(config: RunConfig, input_location: Location, lightly_location:
     }
 
 
-__all__ = ["config_record", "index_run_videos", "pool_and_inputs", "select_pool", "sequence_names"]
+__all__ = [
+    "config_record",
+    "crop_run",
+    "dataset_sizes",
+    "index_run_videos",
+    "log_candidates",
+    "log_input_problems",
+    "map_listing",
+    "pool_and_inputs",
+    "select_pool",
+    "log_selection",
+    "selection_unit_of",
+    "sequence_names",
+    "write_sequences",
+]

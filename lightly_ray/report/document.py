@@ -32,6 +32,7 @@ class DatasetSizes:
     n_preselected_datapool: int = 0
     n_unchanged: int = 0
     n_corrupt_videos: int = 0
+    n_selected_held: int = 0
 
     @property
     def n_candidates(self) -> int:
@@ -46,7 +47,10 @@ class DatasetSizes:
         files an earlier datapool run processed, decoded again only because the embedding
         settings changed; they are not candidates. nCorruptVideos counts the video files that
         could not be opened: they have no frames, so no sample, and are listed with the corrupt
-        samples in corruptness_check_information.json.
+        samples in corruptness_check_information.json. nSelectedWithDatapool counts what the
+        dataset holds after the run: the preselected and the selected samples, once each
+        (`n_selected_held`: selected samples it held already, as an object-level run's image
+        whose new crops are picked).
         """
         return {
             "nInput": self.n_input,
@@ -55,7 +59,7 @@ class DatasetSizes:
             "nRemoved": self.n_candidates - self.n_selected,
             "nSelected": self.n_selected,
             "nPreselectedDatapool": self.n_preselected_datapool,
-            "nSelectedWithDatapool": self.n_selected + self.n_preselected_datapool,
+            "nSelectedWithDatapool": self.n_selected + self.n_preselected_datapool - self.n_selected_held,
             "nUnchangedDatapool": self.n_unchanged,
             "nCorruptVideos": self.n_corrupt_videos,
         }

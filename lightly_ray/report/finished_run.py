@@ -15,6 +15,15 @@ from typing import Any
 from lightly_ray.errors import UsageError
 from lightly_ray.outputs.run_folder import RUNS_PREFIX, SUCCESS_MARKER, RunFolder, finished_run_ids
 from lightly_ray.report.document import REPORT_HTML, REPORT_JSON
+from lightly_ray.report.summary_lines import (
+    UNIT_CROPS,
+    crops_text,
+    input_problem_lines,
+    input_text,
+    selected_text,
+    selection_unit,
+    strategy_text,
+)
 from lightly_ray.storage import Location
 
 
@@ -26,29 +35,38 @@ class FinishedRun:
     report: dict[str, Any]
 
     def summary(self) -> str:
-        """What `lightly-ray inspect` prints: counts, selection, statistics and where things are."""
+        """What `lightly-ray inspect` prints: counts, selection, statistics and where things are.
+
+        Selection counts are in the selection's unit (`selection.unit`: samples, crops, frames);
+        datasetSizes count images and frames (labelled images on crops).
+        """
         report = self.report
         sizes = report.get("datasetSizes", {})
         selection = report.get("selection", {})
         run = report.get("run", {})
         dataset = report.get("dataset") or {}
+        unit = selection_unit(report)
+        total = selection.get("nSelected", 0) + selection.get("nPreselected", 0)
+        label = "images:     " if unit == UNIT_CROPS else "samples:    "
         lines = [
             f"Run {run.get('id', self.folder.run_id)}: {run.get('start', '')}, "
-            f"{run.get('durationSeconds', 0.0):.1f}s",
-            f"  input:      {run.get('input', '')}",
-            "  samples:    "
-            + ", ".join(f"{key} {value}" for key, value in sizes.items() if key.startswith("n")),
-            f"  selected:   {sizes.get('nSelected', 0)} of {selection.get('requested', '?')} requested "
-            f"(stopped: {selection.get('stopReason', '?')})",
+            f"{run.get('durationSeconds', 0.0):.1f}s from its start to its report",
+            f"  input:      {run.get('input', '')}: {input_text(report)}",
+            f"  {label}" + ", ".join(f"{key} {value}" for key, value in sizes.items() if key.startswith("n")),
         ]
+        crops = crops_text(report)
+        if crops is not None:
+            lines.append(f"  crops:      {crops}")
+        lines.append(
+            f"  selected:   {total} of {selection.get('requested', '?')} requested {unit}: "
+            f"{selected_text(report)} (stopped: {selection.get('stopReason', '?')})"
+        )
         shortfall = selection.get("shortfall")
         if shortfall:
             lines.append(f"  why fewer:  {shortfall['message']}")
         for strategy in selection.get("strategies", []):
-            lines.append(
-                f"  strategies[{strategy['index']}]: {strategy['strategy']} on {strategy['input']} "
-                f"(stopped: {strategy.get('stop_reason') or '-'})"
-            )
+            lines.append(f"  strategies[{strategy['index']}]: {strategy_text(strategy)}")
+        lines += input_problem_lines(report)
         statistics = report.get("embeddingStatistics") or {}
         if statistics:
             nearest = statistics["nearestNeighbour"]["sets"]

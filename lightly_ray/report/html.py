@@ -28,6 +28,16 @@ from lightly_ray.report.figures import (
     timeline_figure,
     timings_figure,
 )
+from lightly_ray.report.summary_lines import (
+    count,
+    crops_text,
+    input_problems,
+    input_text,
+    requested_text,
+    selected_text,
+    selection_unit,
+    strategy_text,
+)
 
 MAX_FIELD_PLOTS = 24
 # BokehJS's core bundle only (1.3 MB): the page uses no widgets, tables, WebGL or MathJax.
@@ -63,7 +73,7 @@ def render_report(report: Mapping[str, Any], thumbnails: Mapping[str, bytes]) ->
     plots: dict[str, Any] = {}
     sections = [
         _section("summary", "Run", _summary_html(report)),
-        _section("selection", "Selection", _selection_html(report.get("selection", {}))),
+        _section("selection", "Selection", _selection_html(report)),
         _section("distances", "Spread and coverage of the embeddings", _distances(report, plots)),
         _section("map", "Embedding map", _map(report, urls, plots)),
         _section("examples", "Selected samples beside the closest removed ones", _examples(report, urls)),
@@ -141,18 +151,31 @@ def _summary_html(report: Mapping[str, Any]) -> str:
         ("lightly", run.get("lightly", "")),
         ("dataset", f"{dataset.get('name', '')} (tag {dataset.get('tag') or 'none'})"),
     ]
+    rows.append(("input", input_text(report)))
     rows += [(key, value) for key, value in sizes.items()]
+    crops = crops_text(report)
+    if crops is not None:
+        rows.append(("crops (objectLevel)", crops))
+    total, problems = input_problems(report)
+    if total:
+        rows.append(("problems in .lightly/ inputs", f"{count(total, 'problem')}: files or values skipped"))
+        rows += [("", problem) for problem in problems]
+        if total > len(problems):
+            rows.append(("", f"... and {total - len(problems)} more"))
     versions = ", ".join(f"{name} {version}" for name, version in run.get("versions", {}).items())
     rows.append(("versions", versions))
     return _facts(rows)
 
 
-def _selection_html(selection: Mapping[str, Any]) -> str:
+def _selection_html(report: Mapping[str, Any]) -> str:
+    selection = report.get("selection", {})
     if not selection:
         return _empty("no selection block")
+    unit = selection_unit(report)
     rows: list[tuple[str, Any]] = [
-        ("requested", selection.get("requested")),
-        ("selected", selection.get("nSelected")),
+        ("counted in", unit),
+        ("requested", requested_text(report)),
+        ("selected", selected_text(report)),
         ("preselected", selection.get("nPreselected")),
         ("stopped", selection.get("stopReason")),
     ]
@@ -160,13 +183,7 @@ def _selection_html(selection: Mapping[str, Any]) -> str:
     if shortfall:
         rows.append(("why fewer", shortfall.get("message", "")))
     for strategy in selection.get("strategies", []):
-        rows.append(
-            (
-                f"strategies[{strategy.get('index')}]",
-                f"{strategy.get('strategy')} on {strategy.get('input')}, "
-                f"stopped: {strategy.get('stop_reason') or '-'}",
-            )
-        )
+        rows.append((f"strategies[{strategy.get('index')}]", strategy_text(strategy)))
     return _facts(rows)
 
 

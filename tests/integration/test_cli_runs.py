@@ -57,6 +57,9 @@ def test_quiet_json_and_summary(grouped_input: Path, tmp_path: Path, ray_tmpdir:
     assert document["requested"] == 500
     assert document["counts"]["nSelected"] == candidates
     assert document["shortfall"]["reason"] == "input_smaller_than_requested"
+    # The command's time and the run's own (report.json's), each named.
+    assert document["unit"] == "samples"
+    assert document["run_duration_s"] <= document["duration_s"]
     folder = Path(document["run_folder"])
     log = (folder / "log.txt").read_text()
     assert "ray | " in log, "Ray's own lines go to the run's log"
@@ -65,16 +68,19 @@ def test_quiet_json_and_summary(grouped_input: Path, tmp_path: Path, ray_tmpdir:
     address = ray.get_runtime_context().gcs_address
     plain = lightly_ray(*common, "--quiet", "--dataset", "plain", "--address", address, env=env)
     assert plain.code == 0 and plain.err == ""
-    assert "  requested:  500\n" in plain.out
+    assert "  requested:  500 samples\n" in plain.out
     assert f"  selected:   {candidates} of {candidates} candidates (stopped: budget)" in plain.out
     assert "  why fewer:  500 samples were requested but the input has only" in plain.out
-    match = re.search(r"finished in ([0-9.]+)s", plain.out)
+    match = re.search(
+        r"finished in ([0-9.]+)s \(the command; the run itself ([0-9.]+)s, as in report.json\)", plain.out
+    )
     assert match is not None
     run_id = re.search(r"Run (\S+) finished", plain.out)
     assert run_id is not None
     report = json.loads((tmp_path / "lightly" / ".lightly" / "runs" / run_id[1] / "report.json").read_text())
     # The whole command's wall time: at least the run's, at most what the test measured.
     assert report["run"]["durationSeconds"] <= float(match[1]) + 0.05 <= plain.seconds + 0.1
+    assert f"{report['run']['durationSeconds']:.1f}" == match[2]
 
     verbose = lightly_ray(*common, "selection_config.n_samples=3", "--dataset", "verbose", env=env)
     assert verbose.code == 0

@@ -77,6 +77,15 @@ def test_crops_of_a_task_are_selected_and_written_to_a_crops_dataset(tmp_path: P
     assert sorted(item["why"].split(" ")[-1] for item in block["skipped"]) == ["area", "image"]
     assert {item["file"] for item in block["skipped"]} == {"img_0.png"}
     assert block["cropsDataset"] == "shapes-crops" and block["nSelectedCrops"] == 3
+    # Selection counts crops, datasetSizes images: the summary says which is which.
+    assert result.report["selection"]["unit"] == "crops"
+    assert (result.report["selection"]["nCandidates"], result.report["selection"]["nSelected"]) == (8, 3)
+    images = len(result.selected)
+    assert result.counts["nSelected"] == result.counts["nSelectedWithDatapool"] == images
+    summary = result.summary()
+    assert "  input:      4 images (0 corrupt, 0 exact duplicates)\n" in summary
+    assert "  requested:  3 crops\n" in summary
+    assert f"  selected:   3 of 8 candidate crops, from {images} image" in summary
     # report.json's inputs count the task's files (one per image), not its 8 crops.
     files = result.report["inputs"]["predictions"][TASK]
     assert (files["files"], files["validFiles"], files["samplesWithPredictions"]) == (4, 4, 4)
@@ -159,9 +168,16 @@ def test_a_datapool_rerun_selects_crops_of_new_images_beside_the_crops_dataset(t
     second = _run(root, lightly, 5, dataset="shapes", use_datapool=True)
 
     # The crops dataset's 3 crops are preselected and count toward the 5; the 2 new picks are
-    # crops of the new images, whose full images are the run's selection.
-    assert second.counts["nPreselectedDatapool"] == 3
+    # crops of the new images, whose full images are the run's selection. datasetSizes count
+    # the image dataset's images: those of the first run's crops, and the new ones beside them.
+    selection = second.report["selection"]
+    assert (selection["unit"], selection["nPreselected"], selection["nSelected"]) == ("crops", 3, 2)
+    assert second.report["objectLevel"]["nPreselectedCrops"] == 3
+    assert second.counts["nPreselectedDatapool"] == len(first.selected)
     assert second.report["objectLevel"]["nSelectedCrops"] == 2
+    held = Dataset(Location(str(lightly), writable=False), "shapes")
+    assert second.counts["nSelectedWithDatapool"] == len(held.read_tag(held.load(), INITIAL_TAG))
+    assert "beside 3 preselected from shapes-crops" in second.summary()
     assert second.selected and set(second.selected) <= {"img_4.png", "img_5.png"}
     crops = Dataset(Location(str(lightly), writable=False), "shapes-crops")
     state = crops.load()

@@ -9,6 +9,7 @@ and 3, about 51 in group 2, 0 in groups 1 and 4.
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +102,29 @@ def test_a_failed_run_leaves_its_error_at_the_end_of_its_log(grouped_input: Path
     log = (folder / "log.txt").read_text()
     assert log.rstrip().endswith(user_message(caught.value))
     assert "strategies[0]: METADATA lightly.meanRed: keeps 0 of 30" in log
+
+
+def test_a_failed_run_names_its_input_problems_in_its_log(grouped_input: Path, tmp_path: Path) -> None:
+    """A failed run writes no report.json: the warning and log.txt name the skipped files."""
+    lightly = tmp_path / "lightly"
+    schema = [{"name": "Temp", "path": "temperature", "defaultValue": 0.0, "valueDataType": "NUMERIC_FLOAT"}]
+    (lightly / ".lightly" / "metadata" / "group_1").mkdir(parents=True)
+    (lightly / ".lightly" / "metadata" / "schema.json").write_text(json.dumps(schema))
+    for index in range(3):
+        sample = {
+            "file_name": f"group_1/img_{index}.png",
+            "type": "image",
+            "metadata": {"temperature": "hot"},
+        }
+        (lightly / ".lightly" / "metadata" / "group_1" / f"img_{index}.json").write_text(json.dumps(sample))
+    nothing_red_enough = {**RED_THRESHOLD, "strategy": {**RED_THRESHOLD["strategy"], "threshold": 250}}
+    with pytest.raises(NothingLeftError):
+        _run(grouped_input, lightly, [nothing_red_enough, DIVERSITY], 3)
+    (folder,) = (lightly / ".lightly" / "runs").iterdir()
+    assert not (folder / "report.json").exists()
+    log = (folder / "log.txt").read_text()
+    warning = next(line for line in log.splitlines() if "problems in .lightly/ inputs" in line)
+    assert "3 problems" in warning and ".lightly/metadata/group_1/img_0.json: metadata.temperature" in warning
+    assert "and 1 more; every one is listed in log.txt" in warning
+    for index in range(3):
+        assert f"input problem: .lightly/metadata/group_1/img_{index}.json: metadata.temperature" in log
