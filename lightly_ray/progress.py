@@ -255,3 +255,9 @@ class Stopwatch:
         finally:
             seconds = time.perf_counter() - start
             self.timings[stage] = round(self.timings.get(stage, 0.0) + seconds, 3)
+
+    def split(self, stage: str, part: str, seconds: float) -> None:
+        """Count `seconds` of `stage` as a stage of their own, `part` (training within embed)."""
+        moved = min(seconds, self.timings.get(stage, 0.0))
+        self.timings[stage] = round(self.timings.get(stage, 0.0) - moved, 3)
+        self.timings[part] = round(self.timings.get(part, 0.0) + moved, 3)

@@ -262,6 +262,8 @@ def _run(
                     )
                 else:
                     embedded = embed_from_csv(config, lightly_location, plan.to_process, videos)
+            if training is not None and training.result is not None:  # trained inside the stage
+                watch.split("embed", "training", training.result.seconds)
         gathered = objects.split(embedded.gathered) if objects is not None else embedded.gathered
         on_crops = objects is not None and objects.on_crops
         with watch("inputs"):

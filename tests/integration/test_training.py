@@ -100,6 +100,10 @@ def test_the_loss_of_every_epoch_is_reported_and_logged(trained: Any) -> None:
     assert json.loads((Path(trained.run_folder) / "report.json").read_text())["training"] == training
     assert 'data-plot="loss"' in (Path(trained.run_folder) / "report.html").read_text()
     assert trained.report["embedding"]["weights"] == "trained in this run from random"
+    # Training is its own stage, not part of embedding's time (nor of its samples per second).
+    timings = trained.report["stageTimings"]
+    assert 0 < timings["training"] <= training["seconds"] and timings["embed"] > 0, timings
+    assert trained.report["throughput"]["embedSamplesPerSecond"] == round(2 * PER_GROUP / timings["embed"], 2)
 
 
 def test_a_later_run_embeds_with_the_checkpoint_as_the_training_run_did(

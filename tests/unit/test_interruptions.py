@@ -166,3 +166,12 @@ def test_the_stack_trace_of_a_sigterm_stays_in_the_log(capfd: pytest.CaptureFixt
         os.write(2, "".join(f"{line}\n" for line in SIGTERM_TRACE + SIGSEGV_TRACE).encode())
     assert capfd.readouterr().err == "".join(f"[ray] {line}\n" for line in SIGSEGV_TRACE)
     assert capture.lines == [f"ray | {line}" for line in SIGTERM_TRACE + SIGSEGV_TRACE]
+
+
+def test_a_part_of_a_stage_is_split_off_as_its_own() -> None:
+    watch = Stopwatch()
+    watch.timings["embed"] = 10.0
+    watch.split("embed", "training", 7.25)
+    assert watch.timings == {"embed": 2.75, "training": 7.25}
+    watch.split("embed", "training", 5.0)  # never more than the stage took
+    assert watch.timings == {"embed": 0.0, "training": 10.0}
