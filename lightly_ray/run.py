@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from lightly_ray.cluster_address import DEFAULT_CONNECT_TIMEOUT_S
@@ -279,6 +280,7 @@ def _run(
             queries = query_embeddings(prepared)
             object_embeddings = objects.object_embeddings(pool.names) if objects is not None else {}
             explanation, selection_data, extra = select_pool(config, pool, inputs, queries, object_embeddings)
+            explanation = replace(explanation, unit=unit.removesuffix("s"))  # "12 crops were requested"
         crash_point("selection")
         picked = explanation.table()
         pick_order = [str(name) for name in picked.column("name").to_pylist()]

@@ -96,12 +96,15 @@ class SelectionExplanation:
         result: What `engine.select` returned for it.
         strategies: One entry per config strategy, in config order.
         passed: Boolean array of shape (n_candidates,): the candidates that pass every threshold.
+        unit: What a candidate is, for messages: `sample`, `crop` (object level) or `frame`
+            (whole sequences).
     """
 
     problem: SelectionProblem
     result: SelectionResult
     strategies: list[ExplainedStrategy]
     passed: np.ndarray
+    unit: str = "sample"
 
     @property
     def n_preselected(self) -> int:
@@ -145,7 +148,7 @@ class SelectionExplanation:
         total = self.n_preselected + len(result.indices)
         if total >= result.requested:
             return None
-        asked = f"{_count(result.requested, 'sample')} {_was(result.requested)} requested"
+        asked = f"{_count(result.requested, self.unit)} {_was(result.requested)} requested"
         if result.stop_reason != "budget":
             return {"reason": SHORTFALL_STOPPING, "message": f"{asked} but {self._stop_message(total)}"}
         if self.problem.filters and result.n_after_thresholds < result.requested <= result.n_candidates:
@@ -173,7 +176,7 @@ class SelectionExplanation:
     def _stop_message(self, total: int) -> str:
         stop_reason = self.result.stop_reason
         preselected = f" ({self.n_preselected} preselected)" if self.n_preselected else ""
-        stopped = f"selection stopped after {_count(total, 'sample')}{preselected}"
+        stopped = f"selection stopped after {_count(total, self.unit)}{preselected}"
         for entry in self.strategies:
             if isinstance(entry.part, ThresholdFilter):
                 continue

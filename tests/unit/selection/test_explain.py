@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -111,6 +112,8 @@ def test_shortfall_when_the_input_is_smaller_than_requested() -> None:
     assert report["stopReason"] == "budget"
     assert report["shortfall"]["reason"] == "input_smaller_than_requested"
     assert "10 samples were requested but the input has only 4 candidates" in report["shortfall"]["message"]
+    on_crops = replace(explain_selection(cfg, problem, engine.select(problem)), unit="crop").report()
+    assert "10 crops were requested but the input has only 4 candidates" in on_crops["shortfall"]["message"]
 
 
 def test_shortfall_when_the_thresholds_leave_too_few() -> None:
