@@ -343,7 +343,11 @@ def _demo(args: argparse.Namespace) -> int:
         f"example dataset: {total} files in {input_folder} "
         f"({', '.join(f'{count} {kind}' for kind, count in counts.items())})"
     )
-    print("config: diversity selection of 30 images, resnet-18 with random weights (offline demo)")
+    print(
+        "config: diversity selection of 30 images, resnet-18 with random weights (offline demo): "
+        "random weights see colours and layout, not content, so colour and flip variants of one "
+        "picture look diverse; ImageNet weights or a trained checkpoint see content"
+    )
     # A dataset of its own for every demo run: a second demo in the same folder is not refused
     # for adding to the first one's dataset without the datapool.
     dataset = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
