@@ -9,8 +9,6 @@ from typing import Any
 import ray
 import ray.data
 
-from lightly_ray.pipeline.units import UNIT_SCHEMA
-
 
 @dataclass(frozen=True)
 class Stage:
@@ -65,8 +63,8 @@ class Stage:
 def describe_stages(stages: list[Stage]) -> str:
     """One line per step, the first being the units the driver hands in."""
     width = max(8, *(len(stage.name) for stage in stages))
-    units = ", ".join(UNIT_SCHEMA.names)
-    lines = [f"1. {'units':<{width}} {'driver':<34} {'-':<34} needs [] -> makes [{units}]"]
+    # The units' own columns (sources, video segments' timestamps) are the driver's business.
+    lines = [f"1. {'units':<{width}} {'driver':<34} {'-':<34} makes the decode units (files, video segments)"]
     for index, stage in enumerate(stages, start=2):
         lines.append(
             f"{index}. {stage.name:<{width}} {stage.runs_as():<34} {stage.resources():<34} "
