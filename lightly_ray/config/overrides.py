@@ -17,7 +17,7 @@ from typing import Any, Union, get_args, get_origin
 import yaml
 from pydantic.fields import FieldInfo
 
-from lightly_ray.config.base import StrictModel, unknown_key_message
+from lightly_ray.config.base import StrictModel, closest_key, unknown_key_message
 from lightly_ray.config.lightly import LightlyConfig
 from lightly_ray.config.resources import ResourcesConfig
 from lightly_ray.config.selection import SelectionConfig
@@ -92,10 +92,12 @@ def _place_of(parts: list[str], value: Any, assignment: str) -> list[str]:
     for block, model in BLOCK_MODELS:
         if _field(model, parts[0]) is not None:
             raise ConfigError([f"override '{assignment}': {block}.{parts[0]} is a value, not a section"])
-    every_key = set(BLOCKS).union(*(model.allowed_keys() for _, model in BLOCK_MODELS))
-    raise ConfigError(
-        [f"override '{assignment}': '{parts[0]}' is an {unknown_key_message(parts[0], sorted(every_key))}"]
+    every_key = sorted(set(BLOCKS).union(*(model.allowed_keys() for _, model in BLOCK_MODELS)))
+    close = closest_key(parts[0], every_key)
+    hint = (  # the keys of every block at once would be a list of a hundred
+        f"did you mean '{close}'?" if close else "no block has it (`lightly-ray schema` lists every key)"
     )
+    raise ConfigError([f"override '{assignment}': '{parts[0]}' is an unknown key; {hint}"])
 
 
 def _wrong_inside(path: str, section: type[StrictModel], rest: list[str]) -> str:

@@ -536,3 +536,12 @@ def test_problems_an_override_makes_name_the_override_not_the_file(tmp_path: Pat
     assert mixed.value.problems[1] == (
         "override 'optimizer.lr=-1': lightly_config.optimizer.lr: Input should be greater than 0 (got -1)"
     )
+
+
+def test_an_unknown_short_key_gets_the_closest_key_or_where_to_look_not_every_key() -> None:
+    assert problems_of(selection(), ("n_sampels=3",)) == [
+        "override 'n_sampels=3': 'n_sampels' is an unknown key; did you mean 'n_samples'?"
+    ]
+    assert problems_of(selection(), ("zzz=3",)) == [
+        "override 'zzz=3': 'zzz' is an unknown key; no block has it (`lightly-ray schema` lists every key)"
+    ]
