@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lightly_ray.preflight.hub_weights import IMAGENET_URLS, can_download
+from lightly_ray.preflight.hub_weights import PROXY_VARIABLES
 from tests.cli_process import Finished, lightly_ray
 from tests.data.grouped_images import FAST_MODEL, group_image
 from tests.file_opens import FileOpens
@@ -288,15 +288,30 @@ def test_location_mistakes_are_answered_before_ray(small_input: Path, tmp_path: 
     assert sorted(path.name for path in small_input.iterdir()) == before, "the input must never be written"
 
 
+# Loaded by the command's Python (sitecustomize): the download server refuses connections, as on
+# a machine without internet, whatever this machine can reach.
+OFFLINE = """
+import socket
+_connect = socket.create_connection
+def _refuse(address, *args, **kwargs):
+    if address[0] == "download.pytorch.org":
+        raise ConnectionRefusedError(111, "Connection refused (offline, as the test asks)")
+    return _connect(address, *args, **kwargs)
+socket.create_connection = _refuse
+"""
+
+
 def test_weights_that_cannot_be_had_are_answered_before_ray(small_input: Path, tmp_path: Path) -> None:
-    if can_download(IMAGENET_URLS["resnet-18"]):
-        pytest.skip("this machine can download the weights")
     config = tmp_path / "run.yaml"  # the default weights: imagenet
     config.write_text(yaml.safe_dump({"selection_config": {"n_samples": 2, "strategies": [DIVERSITY]}}))
     cache = tmp_path / "torch"
+    (tmp_path / "offline").mkdir()
+    (tmp_path / "offline" / "sitecustomize.py").write_text(OFFLINE)
+    offline = {"TORCH_HOME": str(cache), "PYTHONPATH": str(tmp_path / "offline")}
+    offline.update({variable: "" for variable in PROXY_VARIABLES})  # a proxy counts as online
     finished = lightly_ray(
         "run", "--input", str(small_input), "--lightly", str(tmp_path / "lightly"), "--config", str(config),
-        env={"TORCH_HOME": str(cache)},
+        env=offline,
     )  # fmt: skip
     finished.assert_clean_failure(1)
     _without_ray(finished)
@@ -309,7 +324,7 @@ def test_weights_that_cannot_be_had_are_answered_before_ray(small_input: Path, t
     # A dry run shows its plan and says that a run here would stop.
     planned = lightly_ray(
         "run", "--input", str(small_input), "--lightly", str(tmp_path / "lightly"), "--config", str(config),
-        "--dry-run", env={"TORCH_HOME": str(cache)},
+        "--dry-run", env=offline,
     )  # fmt: skip
     assert planned.code == 0, planned.err
     assert "a run here would stop: lightly_config.model.weights: the file is not in" in planned.out
