@@ -57,7 +57,7 @@ import lightly_ray.run  # noqa: F401  (what a run's driver imports: its RSS is c
 from lightly_ray.config.run_config import RunConfig
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES, SelectionConfig
 from lightly_ray.datasets.annotations import annotate
-from lightly_ray.datasets.datapool import plan_datapool, restrict_candidates, selection_pool
+from lightly_ray.datasets.datapool import plan_datapool, restrict_candidates
 from lightly_ray.datasets.rows import (
     ListingIndex,
     processed_here_rows,
@@ -65,6 +65,7 @@ from lightly_ray.datasets.rows import (
     processed_slices,
     rows_named_in,
 )
+from lightly_ray.datasets.selection_pool import selection_pool
 from lightly_ray.datasets.store import Dataset, DatasetState
 from lightly_ray.formats.lightly_inputs import read_lightly_inputs
 from lightly_ray.outputs.run_folder import PARQUET_ROW_GROUP, RunFolder

@@ -26,7 +26,8 @@ from lightly_ray.config.run_config import PRETAGGING_TASK
 from lightly_ray.crops_dataset import crops_dataset_name, publish_crops, write_crop_images
 from lightly_ray.datasets import Dataset
 from lightly_ray.datasets.current_rows import preselected_samples
-from lightly_ray.datasets.datapool import DatapoolPlan, SelectionPool, selection_pool
+from lightly_ray.datasets.datapool import DatapoolPlan
+from lightly_ray.datasets.selection_pool import SelectionPool, selection_pool
 from lightly_ray.datasets.settings import embedding_settings
 from lightly_ray.datasets.store import DatasetState
 from lightly_ray.formats.lightly_inputs import LightlyInputs
@@ -166,7 +167,7 @@ class CropRun:
     preselected: pa.Table | None = None
     n_preselected: int = 0
     state: DatasetState | None = None
-    images: tuple[GatheredSamples, DatapoolPlan | None] | None = None
+    images: tuple[GatheredSamples, DatapoolPlan] | None = None
 
     @classmethod
     def of(
@@ -215,18 +216,19 @@ class CropRun:
         images, self.crops = split_crops(gathered)
         return images
 
-    def pool(self, images: GatheredSamples, plan: DatapoolPlan | None) -> SelectionPool:
+    def pool(self, images: GatheredSamples, plan: DatapoolPlan, *, datapool: bool) -> SelectionPool:
         """What selection runs over on crops: the crops of candidate images (after `split`).
 
-        With the datapool (`plan`), the crops dataset's crops embedded with this run's settings
-        are preselected: diversity keeps its distance to them and they count toward n_samples.
+        With the datapool, the crops dataset's crops embedded with this run's settings are
+        preselected: diversity keeps its distance to them and they count toward n_samples.
+        `plan` is the image dataset's (its preselected images matter only with the datapool).
         """
         assert self.crops is not None and self.dataset is not None
         self.images = (images, plan)
         chosen = set(images.names[images.candidate].tolist())
         parents = self.crops.detections[PARENT].astype(str)
         self.crops.candidate &= np.fromiter((parent in chosen for parent in parents), bool, len(parents))
-        if plan is None:
+        if not datapool:
             return selection_pool(self.crops, None)
         self.state = self.dataset.load()
         self.preselected, other, _ = preselected_samples(
@@ -305,11 +307,6 @@ class CropRun:
         if not self.on_crops or plan.preselected is None:
             return set()
         return set(plan.preselected.column("name").to_pylist()) | set(plan.reembed)
-
-    def new_images(self, selected: list[str], plan: DatapoolPlan) -> list[str]:
-        """The selected images the image dataset does not hold yet (object level adds no twice)."""
-        held = self.held_images(plan)
-        return [name for name in selected if name not in held]
 
     def write(self, input_location: Location, lightly_location: Location) -> None:
         """Write the picked crops' pictures into the crops dataset (before it is published)."""

@@ -171,7 +171,7 @@ def pool_and_inputs(
     restrict_candidates(gathered, plan)
     datapool = plan if worker.use_datapool else None
     if objects is not None and objects.on_crops:
-        pool = objects.pool(gathered, datapool)
+        pool = objects.pool(gathered, plan, datapool=worker.use_datapool)
         if not pool.names and gathered.candidate.any():
             raise LightlyRayError(f"object level has no crops to select from: {objects.why_no_crops()}")
         return pool, objects.inputs()

@@ -15,7 +15,7 @@ With `worker_config.use_datapool: true` a run builds on its dataset's published 
 from __future__ import annotations
 
 import logging
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Container
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,8 +24,8 @@ import pyarrow.compute as pc
 
 from lightly_ray.datasets.current_rows import file_keys, files_by_run, last_processed, preselected_samples
 from lightly_ray.datasets.embedding_cache import resume_from_cache
-from lightly_ray.datasets.rows import embedding_matrix
 from lightly_ray.datasets.store import Dataset, DatasetState, RunRecord
+from lightly_ray.formats.relevant_filenames import RelevantFilenames
 from lightly_ray.formats.sample_files import (
     CORRUPT,
     DUPLICATE,
@@ -33,17 +33,10 @@ from lightly_ray.formats.sample_files import (
     OtherInputFiles,
     UnreadInputs,
 )
-from lightly_ray.pipeline.gather import METADATA_COLUMNS, GatheredSamples
+from lightly_ray.pipeline.gather import GatheredSamples
 from lightly_ray.pipeline.input_kinds import VIDEO_EXTENSIONS
-from lightly_ray.pipeline.matrix_file import MatrixFile
-from lightly_ray.pipeline.spilled_columns import ScratchFolder
-from lightly_ray.sample_names import SampleNames
-from lightly_ray.selection.data import ColumnsAtRows, SampleVideos, values_at_rows
 
 _VIDEO_RE = "|".join(extension[1:] for extension in VIDEO_EXTENSIONS)
-
-# Rows of the gathered matrix copied to the pool's file at a time.
-POOL_PART_ROWS = 1 << 16
 
 logger = logging.getLogger("lightly_ray")
 
@@ -65,6 +58,8 @@ class DatapoolPlan:
             embedding settings changed, or the file was rewritten).
         unread: Names of the listed files this run neither processes nor selects from (None:
             none): their prediction and metadata files are not read (`other_files`).
+        relevant: The relevant filenames filter the listing was made with (None: none): the
+            files of the input files it leaves out are not read either.
     """
 
     to_process: pa.Table
@@ -74,19 +69,21 @@ class DatapoolPlan:
     preselected: pa.Table | None = None
     reembed: list[str] = field(default_factory=list)
     unread: pa.Array | pa.ChunkedArray | None = None
+    relevant: RelevantFilenames | None = None
 
     def other_files(self, gathered: GatheredSamples | None = None) -> UnreadInputs:
         """The input files the run lists but does not select from, by reason (`read_lightly_inputs`).
 
         Their prediction and metadata files are neither read nor reported as problems, only
         counted: `unread` as `unchangedDatapool`, and with `gathered` its corrupt files (and the
-        videos of `to_process` that gave no frame) and exact duplicates.
+        videos of `to_process` that gave no frame) and exact duplicates; the files of input
+        files that `relevant` leaves out as `notRelevant`.
         """
         groups: list[tuple[str, Container[str]]] = []
         if self.unread is not None:
             groups.append((UNCHANGED_DATAPOOL, OtherInputFiles(self.unread)))
         if gathered is None:
-            return UnreadInputs(groups)
+            return UnreadInputs(groups, self.relevant)
         names = gathered.names.arrow
         groups.append((CORRUPT, OtherInputFiles(pc.filter(names, pa.array(gathered.corrupt, pa.bool_())))))
         groups.append((DUPLICATE, OtherInputFiles(pc.filter(names, pa.array(gathered.duplicate_of != "")))))
@@ -95,7 +92,7 @@ class DatapoolPlan:
             videos = pc.filter(listed, pc.match_substring_regex(listed, f"(?i)\\.({_VIDEO_RE})$"))
             opened = pa.array(np.unique(gathered.frames["video"]), pa.string())
             groups.append((CORRUPT, OtherInputFiles(pc.filter(videos, pc.invert(pc.is_in(videos, opened))))))
-        return UnreadInputs(groups)
+        return UnreadInputs(groups, self.relevant)
 
     def resume(self, cached: pa.Table | None, dataset_name: str) -> None:
         """Take the cached rows of whole unchanged files instead of processing them (in place).
@@ -137,6 +134,7 @@ def plan_datapool(
     *,
     use_datapool: bool,
     process_all: bool,
+    relevant: RelevantFilenames | None = None,
 ) -> DatapoolPlan:
     """Decide what a run processes and reuses (then `DatapoolPlan.resume` for the cache).
 
@@ -147,9 +145,10 @@ def plan_datapool(
         embedding: This run's embedding settings (`RunRecord.embedding`).
         use_datapool: `worker_config.use_datapool`.
         process_all: `worker_config.datasource.process_all`.
+        relevant: The relevant filenames filter the listing was made with.
     """
     if not use_datapool or not state.runs:
-        return DatapoolPlan(to_process=listing)
+        return DatapoolPlan(to_process=listing, relevant=relevant)
     names = listing.column("name").to_pylist()
     processed_files = files_by_run(dataset, state)
     seen: dict[str, tuple[int, int]] = {}
@@ -204,6 +203,7 @@ def plan_datapool(
         preselected=preselected,
         reembed=reembed,
         unread=unread,
+        relevant=relevant,
     )
 
 
@@ -227,150 +227,6 @@ def restrict_candidates(gathered: GatheredSamples, plan: DatapoolPlan) -> None:
         old = pc.filter(listed, pc.invert(pc.is_in(listed, value_set=new_files)))
         allowed = ~pc.is_in(names, value_set=old).to_numpy(zero_copy_only=False)
     gathered.candidate &= allowed
-
-
-@dataclass
-class SelectionPool:
-    """What selection sees: this run's candidates and the dataset's samples, sorted by name.
-
-    Attributes:
-        names: Every sample, sorted and unique.
-        embeddings: Shape (n, dim), float32. Without preselected samples this is the gathered
-            `candidate_embeddings()`, which may share memory with the gathered samples.
-        lightly_metadata: By name, shape (n,); read from the gathered columns when asked for.
-        videos: Per sample, its video (None for an image).
-        preselected: Indices of the dataset's samples.
-        frame_indices: Per sample, its frame's index in its video (-1 for an image).
-    """
-
-    names: SampleNames
-    embeddings: np.ndarray
-    lightly_metadata: Mapping[str, np.ndarray]
-    videos: Sequence[str | None]
-    preselected: np.ndarray
-    frame_indices: np.ndarray
-
-
-def selection_pool(gathered: GatheredSamples, plan: DatapoolPlan | None) -> SelectionPool:
-    """The candidates of `gathered` plus the preselected samples of the plan.
-
-    A preselected sample whose embedding this run recomputed takes it from `gathered` (it is
-    there whether or not it is a candidate); one that is also a candidate is one sample.
-    """
-    keep, preselected_rows, stored, missing = pool_members(gathered, plan)
-    for name in missing:
-        logger.warning("preselected sample %s is no longer in the input: left out", name)
-    table = plan.preselected if plan is not None else None
-    own = np.flatnonzero(keep)
-    own_names = gathered.names.at_rows(own)  # a view: the pool's names are not copied
-    if not stored and np.array_equal(keep, gathered.candidate):
-        embeddings = gathered.candidate_embeddings()  # no copy when nothing else is in the pool
-    else:
-        embeddings = _pool_matrix(gathered, own)
-    keys = [column.removeprefix("lightly_") for column in METADATA_COLUMNS]
-    metadata: Mapping[str, np.ndarray] = ColumnsAtRows(gathered.lightly_metadata, keys, own)
-    if gathered.frames:
-        video_column = values_at_rows(gathered.frames["video"], own)
-        frame_indices = values_at_rows(gathered.frames["frame_index"], own).astype(np.int64, copy=False)
-    else:
-        video_column = values_at_rows(np.array([""], dtype=object), own)
-        frame_indices = values_at_rows(np.array([-1], dtype=np.int64), own)
-    all_names = own_names
-    if stored and table is not None:
-        rows = table.take(pa.array(np.fromiter(stored.values(), dtype=np.int64, count=len(stored))))
-        all_names = SampleNames.concat([own_names, SampleNames(stored)])
-        metadata = {
-            key: np.concatenate(
-                [own_values, rows.column(f"lightly_{key}").to_numpy(zero_copy_only=False).astype(np.float64)]
-            )
-            for key, own_values in metadata.items()
-        }
-        video_column = np.concatenate([video_column, rows.column("video").to_numpy(zero_copy_only=False)])
-        stored_frames = rows.column("frame_index").to_numpy(zero_copy_only=False).astype(np.int64)
-        frame_indices = np.concatenate([frame_indices, stored_frames])
-        order = pc.sort_indices(all_names.arrow).to_numpy()
-        embeddings = _pool_matrix(gathered, own, rows, order)
-        all_names, video_column, frame_indices = (
-            all_names.at_rows(order),
-            video_column[order],
-            frame_indices[order],
-        )
-        metadata = {key: values[order] for key, values in metadata.items()}
-    chosen = _preselected_positions(gathered, own, preselected_rows, all_names, list(stored))
-    return SelectionPool(
-        names=all_names,
-        embeddings=embeddings,
-        lightly_metadata=metadata,
-        videos=SampleVideos(video_column),
-        preselected=chosen,
-        frame_indices=frame_indices,
-    )
-
-
-def pool_members(
-    gathered: GatheredSamples, plan: DatapoolPlan | None
-) -> tuple[np.ndarray, list[np.ndarray], dict[str, int], list[str]]:
-    """Who is in the selection pool: this run's candidates and the dataset's samples.
-
-    Returns:
-        A mask of the gathered rows in the pool, the gathered rows of preselected samples, the
-        preselected samples only the dataset holds (by name, their row of `plan.preselected`),
-        and the preselected samples to embed again that the input no longer has.
-    """
-    keep = gathered.candidate.copy()
-    preselected_rows: list[np.ndarray] = []
-    stored: dict[str, int] = {}
-    missing: list[str] = []
-    if plan is not None and plan.reembed:
-        rows = gathered.names.rows_of(plan.reembed)
-        usable = rows >= 0
-        usable[usable] &= gathered.errors[rows[usable]] == ""
-        missing = [plan.reembed[index] for index in np.flatnonzero(~usable).tolist()]
-        keep[rows[usable]] = True
-        preselected_rows.append(rows[usable])
-    if plan is not None and plan.preselected is not None:
-        table = plan.preselected
-        rows = gathered.names.rows_of(table.column("name"))
-        keep[rows[rows >= 0]] = True
-        preselected_rows.append(rows[rows >= 0])
-        for index in np.flatnonzero(rows < 0).tolist():
-            stored[str(table.column("name")[index].as_py())] = index
-    return keep, preselected_rows, stored, missing
-
-
-def _pool_matrix(
-    gathered: GatheredSamples,
-    own: np.ndarray,
-    stored: pa.Table | None = None,
-    order: np.ndarray | None = None,
-) -> np.ndarray:
-    """The pool's embeddings: `gathered`'s at `own`, then `stored`'s, in `order` if given.
-
-    Written a part at a time to a scratch file and put in order there (`matrix_file`), so that
-    the pool is one mapped matrix, never a copy of the gathered one in memory beside it.
-    """
-    written = MatrixFile(ScratchFolder(), gathered.dim)
-    for first in range(0, len(own), POOL_PART_ROWS):
-        written.add(gathered.embeddings_of(own[first : first + POOL_PART_ROWS]))
-    if stored is not None:
-        written.add(embedding_matrix(stored))
-    return written.rows_in_order(np.arange(written.rows) if order is None else order)
-
-
-def _preselected_positions(
-    gathered: GatheredSamples,
-    own: np.ndarray,
-    preselected_rows: list[np.ndarray],
-    all_names: SampleNames,
-    stored_names: list[str],
-) -> np.ndarray:
-    """Sorted positions in the pool of the preselected samples (processed here, or stored)."""
-    if not preselected_rows and not stored_names:
-        return np.zeros(0, dtype=np.int64)
-    names = [gathered.names.take(np.concatenate(preselected_rows))] if preselected_rows else []
-    wanted = SampleNames.concat([*names, SampleNames(stored_names)])
-    positions = all_names.rows_of(wanted)
-    return np.unique(positions[positions >= 0]).astype(np.int64)
 
 
 def _latest_rows(

@@ -22,9 +22,8 @@ from lightly_ray.formats.metadata import MetadataColumns, read_metadata
 from lightly_ray.formats.prediction_schema import read_task_names
 from lightly_ray.formats.predictions import TaskPredictions, read_task_predictions, require_predictions
 from lightly_ray.formats.problems import FormatProblem
-from lightly_ray.formats.relevant_filenames import RelevantFilenames, read_relevant_filenames
 from lightly_ray.formats.sample_files import UnreadInputs
-from lightly_ray.storage import Location, relative_inside
+from lightly_ray.storage import Location
 
 PROBLEMS_IN_REPORT = 100
 
@@ -107,9 +106,8 @@ def read_lightly_inputs(
             (False where the files are only described, as object level's report does).
         elsewhere: Stems of input files the run does not select from (`DatapoolPlan.other_files`,
             an `UnreadInputs` that names why): their prediction and metadata files are neither
-            read nor reported, only counted by reason. Files of input files the relevant
-            filenames file leaves out are counted so too (the file is read from the config
-            when such a file is met).
+            read nor reported, only counted by reason; with its relevant filenames filter,
+            files of input files the filter leaves out are counted so too.
         already_read: Tasks read earlier in the run for other samples (object level's boxes),
             by name: their valid files are not fetched again (`read_task_predictions`).
 
@@ -122,7 +120,7 @@ def read_lightly_inputs(
             used task has no valid prediction file.
     """
     inputs = LightlyInputs()
-    unread = UnreadInputs.of(elsewhere).with_relevant(lambda: _relevant_filenames(location, config))
+    unread = UnreadInputs.of(elsewhere)
     names: set[str] | None = None  # made for the first task read (a set of 10M names is 500 MB)
     available = read_task_names(location)
     used = tasks_used_by(config) if check else set()
@@ -161,14 +159,6 @@ def read_lightly_inputs(
         elsewhere=unread,
     )
     return inputs
-
-
-def _relevant_filenames(location: Location, config: RunConfig) -> RelevantFilenames | None:
-    """The relevant filenames file the run was listed with (`preflight.references.read_relevant`)."""
-    configured = config.worker_config.relevant_filenames_file
-    key = "worker_config.relevant_filenames_file"
-    path = relative_inside(configured, location, key) if configured is not None else None
-    return read_relevant_filenames(location, path)
 
 
 def _ascending(names: Sequence[str]) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 from bisect import bisect_left
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,14 +143,14 @@ class UnreadInputs:
 
     Args:
         groups: (reason, stems) pairs, asked in order; `OtherInputFiles` holds the stems of names.
-        relevant: The relevant filenames filter, or a function that reads it (asked only for a
-            file that belongs to no group and no known sample); None: every file is relevant.
+        relevant: The relevant filenames filter the run's listing was made with (asked only
+            for a file that belongs to no group and no known sample); None: every file is relevant.
     """
 
     def __init__(
         self,
         groups: Sequence[tuple[str, Container[str]]] = (),
-        relevant: RelevantFilenames | Callable[[], RelevantFilenames | None] | None = None,
+        relevant: RelevantFilenames | None = None,
     ) -> None:
         self.groups = list(groups)
         self._relevant = relevant
@@ -162,19 +162,12 @@ class UnreadInputs:
             return elsewhere
         return cls([(NOT_READ, elsewhere)])
 
-    def with_relevant(
-        self, relevant: RelevantFilenames | Callable[[], RelevantFilenames | None] | None
-    ) -> UnreadInputs:
-        """The same groups, with this relevant filenames filter (see the class)."""
-        return UnreadInputs(self.groups, relevant)
-
     def reason(self, file_stem: str) -> str | None:
         """Why the files of this stem are not read; None when no input file explains it."""
         for reason, stems in self.groups:
             if file_stem in stems:
                 return reason
-        relevant = self._relevant() if callable(self._relevant) else self._relevant
-        self._relevant = relevant  # a reader is called once
+        relevant = self._relevant
         if relevant is not None and not any(map(relevant.matches, _input_names(file_stem))):
             return NOT_RELEVANT
         return None

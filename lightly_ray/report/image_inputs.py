@@ -19,7 +19,8 @@ import pyarrow.compute as pc
 
 from lightly_ray.config import RunConfig
 from lightly_ray.config.run_config import PRETAGGING_TASK
-from lightly_ray.datasets.datapool import DatapoolPlan, pool_members
+from lightly_ray.datasets.datapool import DatapoolPlan
+from lightly_ray.datasets.selection_pool import pool_members
 from lightly_ray.formats.lightly_inputs import LightlyInputs, read_lightly_inputs
 from lightly_ray.formats.predictions import TaskPredictions
 from lightly_ray.formats.pretag_predictions import pretag_predictions
@@ -59,7 +60,7 @@ def read_image_inputs(
     location: Location,
     config: RunConfig,
     images: GatheredSamples,
-    plan: DatapoolPlan | None,
+    plan: DatapoolPlan,
     already_read: Mapping[str, TaskPredictions] | None = None,
 ) -> LightlyInputs:
     """The lightly location's inputs of the samples a run without object level selects from.
@@ -68,7 +69,8 @@ def read_image_inputs(
         location: The lightly location.
         config: The run configuration.
         images: The gathered images and frames (no crops), candidates restricted to the plan.
-        plan: The datapool's plan of the image dataset; None without the datapool.
+        plan: The run's plan of the image dataset (without the datapool it preselects nothing
+            and leaves no file unread, but it knows the relevant filenames).
         already_read: The object-level task as read for the crops, whose files are not
             fetched again.
 
@@ -78,11 +80,7 @@ def read_image_inputs(
         the detector's predictions as task `lightly_pretagging`.
     """
     names, videos = image_pool_names(images, plan)
-    # Without the datapool no file is unread, but corrupt files and duplicates are no candidates.
-    listed = (
-        plan if plan is not None else DatapoolPlan(to_process=pa.table({"name": pa.array([], pa.string())}))
-    )
-    elsewhere = listed.other_files(images)
+    elsewhere = plan.other_files(images)  # corrupt files and duplicates are no candidates either
     inputs = read_lightly_inputs(
         location, config, names, videos, check=False, elsewhere=elsewhere, already_read=already_read
     )

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lightly_ray.datasets.datapool import SelectionPool
+from lightly_ray.datasets.selection_pool import SelectionPool
 from lightly_ray.outputs.run_folder import RunFolder
 from lightly_ray.pipeline.units import IndexedVideos
 from lightly_ray.report.analysis import analyse_selection

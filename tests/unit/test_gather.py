@@ -7,8 +7,9 @@ import pyarrow as pa
 import pytest
 
 from lightly_ray.config.selection import LIGHTLY_METADATA_NAMES
-from lightly_ray.datasets.datapool import DatapoolPlan, selection_pool
+from lightly_ray.datasets.datapool import DatapoolPlan
 from lightly_ray.datasets.rows import as_batch, embedding_matrix, processed_table
+from lightly_ray.datasets.selection_pool import selection_pool
 from lightly_ray.mapped_pages import is_mapped
 from lightly_ray.pipeline import exact_duplicates, matrix_file
 from lightly_ray.pipeline import gather as gather_module

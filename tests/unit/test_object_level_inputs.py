@@ -18,6 +18,7 @@ from lightly_ray.config.run_config import PRETAGGING_TASK, RunConfig
 from lightly_ray.datasets.datapool import DatapoolPlan
 from lightly_ray.formats.lightly_inputs import read_lightly_inputs
 from lightly_ray.formats.pretag_schema import PRETAG_BOXES, PRETAG_COUNT, PRETAG_LABELS, PRETAG_SCORES
+from lightly_ray.formats.relevant_filenames import RelevantFilenames, parse_relevant_filenames
 from lightly_ray.object_level import CropRun
 from lightly_ray.pipeline.crops import BOX_INDEX, BOX_SCORE, CATEGORY, CROP_BOX, PARENT, crop_name
 from lightly_ray.pipeline.gather import GatheredSamples
@@ -109,9 +110,14 @@ def _gathered(crops: dict[str, int], detections: dict[str, np.ndarray] | None = 
     return gathered
 
 
+def _plan(relevant: RelevantFilenames | None = None) -> DatapoolPlan:
+    """The image dataset's plan of a run without the datapool."""
+    return DatapoolPlan(to_process=pa.table({"name": IMAGES}), relevant=relevant)
+
+
 def _inputs_of(run: CropRun, gathered: GatheredSamples) -> dict[str, Any]:
     images = run.split(gathered)
-    run.pool(images, None)
+    run.pool(images, _plan(), datapool=False)
     return run.inputs().report()
 
 
@@ -122,7 +128,7 @@ def test_object_level_reports_every_task_and_the_metadata_as_files_of_the_images
     assert run is not None
     gathered = _gathered({name: BOXES_PER_IMAGE for name in IMAGES[1:]})
     images = run.split(gathered)
-    run.pool(images, None)
+    run.pool(images, _plan(), datapool=False)
     inputs = run.inputs()
     block = inputs.report()
 
@@ -145,6 +151,20 @@ def test_object_level_reports_every_task_and_the_metadata_as_files_of_the_images
     assert len(crops.predictions) == BOXES_PER_IMAGE * 5
     assert all(len(found) == 1 for found in crops.predictions.values())
     assert set(inputs.predictions) == {"vehicles"} and inputs.metadata is None
+
+
+def test_files_the_relevant_filenames_leave_out_are_not_read_on_object_level(tmp_path: Path) -> None:
+    lightly = _lightly(tmp_path)
+    run = CropRun.of(_config("vehicles"), lightly, IMAGES, IMAGES, "cars")
+    assert run is not None
+    images = run.split(_gathered({name: BOXES_PER_IMAGE for name in IMAGES[1:]}))
+    run.pool(images, _plan(parse_relevant_filenames("img_*\n")), datapool=False)
+
+    vehicles = run.inputs().report()["predictions"]["vehicles"]
+
+    # nothere.json names an input file the run's listing left out: counted, not a problem.
+    assert vehicles["filesNotRead"] == {"notRelevant": 1}
+    assert (vehicles["files"], vehicles["validFiles"], vehicles["nProblems"]) == (7, 5, 1)
 
 
 def test_pretagging_on_crops_reports_one_prediction_file_per_image(tmp_path: Path) -> None:

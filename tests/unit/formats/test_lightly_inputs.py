@@ -7,6 +7,7 @@ import pytest
 
 from lightly_ray.config.run_config import RunConfig
 from lightly_ray.formats.lightly_inputs import read_lightly_inputs
+from lightly_ray.formats.relevant_filenames import parse_relevant_filenames
 from lightly_ray.formats.sample_files import OtherInputFiles, UnreadInputs
 from lightly_ray.storage import Location
 
@@ -63,7 +64,6 @@ def test_the_report_counts_every_file_once_and_names_only_files_of_no_input_file
         ".lightly/predictions/my_task/schema.json",
         {"task_type": "object-detection", "categories": [{"id": 0, "name": "car"}]},
     )
-    lightly.write_bytes(".lightly/relevant_filenames.txt", b"photos/*\n")
     for name in ("photos/a.png", "photos/broken.jpg", "photos/ghost.png", "new/cat.png", "clips/drive.mp4"):
         stem = name.rsplit(".", 1)[0]
         sample_type = "video" if name.endswith(".mp4") else "image"
@@ -76,7 +76,10 @@ def test_the_report_counts_every_file_once_and_names_only_files_of_no_input_file
             {"file_name": name, "type": sample_type, "metadata": {}},
         )
     lightly.write_bytes(".lightly/predictions/my_task/photos/moon.json", b"{")
-    corrupt = UnreadInputs([("corrupt", OtherInputFiles(pa.array(["photos/broken.jpg"])))])
+    corrupt = UnreadInputs(
+        [("corrupt", OtherInputFiles(pa.array(["photos/broken.jpg"])))],
+        relevant=parse_relevant_filenames("photos/*\n"),
+    )
 
     report = read_lightly_inputs(
         lightly, CONFIG, ["photos/a.png", "photos/moon.png"], elsewhere=corrupt
@@ -94,22 +97,3 @@ def test_the_report_counts_every_file_once_and_names_only_files_of_no_input_file
         "path without extension 'photos/ghost'; the file is ignored"
     ]
     assert task["problems"][0].startswith(".lightly/predictions/my_task/photos/ghost.json: expected a file")
-
-
-def test_the_configured_relevant_filenames_file_is_the_one_read(lightly: Location) -> None:
-    write_json(lightly, ".lightly/metadata/schema.json", SCHEMA)
-    lightly.write_bytes("lists/keep.txt", b"photos/*\n")
-    for stem in ("photos/ghost", "new/cat"):
-        write_json(
-            lightly,
-            f".lightly/metadata/{stem}.json",
-            {"file_name": f"{stem}.png", "type": "image", "metadata": {}},
-        )
-    config = RunConfig.model_validate(
-        {**CONFIG.model_dump(), "worker_config": {"relevant_filenames_file": "lists/keep.txt"}}
-    )
-
-    metadata = read_lightly_inputs(lightly, config, ["photos/a.png"]).report()["metadata"]
-
-    assert metadata["filesNotRead"] == {"notRelevant": 1}
-    assert metadata["nProblems"] == 1

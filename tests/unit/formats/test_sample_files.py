@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from lightly_ray.formats.relevant_filenames import RelevantFilenames, parse_relevant_filenames
+from lightly_ray.formats.relevant_filenames import parse_relevant_filenames
 from lightly_ray.formats.sample_files import OtherInputFiles, UnreadInputs, split_known_files
 
 PHOTOS_ONLY = parse_relevant_filenames("photos/*\n")
@@ -57,22 +57,5 @@ def test_relevant_filenames_leave_out_samples_videos_and_their_frames() -> None:
         assert unread.reason(kept) is None, kept
 
 
-def test_the_relevant_filenames_are_read_once_and_only_when_a_file_is_unexplained() -> None:
-    reads: list[int] = []
-
-    def read() -> RelevantFilenames | None:
-        reads.append(1)
-        return PHOTOS_ONLY
-
-    unread = UnreadInputs([("corrupt", {"photos/broken"})], relevant=read)
-    assert unread.reason("photos/broken") == "corrupt"
-    assert reads == []
-    assert unread.reason("new/cat") == "notRelevant"
-    assert unread.reason("photos/ghost") is None
-    assert reads == [1]
-
-
 def test_without_relevant_filenames_every_file_is_relevant() -> None:
-    reader_gives_none = UnreadInputs(relevant=lambda: None)
-    assert reader_gives_none.reason("new/cat") is None
     assert UnreadInputs().reason("new/cat") is None
