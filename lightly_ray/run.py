@@ -232,6 +232,7 @@ def _run(
                     settings,
                     use_datapool=worker.use_datapool,
                     process_all=worker.datasource.process_all,
+                    relevant=prepared.relevant,
                 )
                 plan.resume(cached, dataset.name)
                 if worker.object_level.task_name is not None:  # crops come from decoded images
@@ -271,8 +272,8 @@ def _run(
             pool, inputs = pool_and_inputs(config, lightly_location, gathered, plan, objects)
         log_input_problems(inputs, log)
         # On crops, datasetSizes count images: the image dataset's, not the crops preselected.
-        held = objects.held_images(plan) if on_crops and objects is not None else None
-        preselected = len(held) if held is not None else len(pool.preselected)
+        held = objects.held_images(plan) if objects is not None else set()  # images; none unless on crops
+        preselected = len(held) if on_crops else len(pool.preselected)
         sizes = dataset_sizes(gathered, preselected, len(videos.corrupt))
         log_candidates(sizes, pool, objects, worker.use_datapool)
         unit = selection_unit_of(objects, worker.selected_sequence_length)
@@ -286,7 +287,7 @@ def _run(
         pick_order = [str(name) for name in picked.column("name").to_pylist()]
         # Object level: the picks are crops, their images are the selection.
         selected = objects.select(pick_order) if objects is not None else sorted(pick_order)
-        new_images = objects.new_images(selected, plan) if objects is not None else selected
+        new_images = [name for name in selected if name not in held] if held else selected  # not added twice
         sizes.n_selected, sizes.n_selected_held = len(selected), len(selected) - len(new_images)
         log_selection(explanation, len(pool.preselected), unit, objects, len(selected))
         samples = report_samples(

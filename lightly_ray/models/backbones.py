@@ -19,6 +19,7 @@ from torch import nn
 
 from lightly_ray.config.lightly import ModelConfig, ModelName
 from lightly_ray.errors import WeightsNotAvailableError
+from lightly_ray.models.hub_options import hub_file_options
 from lightly_ray.models.meta_build import meta_device
 from lightly_ray.models.resnet import ResNet
 from lightly_ray.models.weights import ModelState
@@ -153,10 +154,7 @@ def _imagenet_state(name: ModelName) -> dict[str, torch.Tensor]:
         raise WeightsNotAvailableError(
             f"ImageNet weights for {name} are not in the torch hub cache "
             f"({imagenet_cache_path(name)}) and could not be downloaded ({type(error).__name__}: "
-            f"{error}).\nOptions:\n"
-            f"  - put the file from {url} at that path (or set TORCH_HOME) and run again;\n"
-            "  - set lightly_config.model.weights=random for seeded random weights (tests, demos);\n"
-            "  - set worker_config.checkpoint to a checkpoint in the lightly location."
+            f"{error}).\n{hub_file_options('lightly_config.model.weights', url)}"
         ) from None
     state.pop("fc.weight", None)
     state.pop("fc.bias", None)

@@ -29,6 +29,7 @@ from lightly_ray.errors import WeightsNotAvailableError
 from lightly_ray.formats.pretag_schema import BUILT_IN_WEIGHTS, PRETAG_CLASSES
 from lightly_ray.models.backbones import shared_tensors
 from lightly_ray.models.coco_labels import COCO_CLASSES, COCO_LABELS, MAX_DETECTIONS, coco_to_pretag
+from lightly_ray.models.hub_options import hub_file_options
 from lightly_ray.models.meta_build import meta_device
 from lightly_ray.models.weights import DetectorState
 
@@ -125,10 +126,7 @@ def _coco_state() -> dict[str, torch.Tensor]:
         raise WeightsNotAvailableError(
             f"the pretagging detector's COCO weights could not be loaded from the torch hub cache "
             f"({coco_cache_path()}) nor downloaded ({type(error).__name__}: {error}).\n"
-            "Options:\n"
-            f"  - put the file from {url} at that path (or set TORCH_HOME) and run again;\n"
-            "  - set lightly_config.pretagging.weights=random for seeded random weights (tests, demos);\n"
-            "  - set lightly_config.pretagging.weights to a checkpoint in the lightly location."
+            f"{hub_file_options('lightly_config.pretagging.weights', url)}"
         ) from None
     return state
 

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from lightly_ray.config import RunConfig
 from lightly_ray.config.lightly import ModelName
 from lightly_ray.errors import WeightsNotAvailableError
+from lightly_ray.models.hub_options import hub_file_options
 
 IMAGENET_URLS: dict[ModelName, str] = {
     "resnet-18": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
@@ -69,34 +70,19 @@ def hub_weights_problem(config: RunConfig) -> str | None:
         weights are there or can be downloaded.
     """
     worker, lightly = config.worker_config, config.lightly_config
-    needed: list[tuple[str, str, str]] = []
+    needed: list[tuple[str, str]] = []
     if lightly.model.weights == "imagenet" and worker.embeddings is None and worker.checkpoint is None:
-        needed.append(
-            (
-                "lightly_config.model.weights",
-                IMAGENET_URLS[lightly.model.name],
-                "  - set lightly_config.model.weights=random for seeded random weights (tests, demos);\n"
-                "  - set worker_config.checkpoint to a checkpoint in the lightly location.",
-            )
-        )
+        needed.append(("lightly_config.model.weights", IMAGENET_URLS[lightly.model.name]))
     if worker.pretagging and lightly.pretagging.weights == "coco":
-        needed.append(
-            (
-                "lightly_config.pretagging.weights",
-                COCO_URL,
-                "  - set lightly_config.pretagging.weights=random for seeded random weights (tests, demos);\n"
-                "  - set lightly_config.pretagging.weights to a checkpoint in the lightly location.",
-            )
-        )
-    missing = [(key, url, options) for key, url, options in needed if not os.path.isfile(hub_cache_path(url))]
+        needed.append(("lightly_config.pretagging.weights", COCO_URL))
+    missing = [(key, url) for key, url in needed if not os.path.isfile(hub_cache_path(url))]
     if not missing or can_download(missing[0][1]):
         return None
     host = urlsplit(missing[0][1]).hostname
     return "\n".join(
         f"{key}: the file is not in the torch hub cache ({hub_cache_path(url)}) and {host} "
-        f"cannot be reached from this machine to download it.\nOptions:\n"
-        f"  - put the file from {url} at that path (or set TORCH_HOME) and run again;\n{options}"
-        for key, url, options in missing
+        f"cannot be reached from this machine to download it.\n{hub_file_options(key, url)}"
+        for key, url in missing
     )
 
 
