@@ -225,15 +225,64 @@ def ray_output_to_log(capture: LogCapture, enabled: bool = True, warnings: bool 
             terminal.close()
 
 
-def progress_bar(total: int, description: str, enabled: bool) -> tqdm:
-    """A progress bar on stderr (updated at most once a second when not on a terminal)."""
+class ProgressLines:
+    """Progress as whole lines, for a console that is not a terminal (a log file, `ray job logs`).
+
+    A bar redrawn with carriage returns makes one endless line in a file; here every report is a
+    line of its own, at most one per `interval_s`, and the last one, at `close`, says how long
+    the stage took. The same calls as tqdm's: `update(n)`, `close()`.
+    """
+
+    def __init__(self, total: int, description: str, stream: TextIO, interval_s: float = 10.0) -> None:
+        self.total, self.description, self.stream, self.interval_s = total, description, stream, interval_s
+        self.n, self.started = 0, time.monotonic()
+        self.last_shown = self.started
+        self.closed = False
+
+    def update(self, count: int) -> None:
+        """Count `count` more; write a line when `interval_s` passed since the last one.
+
+        At the total nothing is written: `close` says it, with the stage's time.
+        """
+        self.n += count
+        now = time.monotonic()
+        if now - self.last_shown >= self.interval_s and self.n < self.total:
+            self.last_shown = now
+            left = (self.total - self.n) * (now - self.started) / self.n
+            self._write(f"{self._count()}, {self._rate(now):.1f} img/s, about {left:.0f} s left")
+
+    def close(self) -> None:
+        """Write the final line (once)."""
+        if self.closed:
+            return
+        self.closed = True
+        now = time.monotonic()
+        self._write(f"{self._count()} in {now - self.started:.1f} s, {self._rate(now):.1f} img/s")
+
+    def _count(self) -> str:
+        share = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
+        return f"{self.n}/{self.total} img{share}"
+
+    def _rate(self, now: float) -> float:
+        return self.n / max(now - self.started, 1e-9)
+
+    def _write(self, text: str) -> None:
+        self.stream.write(f"[lightly-ray] {self.description}: {text}\n")
+        self.stream.flush()
+
+
+def progress_bar(total: int, description: str, enabled: bool) -> tqdm | ProgressLines:
+    """Progress on the console: a bar on a terminal, else a line every 10 s (`ProgressLines`)."""
+    console = _Console.get()
+    if enabled and not console.isatty():
+        return ProgressLines(total, description, console)
     return tqdm(
         total=total,
         desc=f"[lightly-ray] {description}",
         unit="img",
         disable=not enabled,
-        file=_Console.get(),
-        mininterval=0.5 if _Console.get().isatty() else 5.0,
+        file=console,
+        mininterval=0.5,
         dynamic_ncols=True,
     )
 

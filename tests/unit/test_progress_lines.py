@@ -1,0 +1,56 @@
+"""Progress on a console that is not a terminal: whole lines, the last one once (progress.py)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from tqdm import tqdm
+
+from lightly_ray import progress
+from lightly_ray.progress import ProgressLines, progress_bar
+
+
+def test_each_report_is_a_line_and_the_final_one_is_written_once() -> None:
+    stream = io.StringIO()
+    lines = ProgressLines(4, "decode+embed", stream, interval_s=0.0)
+    for _ in range(4):
+        lines.update(1)
+    lines.close()
+    lines.close()
+
+    written = stream.getvalue()
+    assert "\r" not in written
+    rows = written.splitlines()
+    assert [row.split(": ", 1)[1].split(",")[0] for row in rows[:3]] == [
+        "1/4 img (25%)",
+        "2/4 img (50%)",
+        "3/4 img (75%)",
+    ]
+    assert all("s left" in row for row in rows[:3])
+    # 100% once: in the final line, which says how long it took.
+    assert len(rows) == 4 and rows[3].startswith("[lightly-ray] decode+embed: 4/4 img (100%) in ")
+
+
+def test_between_reports_nothing_is_written() -> None:
+    stream = io.StringIO()
+    lines = ProgressLines(1000, "decode+embed", stream, interval_s=3600.0)
+    for _ in range(1000):
+        lines.update(1)
+    lines.close()
+    assert stream.getvalue().count("\n") == 1 and "1000/1000 img (100%) in" in stream.getvalue()
+
+
+def test_a_terminal_gets_a_bar_and_a_file_gets_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(progress._Console, "stream", io.StringIO())
+    assert isinstance(progress_bar(3, "decode+embed", True), ProgressLines)
+    monkeypatch.setattr(progress._Console, "stream", Terminal())
+    bar = progress_bar(3, "decode+embed", True)
+    assert isinstance(bar, tqdm)
+    bar.close()
+    disabled = progress_bar(3, "decode+embed", False)
+    assert isinstance(disabled, tqdm) and disabled.disable
