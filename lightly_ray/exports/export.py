@@ -5,7 +5,8 @@
   the absolute path on a local disk). An image's picture is its input file (the input of the run
   that selected it); a video frame's is its image in `.lightly/frames/`.
 - `label-studio`: Label Studio's import JSON (tasks with those URLs, and the prediction tasks
-  of the lightly location as pre-annotations), with the labeling configuration beside it.
+  of the lightly location as pre-annotations; a crops dataset's crops, their object's category
+  as a classification), with the labeling configuration beside it.
 - `embeddings`: the embeddings CSV (`filenames,embedding_0,...,embedding_{d-1},labels`) that
   `worker_config.embeddings` reads.
 """
@@ -21,11 +22,13 @@ from dataclasses import dataclass, field
 from lightly_ray.config.run_config import PRETAGGING_TASK
 from lightly_ray.errors import UsageError
 from lightly_ray.exports.label_studio import label_studio_export
-from lightly_ray.exports.tag_samples import TagSamples, load_tag_samples
+from lightly_ray.exports.tag_samples import TagSamples, load_tag_samples, run_worker_config
 from lightly_ray.formats.embeddings_csv import embeddings_csv_bytes
-from lightly_ray.formats.prediction_schema import read_task_names
+from lightly_ray.formats.prediction_items import Prediction
+from lightly_ray.formats.prediction_schema import TaskSchema, TaskType, read_task_names, read_task_schema
 from lightly_ray.formats.predictions import TaskPredictions, read_task_predictions
 from lightly_ray.formats.pretag_predictions import read_pretag_files
+from lightly_ray.formats.pretag_schema import pretag_schema
 from lightly_ray.storage import Location
 
 KINDS = ("urls", "label-studio", "embeddings")
@@ -92,7 +95,8 @@ def export_tag(lightly_url: str, dataset: str, tag: str, kind: str, *, expires_s
         writer.writerow(["filename", "url"])
         writer.writerows(zip(samples.names, urls, strict=True))
         return Export(buffer.getvalue().encode("utf-8"), message=f"exported read URLs of {what}")
-    predictions = _predictions(lightly, samples.names, samples.sizes())
+    crops = _crop_predictions(lightly, samples)
+    predictions = crops if crops is not None else _predictions(lightly, samples.names, samples.sizes())
     export = label_studio_export(samples.names, urls, samples.sizes(), predictions)
     annotated = sum(1 for task in export.tasks if "predictions" in task)
     message = f"exported {what} as Label Studio tasks, {annotated} with pre-annotations"
@@ -121,6 +125,38 @@ def _predictions(
     detected = read_pretag_files(lightly, names, sizes)
     if detected is not None:
         predictions[PRETAGGING_TASK] = detected
+    return predictions
+
+
+def _crop_predictions(lightly: Location, samples: TagSamples) -> dict[str, TaskPredictions] | None:
+    """A crops dataset's pre-annotations: each crop's own box, its category as a classification.
+
+    The task is the object-level task of the run that added the crop (its config.json); its
+    categories are that task's. None for a dataset of images and frames.
+    """
+    columns = samples.rows.column_names
+    if "category_id" not in columns:
+        return None
+    tasks: dict[str, str | None] = {}
+    predictions: dict[str, TaskPredictions] = {}
+    rows = zip(
+        samples.names,
+        *(samples.rows.column(key).to_pylist() for key in ("run_id", "category_id", "score")),
+        strict=True,
+    )
+    for name, run_id, category_id, score in rows:
+        if run_id not in tasks:
+            worker = run_worker_config(lightly, run_id) or {}
+            tasks[run_id] = (worker.get("object_level") or {}).get("task_name")
+        task = tasks[run_id]
+        if task is None:  # a run folder without config.json: no category names to give
+            continue
+        if task not in predictions:
+            detected = pretag_schema() if task == PRETAGGING_TASK else read_task_schema(lightly, task)
+            predictions[task] = TaskPredictions(
+                TaskSchema(task, TaskType.CLASSIFICATION, detected.categories)
+            )
+        predictions[task].predictions[name] = [Prediction(category_id=int(category_id), score=float(score))]
     return predictions
 
 

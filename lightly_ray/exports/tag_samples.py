@@ -129,13 +129,20 @@ def _sources(
     return sources
 
 
-def _frame_format(lightly: Location, run_id: str) -> str:
+def run_worker_config(lightly: Location, run_id: str) -> dict[str, Any] | None:
+    """The `worker_config` a run's config.json holds; None when the run folder has no config.json."""
     folder = RunFolder(lightly, run_id)
     try:
         config: dict[str, Any] = json.loads(lightly.read_bytes(f"{folder.relative}/config.json"))
     except FileNotFoundError:
-        return DEFAULT_FRAME_FORMAT
-    return str(config.get("worker_config", {}).get("output_image_format") or DEFAULT_FRAME_FORMAT)
+        return None
+    worker: dict[str, Any] = config.get("worker_config") or {}
+    return worker
 
 
-__all__ = ["PictureSource", "TagSamples", "load_tag_samples"]
+def _frame_format(lightly: Location, run_id: str) -> str:
+    worker = run_worker_config(lightly, run_id) or {}
+    return str(worker.get("output_image_format") or DEFAULT_FRAME_FORMAT)
+
+
+__all__ = ["PictureSource", "TagSamples", "load_tag_samples", "run_worker_config"]

@@ -7,10 +7,12 @@ what every crop must show and how large it must be.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -18,10 +20,13 @@ from PIL import Image
 
 import lightly_ray
 from lightly_ray.datasets import INITIAL_TAG, Dataset
+from lightly_ray.datasets.current_rows import current_samples
 from lightly_ray.errors import ConfigError
+from lightly_ray.exports.export import export_tag
 from lightly_ray.storage import Location
 from tests.data.boxed_scenes import COLOURS, HEIGHT, TASK, WIDTH, boxed_scene
 from tests.data.grouped_images import FAST_MODEL
+from tests.data.label_studio import TASKS_SCHEMA, check_against_config
 from tests.data.seed_configs import SEED_CONFIGS
 
 pytestmark = pytest.mark.usefixtures("ray_instance")
@@ -118,6 +123,21 @@ def test_crops_of_a_task_are_selected_and_written_to_a_crops_dataset(tmp_path: P
     state = crops.load()
     assert [run.run_id for run in state.runs] == [result.run_id, second.run_id]
     assert len(crops.read_tag(state, INITIAL_TAG)) >= 3
+
+    # Label Studio gets each crop's category (its box's) as a classification to confirm.
+    exported = export_tag(str(lightly), "shapes-crops", INITIAL_TAG, "label-studio", expires_s=60)
+    tasks, config = json.loads(exported.content), exported.companions[".label_config.xml"].decode()
+    jsonschema.validate(tasks, TASKS_SCHEMA)
+    assert check_against_config(tasks, config) == []
+    held = current_samples(crops, state)
+    assert held is not None
+    category = {row["name"]: ("red", "blue")[row["category_id"]] for row in held.to_pylist()}
+    assert len(tasks) == len(category) and "with pre-annotations" in exported.message
+    for task in tasks:
+        (entry,) = task["predictions"]
+        (region,) = entry["result"]
+        assert (entry["model_version"], region["type"]) == (TASK, "choices")
+        assert region["value"]["choices"] == [category[task["data"]["name"]]]
 
 
 def test_inputs_crops_do_not_have_are_configuration_errors(tmp_path: Path) -> None:
