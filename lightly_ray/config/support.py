@@ -22,10 +22,6 @@ def unsupported_features(config: RunConfig) -> list[str]:
     """
     worker = config.worker_config
     found = []
-    if worker.enable_training and config.lightly_config.trainer.precision == 64:
-        found.append(
-            "lightly_config.trainer.precision: 64 with worker_config.enable_training (16, 32 or bf16-mixed)"
-        )
     trained_task = worker.training.task_name
     if trained_task is not None and trained_task != config.crop_task():
         found.append(

@@ -87,7 +87,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     if device.type == "cpu":
         torch.set_num_threads(settings.torch_threads)
     torch.manual_seed(lightly.seed + rank)
-    network = SimCLRNetwork(lightly.model)
+    network = SimCLRNetwork(lightly.model).to(parameter_dtype(lightly))
     start_state = ray.get(settings.state_ref[0])
     network.embedding.load_state_dict(shared_tensors(start_state))  # copied into the parameters
     optimizer_state, scaler_state, start, losses = None, None, 0, []
@@ -120,7 +120,9 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             with torch.autocast(device_type=device.type, dtype=dtype, enabled=autocast is not None):
                 projections = model(views)
             half = len(views) // 2
-            loss = criterion(projections[:half].float(), projections[half:].float())  # in float32
+            if autocast is not None:
+                projections = projections.float()  # the loss in float32
+            loss = criterion(projections[:half], projections[half:])
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -141,7 +143,8 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     if rank == 0 and settings.progress is not None:
         # The weights go back through the queue, not Ray Train's storage: the driver gets them
         # whether or not the storage is shared with its node.
-        arrays = {key: value.numpy() for key, value in embedding_state(model).items()}
+        # In float32 also after float64 training: the precision the embedding model runs at.
+        arrays = {key: _as_float32(value).numpy() for key, value in embedding_state(model).items()}
         settings.progress.put({"weights": arrays})
 
 
@@ -257,6 +260,15 @@ def make_optimizer(lightly: LightlyConfig, model: torch.nn.Module) -> torch.opti
     if settings.name == "adamw":
         return torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     return torch.optim.SGD(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+
+
+def parameter_dtype(lightly: LightlyConfig) -> torch.dtype:
+    """The dtype of the network's weights in training: float64 for `trainer.precision: 64`, else float32."""
+    return torch.float64 if lightly.trainer.precision == 64 else torch.float32
+
+
+def _as_float32(value: torch.Tensor) -> torch.Tensor:
+    return value.float() if value.dtype == torch.float64 else value
 
 
 def autocast_dtype(lightly: LightlyConfig, device: torch.device) -> torch.dtype | None:

@@ -48,10 +48,10 @@ class SimCLRNetwork(nn.Module):
             views: uint8 tensor of shape (batch, size, size, 3).
 
         Returns:
-            Float tensor of shape (batch, num_ftrs).
+            Tensor of shape (batch, num_ftrs), in the dtype of the network's weights.
 
         """
-        pixels = views.permute(0, 3, 1, 2).float().div_(255.0)
+        pixels = views.permute(0, 3, 1, 2).to(self.mean.dtype).div_(255.0)  # float32, or float64
         pixels = (pixels - self.mean) / self.std
         projected: torch.Tensor = self.head(self.embedding(pixels))
         return projected

@@ -59,6 +59,18 @@ class TrainShape:
         return f"{text}; augmentation in up to {self.augment_tasks} CPU tasks"
 
 
+def numeric_precision(lightly: LightlyConfig, use_gpu: bool) -> str:
+    """What `trainer.precision` trains in on these workers (mixed precision only on GPUs)."""
+    precision = lightly.trainer.precision
+    if precision == 64:
+        return "float64"
+    if use_gpu and precision in (16, "16-mixed"):
+        return "float16 mixed precision"
+    if use_gpu and precision == "bf16-mixed":
+        return "bfloat16 mixed precision"
+    return "float32"
+
+
 @dataclass
 class TrainingResult:
     """What training gives the run.
@@ -202,11 +214,12 @@ def train_embedding_model(
             max(1, per_worker),
         )
     logger.info(
-        "training %s for %d epoch%s on %d images: %s",
+        "training %s for %d epoch%s on %d images in %s: %s",
         lightly.model.name,
         lightly.trainer.max_epochs,
         "" if lightly.trainer.max_epochs == 1 else "s",
         rows,
+        numeric_precision(lightly, shape.use_gpu),
         shape.describe(),
     )
     outcome: dict[str, Any] = {}

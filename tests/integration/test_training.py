@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import ray
+import torch
 import yaml
 
 import lightly_ray
@@ -229,3 +230,24 @@ def test_two_data_parallel_workers_train_on_halves_of_every_epoch(few_shapes: Pa
     # 48 images, batches of 16 per worker: each worker's 24 images give one full batch (drop_last).
     assert [epoch["images"] for epoch in training["epochs"]] == [32, 32]
     assert all(np.isfinite(epoch["loss"]) for epoch in training["epochs"])
+
+
+def test_precision_64_trains_in_float64_and_hands_over_float32_weights(
+    few_shapes: Path, tmp_path: Path
+) -> None:
+    result = lightly_ray.run(
+        few_shapes,
+        tmp_path / "lightly",
+        worker_config={"enable_training": True},
+        lightly_config={**SMALL, "trainer": {"max_epochs": 2, "precision": 64}},
+        selection_config=SELECTION,
+        show_progress=False,
+    )
+    losses = [epoch["loss"] for epoch in result.report["training"]["epochs"]]
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    log = (Path(result.run_folder) / "log.txt").read_text()
+    assert "training resnet-18 for 2 epochs on 48 images in float64: 1 CPU worker" in log
+    saved = torch.load(Path(result.run_folder) / "checkpoint.ckpt", map_location="cpu", weights_only=True)
+    floating = [value for value in saved["state_dict"].values() if value.is_floating_point()]
+    assert floating and all(value.dtype == torch.float32 for value in floating)
+    assert len(result.selected) == SELECTION["n_samples"]
