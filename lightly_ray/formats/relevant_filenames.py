@@ -63,9 +63,13 @@ class SelectionLine:
     filters: tuple[GlobPattern, ...]
     prefix: str
 
+    def covers(self, name: str) -> bool:
+        """Whether the selector matches `name` (the line decides whether it is kept)."""
+        return name.startswith(self.prefix) and self.selector.matches(name)
+
     def keeps(self, name: str) -> bool:
         """Whether this line keeps the file `name`."""
-        if not (name.startswith(self.prefix) and self.selector.matches(name)):
+        if not self.covers(name):
             return False
         kept = all(pattern.negated for pattern in self.filters)
         for pattern in self.filters:
@@ -92,6 +96,10 @@ class RelevantFilenames:
     def matches(self, name: str) -> bool:
         """Whether the input file `name` (relative to the input root) is relevant."""
         return name in self.files or any(line.keeps(name) for line in self.lines)
+
+    def leaves_out(self, name: str) -> bool:
+        """Whether a line selects `name` and yet no line keeps it (a `!` pattern, or a filter it misses)."""
+        return not self.matches(name) and any(line.covers(name) for line in self.lines)
 
     def mask(self, names: Sequence[str]) -> npt.NDArray[np.bool_]:
         """`matches` for many names at once: a boolean array in the order of `names`."""

@@ -168,12 +168,26 @@ class UnreadInputs:
             if file_stem in stems:
                 return reason
         relevant = self._relevant
-        if relevant is not None and not any(map(relevant.matches, _input_names(file_stem))):
+        if relevant is not None and _left_out(relevant, _input_names(file_stem)):
             return NOT_RELEVANT
         return None
 
     def __contains__(self, file_stem: object) -> bool:
         return isinstance(file_stem, str) and self.reason(file_stem) is not None
+
+
+def _left_out(relevant: RelevantFilenames, names: list[str]) -> bool:
+    """Whether the relevant filenames leave out the input file that has one of `names`.
+
+    Which extension the file has is not known here: a name the file lists exactly is kept, one
+    that a line selects and does not keep (`* !img_01.png`) is left out, whatever other
+    extensions a wildcard would keep; else the file is left out when no line keeps any name.
+    """
+    if any(name in relevant.files for name in names):
+        return False
+    if any(map(relevant.leaves_out, names)):
+        return True
+    return not any(map(relevant.matches, names))
 
 
 def _input_names(file_stem: str) -> list[str]:

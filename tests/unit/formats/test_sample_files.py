@@ -57,5 +57,20 @@ def test_relevant_filenames_leave_out_samples_videos_and_their_frames() -> None:
         assert unread.reason(kept) is None, kept
 
 
+def test_a_name_a_wildcard_line_leaves_out_is_not_relevant_whatever_its_extension() -> None:
+    lines = "*.png !img_01.png\nsub/* !sub/img_1*\nparts/* parts/wheel*\n"
+    unread = UnreadInputs(relevant=parse_relevant_filenames(lines))
+    # The first line neither keeps nor selects img_01.jpg; the file left out is img_01.png.
+    assert unread.reason("img_01") == "notRelevant"
+    assert unread.reason("sub/img_15") == "notRelevant"
+    assert unread.reason("parts/door") == "notRelevant"  # selected by `parts/*`, not kept by its filter
+    for ghost in ("img_99", "sub/img_2", "parts/wheel_9"):  # kept where they existed: a problem
+        assert unread.reason(ghost) is None, ghost
+    # A trial's file: `*` keeps img_01.jpg, yet the input file it left out is img_01.png.
+    everything_but = UnreadInputs(relevant=parse_relevant_filenames("* !img_01.png !sub/img_1*\n"))
+    assert everything_but.reason("img_01") == everything_but.reason("sub/img_15") == "notRelevant"
+    assert everything_but.reason("img_99") is None
+
+
 def test_without_relevant_filenames_every_file_is_relevant() -> None:
     assert UnreadInputs().reason("new/cat") is None
