@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from lightly_ray.config.base import StrictModel
+
+# What a dataset or tag may be called: it becomes a folder or file name.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+NAME_RULE = "use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"
 
 
 class ObjectLevelConfig(StrictModel):
@@ -25,6 +30,13 @@ class ObjectLevelConfig(StrictModel):
         default=None,
         description="Name of the crops dataset; default '<dataset name>-crops'.",
     )
+
+    @field_validator("crop_dataset_name")
+    @classmethod
+    def _a_dataset_name(cls, value: str | None) -> str | None:
+        if value is not None and not NAME_PATTERN.match(value):
+            raise ValueError(f"{value!r} is not a valid dataset name: {NAME_RULE}")
+        return value
 
 
 class TrainingConfig(StrictModel):

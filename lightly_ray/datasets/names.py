@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
+from lightly_ray.config.worker import NAME_PATTERN, NAME_RULE
 from lightly_ray.errors import UsageError
 from lightly_ray.storage.urls import parse_location_url
 
 INITIAL_TAG = "initial-tag"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def check_name(value: str, what: str) -> str:
@@ -23,11 +23,8 @@ def check_name(value: str, what: str) -> str:
             other than letters, digits, '.', '_' and '-' (first character a letter or digit).
 
     """
-    if not _NAME.match(value):
-        raise UsageError(
-            f"{what} {value!r} is not a valid name: use 1-100 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
+    if not NAME_PATTERN.match(value):
+        raise UsageError(f"{what} {value!r} is not a valid name: {NAME_RULE}")
     return value
 
 

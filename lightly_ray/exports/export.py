@@ -149,7 +149,7 @@ def _crop_predictions(lightly: Location, samples: TagSamples) -> dict[str, TaskP
             worker = run_worker_config(lightly, run_id) or {}
             tasks[run_id] = (worker.get("object_level") or {}).get("task_name")
         task = tasks[run_id]
-        if task is None:  # a run folder without config.json: no category names to give
+        if task is None or category_id is None:  # no config.json, or not a crop: no category to give
             continue
         if task not in predictions:
             detected = pretag_schema() if task == PRETAGGING_TASK else read_task_schema(lightly, task)

@@ -7,7 +7,8 @@ prediction per prediction task of the lightly location, `{"model_version": task 
 
 - classification: `choices` with the most probable category (`from_name` is the task's name);
 - object detection and instance segmentation: one `rectanglelabels` region per box, in percent
-  of the image's width and height (Label Studio's unit), with its score;
+  of the image's width and height (Label Studio's unit), with its score; a box is cut to the
+  image, and one with no area there is left out (object level skips it too);
 - semantic segmentation and keypoints are not exported (Label Studio's brush and keypoint
   formats are not the run's); `skipped` counts them.
 
@@ -106,7 +107,9 @@ def _regions(
         category = schema.category(prediction.category_id)
         if prediction.bbox is None or category is None or width <= 0 or height <= 0:
             continue
-        x, y, box_width, box_height = prediction.bbox
+        x, y, box_width, box_height = _clipped(prediction.bbox, width, height)
+        if box_width <= 0 or box_height <= 0:  # no area, or outside the image (as object level skips it)
+            continue
         region: dict[str, Any] = {
             "id": f"{task}-{number}",
             "from_name": task,
@@ -142,6 +145,16 @@ def _choice(task: str, schema: TaskSchema, prediction: Prediction) -> dict[str, 
     if score is not None:
         region["score"] = round(float(score), 6)
     return region
+
+
+def _clipped(
+    box: tuple[float, float, float, float], width: int, height: int
+) -> tuple[float, float, float, float]:
+    """`(x, y, w, h)` cut to the image (as object level's crops are)."""
+    x, y, box_width, box_height = box
+    left, top = max(0.0, float(x)), max(0.0, float(y))
+    right, bottom = min(float(width), float(x) + box_width), min(float(height), float(y) + box_height)
+    return left, top, right - left, bottom - top
 
 
 def _percent(value: float, total: int) -> float:

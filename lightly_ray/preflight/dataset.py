@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pyarrow.parquet as pq
+
 from lightly_ray.config import RunConfig
 from lightly_ray.config.selection import EmbeddingsInput
 from lightly_ray.datasets import Dataset, DatasetConflictError, DatasetState, check_name, default_dataset_name
@@ -80,6 +82,18 @@ def check_dataset(
     )
 
 
+def _holds(dataset: Dataset, state: DatasetState) -> str | None:
+    """`crops` or `images` (and frames): what the dataset's samples are; None when it holds none.
+
+    Read from the schema of its last samples file (a crop has a `category_id`), not the file.
+    """
+    runs = [run for run in state.runs if run.selected]
+    if not runs:
+        return None
+    with dataset.location.open_read(f"{dataset.folder}/{runs[-1].samples_file}") as stream:
+        return "crops" if "category_id" in pq.read_schema(stream).names else "images"
+
+
 def _check_state(dataset: Dataset, state: DatasetState, config: RunConfig, tag: str | None) -> None:
     name, url = dataset.name, dataset.location.url
     if state.sample_count and not config.worker_config.use_datapool:
@@ -94,19 +108,33 @@ def _check_state(dataset: Dataset, state: DatasetState, config: RunConfig, tag: 
             f"dataset '{name}' already has a tag '{tag}' (its tags: {', '.join(sorted(state.tags))}): "
             "choose another --tag"
         )
+    if state.sample_count and _holds(dataset, state) == "crops":
+        raise DatasetConflictError(
+            f"dataset '{name}' holds the crops of object-level runs: a run adds its images and frames "
+            "to a dataset of images; name another with --dataset NAME (run(..., dataset=NAME))"
+        )
 
 
 def _check_crops_dataset(
     lightly_location: Location, config: RunConfig, dataset: str, tag: str | None
 ) -> None:
-    """With object level, the crops dataset's name must be valid and its tags free of the run's."""
+    """With object level, the crops dataset must be one of crops (or new), and its tags free of the run's."""
     object_level = config.worker_config.object_level
     if object_level.task_name is None:
         return
-    if object_level.crop_dataset_name is not None:
-        check_name(object_level.crop_dataset_name, "worker_config.object_level.crop_dataset_name")
+    key = "worker_config.object_level.crop_dataset_name"
+    if object_level.crop_dataset_name == dataset:
+        raise DatasetConflictError(
+            f"{key} '{dataset}' is the run's own dataset, which holds its images: crops go into a "
+            f"dataset of their own (leave the key out for '{dataset}-crops')"
+        )
     crops = Dataset(lightly_location, object_level.crop_dataset_name or f"{dataset}-crops")
     state = crops.load()
+    if _holds(crops, state) == "images":
+        raise DatasetConflictError(
+            f"crops dataset '{crops.name}' holds images and frames of {len(state.runs)} run(s), not "
+            f"crops: name a dataset of crops, or a new one, in {key}"
+        )
     if tag is not None and tag in state.tags:
         raise DatasetConflictError(
             f"crops dataset '{crops.name}' already has a tag '{tag}' (its tags: "
