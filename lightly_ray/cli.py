@@ -296,7 +296,7 @@ def _run(args: argparse.Namespace) -> int:
 
         planned = dry_run(prepared)
         print(json.dumps(planned.document(), indent=2) if args.json else planned.text())
-        return 0
+        return EXIT_FAILED if planned.weights else 0  # a run would stop: scripts see it too
     _say(args, f"configuration and locations checked in {_elapsed():.1f}s; starting Ray")
     result = _execute(prepared, args)
     if args.json:

@@ -310,7 +310,7 @@ class CropRun:
 
     def write(self, input_location: Location, lightly_location: Location) -> None:
         """Write the picked crops' pictures into the crops dataset (before it is published)."""
-        if self.dataset is None:
+        if self.dataset is None or not self.selected:
             return
         assert self.crops is not None
         image_format = self.config.worker_config.output_image_format
@@ -344,8 +344,11 @@ class CropRun:
         finished: dt.datetime,
         data: SelectionData,
     ) -> None:
-        """Add the picked crops to the crops dataset (`publish_crops`)."""
+        """Add the picked crops to the crops dataset (`publish_crops`); none picked: it is unchanged."""
         if self.dataset is None:
+            return
+        if not self.selected:
+            logger.info("no crop was selected: crops dataset '%s' is unchanged", self.dataset.name)
             return
         assert self.crops is not None
         publish_crops(

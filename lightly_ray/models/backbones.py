@@ -151,10 +151,16 @@ def _imagenet_state(name: ModelName) -> dict[str, torch.Tensor]:
             url, progress=False, check_hash=True, map_location="cpu"
         )
     except Exception as error:  # noqa: BLE001 - any failure to fetch means "not available"
+        path = imagenet_cache_path(name)
+        where = (
+            f"are in the torch hub cache ({path}) but cannot be loaded (a partial download? delete "
+            "the file to download it again)"
+            if os.path.isfile(path)
+            else f"are not in the torch hub cache ({path}) and could not be downloaded"
+        )
         raise WeightsNotAvailableError(
-            f"ImageNet weights for {name} are not in the torch hub cache "
-            f"({imagenet_cache_path(name)}) and could not be downloaded ({type(error).__name__}: "
-            f"{error}).\n{hub_file_options('lightly_config.model.weights', url)}"
+            f"ImageNet weights for {name} {where} ({type(error).__name__}: {error}).\n"
+            f"{hub_file_options('lightly_config.model.weights', url)}"
         ) from None
     state.pop("fc.weight", None)
     state.pop("fc.bias", None)

@@ -123,9 +123,15 @@ def _coco_state() -> dict[str, torch.Tensor]:
             url, progress=False, check_hash=True, map_location="cpu"
         )
     except Exception as error:  # noqa: BLE001 - any failure to fetch means "not available"
+        path = coco_cache_path()
+        where = (
+            f"are in the torch hub cache ({path}) but cannot be loaded (a partial download? delete "
+            "the file to download it again)"
+            if os.path.isfile(path)
+            else f"are not in the torch hub cache ({path}) and could not be downloaded"
+        )
         raise WeightsNotAvailableError(
-            f"the pretagging detector's COCO weights could not be loaded from the torch hub cache "
-            f"({coco_cache_path()}) nor downloaded ({type(error).__name__}: {error}).\n"
+            f"the pretagging detector's COCO weights {where} ({type(error).__name__}: {error}).\n"
             f"{hub_file_options('lightly_config.pretagging.weights', url)}"
         ) from None
     return state

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import zipfile
 from urllib.parse import urlsplit
 
 from lightly_ray.config import RunConfig
@@ -59,6 +60,25 @@ def can_download(url: str, timeout_s: float = CONNECT_TIMEOUT_S) -> bool:
         return False
 
 
+def unreadable(path: str) -> str | None:
+    """Why a cached weights file cannot be a file torch wrote (None: it may be, or it is not there).
+
+    Only its first bytes and, for a zip archive (torch's format), the archive's end are read:
+    a file cut short by an interrupted download, or one of other content, is found in a
+    millisecond, without torch.
+    """
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(4)
+    except OSError:
+        return None
+    if head.startswith(b"PK\x03\x04"):
+        return None if zipfile.is_zipfile(path) else "is a zip archive cut short (a partial download?)"
+    if head[:1] == b"\x80":  # torch's older format: a pickle
+        return None
+    return f"is not a file torch wrote (it starts with {head!r})"
+
+
 def hub_weights_problem(config: RunConfig) -> str | None:
     """Why the run's pretrained weights can be neither found in the torch hub cache nor downloaded.
 
@@ -75,6 +95,13 @@ def hub_weights_problem(config: RunConfig) -> str | None:
         needed.append(("lightly_config.model.weights", IMAGENET_URLS[lightly.model.name]))
     if worker.pretagging and lightly.pretagging.weights == "coco":
         needed.append(("lightly_config.pretagging.weights", COCO_URL))
+    broken = [(key, url, unreadable(hub_cache_path(url))) for key, url in needed]
+    for key, url, reason in broken:
+        if reason is not None:
+            return (
+                f"{key}: the file in the torch hub cache ({hub_cache_path(url)}) {reason}: delete it "
+                f"(it is downloaded again where the machine is online).\n{hub_file_options(key, url)}"
+            )
     missing = [(key, url) for key, url in needed if not os.path.isfile(hub_cache_path(url))]
     if not missing or can_download(missing[0][1]):
         return None

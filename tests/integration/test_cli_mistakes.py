@@ -321,12 +321,13 @@ def test_weights_that_cannot_be_had_are_answered_before_ray(small_input: Path, t
     ) in finished.err
     assert "lightly_config.model.weights=random" in finished.err
     assert not (tmp_path / "lightly").exists(), "nothing is written"
-    # A dry run shows its plan and says that a run here would stop.
+    # A dry run shows its plan, says that a run here would stop, and exits 1 as the run would.
     planned = lightly_ray(
         "run", "--input", str(small_input), "--lightly", str(tmp_path / "lightly"), "--config", str(config),
         "--dry-run", env=offline,
     )  # fmt: skip
-    assert planned.code == 0, planned.err
+    assert planned.code == 1, planned.err
+    assert "plan on" in planned.out
     assert "a run here would stop: lightly_config.model.weights: the file is not in" in planned.out
 
 

@@ -212,3 +212,4 @@ def test_a_datapool_rerun_selects_crops_of_new_images_beside_the_crops_dataset(t
     third = _run(root, lightly, 5, dataset="shapes", use_datapool=True)
     assert third.selected == [] and third.report["objectLevel"]["nCrops"] == 0
     assert len(crops.read_tag(crops.load(), INITIAL_TAG)) == 5
+    assert [run.run_id for run in crops.load().runs] == [first.run_id, second.run_id], "no empty run added"

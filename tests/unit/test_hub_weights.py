@@ -85,7 +85,7 @@ def test_missing_weights_that_cannot_be_downloaded_stop_the_run_with_the_options
 
 def test_weights_in_the_cache_or_not_used_are_not_asked_for(offline: Path) -> None:
     offline.mkdir(parents=True)
-    (offline / "resnet18-f37072fd.pth").write_bytes(b"weights")
+    torch.save({"weight": torch.zeros(1)}, offline / "resnet18-f37072fd.pth")
     check_hub_weights(_config())
     check_hub_weights(_config(lightly_config={"model": {"name": "resnet-34", "weights": "random"}}))
     check_hub_weights(_config(lightly_config={"model": {"name": "resnet-34"}}, checkpoint="models/a.ckpt"))
@@ -106,3 +106,27 @@ def test_can_download_tries_a_connection_unless_a_proxy_is_set(monkeypatch: pyte
     assert not can_download(f"https://127.0.0.1:{port}/models/a.pth", timeout_s=1)
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
     assert can_download(f"https://127.0.0.1:{port}/models/a.pth")
+
+
+def test_a_cached_file_torch_did_not_write_or_cut_short_is_found_before_ray(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "home"))
+    cached = Path(hub_cache_path(IMAGENET_URLS["resnet-18"]))
+    cached.parent.mkdir(parents=True)
+    config = _config()
+    cached.write_bytes(b"garbage\n")
+    problem = hub_weights.hub_weights_problem(config)
+    assert problem is not None and problem.startswith(
+        f"lightly_config.model.weights: the file in the torch hub cache ({cached}) is not a file torch "
+        "wrote (it starts with b'garb'): delete it"
+    )
+    assert "lightly_config.model.weights=random" in problem
+    torch.save({"weight": torch.zeros(3)}, cached)  # a zip archive, as torch writes today
+    assert hub_weights.hub_weights_problem(config) is None
+    whole = cached.read_bytes()
+    cached.write_bytes(whole[: len(whole) // 2])  # an interrupted download
+    problem = hub_weights.hub_weights_problem(config)
+    assert problem is not None and "is a zip archive cut short (a partial download?)" in problem
+    torch.save({"weight": torch.zeros(3)}, cached, _use_new_zipfile_serialization=False)  # the older format
+    assert hub_weights.hub_weights_problem(config) is None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,7 +64,13 @@ def test_imagenet_weights_missing_is_an_error_listing_the_options(
         build_state(ModelConfig(name="resnet-18", weights="imagenet"), 1, None)
     message = str(caught.value)
     assert "weights=random" in message and "worker_config.checkpoint" in message
-    assert "torch hub cache" in message
+    assert "are not in the torch hub cache" in message
+    # A file there that cannot be loaded is called so, not missing.
+    cached = Path(imagenet_cache_path("resnet-18"))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(b"garbage\n")
+    with pytest.raises(WeightsNotAvailableError, match=r"are in the torch hub cache .* but cannot be loaded"):
+        build_state(ModelConfig(name="resnet-18", weights="imagenet"), 1, None)
 
 
 def test_imagenet_weights_load_from_the_torch_hub_cache(
