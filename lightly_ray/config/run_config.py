@@ -133,7 +133,11 @@ def _inputs_not_on_crops(config: RunConfig) -> list[str]:
         kind = getattr(chosen, "type", "")
         named = getattr(chosen, "task", None)
         if kind in ("SCORES", "PREDICTIONS") and named != task:
-            found.append(f"selection_config.strategies[{index}].input.task is '{named}', not '{task}'")
+            found.append(
+                f"selection_config.strategies[{index}].input.task is '{named}', not "
+                f"worker_config.object_level.task_name '{task}' (check both for a typo: one task's "
+                "crops have that task's predictions only)"
+            )
         if kind == "EMBEDDINGS" and named is not None:
             found.append(
                 f"selection_config.strategies[{index}].input.task '{named}' selects images by their "

@@ -18,6 +18,7 @@ import io
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from lightly_ray.config.run_config import PRETAGGING_TASK
 from lightly_ray.errors import UsageError
@@ -97,7 +98,8 @@ def export_tag(lightly_url: str, dataset: str, tag: str, kind: str, *, expires_s
         return Export(buffer.getvalue().encode("utf-8"), message=f"exported read URLs of {what}")
     crops = _crop_predictions(lightly, samples)
     predictions = crops if crops is not None else _predictions(lightly, samples.names, samples.sizes())
-    export = label_studio_export(samples.names, urls, samples.sizes(), predictions)
+    more = _crop_sources(samples) if crops is not None else None
+    export = label_studio_export(samples.names, urls, samples.sizes(), predictions, more)
     annotated = sum(1 for task in export.tasks if "predictions" in task)
     message = f"exported {what} as Label Studio tasks, {annotated} with pre-annotations"
     if export.skipped:
@@ -126,6 +128,12 @@ def _predictions(
     if detected is not None:
         predictions[PRETAGGING_TASK] = detected
     return predictions
+
+
+def _crop_sources(samples: TagSamples) -> list[dict[str, Any]]:
+    """Per crop, its image (`source`) and its box there in pixels (`box`: x1, y1, x2, y2)."""
+    sources, boxes = (samples.rows.column(key).to_pylist() for key in ("source", "box"))
+    return [{"source": source, "box": box} for source, box in zip(sources, boxes, strict=True)]
 
 
 def _crop_predictions(lightly: Location, samples: TagSamples) -> dict[str, TaskPredictions] | None:

@@ -45,6 +45,7 @@ def label_studio_export(
     urls: Sequence[str],
     sizes: Sequence[tuple[int, int]],
     predictions: Mapping[str, TaskPredictions],
+    more_data: Sequence[Mapping[str, Any]] | None = None,
 ) -> LabelStudioExport:
     """Tasks for the samples, with pre-annotations from `predictions`.
 
@@ -53,6 +54,7 @@ def label_studio_export(
         urls: Each sample's read URL.
         sizes: Each sample's (width, height) in pixels, to turn boxes into percent.
         predictions: By task name, the predictions read from the lightly location.
+        more_data: Per sample, more fields of its task's `data` (a crop's source image and box).
 
     Returns:
         The export; `skipped` counts the tasks' predictions of a type Label Studio's JSON here
@@ -63,6 +65,8 @@ def label_studio_export(
     tasks = []
     for index, (name, url, size) in enumerate(zip(names, urls, sizes, strict=True)):
         task: dict[str, Any] = {"id": index + 1, "data": {IMAGE_FIELD: url, "name": name}}
+        if more_data is not None:
+            task["data"].update(more_data[index])
         entries = []
         for task_name, result in sorted(exported.items()):
             regions = _regions(task_name, result.schema, result.for_sample(name), size)

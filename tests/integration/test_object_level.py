@@ -132,6 +132,9 @@ def test_crops_of_a_task_are_selected_and_written_to_a_crops_dataset(tmp_path: P
     held = current_samples(crops, state)
     assert held is not None
     category = {row["name"]: ("red", "blue")[row["category_id"]] for row in held.to_pylist()}
+    placed = {row["name"]: (row["source"], row["box"]) for row in held.to_pylist()}
+    for task in tasks:  # where each crop was cut
+        assert (task["data"]["source"], task["data"]["box"]) == placed[task["data"]["name"]]
     assert len(tasks) == len(category) and "with pre-annotations" in exported.message
     for task in tasks:
         (entry,) = task["predictions"]

@@ -545,3 +545,16 @@ def test_an_unknown_short_key_gets_the_closest_key_or_where_to_look_not_every_ke
     assert problems_of(selection(), ("zzz=3",)) == [
         "override 'zzz=3': 'zzz' is an unknown key; no block has it (`lightly-ray schema` lists every key)"
     ]
+
+
+def test_an_object_level_task_unlike_a_strategys_names_both_keys() -> None:
+    scores = {"input": {"type": "SCORES", "task": "shapes", "score": "uncertainty_entropy"}}
+    raw = {
+        "worker_config": {"object_level": {"task_name": "shape"}},
+        **selection(strategies=[DIVERSITY, {**scores, "strategy": {"type": "WEIGHTS"}}]),
+    }
+    (problem,) = problems_of(raw)
+    assert (
+        "selection_config.strategies[1].input.task is 'shapes', not worker_config.object_level.task_name "
+        "'shape' (check both for a typo" in problem
+    )
