@@ -229,14 +229,17 @@ class ProgressLines:
     """Progress as whole lines, for a console that is not a terminal (a log file, `ray job logs`).
 
     A bar redrawn with carriage returns makes one endless line in a file; here every report is a
-    line of its own, at most one per `interval_s`, and the last one, at `close`, says how long
-    the stage took. The same calls as tqdm's: `update(n)`, `close()`.
+    line of its own, at most one per `interval_s` (written when rows arrive), and the last one,
+    at `close`, says how long the stage took. The time left is estimated at the pace since the
+    first rows came, not since the stage's start (actors starting). The same calls as tqdm's:
+    `update(n)`, `close()`.
     """
 
     def __init__(self, total: int, description: str, stream: TextIO, interval_s: float = 10.0) -> None:
         self.total, self.description, self.stream, self.interval_s = total, description, stream, interval_s
         self.n, self.started = 0, time.monotonic()
         self.last_shown = self.started
+        self.first: tuple[float, int] | None = None  # when the first rows came, and how many
         self.closed = False
 
     def update(self, count: int) -> None:
@@ -246,10 +249,11 @@ class ProgressLines:
         """
         self.n += count
         now = time.monotonic()
+        if self.first is None:
+            self.first = (now, self.n)
         if now - self.last_shown >= self.interval_s and self.n < self.total:
             self.last_shown = now
-            left = (self.total - self.n) * (now - self.started) / self.n
-            self._write(f"{self._count()}, {self._rate(now):.1f} img/s, about {left:.0f} s left")
+            self._write(f"{self._count()}, {self._rate(now):.1f} img/s{self._left(now)}")
 
     def close(self) -> None:
         """Write the final line (once)."""
@@ -262,6 +266,14 @@ class ProgressLines:
     def _count(self) -> str:
         share = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
         return f"{self.n}/{self.total} img{share}"
+
+    def _left(self, now: float) -> str:
+        """The time left at the pace since the first rows came (the stage's start is behind it)."""
+        assert self.first is not None
+        began, first_n = self.first
+        if self.n <= first_n or now <= began:
+            return ""
+        return f", about {(self.total - self.n) * (now - began) / (self.n - first_n):.0f} s left"
 
     def _rate(self, now: float) -> float:
         return self.n / max(now - self.started, 1e-9)

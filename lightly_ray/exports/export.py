@@ -85,7 +85,8 @@ def export_tag(lightly_url: str, dataset: str, tag: str, kind: str, *, expires_s
         raise UsageError(f"unknown export '{kind}': use one of {', '.join(KINDS)}")
     lightly = Location(lightly_url, writable=False)
     samples = load_tag_samples(lightly, dataset, tag)
-    what = f"{len(samples.names)} samples of tag '{tag}' of dataset '{dataset}'"
+    count = len(samples.names)
+    what = f"{count} sample{'' if count == 1 else 's'} of tag '{tag}' of dataset '{dataset}'"
     if kind == "embeddings":
         content = embeddings_csv_bytes(samples.names, samples.embeddings())
         return Export(content, message=f"exported the embeddings of {what}")

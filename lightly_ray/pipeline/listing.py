@@ -166,13 +166,15 @@ def check_listing(listing: pa.Table, input_location: Location, relevant: Relevan
             f"(looked for {', '.join(SAMPLE_EXTENSIONS)}, hidden folders skipped)"
         )
     videos = sum(1 for name in listing.column("name").to_pylist() if is_video_file(name))
-    logger.info("found %d image files and %d video files", listing.num_rows - videos, videos)
+    kept = f" that {relevant.source} keeps" if relevant is not None else ""
+    logger.info("found %d image files and %d video files%s", listing.num_rows - videos, videos, kept)
     if relevant is not None:
         missing = relevant.missing_files(listing.column("name").to_pylist())
         if missing:
             logger.warning(
-                "%s: %d listed files are not in the input (e.g. %s)",
+                "%s: %d listed file%s not in the input (e.g. %s)",
                 relevant.source,
                 len(missing),
+                " is" if len(missing) == 1 else "s are",
                 missing[0],
             )

@@ -110,8 +110,10 @@ def find_run(target: str, *, writable: bool = False) -> FinishedRun:
         folder = RunFolder(location, run_id)
         if not folder.is_finished():
             known = finished_run_ids(location)
+            log = f"{folder.relative}/log.txt"
+            why = f" (why it did not finish: {folder.url}/log.txt)" if location.exists(log) else ""
             raise UsageError(
-                f"{target} is not a finished run (no _SUCCESS); finished runs there: "
+                f"{target} is not a finished run (no _SUCCESS){why}; finished runs there: "
                 + (", ".join(known[-10:]) if known else "none")
             )
     elif Location(text, writable=False).exists(SUCCESS_MARKER):  # a run folder moved out of .lightly/runs/

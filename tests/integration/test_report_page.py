@@ -272,6 +272,14 @@ def test_inspect_and_report_commands(finished_run: tuple[Any, Path], tmp_path: P
     missing = lightly_ray_cli("inspect", str(lightly_folder / ".lightly" / "runs" / "20990101-000000-abcdef"))
     missing.assert_clean_failure(2)
     assert result.run_id in missing.err, "the message lists the finished runs"
+    assert "why it did not finish" not in missing.err
+    failed = lightly_folder / ".lightly" / "runs" / "20990101-000000-fa11ed"
+    failed.mkdir()
+    (failed / "log.txt").write_text("ERROR the run failed\n")
+    unfinished = lightly_ray_cli("inspect", str(failed))
+    unfinished.assert_clean_failure(2)
+    assert f"(why it did not finish: {failed}/log.txt)" in unfinished.err
+    shutil.rmtree(failed)  # the module's other tests see the finished runs only
     empty = lightly_ray_cli("inspect", str(folder.parent))  # the runs folder holds no .lightly/runs/
     empty.assert_clean_failure(2)
     nowhere = lightly_ray_cli("inspect", str(tmp_path / "nowhere"))

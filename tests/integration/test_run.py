@@ -248,7 +248,8 @@ def test_relevant_filenames_limit_the_input(grouped_input: Path, tmp_path: Path)
     assert result.counts["nInput"] == 3
     assert result.selected == ["group_1/img_0.png", "group_2/img_0.png", "group_2/img_2.png"]
     log = (Path(result.run_folder) / "log.txt").read_text()
-    assert "1 listed files are not in the input (e.g. group_4/img_9.png)" in log
+    assert "1 listed file is not in the input (e.g. group_4/img_9.png)" in log
+    assert "found 3 image files and 0 video files that .lightly/relevant_filenames.txt keeps" in log
 
 
 def test_embeddings_csv_replaces_the_model(grouped_input: Path, tmp_path: Path) -> None:

@@ -27,9 +27,24 @@ def test_each_report_is_a_line_and_the_final_one_is_written_once() -> None:
         "2/4 img (50%)",
         "3/4 img (75%)",
     ]
-    assert all("s left" in row for row in rows[:3])
+    assert all("s left" in row for row in rows[1:3])
     # 100% once: in the final line, which says how long it took.
     assert len(rows) == 4 and rows[3].startswith("[lightly-ray] decode+embed: 4/4 img (100%) in ")
+
+
+def test_the_time_left_is_at_the_pace_since_the_first_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [0.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    stream = io.StringIO()
+    lines = ProgressLines(100, "decode+embed", stream, interval_s=5.0)
+    clock[0] = 10.0  # actors started: the first 10 rows come 10 s in
+    lines.update(10)
+    clock[0] = 20.0  # 20 more in 10 s: 2 rows/s, 70 left
+    lines.update(20)
+    assert stream.getvalue().splitlines() == [
+        "[lightly-ray] decode+embed: 10/100 img (10%), 1.0 img/s",
+        "[lightly-ray] decode+embed: 30/100 img (30%), 1.5 img/s, about 35 s left",
+    ]
 
 
 def test_between_reports_nothing_is_written() -> None:
