@@ -34,7 +34,9 @@ def input_folder(tmp_path: Path) -> Path:
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump({"selection_config": SELECTION}))
+    # Random weights: a dry run that finds pretrained weights it cannot get exits 1.
+    random = {"model": {"weights": "random"}}
+    path.write_text(yaml.safe_dump({"selection_config": SELECTION, "lightly_config": random}))
     return path
 
 
