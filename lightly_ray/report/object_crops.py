@@ -30,13 +30,17 @@ def objects_report(
     """
     skipped = np.flatnonzero(crops.errors != "")
     parents, boxes = crops.detections[PARENT], crops.detections[BOX_INDEX]
+    n_boxes = len(crops.names) if n_boxes is None else n_boxes
+    cut = int((crops.errors == "").sum())
     return {
         "task": task,
         "padding": padding,
-        "nBoxes": len(crops.names) if n_boxes is None else n_boxes,
-        "nCrops": int((crops.errors == "").sum()),
+        "nBoxes": n_boxes,
+        "nCrops": cut,
         "nCandidates": int(crops.candidate.sum()),
         "nSkipped": len(skipped),
+        # Boxes of images and frames that could not be decoded: no crop row at all.
+        "nNotDecoded": max(0, n_boxes - cut - len(skipped)),
         "skipped": [
             {"file": str(parents[row]), "box": int(boxes[row]), "why": str(crops.errors[row])}
             for row in skipped[:SKIPPED_IN_REPORT]

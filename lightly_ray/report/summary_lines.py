@@ -97,10 +97,12 @@ def crops_text(report: Mapping[str, Any]) -> str | None:
     block = report.get("objectLevel")
     if not block:
         return None
+    undecoded = block.get("nNotDecoded", 0)
     return (
         f"{count(block.get('nBoxes', 0), 'box', 'boxes')} of task '{block.get('task')}': "
-        f"{count(block.get('nCrops', 0), 'crop')} cut, {block.get('nSkipped', 0)} skipped; "
-        f"{count(block.get('nSelectedCrops', 0), 'crop')} selected into {block.get('cropsDataset')}"
+        f"{count(block.get('nCrops', 0), 'crop')} cut, {block.get('nSkipped', 0)} skipped"
+        + (f", {undecoded} on images that could not be decoded" if undecoded else "")
+        + f"; {count(block.get('nSelectedCrops', 0), 'crop')} selected into {block.get('cropsDataset')}"
     )
 
 

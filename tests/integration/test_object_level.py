@@ -78,7 +78,7 @@ def test_crops_of_a_task_are_selected_and_written_to_a_crops_dataset(tmp_path: P
     result = _run(root, lightly, 3, dataset="shapes")
 
     block = result.report["objectLevel"]
-    assert (block["nBoxes"], block["nCrops"], block["nSkipped"]) == (10, 8, 2)
+    assert (block["nBoxes"], block["nCrops"], block["nSkipped"], block["nNotDecoded"]) == (10, 8, 2, 0)
     assert sorted(item["why"].split(" ")[-1] for item in block["skipped"]) == ["area", "image"]
     assert {item["file"] for item in block["skipped"]} == {"img_0.png"}
     assert block["cropsDataset"] == "shapes-crops" and block["nSelectedCrops"] == 3

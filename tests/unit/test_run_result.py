@@ -115,6 +115,13 @@ def test_the_terminal_summary_counts_crops_as_crops_and_images_as_images() -> No
     assert "  requested:  10 crops\n" in summary
     assert "  selected:   10 of 27 candidate crops, from 9 images (stopped: budget)\n" in summary
     assert "68 candidates" not in summary and "9 of" not in summary
+    # Boxes of an image that could not be decoded have no crop row: the line says where they went.
+    corrupt = copy.deepcopy(OBJECT_LEVEL_REPORT)
+    corrupt["objectLevel"].update(nBoxes=33, nNotDecoded=3)
+    assert (
+        "33 boxes of task 'my_task': 27 crops cut, 3 skipped, 3 on images that could not be decoded; "
+        "10 crops selected into objs-crops"
+    ) in _result(corrupt).summary()
 
 
 def test_the_terminal_summary_of_a_datapool_rerun_on_crops() -> None:
