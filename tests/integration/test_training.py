@@ -30,11 +30,12 @@ pytestmark = [pytest.mark.usefixtures("ray_instance"), pytest.mark.slow]
 
 PER_GROUP = 256
 SIZE = 24
-EPOCHS = 14
+EPOCHS = 20
 TRAINING = {
     "model": {"name": "resnet-18", "weights": "random", "out_dim": 64, "num_ftrs": 32},
-    # Grayscale views half of the time and a low temperature teach shape over colour in 14 epochs.
-    "collate": {"input_size": SIZE, "random_gray_scale": 0.5},
+    # Grayscale views half of the time and a low temperature teach shape over colour; crops of at
+    # least half the image keep the shapes whole.
+    "collate": {"input_size": SIZE, "random_gray_scale": 0.5, "min_scale": 0.5},
     "criterion": {"temperature": 0.2},
     "loader": {"batch_size": 64},
     "trainer": {"max_epochs": EPOCHS},
@@ -80,9 +81,10 @@ def test_training_groups_the_images_by_shape_where_random_weights_see_colour(
     for label, result in (("random", untrained), ("trained", trained)):
         names, vectors = _embeddings(result)
         accuracy[label] = knn_accuracy(vectors, np.array([groups[name] for name in names]))
-    # Measured through this run on these 512 images (data seed 0): random weights 0.719, trained
-    # 0.939; with lightly_config.seed 7: 0.764 -> 0.893; on data seeds 1 and 2 (seeds 2, 3): 0.717
-    # -> 0.906 and 0.734 -> 0.896. Ten epochs gave margins of 0.105-0.143, too close to 0.10.
+    # Random weights give 0.719 on these 512 images (data seed 0). Training does not repeat
+    # exactly (the blocks' order changes), so the margin must hold over its spread: 14 epochs with
+    # crops down to 0.15 of the image gave 0.797-0.939 (0.797 on a CI machine), too close to
+    # 0.819; these 20 epochs gave 0.953 and 0.936 (0.957 with crops down to 0.15).
     assert accuracy["random"] < 0.8, accuracy
     # 0.10 is five times the chance variation of the accuracy over 512 images.
     assert accuracy["trained"] >= accuracy["random"] + 0.10, accuracy
