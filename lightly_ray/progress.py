@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -235,8 +236,16 @@ class ProgressLines:
     `update(n)`, `close()`.
     """
 
-    def __init__(self, total: int, description: str, stream: TextIO, interval_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        total: int,
+        description: str,
+        stream: TextIO | _LogLines,
+        interval_s: float = 10.0,
+        prefix: str = "[lightly-ray] ",
+    ) -> None:
         self.total, self.description, self.stream, self.interval_s = total, description, stream, interval_s
+        self.prefix = prefix
         self.n, self.started = 0, time.monotonic()
         self.last_shown = self.started
         self.first: tuple[float, int] | None = None  # when the first rows came, and how many
@@ -279,16 +288,65 @@ class ProgressLines:
         return self.n / max(now - self.started, 1e-9)
 
     def _write(self, text: str) -> None:
-        self.stream.write(f"[lightly-ray] {self.description}: {text}\n")
+        self.stream.write(f"{self.prefix}{self.description}: {text}\n")
         self.stream.flush()
 
 
-def progress_bar(total: int, description: str, enabled: bool) -> tqdm | ProgressLines:
-    """Progress on the console: a bar on a terminal, else a line every 10 s (`ProgressLines`)."""
+class _LogLines:
+    """A stream whose every line goes to the run's log (log.txt) only, not to the terminal."""
+
+    def __init__(self, captures: list[LogCapture]) -> None:
+        self.captures = captures
+
+    def write(self, text: str) -> None:
+        for line in text.splitlines():
+            for capture in self.captures:
+                capture.note(logging.INFO, line)
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+
+class StageProgress:
+    """A stage's progress on the console (`console`) and, every `LOG_INTERVAL_S`, in the run's log.
+
+    The same calls as tqdm's: `update(n)`, `close()`. The log's lines say how far the stage got
+    and at what pace, for reading after the run (log.txt) when the console is gone.
+    """
+
+    LOG_INTERVAL_S = 30.0
+
+    def __init__(self, console: tqdm | ProgressLines, log: ProgressLines | None) -> None:
+        self.console, self.log = console, log
+
+    def update(self, count: int) -> None:
+        """Count `count` more rows."""
+        self.console.update(count)
+        if self.log is not None:
+            self.log.update(count)
+
+    def close(self) -> None:
+        """End the stage: the console's last report, and the log's line with its time."""
+        self.console.close()
+        if self.log is not None:
+            self.log.close()
+
+
+def progress_bar(total: int, description: str, enabled: bool) -> StageProgress:
+    """Progress of a stage, on the console and in the run's log (`StageProgress`).
+
+    On the console: a bar on a terminal, else (or on a terminal that reports no width) a line
+    every 10 s (`ProgressLines`); nothing when not `enabled`. In the log of a run that captures
+    one (`captured_run_log`): a line every `StageProgress.LOG_INTERVAL_S`, and the stage's time.
+    """
     console = _Console.get()
-    if enabled and not console.isatty():
-        return ProgressLines(total, description, console)
-    return tqdm(
+    captures = [handler for handler in logger.handlers if isinstance(handler, LogCapture)]
+    log = None
+    if captures:
+        log = ProgressLines(total, description, _LogLines(captures), StageProgress.LOG_INTERVAL_S, prefix="")
+    if enabled and (not console.isatty() or _columns(console) == 0):
+        return StageProgress(ProgressLines(total, description, console), log)
+    bar = tqdm(
         total=total,
         desc=f"[lightly-ray] {description}",
         unit="img",
@@ -297,6 +355,15 @@ def progress_bar(total: int, description: str, enabled: bool) -> tqdm | Progress
         mininterval=0.5,
         dynamic_ncols=True,
     )
+    return StageProgress(bar, log)
+
+
+def _columns(stream: TextIO) -> int:
+    """The terminal's width in columns; 0 when it says none (some pseudo-terminals of CI runners)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return 0
 
 
 class Stopwatch:

@@ -2,8 +2,11 @@
 
 The format is Label Studio's documented "basic JSON" for importing tasks with predictions: a list
 of tasks, each `{"id", "data": {"image": URL, "name": sample name}, "predictions": [...]}`; one
-prediction per prediction task of the lightly location, `{"model_version": task name, "score",
-"result": [regions]}`. Regions by task type:
+prediction per sample, `{"model_version", "score", "result": [regions]}`, with the regions of every
+prediction task of the lightly location (each region's `from_name` is its task), so that an
+annotator starts from all of them at once: Label Studio loads one prediction into an annotation.
+`model_version` names the exported tasks (`task_a+task_b`), the same for every sample. Regions by
+task type:
 
 - classification: `choices` with the most probable category (`from_name` is the task's name);
 - object detection and instance segmentation: one `rectanglelabels` region per box, in percent
@@ -67,17 +70,17 @@ def label_studio_export(
         task: dict[str, Any] = {"id": index + 1, "data": {IMAGE_FIELD: url, "name": name}}
         if more_data is not None:
             task["data"].update(more_data[index])
-        entries = []
-        for task_name, result in sorted(exported.items()):
-            regions = _regions(task_name, result.schema, result.for_sample(name), size)
-            if regions:
-                scores = [region["score"] for region in regions if "score" in region]
-                entry: dict[str, Any] = {"model_version": task_name, "result": regions}
-                if scores:
-                    entry["score"] = round(sum(scores) / len(scores), 6)
-                entries.append(entry)
-        if entries:
-            task["predictions"] = entries
+        regions = [
+            region
+            for task_name, result in sorted(exported.items())
+            for region in _regions(task_name, result.schema, result.for_sample(name), size)
+        ]
+        if regions:
+            entry: dict[str, Any] = {"model_version": "+".join(sorted(exported)), "result": regions}
+            scores = [region["score"] for region in regions if "score" in region]
+            if scores:
+                entry["score"] = round(sum(scores) / len(scores), 6)
+            task["predictions"] = [entry]
         tasks.append(task)
     schemas = [exported[task].schema for task in sorted(exported)]
     return LabelStudioExport(tasks, label_config(schemas), skipped)

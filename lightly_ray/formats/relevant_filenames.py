@@ -44,6 +44,7 @@ from lightly_ray.formats.problems import describe
 from lightly_ray.storage import Location
 
 DEFAULT_RELEVANT_FILENAMES_FILE = ".lightly/relevant_filenames.txt"
+SHOWN_INVALID_LINES = 10  # a file of wrong lines is named by its first ten
 
 
 @dataclass
@@ -191,44 +192,57 @@ def parse_relevant_filenames(text: str, source: str = DEFAULT_RELEVANT_FILENAMES
         source: Its path, for messages.
 
     Raises:
-        InputFormatError: For the first invalid line, or when the file has no entry.
+        InputFormatError: Naming every invalid line (the first ten, and how many more), or when
+            the file has no entry.
 
     """
     files: set[str] = set()
     lines: list[SelectionLine] = []
+    invalid: list[str] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         entry = raw.strip()
         if not entry:
             continue
-        if "*" not in entry:
-            files.add(_check_path(entry, source, number, pattern=False))
-            continue
-        tokens = entry.split()
-        selector = tokens[0]
-        if selector.startswith("!") or "*" not in selector:
-            raise InputFormatError(
-                f"{source}: line {number}: expected the line to start with a selector containing '*' "
-                f"(such as 'subdir/*'), got {describe(selector)}"
-            )
-        _check_path(selector, source, number, pattern=True)
-        ignore: list[GlobPattern] = []
-        for token in tokens[1:]:
-            body = token[1:] if token.startswith("!") else token
-            if not body:
-                raise InputFormatError(f"{source}: line {number}: expected a pattern after '!', got nothing")
-            _check_path(body, source, number, pattern=True)
-            ignore.append(compile_pattern(token))
-        lines.append(
-            SelectionLine(
-                line=number,
-                selector=compile_pattern(selector, anchored=True),
-                filters=tuple(ignore),
-                prefix=literal_prefix(selector),
-            )
-        )
+        try:
+            if "*" not in entry:
+                files.add(_check_path(entry, source, number, pattern=False))
+            else:
+                lines.append(_selection_line(entry, source, number))
+        except InputFormatError as error:
+            invalid.append(str(error))
+    if invalid:
+        shown = "\n".join(invalid[:SHOWN_INVALID_LINES])
+        more = len(invalid) - SHOWN_INVALID_LINES
+        tail = f"\n... and {more} more invalid lines in {source}" if more > 0 else ""
+        raise InputFormatError(shown + tail)
     if not files and not lines:
         raise InputFormatError(f"{source}: expected at least one file name or pattern, got an empty file")
     return RelevantFilenames(source=source, files=frozenset(files), lines=tuple(lines))
+
+
+def _selection_line(entry: str, source: str, number: int) -> SelectionLine:
+    """One line with a `*`: a selector, then patterns (`!` or not) that leave names out."""
+    tokens = entry.split()
+    selector = tokens[0]
+    if selector.startswith("!") or "*" not in selector:
+        raise InputFormatError(
+            f"{source}: line {number}: expected the line to start with a selector containing '*' "
+            f"(such as 'subdir/*'), got {describe(selector)}"
+        )
+    _check_path(selector, source, number, pattern=True)
+    ignore: list[GlobPattern] = []
+    for token in tokens[1:]:
+        body = token[1:] if token.startswith("!") else token
+        if not body:
+            raise InputFormatError(f"{source}: line {number}: expected a pattern after '!', got nothing")
+        _check_path(body, source, number, pattern=True)
+        ignore.append(compile_pattern(token))
+    return SelectionLine(
+        line=number,
+        selector=compile_pattern(selector, anchored=True),
+        filters=tuple(ignore),
+        prefix=literal_prefix(selector),
+    )
 
 
 def _check_path(entry: str, source: str, number: int, *, pattern: bool) -> str:

@@ -110,7 +110,7 @@ def read_relevant(location: Location, config: RunConfig) -> RelevantFilenames | 
         The parsed file, or None when none is configured and the default file does not exist.
 
     Raises:
-        InputFormatError: Naming the file and the first invalid line.
+        InputFormatError: Naming the file and its invalid lines.
         StorageError: When the configured path lies outside the lightly location.
 
     """

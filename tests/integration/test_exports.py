@@ -153,9 +153,11 @@ def test_label_studio_tasks_and_embeddings_csv(
         assert "predictions" not in by_name[frame]
     image = next(name for name in result.selected if name.startswith("group_"))
     assert Path(by_name[image]["data"]["image"]).read_bytes() == (bucket / image).read_bytes()
-    weather, objects = sorted(by_name[image]["predictions"], key=lambda entry: entry["model_version"])[::-1]
-    assert weather["result"][0]["value"] == {"choices": ["rain"]} and weather["result"][0]["score"] == 0.8
-    box = objects["result"][0]
+    (entry,) = by_name[image]["predictions"]  # one prediction with the regions of both tasks
+    assert entry["model_version"] == "objects+weather"
+    (weather,) = [region for region in entry["result"] if region["from_name"] == "weather"]
+    assert weather["value"] == {"choices": ["rain"]} and weather["score"] == 0.8
+    box = next(region for region in entry["result"] if region["from_name"] == "objects")
     assert box["value"] == {
         "x": 16.6667,
         "y": 8.3333,
@@ -168,7 +170,7 @@ def test_label_studio_tasks_and_embeddings_csv(
 
     jsonschema.validate(tasks, TASKS_SCHEMA)
     assert check_against_config(tasks, config) == []
-    wrong = {**objects, "result": [{**box, "value": {**box["value"], "rectanglelabels": ["tree"]}}]}
+    wrong = {**entry, "result": [{**box, "value": {**box["value"], "rectanglelabels": ["tree"]}}]}
     assert check_against_config([{"id": 0, "data": {"image": "x"}, "predictions": [wrong]}], config), (
         "can fail"
     )

@@ -109,10 +109,11 @@ def test_pretagging_writes_a_file_per_image_and_frame_and_feeds_selection(
     tasks = json.loads(exported.content)
     assert len(tasks) == 4
     for task in tasks:
-        (entry,) = [item for item in task["predictions"] if item["model_version"] == "lightly_pretagging"]
-        labels = {label for region in entry["result"] for label in region["value"]["rectanglelabels"]}
+        (entry,) = task["predictions"]
+        boxes = [region for region in entry["result"] if region["from_name"] == "lightly_pretagging"]
+        labels = {label for region in boxes for label in region["value"]["rectanglelabels"]}
         assert labels == {"car"}
-        assert all(0 <= region["value"]["x"] <= 100 for region in entry["result"])
+        assert all(0 <= region["value"]["x"] <= 100 for region in boxes)
 
 
 def test_seed_002_balance_example_runs_with_random_weights(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 from tqdm import tqdm
 
 from lightly_ray import progress
-from lightly_ray.progress import ProgressLines, progress_bar
+from lightly_ray.progress import ProgressLines, captured_run_log, progress_bar
 
 
 def test_each_report_is_a_line_and_the_final_one_is_written_once() -> None:
@@ -62,10 +62,34 @@ def test_a_terminal_gets_a_bar_and_a_file_gets_lines(monkeypatch: pytest.MonkeyP
             return True
 
     monkeypatch.setattr(progress._Console, "stream", io.StringIO())
-    assert isinstance(progress_bar(3, "decode+embed", True), ProgressLines)
+    assert isinstance(progress_bar(3, "decode+embed", True).console, ProgressLines)
     monkeypatch.setattr(progress._Console, "stream", Terminal())
-    bar = progress_bar(3, "decode+embed", True)
+    monkeypatch.setattr(progress, "_columns", lambda stream: 120)
+    bar = progress_bar(3, "decode+embed", True).console
     assert isinstance(bar, tqdm)
     bar.close()
-    disabled = progress_bar(3, "decode+embed", False)
+    disabled = progress_bar(3, "decode+embed", False).console
     assert isinstance(disabled, tqdm) and disabled.disable
+    # A pseudo-terminal that says it has no columns would get tqdm's empty bar: lines instead.
+    monkeypatch.setattr(progress, "_columns", lambda stream: 0)
+    assert isinstance(progress_bar(3, "decode+embed", True).console, ProgressLines)
+
+
+def test_the_run_s_log_gets_a_line_every_30_s_and_the_stage_s_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [0.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(progress._Console, "stream", io.StringIO())
+    with captured_run_log(show_progress=False) as log:
+        bar = progress_bar(100, "decode+embed", False)
+        for _ in range(10):
+            clock[0] += 10.0
+            bar.update(5)
+        bar.close()
+    lines = [line.split(" INFO ", 1)[1] for line in log.lines]
+    assert lines == [
+        "decode+embed: 15/100 img (15%), 0.5 img/s, about 170 s left",
+        "decode+embed: 30/100 img (30%), 0.5 img/s, about 140 s left",
+        "decode+embed: 45/100 img (45%), 0.5 img/s, about 110 s left",
+        "decode+embed: 50/100 img (50%) in 100.0 s, 0.5 img/s",
+    ]
+    assert progress._Console.stream.getvalue() == ""  # not shown: the log only

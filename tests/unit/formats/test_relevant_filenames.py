@@ -159,6 +159,20 @@ def test_invalid_lines_are_errors_naming_the_line(text: str, message: str) -> No
     assert str(caught.value) == message
 
 
+def test_every_invalid_line_is_named_the_first_ten_of_many() -> None:
+    with pytest.raises(InputFormatError) as caught:
+        parse_relevant_filenames("a.png\n/abs.png\nok/*\nsub\\b.png\n!x/*\n", "f.txt")
+    lines = str(caught.value).splitlines()
+    named = [line.split(": expected")[0] for line in lines]
+    assert named == ["f.txt: line 2", "f.txt: line 4", "f.txt: line 5"]
+    many = "\n".join(f"/abs_{index}.png" for index in range(13))
+    with pytest.raises(InputFormatError) as caught:
+        parse_relevant_filenames(many, "f.txt")
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 11 and lines[9].startswith("f.txt: line 10: expected a path relative")
+    assert lines[10] == "... and 3 more invalid lines in f.txt"
+
+
 def test_read_default_and_configured_files(lightly: Location) -> None:
     assert read_relevant_filenames(lightly) is None
     with pytest.raises(InputFormatError, match=r"^\.lightly/mine\.txt: expected the relevant filenames file"):
