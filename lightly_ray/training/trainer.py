@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import ray
 import ray.data
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from lightly_ray.config.lightly import LightlyConfig
 from lightly_ray.crash_points import crash_point, worker_crash_epoch
@@ -223,21 +223,32 @@ def train_embedding_model(
         shape.describe(),
     )
     outcome: dict[str, Any] = {}
-    fitting = threading.Thread(target=_fit, args=(trainer, outcome), daemon=True, name="ray-train-fit")
-    user_poll = os.environ.get(POLL_VARIABLE)
-    os.environ[POLL_VARIABLE] = user_poll or POLL_SECONDS
-    fitting.start()
+    # fit() runs in a task of its own on this node, not in a thread of this process: a thread
+    # inside Ray's calls when an interruption shuts Ray down ends the process at once (exit 1,
+    # no log, the dataset's lock left). Cancelling the task ends its Train controller (which
+    # the task owns) and with it the workers.
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    fitting = _fit_here.options(scheduling_strategy=here).remote(
+        trainer, os.environ.get(POLL_VARIABLE) or POLL_SECONDS
+    )
     epochs: list[dict[str, Any]] = []
+    finished = False
     try:
-        while fitting.is_alive() or not progress.empty():
+        while True:
+            done = bool(ray.wait([fitting], timeout=0)[0])
             _drain(progress, lightly.trainer.max_epochs, epochs, outcome)
-            fitting.join(timeout=0.5 if fitting.is_alive() else 0)
+            if done and progress.empty():
+                break
+        finished = True
     finally:
+        if not finished:
+            ray.cancel(fitting, force=True)
         progress.shutdown()
-        if user_poll is None:  # read by fit() as it starts the controller: this process's is the user's
-            os.environ.pop(POLL_VARIABLE, None)
-    if "error" in outcome:
-        raise LightlyRayError(f"training failed: {outcome['error']}") from outcome["error"]
+    try:
+        outcome["result"] = ray.get(fitting)
+    except ray.exceptions.RayError as error:  # what fit() raised, or its task's process lost
+        cause = error.cause if isinstance(error, ray.exceptions.RayTaskError) and error.cause else error
+        raise LightlyRayError(f"training failed: {cause}") from cause
     if "weights" not in outcome:
         raise LightlyRayError("training finished without handing back its weights")
     losses = outcome["result"].metrics or {}  # the last report: every epoch's loss, resumed ones too
@@ -258,17 +269,16 @@ def _image_columns(images: ray.data.Dataset) -> list[str]:
     return [column for column in ("image", "ok", PARENT) if column in images.columns()]
 
 
-def _fit(trainer: Any, outcome: dict[str, Any]) -> None:
-    try:
-        outcome["result"] = trainer.fit()
-    except Exception as error:  # noqa: BLE001 - handed to the caller, which raises it
-        outcome["error"] = error
+@ray.remote(num_cpus=0, max_retries=0)
+def _fit_here(trainer: Any, poll_seconds: str) -> Any:
+    """`trainer.fit()`, in a task on the driver's node (the controller starts on the caller's node)."""
+    os.environ[POLL_VARIABLE] = poll_seconds  # handed on to the controller by fit()
+    return trainer.fit()
 
 
 # Ray Train's controller polls its workers this often (Ray's default: 2 s). A worker holds one
-# report at a time, so a slow poll delays every epoch's report and the end of training. fit()
-# hands the variable on to the controller when it is set in this process; a value the user set
-# is kept.
+# report at a time, so a slow poll delays every epoch's report and the end of training. A value
+# the user set in the driver's environment is kept.
 POLL_VARIABLE = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
 POLL_SECONDS = "0.25"
 

@@ -110,3 +110,62 @@ def test_sigterm_stops_the_run_like_ctrl_c_and_a_rerun_resumes(tmp_path: Path, r
     report = json.loads((Path(document["run_folder"]) / "report.json").read_text())
     assert report["embedding"]["reused"] == len(cached) > 0, "the rerun embeds only what was missing"
     assert (Path(document["run_folder"]) / "_SUCCESS").exists()
+
+
+def _registered_checkpoint(storage: Path) -> bool:
+    """Whether Ray Train registered a checkpoint (its snapshot names one): a rerun resumes from it."""
+    snapshots = list(storage.glob("*/checkpoint_manager_snapshot.json"))
+    return any("checkpoint_" in snapshot.read_text(errors="replace") for snapshot in snapshots)
+
+
+def test_sigterm_while_training_stops_the_run_and_a_rerun_resumes_the_training(
+    tmp_path: Path, ray_tmpdir: Path
+) -> None:
+    """SIGTERM while Ray Train trains: exit 143, log.txt, the lock released, Ray stopped.
+
+    When fit() ran in a thread of the driver, Ray's shutdown under that thread ended the process
+    with exit 1, no log and the lock left, in 2 of 3 tries by hand; a race this test does not
+    always hit. The rerun resumes from the checkpoint Ray Train registered.
+    """
+    lightly, storage = tmp_path / "lightly", tmp_path / "ray-train"
+    dataset = lightly / ".lightly" / "datasets" / "input"
+    config = yaml.safe_load(_config(tmp_path).read_text())
+    config["worker_config"] = {"enable_training": True}
+    config["lightly_config"] = {**config["lightly_config"], "trainer": {"max_epochs": 6}}
+    config["resources"] = {"training": {"storage_path": str(storage), "checkpoint_every_s": 0}}
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    command = [
+        "run", "--input", str(_input(tmp_path / "input")), "--lightly", str(lightly),
+        "--config", str(tmp_path / "train.yaml"),
+    ]  # fmt: skip
+    env = {"RAY_TMPDIR": str(ray_tmpdir)}
+    process = start_lightly_ray(*command, env=env, new_session=True)
+    try:
+        deadline = time.monotonic() + 150
+        while not _registered_checkpoint(storage) and time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"the run ended before its first checkpoint: {process.communicate()}")
+            time.sleep(0.1)
+        assert _registered_checkpoint(storage), "no checkpoint in time"
+        process.send_signal(signal.SIGTERM)  # while training: an epoch checkpointed, more to come
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+
+    (folder,) = (lightly / ".lightly" / "runs").iterdir()
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert "error: interrupted by SIGTERM: the run stopped before it finished" in err, err
+    assert "interrupted by SIGTERM" in (folder / "log.txt").read_text()
+    assert list((dataset / "locks").iterdir()) == [], "the dataset lock is released"
+    deadline = time.monotonic() + 15
+    while processes_naming(ray_tmpdir) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert processes_naming(ray_tmpdir) == {}, "the local Ray instance is stopped"
+
+    rerun = lightly_ray(*command, "--json", env=env, timeout=240)
+    assert rerun.code == 0, rerun.err
+    assert "training resumed from a checkpoint: epochs 1-" in rerun.err, rerun.err
+    report = json.loads((Path(json.loads(rerun.out)["run_folder"]) / "report.json").read_text())
+    assert [epoch["epoch"] for epoch in report["training"]["epochs"]] == [1, 2, 3, 4, 5, 6]
