@@ -186,8 +186,8 @@ def _interrupted_message(stopped: Interrupted) -> str:
         return f"{head}: the command stopped before it finished"
     return (
         f"{head}: the run stopped before it finished; its folder {stopped.run_folder} has no _SUCCESS\n"
-        "Running the same command again resumes it, reusing the embeddings kept in the dataset's "
-        "embedding cache"
+        "Running the same command again resumes it: it reuses the embeddings in the dataset's "
+        "embedding cache, or the last checkpoint of its training"
     )
 
 

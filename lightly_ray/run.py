@@ -368,6 +368,8 @@ def _run(
     if cache is not None:
         clear_cache_best_effort(cache)
     folder.commit({"run_id": folder.run_id, "finished": finished.isoformat(), "nSelected": len(selected)})
+    if training is not None:
+        training.forget()
     return RunResult(
         run_id=folder.run_id,
         run_folder=folder.url,

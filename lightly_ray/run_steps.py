@@ -22,6 +22,7 @@ from lightly_ray.formats.pretag_predictions import pretag_predictions
 from lightly_ray.object_level import CropRun
 from lightly_ray.outputs import RunFolder, write_sequence_information
 from lightly_ray.pipeline.gather import GatheredSamples
+from lightly_ray.pipeline.input_kinds import is_video_file
 from lightly_ray.pipeline.row_moves import release_free_memory
 from lightly_ray.pipeline.spilled_columns import mapped_table
 from lightly_ray.pipeline.units import IndexedVideos, index_videos, sample_names
@@ -37,6 +38,7 @@ from lightly_ray.selection.inputs import SelectionData, build_problem
 from lightly_ray.selection.placement import alive_nodes, selection_place
 from lightly_ray.selection.sequences import select_sequences, sequence_ids
 from lightly_ray.storage import Location
+from lightly_ray.video.names import frames_named_like
 
 
 def crop_run(
@@ -75,8 +77,24 @@ def map_listing(listing: pa.Table, plan: DatapoolPlan) -> pa.Table:
 
 
 def index_run_videos(input_location: Location, listing: pa.Table) -> IndexedVideos:
-    """Index the listing's videos (Ray tasks), and say what they hold."""
+    """Index the listing's videos (Ray tasks), and say what they hold.
+
+    Raises:
+        LightlyRayError: When an image file has the name of a frame of a video beside it.
+    """
     videos = index_videos(input_location, listing)
+    images = (name for name in listing.column("name").to_pylist() if not is_video_file(name))
+    clashes = frames_named_like(images, {video: index.frame_count for video, index in videos.indexes.items()})
+    if clashes:
+        shown = ", ".join(f"'{image}' (a frame of '{video}')" for image, video in clashes[:5])
+        more = f" and {len(clashes) - 5} more" if len(clashes) > 5 else ""
+        verb = "has" if len(clashes) == 1 else "have"
+        raise LightlyRayError(
+            f"{count(len(clashes), 'image file')} in {input_location.url} {verb} the name of a video "
+            f"frame, which is a sample of its own: {shown}{more}. Move such files (frames extracted "
+            "earlier) out of the input, or leave them out with a relevant filenames line such as "
+            "'* !*-mp4.png' (for the frames of .mp4 videos)"
+        )
     if videos.indexes or videos.corrupt:
         logger.info(
             "%s: %s%s",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -28,12 +29,13 @@ import pyarrow as pa
 import ray.data
 
 from lightly_ray.config import RunConfig
-from lightly_ray.errors import ConfigError
+from lightly_ray.errors import ConfigError, LightlyRayError
 from lightly_ray.models.weights import ModelState
 from lightly_ray.outputs.run_folder import RunFolder
 from lightly_ray.pipeline.crops import PARENT
 from lightly_ray.progress import logger
 from lightly_ray.selection.placement import alive_nodes
+from lightly_ray.storage import Location
 from lightly_ray.training.trainer import (
     TrainingResult,
     cluster_nodes,
@@ -43,6 +45,9 @@ from lightly_ray.training.trainer import (
 from lightly_ray.training.training_rows import training_rows
 
 CHECKPOINT_FILE = "checkpoint.ckpt"
+# Beside Ray Train's folder of a training (`RunTraining.name`): its model, from the end of training
+# to the end of the run.
+KEPT_SUFFIX = "-trained.ckpt"
 
 
 NAME_SLICE = 1_000_000  # names hashed per slice of the listing
@@ -128,6 +133,17 @@ class RunTraining:
             int(training_rows(batch, crops).sum())
             for batch in rows.select_columns(columns).iter_batches(batch_size=None, batch_format="numpy")
         )
+        kept = self._kept_model()
+        if kept is not None:
+            self.result = kept
+            last = kept.epochs[-1].get("loss") if kept.epochs else None
+            logger.info(
+                "training: an earlier attempt of this run finished it (%d epochs, loss %.4f after the "
+                "last); its model is used, not trained again",
+                len(kept.epochs),
+                math.nan if last is None else last,
+            )
+            return kept.state
         settings = self.config.resources.training
         shape = training_shape(lightly, cluster_nodes(), settings.workers, settings.torch_threads)
         self.result = train_embedding_model(
@@ -142,6 +158,7 @@ class RunTraining:
             checkpoint_every_s=settings.checkpoint_every_s,
             crops=crops,
         )
+        self._keep_model()
         self._forget_checkpoints()
         losses = [record["loss"] for record in self.result.epochs if record.get("loss") is not None]
         if losses:
@@ -181,6 +198,48 @@ class RunTraining:
     def name(self) -> str:
         """The Ray Train run's name under the storage path."""
         return f"lightly_ray-{self.key}"
+
+    @property
+    def _kept_path(self) -> tuple[Location, str]:
+        """Where the trained model waits for the end of the run: beside Ray Train's checkpoints."""
+        return Location(self.storage_path, writable=True), f"{self.name}{KEPT_SUFFIX}"
+
+    def _keep_model(self) -> None:
+        """Keep the trained model until the run succeeds: a rerun of a run stopped later uses it."""
+        location, path = self._kept_path
+        location.write_bytes(path, self.checkpoint_bytes())
+
+    def _kept_model(self) -> TrainingResult | None:
+        """The model an earlier attempt of this run trained to the end, if it was kept."""
+        import torch
+
+        location, path = self._kept_path
+        try:
+            data = location.read_bytes(path)
+        except FileNotFoundError:
+            return None
+        try:
+            saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+            state = {key: value.numpy() for key, value in saved["state_dict"].items()}
+            epochs = list(saved["epochs"])
+        except Exception as error:  # noqa: BLE001 - a file cut short by a crash: train again
+            logger.warning(
+                "training: the model an earlier attempt kept in %s cannot be read (%s); training again",
+                location.url,
+                error,
+            )
+            return None
+        return TrainingResult(state=state, epochs=epochs, earlier_attempt=True)
+
+    def forget(self) -> None:
+        """Remove the kept model once the run succeeded (its checkpoint.ckpt holds it); never raises."""
+        if self.result is None:
+            return
+        location, path = self._kept_path
+        try:
+            location.delete(path)
+        except (LightlyRayError, OSError) as error:
+            logger.warning("training: the model kept in %s is not removed: %s", location.url, error)
 
     def _forget_checkpoints(self) -> None:
         """Remove Ray Train's checkpoints of a finished training (a local storage path only)."""

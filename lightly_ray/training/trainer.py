@@ -80,6 +80,8 @@ class TrainingResult:
         epochs: One record per epoch: epoch, loss, images, seconds.
         seconds: Wall time of training, start-up included.
         shape: How it ran.
+        earlier_attempt: Trained by an earlier attempt of the run, which was stopped after
+            training: the epochs are that attempt's, and this one trained nothing.
 
     """
 
@@ -87,15 +89,17 @@ class TrainingResult:
     epochs: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     shape: TrainShape | None = None
+    earlier_attempt: bool = False
 
     def report(self) -> dict[str, Any]:
         """report.json's `training`."""
-        return {
+        report = {
             "epochs": self.epochs,
             "seconds": round(self.seconds, 3),
             "workers": self.shape.workers if self.shape else 0,
             "device": "cuda" if self.shape and self.shape.use_gpu else "cpu",
         }
+        return {**report, "earlierAttempt": True} if self.earlier_attempt else report
 
 
 def train_embedding_model(
@@ -295,6 +299,12 @@ def _drain(progress: Any, max_epochs: int, epochs: list[dict[str, Any]], outcome
         if "weights" in item:
             outcome["weights"] = item["weights"]
         else:
+            if not epochs and item["epoch"] > 1:  # said before the epochs this attempt trains
+                logger.info(
+                    "training resumed from a checkpoint: epochs 1-%d ran in an earlier attempt (only "
+                    "their loss is known: report.json gives no images or seconds for them)",
+                    item["epoch"] - 1,
+                )
             epochs.append(item)
             rate = item["images"] / item["seconds"] if item["seconds"] > 0 else math.nan
             logger.info(
@@ -318,14 +328,6 @@ def _complete(records: list[dict[str, Any]], last: dict[str, Any]) -> list[dict[
     by_epoch = {int(record["epoch"]): record for record in records}
     losses = list(last.get("losses", []))
     count = max([*by_epoch, len(losses)], default=0)
-    earlier = [epoch for epoch in range(1, count + 1) if epoch not in by_epoch]
-    if earlier:
-        logger.info(
-            "training resumed from a checkpoint: epochs %d-%d ran in an earlier attempt (only their "
-            "loss is known: report.json gives no images or seconds for them)",
-            earlier[0],
-            earlier[-1],
-        )
     return [
         by_epoch.get(epoch, {"epoch": epoch, "loss": losses[epoch - 1] if epoch <= len(losses) else None})
         for epoch in range(1, count + 1)

@@ -8,6 +8,9 @@ Per-frame predictions and metadata use the same name with `.json`.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
+
 FRAME_SUFFIX = ".png"
 
 
@@ -37,3 +40,30 @@ def frame_name(video: str, index: int, frame_count: int) -> str:
 def frame_names(video: str, frame_count: int) -> list[str]:
     """The names of every frame of a video, in index order."""
     return [frame_name(video, index, frame_count) for index in range(frame_count)]
+
+
+_FRAME_PATTERN = re.compile(r"^(?P<stem>.+)-(?P<index>\d+)-(?P<extension>[^/.-]+)\.png$")
+
+
+def frames_named_like(images: Iterable[str], frame_counts: Mapping[str, int]) -> list[tuple[str, str]]:
+    """Image files whose name is the name of a video's frame: `(image, video)` pairs.
+
+    A frame is a sample named after its video (`clips/a-007-mp4.png`); an image file of that
+    name beside the video (frames extracted earlier and copied next to it) would be a second
+    sample of the same name.
+
+    Args:
+        images: Image file names of the input.
+        frame_counts: The frame count of every video of the input, by its path.
+
+    """
+    found = []
+    for image in images:
+        match = _FRAME_PATTERN.match(image)
+        if match is None:
+            continue
+        video = f"{match['stem']}.{match['extension']}"
+        frames, index = frame_counts.get(video), int(match["index"])
+        if frames is not None and index < frames and frame_name(video, index, frames) == image:
+            found.append((image, video))
+    return found

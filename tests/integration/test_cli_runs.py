@@ -117,8 +117,8 @@ def test_ctrl_c_stops_the_run_and_leaves_no_ray_process(
     (folder,) = (lightly / ".lightly" / "runs").iterdir()
     message = (
         f"interrupted by SIGINT: the run stopped before it finished; its folder {folder} has no "
-        "_SUCCESS\nRunning the same command again resumes it, reusing the embeddings kept in the "
-        "dataset's embedding cache"
+        "_SUCCESS\nRunning the same command again resumes it: it reuses the embeddings in the "
+        "dataset's embedding cache, or the last checkpoint of its training"
     )
     assert err.rstrip().endswith(f"\nerror: {message}"), err
     deadline = time.monotonic() + 15

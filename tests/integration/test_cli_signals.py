@@ -26,7 +26,8 @@ pytestmark = pytest.mark.slow
 
 IMAGES = 40
 RESUME = (
-    "Running the same command again resumes it, reusing the embeddings kept in the dataset's embedding cache"
+    "Running the same command again resumes it: it reuses the embeddings in the dataset's embedding cache, "
+    "or the last checkpoint of its training"
 )
 
 

@@ -14,6 +14,7 @@ from PIL import Image
 
 import lightly_ray
 from lightly_ray.datasets import Dataset
+from lightly_ray.errors import LightlyRayError
 from lightly_ray.storage import Location
 from lightly_ray.video.decode import decode_all
 from tests.data.grouped_images import FAST_MODEL, group_image
@@ -216,3 +217,21 @@ def test_an_embeddings_csv_can_name_video_frames(video_input: Path, tmp_path: Pa
     frames = tmp_path / "lightly" / ".lightly" / "frames"
     written = sorted(str(path.relative_to(frames)) for path in frames.rglob("*") if path.is_file())
     assert written == [name for name in result.selected if name.startswith("clips/")]
+
+
+def test_an_image_named_like_a_frame_stops_the_run_before_decoding(tmp_path: Path) -> None:
+    root = tmp_path / "input"
+    root.mkdir()
+    _, codec, options = FORMATS["mp4-h264-bframes"]
+    make_video(root / "v.mp4", codec, options, 12)
+    (root / "v-03-mp4.png").write_bytes(group_image(0, 0))  # frame 3, extracted earlier
+    lightly = tmp_path / "lightly"
+    diverse = [{"input": {"type": "EMBEDDINGS"}, "strategy": {"type": "DIVERSITY"}}]
+    selection = {"n_samples": 2, "strategies": diverse}
+    with pytest.raises(LightlyRayError) as caught:
+        lightly_ray.run(root, lightly, selection_config=selection, lightly_config=FAST_MODEL)
+    message = str(caught.value)
+    assert message.startswith("1 image file in ") and "'v-03-mp4.png' (a frame of 'v.mp4')" in message
+    assert "has the name of a video frame, which is a sample of its own" in message
+    (run,) = (lightly / ".lightly" / "runs").iterdir()
+    assert "decode+embed" not in (run / "log.txt").read_text(), "stopped before decoding"

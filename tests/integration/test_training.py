@@ -194,6 +194,38 @@ def test_a_run_killed_while_training_resumes_from_the_last_epoch_when_run_again(
     assert f"training resumed from a checkpoint: epochs 1-{restored[-1]} ran in an earlier attempt" in log
 
 
+def test_a_run_killed_after_training_uses_the_trained_model_when_run_again(
+    few_shapes: Path, tmp_path: Path
+) -> None:
+    lightly, storage = tmp_path / "lightly", tmp_path / "ray-train"
+    config = {
+        "worker_config": {"enable_training": True},
+        "selection_config": SELECTION,
+        "lightly_config": SMALL,
+        "resources": {"training": {"storage_path": str(storage)}},
+    }
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    killed = lightly_ray_command(
+        "run", "--input", str(few_shapes), "--lightly", str(lightly), "--config", str(config_file),
+        "--address", ray.get_runtime_context().gcs_address, "--quiet",
+        env={CRASH_VARIABLE: "embedding"},
+    )  # fmt: skip
+    assert killed.code == -signal.SIGKILL, f"the run was not killed while embedding: {killed.err}"
+    (kept,) = storage.glob("*-trained.ckpt")  # training finished: its model, until the run succeeds
+
+    rerun = lightly_ray.run(few_shapes, lightly, config=config, show_progress=False)
+    log = (Path(rerun.run_folder) / "log.txt").read_text()
+    assert "training epoch" not in log and "an earlier attempt of this run finished it (4 epochs" in log
+    training = rerun.report["training"]
+    assert training["earlierAttempt"] is True
+    assert [epoch["epoch"] for epoch in training["epochs"]] == [1, 2, 3, 4]
+    assert all(epoch["images"] == 48 for epoch in training["epochs"]), "the earlier attempt's records"
+    assert not kept.exists(), "removed once the run succeeded"
+    saved = torch.load(Path(rerun.run_folder) / "checkpoint.ckpt", weights_only=True)
+    assert [epoch["loss"] for epoch in saved["epochs"]] == [epoch["loss"] for epoch in training["epochs"]]
+
+
 def test_training_on_the_object_crops_of_a_task(tmp_path: Path) -> None:
     root, lightly = tmp_path / "input", tmp_path / "lightly"
     root.mkdir()

@@ -29,7 +29,8 @@ from lightly_ray.progress import LogCapture, Stopwatch, ray_output_to_log
 
 FOLDER = "s3://bucket/lightly/.lightly/runs/20261206-044610-03e10c"
 RESUMES = (
-    "Running the same command again resumes it, reusing the embeddings kept in the dataset's embedding cache"
+    "Running the same command again resumes it: it reuses the embeddings in the dataset's embedding cache, "
+    "or the last checkpoint of its training"
 )
 
 
