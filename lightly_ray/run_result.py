@@ -111,6 +111,16 @@ class RunResult:
             "    report          report.html (open in a browser), report.json",
             "    corrupt files   corruptness_check_information.json",
         ]
+        training = report.get("training")
+        if training:
+            epochs = training.get("epochs") or []
+            loss = epochs[-1].get("loss") if epochs else None
+            after = f", loss {loss:.4f} after the last" if loss is not None else ""
+            file = training.get("checkpoint", "checkpoint.ckpt")
+            lines.append(
+                f"    trained model   {file} ({len(epochs)} epochs{after}; a later run embeds with it "
+                "as worker_config.checkpoint)"
+            )
         return "\n".join(lines)
 
 

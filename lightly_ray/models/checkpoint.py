@@ -41,9 +41,12 @@ def read_checkpoint(data: bytes, model: ModelConfig, source: str) -> dict[str, t
         loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - torch raises many kinds for a bad file
         raise WeightsNotAvailableError(
-            f"checkpoint {source} cannot be read as a torch checkpoint ({type(error).__name__}: {error}); "
-            "a checkpoint is a file torch.save wrote, such as a training run's checkpoint.ckpt"
+            f"checkpoint {source} cannot be read as a torch checkpoint ({_load_failure(error)}); "
+            "a checkpoint is a file torch.save wrote, such as a training run's checkpoint.ckpt, "
+            "holding tensors and plain containers (it is loaded with weights_only=True, so that "
+            "it cannot run code)"
         ) from None
+    trained_as = _trained_model_name(loaded)
     state = _unwrap(loaded, source)
     expected = set(EmbeddingModel(model.name, model.out_dim).state_dict())
     mapped: dict[str, torch.Tensor] = {}
@@ -60,7 +63,11 @@ def read_checkpoint(data: bytes, model: ModelConfig, source: str) -> dict[str, t
         raise WeightsNotAvailableError(
             f"checkpoint {source} does not hold a {model.name} backbone: "
             f"{len(missing_backbone)} of its tensors are missing (e.g. {missing_backbone[0]}). "
-            "Check lightly_config.model.name."
+            + (
+                f"It was trained as a {trained_as}: set lightly_config.model.name to {trained_as}."
+                if trained_as is not None and trained_as != model.name
+                else "Check lightly_config.model.name."
+            )
         )
     return mapped
 
@@ -85,6 +92,27 @@ def _unwrap(loaded: object, source: str) -> dict[str, torch.Tensor]:
             f"checkpoint {source} holds no state dict (a mapping of names to tensors)"
         )
     return loaded
+
+
+def _load_failure(error: Exception) -> str:
+    """The reason torch gives, without the advice of its weights_only message to load unsafely."""
+    text = str(error)
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        text = text.split(marker, 1)[1].strip().split("\n", 1)[0].strip()
+    else:
+        text = text.strip().split("\n", 1)[0]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _trained_model_name(loaded: object) -> str | None:
+    """The model name a lightly_ray checkpoint.ckpt says it was trained as, if it says."""
+    if not isinstance(loaded, dict):
+        return None
+    settings = loaded.get("lightly_config")
+    model = settings.get("model") if isinstance(settings, dict) else None
+    name = model.get("name") if isinstance(model, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _strip_prefixes(key: str) -> str:

@@ -79,6 +79,16 @@ class FinishedRun:
                 "  coverage:   radius that covers the input: "
                 + ", ".join(f"{which} {values['max']:.4g}" for which, values in cover.items())
             )
+        training = report.get("training")
+        if training:
+            epochs = training.get("epochs") or []
+            losses = [epoch["loss"] for epoch in epochs if epoch.get("loss") is not None]
+            trend = f": loss {losses[0]:.4f} after the first, {losses[-1]:.4f} after the last" * bool(losses)
+            earlier = " (by an earlier attempt of the run)" if training.get("earlierAttempt") else ""
+            lines.append(
+                f"  training:   {len(epochs)} epochs{earlier}{trend}; model in "
+                f"{training.get('checkpoint', 'checkpoint.ckpt')}"
+            )
         if dataset:
             lines.append(f"  dataset:    {dataset.get('name')} (tag {dataset.get('tag') or 'none'})")
         timings = report.get("stageTimings", {})

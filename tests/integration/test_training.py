@@ -100,6 +100,9 @@ def test_the_loss_of_every_epoch_is_reported_and_logged(trained: Any) -> None:
     assert training["epochs"][0]["images"] == 2 * PER_GROUP
     log = (Path(trained.run_folder) / "log.txt").read_text()
     assert f"training epoch {EPOCHS}/{EPOCHS}: loss" in log
+    assert f"    trained model   checkpoint.ckpt ({EPOCHS} epochs, loss {losses[-1]:.4f} after the last" in (
+        trained.summary()
+    )
     assert json.loads((Path(trained.run_folder) / "report.json").read_text())["training"] == training
     assert 'data-plot="loss"' in (Path(trained.run_folder) / "report.html").read_text()
     assert trained.report["embedding"]["weights"] == "trained in this run from random"

@@ -117,3 +117,25 @@ def test_bad_checkpoints_are_clear_errors() -> None:
     network = EmbeddingModel("resnet-18", 16)
     with pytest.raises(WeightsNotAvailableError, match="resnet-50 backbone"):
         read_checkpoint(save_checkpoint(network), ModelConfig(name="resnet-50", weights="random"), "x")
+
+
+def test_a_checkpoint_that_is_no_torch_file_or_another_model_says_what_to_change() -> None:
+    with pytest.raises(WeightsNotAvailableError) as caught:
+        read_checkpoint(b"\x80\x02" + bytes(range(40, 200)), RANDOM, "'noise.ckpt'")
+    message = str(caught.value)
+    assert "weights_only set to `False` will likely succeed" not in message and "file an issue" not in message
+    assert message.startswith("checkpoint 'noise.ckpt' cannot be read as a torch checkpoint (")
+    assert "loaded with weights_only=True, so that it cannot run code" in message
+    import io
+
+    buffer = io.BytesIO()  # as a training run writes checkpoint.ckpt: its lightly_config beside
+    torch.save(
+        {
+            "state_dict": EmbeddingModel("resnet-18", 16).state_dict(),
+            "lightly_config": {"model": {"name": "resnet-18"}},
+        },
+        buffer,
+    )
+    renamed = r"trained as a resnet-18: set lightly_config\.model\.name to resnet-18"
+    with pytest.raises(WeightsNotAvailableError, match=renamed):
+        read_checkpoint(buffer.getvalue(), ModelConfig(name="resnet-50", weights="random"), "x")

@@ -180,6 +180,25 @@ def test_inspect_says_no_shortfall_when_there_is_none_and_what_each_strategy_did
     assert "  selected:   12 of 14 requested crops: 2 of 6 candidate crops, beside 10 preselected" in rerun
 
 
+def test_a_training_run_names_its_trained_model_in_the_summary_and_inspect(tmp_path: Any) -> None:
+    report = copy.deepcopy(OBJECT_LEVEL_REPORT)
+    epochs = [{"epoch": 1, "loss": 5.5}, {"epoch": 2, "loss": 4.25}]
+    report["training"] = {"epochs": epochs, "checkpoint": "checkpoint.ckpt", "earlierAttempt": True}
+    summary = _result(report).summary()
+    assert "    trained model   checkpoint.ckpt (2 epochs, loss 4.2500 after the last; a later run" in summary
+    inspected = FinishedRun(RunFolder(Location(str(tmp_path), writable=False), "r1"), report).summary()
+    assert (
+        "  training:   2 epochs (by an earlier attempt of the run): loss 5.5000 after the first, "
+        "4.2500 after the last; model in checkpoint.ckpt"
+    ) in inspected
+    assert (
+        "training"
+        not in FinishedRun(RunFolder(Location(str(tmp_path), writable=False), "r1"), OBJECT_LEVEL_REPORT)
+        .summary()
+        .split("stages")[0]
+    )
+
+
 def test_the_report_page_says_what_the_counts_count_and_names_input_problems() -> None:
     report = copy.deepcopy(OBJECT_LEVEL_REPORT)
     report["inputs"]["predictions"]["my_task"] = {
