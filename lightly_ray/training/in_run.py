@@ -128,11 +128,6 @@ class RunTraining:
         """
         lightly = self.config.lightly_config
         crops = self.config.worker_config.training.task_name is not None
-        columns = [column for column in ("ok", PARENT) if column in rows.columns()]
-        count = sum(
-            int(training_rows(batch, crops).sum())
-            for batch in rows.select_columns(columns).iter_batches(batch_size=None, batch_format="numpy")
-        )
         kept = self._kept_model()
         if kept is not None:
             self.result = kept
@@ -144,6 +139,11 @@ class RunTraining:
                 math.nan if last is None else last,
             )
             return kept.state
+        columns = [column for column in ("ok", PARENT) if column in rows.columns()]
+        count = sum(
+            int(training_rows(batch, crops).sum())
+            for batch in rows.select_columns(columns).iter_batches(batch_size=None, batch_format="numpy")
+        )
         settings = self.config.resources.training
         shape = training_shape(lightly, cluster_nodes(), settings.workers, settings.torch_threads)
         self.result = train_embedding_model(

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +62,23 @@ def _cached_names(dataset: Path) -> set[str]:
     }
 
 
+def _sigterm_once(process: subprocess.Popen[str], ready: Callable[[], bool], what: str) -> str:
+    """SIGTERM the run once `ready()` (within 150 s); its stderr. On failure its group is killed."""
+    try:
+        deadline = time.monotonic() + 150
+        while not ready() and time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"the run ended before {what}: {process.communicate()}")
+            time.sleep(0.1)
+        assert ready(), f"not in time: {what}"
+        process.send_signal(signal.SIGTERM)
+        return process.communicate(timeout=60)[1]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+
+
 def test_sigterm_stops_the_run_like_ctrl_c_and_a_rerun_resumes(tmp_path: Path, ray_tmpdir: Path) -> None:
     lightly = tmp_path / "lightly"
     dataset = lightly / ".lightly" / "datasets" / "input"
@@ -69,19 +88,8 @@ def test_sigterm_stops_the_run_like_ctrl_c_and_a_rerun_resumes(tmp_path: Path, r
     ]  # fmt: skip
     env = {"RAY_TMPDIR": str(ray_tmpdir)}
     process = start_lightly_ray(*command, env=env, new_session=True)
-    try:
-        deadline = time.monotonic() + 150
-        while _cached_rows(dataset) == 0 and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.1)
-        if process.poll() is not None:
-            pytest.fail(f"the run ended before it embedded a batch: {process.communicate()}")
-        assert _cached_rows(dataset) > 0, "no batch was embedded in time"
-        process.send_signal(signal.SIGTERM)  # during embedding: Ray up, a batch in the cache
-        _, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
+    # during embedding: Ray up, a batch in the cache
+    err = _sigterm_once(process, lambda: _cached_rows(dataset) > 0, "it embedded a batch")
 
     (folder,) = (lightly / ".lightly" / "runs").iterdir()
     message = (
@@ -141,19 +149,8 @@ def test_sigterm_while_training_stops_the_run_and_a_rerun_resumes_the_training(
     ]  # fmt: skip
     env = {"RAY_TMPDIR": str(ray_tmpdir)}
     process = start_lightly_ray(*command, env=env, new_session=True)
-    try:
-        deadline = time.monotonic() + 150
-        while not _registered_checkpoint(storage) and time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"the run ended before its first checkpoint: {process.communicate()}")
-            time.sleep(0.1)
-        assert _registered_checkpoint(storage), "no checkpoint in time"
-        process.send_signal(signal.SIGTERM)  # while training: an epoch checkpointed, more to come
-        _, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
+    # while training: an epoch checkpointed, more to come
+    err = _sigterm_once(process, lambda: _registered_checkpoint(storage), "its first checkpoint")
 
     (folder,) = (lightly / ".lightly" / "runs").iterdir()
     assert process.returncode == 128 + signal.SIGTERM, err

@@ -169,6 +169,19 @@ def test_a_training_worker_killed_after_an_epoch_resumes_from_its_checkpoint(
     assert counts[0] == 1 and counts[1] in (1, 2) and counts[2:] == [1, 1], counts
 
 
+def _killed_run(
+    input_folder: Path, lightly: Path, config: dict[str, Any], config_file: Path, at: str
+) -> None:
+    """Run the command on this Ray instance, killed (SIGKILL) at crash point `at`."""
+    config_file.write_text(yaml.safe_dump(config))
+    killed = lightly_ray_command(
+        "run", "--input", str(input_folder), "--lightly", str(lightly), "--config", str(config_file),
+        "--address", ray.get_runtime_context().gcs_address, "--quiet",
+        env={CRASH_VARIABLE: at},
+    )  # fmt: skip
+    assert killed.code == -signal.SIGKILL, f"the run was not killed at {at}: {killed.err}"
+
+
 def test_a_run_killed_while_training_resumes_from_the_last_epoch_when_run_again(
     few_shapes: Path, tmp_path: Path
 ) -> None:
@@ -179,14 +192,7 @@ def test_a_run_killed_while_training_resumes_from_the_last_epoch_when_run_again(
         "lightly_config": SMALL,
         "resources": EVERY_EPOCH,
     }
-    config_file = tmp_path / "run.yaml"
-    config_file.write_text(yaml.safe_dump(config))
-    killed = lightly_ray_command(
-        "run", "--input", str(few_shapes), "--lightly", str(lightly), "--config", str(config_file),
-        "--address", ray.get_runtime_context().gcs_address, "--quiet",
-        env={CRASH_VARIABLE: "training:2"},
-    )  # fmt: skip
-    assert killed.code == -signal.SIGKILL, f"the run was not killed while training: {killed.err}"
+    _killed_run(few_shapes, lightly, config, tmp_path / "run.yaml", "training:2")
     rerun = lightly_ray.run(few_shapes, lightly, config=config, show_progress=False)
     epochs = rerun.report["training"]["epochs"]
     assert [epoch["epoch"] for epoch in epochs] == [1, 2, 3, 4]
@@ -207,14 +213,7 @@ def test_a_run_killed_after_training_uses_the_trained_model_when_run_again(
         "lightly_config": SMALL,
         "resources": {"training": {"storage_path": str(storage)}},
     }
-    config_file = tmp_path / "run.yaml"
-    config_file.write_text(yaml.safe_dump(config))
-    killed = lightly_ray_command(
-        "run", "--input", str(few_shapes), "--lightly", str(lightly), "--config", str(config_file),
-        "--address", ray.get_runtime_context().gcs_address, "--quiet",
-        env={CRASH_VARIABLE: "embedding"},
-    )  # fmt: skip
-    assert killed.code == -signal.SIGKILL, f"the run was not killed while embedding: {killed.err}"
+    _killed_run(few_shapes, lightly, config, tmp_path / "run.yaml", "embedding")
     (kept,) = storage.glob("*-trained.ckpt")  # training finished: its model, until the run succeeds
 
     rerun = lightly_ray.run(few_shapes, lightly, config=config, show_progress=False)
