@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import ray
 
 from lightly_ray.config import RunConfig
@@ -123,7 +124,7 @@ def embed_with_model(
         # Blocks as the embedding actors finish them: no extra re-batching or projection step,
         # which would be tasks of their own waiting for a CPU behind the decode tasks.
         batches = pipeline.dataset.iter_batches(batch_size=None, batch_format="numpy")
-    bar = progress_bar(total, "decode+embed", show_progress)
+    bar = progress_bar(total, "decode+embed", show_progress, _counted_unit(units))
 
     def counted() -> Any:
         for batch in batches:
@@ -289,3 +290,11 @@ def detector_weights_of(config: RunConfig, lightly_location: Location) -> Detect
         settings.image_size,
     )
     return detector_weights(settings, config.lightly_config.seed, checkpoint)
+
+
+def _counted_unit(units: pa.Table) -> str:
+    """What the progress counts: "img", "frames" (videos only) or "samples" (images and frames)."""
+    in_videos = pc.sum(pc.greater(units.column("video_frames"), 0)).as_py() or 0
+    if in_videos == 0:
+        return "img"
+    return "frames" if in_videos == units.num_rows else "samples"

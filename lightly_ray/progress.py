@@ -243,9 +243,10 @@ class ProgressLines:
         stream: TextIO | _LogLines,
         interval_s: float = 10.0,
         prefix: str = "[lightly-ray] ",
+        unit: str = "img",
     ) -> None:
         self.total, self.description, self.stream, self.interval_s = total, description, stream, interval_s
-        self.prefix = prefix
+        self.prefix, self.unit = prefix, unit
         self.n, self.started = 0, time.monotonic()
         self.last_shown = self.started
         self.first: tuple[float, int] | None = None  # when the first rows came, and how many
@@ -262,7 +263,7 @@ class ProgressLines:
             self.first = (now, self.n)
         if now - self.last_shown >= self.interval_s and self.n < self.total:
             self.last_shown = now
-            self._write(f"{self._count()}, {self._rate(now):.1f} img/s{self._left(now)}")
+            self._write(f"{self._count()}, {self._rate(now):.1f} {self.unit}/s{self._left(now)}")
 
     def close(self) -> None:
         """Write the final line (once)."""
@@ -270,11 +271,11 @@ class ProgressLines:
             return
         self.closed = True
         now = time.monotonic()
-        self._write(f"{self._count()} in {now - self.started:.1f} s, {self._rate(now):.1f} img/s")
+        self._write(f"{self._count()} in {now - self.started:.1f} s, {self._rate(now):.1f} {self.unit}/s")
 
     def _count(self) -> str:
         share = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
-        return f"{self.n}/{self.total} img{share}"
+        return f"{self.n}/{self.total} {self.unit}{share}"
 
     def _left(self, now: float) -> str:
         """The time left at the pace since the first rows came (the stage's start is behind it)."""
@@ -332,8 +333,8 @@ class StageProgress:
             self.log.close()
 
 
-def progress_bar(total: int, description: str, enabled: bool) -> StageProgress:
-    """Progress of a stage, on the console and in the run's log (`StageProgress`).
+def progress_bar(total: int, description: str, enabled: bool, unit: str = "img") -> StageProgress:
+    """Progress of a stage, on the console and in the run's log (`StageProgress`), counting `unit`.
 
     On the console: a bar on a terminal, else (or on a terminal that reports no width) a line
     every 10 s (`ProgressLines`); nothing when not `enabled`. In the log of a run that captures
@@ -343,13 +344,15 @@ def progress_bar(total: int, description: str, enabled: bool) -> StageProgress:
     captures = [handler for handler in logger.handlers if isinstance(handler, LogCapture)]
     log = None
     if captures:
-        log = ProgressLines(total, description, _LogLines(captures), StageProgress.LOG_INTERVAL_S, prefix="")
+        log = ProgressLines(
+            total, description, _LogLines(captures), StageProgress.LOG_INTERVAL_S, prefix="", unit=unit
+        )
     if enabled and (not console.isatty() or _columns(console) == 0):
-        return StageProgress(ProgressLines(total, description, console), log)
+        return StageProgress(ProgressLines(total, description, console, unit=unit), log)
     bar = tqdm(
         total=total,
         desc=f"[lightly-ray] {description}",
-        unit="img",
+        unit=unit,
         disable=not enabled,
         file=console,
         mininterval=0.5,

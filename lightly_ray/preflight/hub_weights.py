@@ -17,13 +17,13 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import zipfile
 from urllib.parse import urlsplit
 
 from lightly_ray.config import RunConfig
 from lightly_ray.config.lightly import ModelName
 from lightly_ray.errors import WeightsNotAvailableError
 from lightly_ray.models.hub_options import hub_file_options
+from lightly_ray.preflight.torch_files import not_torch_file
 
 IMAGENET_URLS: dict[ModelName, str] = {
     "resnet-18": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
@@ -63,20 +63,14 @@ def can_download(url: str, timeout_s: float = CONNECT_TIMEOUT_S) -> bool:
 def unreadable(path: str) -> str | None:
     """Why a cached weights file cannot be a file torch wrote (None: it may be, or it is not there).
 
-    Only its first bytes and, for a zip archive (torch's format), the archive's end are read:
-    a file cut short by an interrupted download, or one of other content, is found in a
-    millisecond, without torch.
+    Only its first bytes and, for a zip archive (torch's format), the archive's end are read
+    (`torch_files.not_torch_file`).
     """
     try:
         with open(path, "rb") as stream:
-            head = stream.read(4)
+            return not_torch_file(stream)
     except OSError:
         return None
-    if head.startswith(b"PK\x03\x04"):
-        return None if zipfile.is_zipfile(path) else "is a zip archive cut short (a partial download?)"
-    if head[:1] == b"\x80":  # torch's older format: a pickle
-        return None
-    return f"is not a file torch wrote (it starts with {head!r})"
 
 
 def hub_weights_problem(config: RunConfig) -> str | None:

@@ -33,6 +33,7 @@ from lightly_ray.formats.prediction_schema import (
 )
 from lightly_ray.formats.pretag_schema import BUILT_IN_WEIGHTS, pretag_schema
 from lightly_ray.formats.relevant_filenames import RelevantFilenames, read_relevant_filenames
+from lightly_ray.preflight.torch_files import not_torch_file
 from lightly_ray.selection.scorers import available_scores
 from lightly_ray.storage import Location, relative_inside
 
@@ -90,7 +91,7 @@ def check_config_references(location: Location, config: RunConfig) -> list[str]:
         ),
     ):
         if value is not None:
-            problems += _file_problems(location, value, key)
+            problems += _file_problems(location, value, key, torch_file=key in _TORCH_FILES)
     return problems
 
 
@@ -225,11 +226,14 @@ class _MetadataSchema:
 _BOXED = (TaskType.OBJECT_DETECTION, TaskType.INSTANCE_SEGMENTATION)
 
 
-def _file_problems(location: Location, value: str, key: str) -> list[str]:
+_TORCH_FILES = ("worker_config.checkpoint", "lightly_config.pretagging.weights")
+
+
+def _file_problems(location: Location, value: str, key: str, torch_file: bool = False) -> list[str]:
     try:
         relative = relative_inside(value, location, key)
         if location.exists(relative):
-            return []
+            return _torch_file_problems(location, relative, key) if torch_file else []
         # A folder (a run folder for its checkpoint): say so, with a file it holds.
         inside = next(iter(location.list_files(relative.rstrip("/"), include_hidden=True)), None)
     except StorageError as error:
@@ -237,6 +241,18 @@ def _file_problems(location: Location, value: str, key: str) -> list[str]:
     if inside is not None:
         return [f"{key}: '{relative}' is a folder in the lightly location; name a file, e.g. '{inside.path}'"]
     return [f"{key}: '{relative}' does not exist in the lightly location '{location.url}'"]
+
+
+def _torch_file_problems(location: Location, relative: str, key: str) -> list[str]:
+    """A checkpoint that cannot be one torch wrote, found from its first and last bytes."""
+    with location.open_read(relative) as stream:
+        problem = not_torch_file(stream)
+    if problem is None:
+        return []
+    return [
+        f"{key}: '{relative}' in the lightly location {problem}; name a checkpoint written by "
+        "torch.save (a lightly_ray run's checkpoint.ckpt, or a model's state dict)"
+    ]
 
 
 def _unknown(key: str, what: str, value: str, allowed: list[str], source: str) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 
+import pyarrow as pa
 import pytest
 from tqdm import tqdm
 
 from lightly_ray import progress
+from lightly_ray.embedding_sources import _counted_unit
 from lightly_ray.progress import ProgressLines, captured_run_log, progress_bar
 
 
@@ -93,3 +95,17 @@ def test_the_run_s_log_gets_a_line_every_30_s_and_the_stage_s_time(monkeypatch: 
         "decode+embed: 50/100 img (50%) in 100.0 s, 0.5 img/s",
     ]
     assert progress._Console.stream.getvalue() == ""  # not shown: the log only
+
+
+def test_the_lines_count_frames_in_a_run_of_videos_and_samples_in_a_mixed_one() -> None:
+    images = pa.table({"video_frames": pa.array([0, 0], pa.int64())})
+    videos = pa.table({"video_frames": pa.array([40, 40], pa.int64())})
+    mixed = pa.concat_tables([images, videos])
+    assert [_counted_unit(units) for units in (images, videos, mixed)] == ["img", "frames", "samples"]
+
+    stream = io.StringIO()
+    lines = ProgressLines(120, "decode+embed", stream, interval_s=3600.0, unit="frames")
+    lines.update(120)
+    lines.close()
+    assert "decode+embed: 120/120 frames (100%) in " in stream.getvalue()
+    assert stream.getvalue().rstrip().endswith(" frames/s")
