@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import ray
 
 from lightly_ray.config import RunConfig
@@ -19,7 +18,7 @@ from lightly_ray.errors import StorageError, raise_if_interrupted
 from lightly_ray.formats.embeddings_csv import read_embeddings_csv
 from lightly_ray.formats.pretag_schema import BUILT_IN_WEIGHTS, PRETAG_CLASSES, PRETAG_COUNT
 from lightly_ray.models.weights import DetectorWeights, ModelWeights, detector_weights, embedding_weights
-from lightly_ray.pipeline.build import build_image_pipeline, unit_samples
+from lightly_ray.pipeline.build import build_image_pipeline, counted_unit, unit_samples
 from lightly_ray.pipeline.crops import PARENT, CropSource
 from lightly_ray.pipeline.gather import GatheredSamples, gather_batches
 from lightly_ray.pipeline.in_driver import embed_in_driver, embeds_in_driver
@@ -124,7 +123,10 @@ def embed_with_model(
         # Blocks as the embedding actors finish them: no extra re-batching or projection step,
         # which would be tasks of their own waiting for a CPU behind the decode tasks.
         batches = pipeline.dataset.iter_batches(batch_size=None, batch_format="numpy")
-    bar = progress_bar(total, "decode+embed", show_progress, _counted_unit(units))
+    # After training the rows are decoded already (the "decode" bar before it): embedding is left.
+    bar = progress_bar(
+        total, "decode+embed" if training is None else "embed", show_progress, counted_unit(units)
+    )
 
     def counted() -> Any:
         for batch in batches:
@@ -290,11 +292,3 @@ def detector_weights_of(config: RunConfig, lightly_location: Location) -> Detect
         settings.image_size,
     )
     return detector_weights(settings, config.lightly_config.seed, checkpoint)
-
-
-def _counted_unit(units: pa.Table) -> str:
-    """What the progress counts: "img", "frames" (videos only) or "samples" (images and frames)."""
-    in_videos = pc.sum(pc.greater(units.column("video_frames"), 0)).as_py() or 0
-    if in_videos == 0:
-        return "img"
-    return "frames" if in_videos == units.num_rows else "samples"

@@ -16,7 +16,6 @@ from typing import BinaryIO, TextIO
 
 from tqdm import tqdm
 
-from lightly_ray.errors import raise_if_interrupted
 from lightly_ray.storage.secrets import redact
 
 logger = logging.getLogger("lightly_ray")
@@ -42,8 +41,8 @@ class _ConsoleHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Write the record to the current console."""
         try:
-            stream = _Console.get()
-            stream.write(self.format(record) + "\n")
+            stream = _Console.get()  # above a progress bar on it, which is drawn again below the line
+            tqdm.write(self.format(record), file=stream)
             stream.flush()
         except Exception:  # noqa: BLE001 - logging's own convention: report, never raise
             self.handleError(record)
@@ -261,7 +260,7 @@ class ProgressLines:
         now = time.monotonic()
         if self.first is None:
             self.first = (now, self.n)
-        if now - self.last_shown >= self.interval_s and self.n < self.total:
+        if now - self.last_shown >= self.interval_s and (self.n < self.total or not self.total):
             self.last_shown = now
             self._write(f"{self._count()}, {self._rate(now):.1f} {self.unit}/s{self._left(now)}")
 
@@ -274,14 +273,15 @@ class ProgressLines:
         self._write(f"{self._count()} in {now - self.started:.1f} s, {self._rate(now):.1f} {self.unit}/s")
 
     def _count(self) -> str:
-        share = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
-        return f"{self.n}/{self.total} {self.unit}{share}"
+        if not self.total:  # not known ahead
+            return f"{self.n} {self.unit}"
+        return f"{self.n}/{self.total} {self.unit} ({100 * self.n / self.total:.0f}%)"
 
     def _left(self, now: float) -> str:
         """The time left at the pace since the first rows came (the stage's start is behind it)."""
         assert self.first is not None
         began, first_n = self.first
-        if self.n <= first_n or now <= began:
+        if self.n <= first_n or now <= began or not self.total:
             return ""
         return f", about {(self.total - self.n) * (now - began) / (self.n - first_n):.0f} s left"
 
@@ -333,7 +333,9 @@ class StageProgress:
             self.log.close()
 
 
-def progress_bar(total: int, description: str, enabled: bool, unit: str = "img") -> StageProgress:
+def progress_bar(
+    total: int, description: str, enabled: bool | None = None, unit: str = "img"
+) -> StageProgress:
     """Progress of a stage, on the console and in the run's log (`StageProgress`), counting `unit`.
 
     On the console: a bar on a terminal, else (or on a terminal that reports no width) a line
@@ -341,6 +343,8 @@ def progress_bar(total: int, description: str, enabled: bool, unit: str = "img")
     one (`captured_run_log`): a line every `StageProgress.LOG_INTERVAL_S`, and the stage's time.
     """
     console = _Console.get()
+    if enabled is None:  # as the run's messages: on the console when they are
+        enabled = any(isinstance(handler, _ConsoleHandler) for handler in logger.handlers)
     captures = [handler for handler in logger.handlers if isinstance(handler, LogCapture)]
     log = None
     if captures:
@@ -350,7 +354,7 @@ def progress_bar(total: int, description: str, enabled: bool, unit: str = "img")
     if enabled and (not console.isatty() or _columns(console) == 0):
         return StageProgress(ProgressLines(total, description, console, unit=unit), log)
     bar = tqdm(
-        total=total,
+        total=total or None,  # 0: not known ahead
         desc=f"[lightly-ray] {description}",
         unit=unit,
         disable=not enabled,
@@ -362,33 +366,9 @@ def progress_bar(total: int, description: str, enabled: bool, unit: str = "img")
 
 
 def _columns(stream: TextIO) -> int:
-    """The terminal's width in columns; 0 when it says none (some pseudo-terminals of CI runners)."""
+    """The terminal's width; 0 when it says none, or no height (tqdm then hides its bar), as some CI ptys."""
     try:
-        return os.get_terminal_size(stream.fileno()).columns
+        size = os.get_terminal_size(stream.fileno())
+        return size.columns if size.lines else 0
     except (OSError, ValueError, io.UnsupportedOperation):
         return 0
-
-
-class Stopwatch:
-    """Measure one stage: `with watch("decode+embed"): ...` adds its seconds to `timings`."""
-
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        """Time the block; it starts, and ends without an error, only if no signal asked to stop."""
-        raise_if_interrupted()
-        start = time.perf_counter()
-        try:
-            yield
-            raise_if_interrupted()
-        finally:
-            seconds = time.perf_counter() - start
-            self.timings[stage] = round(self.timings.get(stage, 0.0) + seconds, 3)
-
-    def split(self, stage: str, part: str, seconds: float) -> None:
-        """Count `seconds` of `stage` as a stage of their own, `part` (training within embed)."""
-        moved = min(seconds, self.timings.get(stage, 0.0))
-        self.timings[stage] = round(self.timings.get(stage, 0.0) - moved, 3)
-        self.timings[part] = round(self.timings.get(part, 0.0) + moved, 3)

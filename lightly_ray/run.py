@@ -32,7 +32,7 @@ from lightly_ray.pipeline.listing import check_listing, list_images
 from lightly_ray.pipeline.pretag import PretagOutput
 from lightly_ray.pipeline.warmup import Warmup
 from lightly_ray.preflight import ConfigSource, PreparedRun, prepare_run
-from lightly_ray.progress import LogCapture, Stopwatch, captured_run_log, logger, ray_output_to_log
+from lightly_ray.progress import LogCapture, captured_run_log, logger, ray_output_to_log
 from lightly_ray.ray_session import ray_session
 from lightly_ray.report.document import build_report
 from lightly_ray.report.run_report import (
@@ -59,6 +59,7 @@ from lightly_ray.run_steps import (
     sequence_names,
     write_sequences,
 )
+from lightly_ray.stopwatch import Stopwatch
 from lightly_ray.training.in_run import RunTraining
 
 

@@ -24,6 +24,7 @@ from lightly_ray.pipeline.crops import CROP_COLUMNS, CropSource
 from lightly_ray.pipeline.decode_units import SAMPLE_COLUMNS, decode_units
 from lightly_ray.pipeline.detector_input import DETECT_COLUMNS
 from lightly_ray.pipeline.embed import EmbedImages
+from lightly_ray.pipeline.materialize import materialize_counting
 from lightly_ray.pipeline.pretag import PretagImages, PretagOutput
 from lightly_ray.pipeline.sizing import (
     ActorShape,
@@ -37,6 +38,7 @@ from lightly_ray.pipeline.sizing import (
     pretag_shape,
 )
 from lightly_ray.pipeline.stage import Stage, describe_stages, torch_threads_note
+from lightly_ray.progress import progress_bar
 from lightly_ray.storage import Location
 
 
@@ -115,7 +117,14 @@ def build_image_pipeline(
     for stage in stages[:-1]:
         dataset = stage.apply(dataset)
     if train is not None:
-        dataset = dataset.materialize()
+        # Crops come beside their images, more rows than the units make: a count without a total.
+        counted = progress_bar(
+            0 if crops is not None else int(samples.sum()), "decode", unit=counted_unit(units, crops)
+        )
+        try:
+            dataset = materialize_counting(dataset, counted.update)
+        finally:
+            counted.close()
         embed = stages[-1]
         constructor = {**embed.options["fn_constructor_kwargs"], "state_ref": [ray.put(train(dataset))]}
         stages[-1] = replace(embed, options={**embed.options, "fn_constructor_kwargs": constructor})
@@ -323,6 +332,19 @@ def restart_options(config: RunConfig) -> dict[str, int]:
     """A model actor's restarts and batch retries after its process or node died (`resources.retries`)."""
     actors = config.resources.retries.actors
     return {"max_restarts": actors, "max_task_retries": actors}
+
+
+def counted_unit(units: pa.Table, crops: CropSource | None = None) -> str:
+    """What a progress bar over the units' samples counts: "img", "frames" (videos only), "samples".
+
+    "samples" also where the rows hold object crops beside their images (`crops` given).
+    """
+    in_videos = pc.sum(pc.greater(units.column("video_frames"), 0)).as_py() or 0
+    if crops is not None:
+        return "samples"
+    if in_videos == 0:
+        return "img"
+    return "frames" if in_videos == units.num_rows else "samples"
 
 
 def unit_samples(units: pa.Table) -> np.ndarray:

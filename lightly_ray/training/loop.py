@@ -7,6 +7,7 @@ which gathers the projections of all workers, so every image is contrasted with 
 global batch, as on one device. The optimizer is SGD with `optimizer.lr` and
 `optimizer.weight_decay`, as the Lightly Worker's training, or AdamW (`optimizer.name`).
 
+Every `PROGRESS_EVERY_S` the rank-0 worker says how far the epoch got (the driver's bar).
 After every epoch the workers report the loss to Ray Train, and the rank-0 worker a
 checkpoint (network, optimizer, epoch, losses so far) after the first epoch that ends
 `resources.training.checkpoint_every_s` after the previous checkpoint (or the start), uploaded
@@ -37,6 +38,7 @@ from lightly_ray.training.augment import augment_views
 
 STATE_FILE = "train_state.pt"
 SHUFFLE_BATCHES = 4  # local shuffle buffer, in batches
+PROGRESS_EVERY_S = 2.0  # how far the epoch got, for the driver's bar (`driver_progress`)
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,9 @@ class LoopSettings:
             embedding model (`models.backbones.build_state`).
         rows: Images in an epoch (the batch is at most rows / workers).
         torch_threads: torch's threads on a CPU worker.
-        progress: A `ray.util.queue.Queue` the rank-0 worker puts each epoch's record in, and
-            at the end the trained weights of the embedding model (`{"weights": ...}`).
+        progress: A `ray.util.queue.Queue` the rank-0 worker puts how far each epoch got in,
+            each epoch's record, and at the end the trained weights of the embedding model
+            (`{"weights": ...}`): `driver_progress.TrainingProgress` shows them.
         augment_here: The worker makes the views itself from the images (a CPU worker, which
             shares its CPUs with nothing), instead of reading views the Ray Data tasks made.
         checkpoint_every_s: A checkpoint after the first epoch that ends at least this long
@@ -112,6 +115,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     saved_at, uploading = time.monotonic(), False
     for epoch in range(start, lightly.trainer.max_epochs):
         began, total, batches, images = time.monotonic(), torch.zeros((), device=device), 0, 0
+        next_progress = began + PROGRESS_EVERY_S
         model.train()
         for views in _epoch_views(settings, shard, batch_size, epoch, rank, device):
             if len(views) < 4:  # NT-Xent needs two images to contrast (a last batch of one)
@@ -130,6 +134,9 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             total += loss.detach()
             batches += 1
             images += half
+            if rank == 0 and settings.progress is not None and time.monotonic() >= next_progress:
+                settings.progress.put({"epoch": epoch + 1, "seen": images * world})  # about: rank 0's
+                next_progress = time.monotonic() + PROGRESS_EVERY_S
         trained = (model, optimizer, scaler)
         now = time.monotonic()
         save = now - saved_at >= settings.checkpoint_every_s

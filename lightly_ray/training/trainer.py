@@ -10,7 +10,6 @@ embedding actors load (`models.backbones.ModelState`).
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -21,11 +20,12 @@ import ray.data
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from lightly_ray.config.lightly import LightlyConfig
-from lightly_ray.crash_points import crash_point, worker_crash_epoch
+from lightly_ray.crash_points import worker_crash_epoch
 from lightly_ray.errors import LightlyRayError
 from lightly_ray.models.weights import ModelState
 from lightly_ray.pipeline.crops import PARENT
 from lightly_ray.progress import logger
+from lightly_ray.training.driver_progress import TrainingProgress
 from lightly_ray.training.training_rows import training_rows
 
 
@@ -226,7 +226,6 @@ def train_embedding_model(
         numeric_precision(lightly, shape.use_gpu),
         shape.describe(),
     )
-    outcome: dict[str, Any] = {}
     # fit() runs in a task of its own on this node, not in a thread of this process: a thread
     # inside Ray's calls when an interruption shuts Ray down ends the process at once (exit 1,
     # no log, the dataset's lock left). Cancelling the task ends its Train controller (which
@@ -235,30 +234,31 @@ def train_embedding_model(
     fitting = _fit_here.options(scheduling_strategy=here).remote(
         trainer, os.environ.get(POLL_VARIABLE) or POLL_SECONDS
     )
-    epochs: list[dict[str, Any]] = []
+    shown = TrainingProgress(lightly.trainer.max_epochs, rows)
     finished = False
     try:
         while True:
             done = bool(ray.wait([fitting], timeout=0)[0])
-            _drain(progress, lightly.trainer.max_epochs, epochs, outcome)
+            shown.drain(progress)
             if done and progress.empty():
                 break
         finished = True
     finally:
+        shown.close()
         if not finished:
             ray.cancel(fitting, force=True)
         progress.shutdown()
     try:
-        outcome["result"] = ray.get(fitting)
+        result = ray.get(fitting)
     except ray.exceptions.RayError as error:  # what fit() raised, or its task's process lost
         cause = error.cause if isinstance(error, ray.exceptions.RayTaskError) and error.cause else error
         raise LightlyRayError(f"training failed: {cause}") from cause
-    if "weights" not in outcome:
+    if shown.weights is None:
         raise LightlyRayError("training finished without handing back its weights")
-    losses = outcome["result"].metrics or {}  # the last report: every epoch's loss, resumed ones too
+    losses = result.metrics or {}  # the last report: every epoch's loss, resumed ones too
     return TrainingResult(
-        state=outcome["weights"],
-        epochs=_complete(epochs, losses),
+        state=shown.weights,
+        epochs=_complete(shown.epochs, losses),
         seconds=time.monotonic() - began,
         shape=shape,
     )
@@ -285,42 +285,6 @@ def _fit_here(trainer: Any, poll_seconds: str) -> Any:
 # the user set in the driver's environment is kept.
 POLL_VARIABLE = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
 POLL_SECONDS = "0.25"
-
-
-def _drain(progress: Any, max_epochs: int, epochs: list[dict[str, Any]], outcome: dict[str, Any]) -> None:
-    """Log the epochs the workers finished; keep the weights they hand back at the end."""
-    from ray.util.queue import Empty
-
-    try:
-        item = progress.get(timeout=0.5)
-    except Empty:
-        return
-    while True:
-        if "weights" in item:
-            outcome["weights"] = item["weights"]
-        else:
-            if not epochs and item["epoch"] > 1:  # said before the epochs this attempt trains
-                logger.info(
-                    "training resumed from a checkpoint: epochs 1-%d ran in an earlier attempt (only "
-                    "their loss is known: report.json gives no images or seconds for them)",
-                    item["epoch"] - 1,
-                )
-            epochs.append(item)
-            rate = item["images"] / item["seconds"] if item["seconds"] > 0 else math.nan
-            logger.info(
-                "training epoch %d/%d: loss %.4f (%d images, %.1f s, %.1f img/s)",
-                item["epoch"],
-                max_epochs,
-                item["loss"],
-                item["images"],
-                item["seconds"],
-                rate,
-            )
-            crash_point("training")
-        try:
-            item = progress.get_nowait()
-        except Empty:
-            return
 
 
 def _complete(records: list[dict[str, Any]], last: dict[str, Any]) -> list[dict[str, Any]]:

@@ -25,7 +25,8 @@ from lightly_ray.errors import (
     user_message,
     with_run_folder,
 )
-from lightly_ray.progress import LogCapture, Stopwatch, ray_output_to_log
+from lightly_ray.progress import LogCapture, ray_output_to_log
+from lightly_ray.stopwatch import Stopwatch
 
 FOLDER = "s3://bucket/lightly/.lightly/runs/20261206-044610-03e10c"
 RESUMES = (

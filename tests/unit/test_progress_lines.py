@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
 
 import pyarrow as pa
 import pytest
 from tqdm import tqdm
 
 from lightly_ray import progress
-from lightly_ray.embedding_sources import _counted_unit
+from lightly_ray.pipeline.build import counted_unit
 from lightly_ray.progress import ProgressLines, captured_run_log, progress_bar
 
 
@@ -101,7 +102,7 @@ def test_the_lines_count_frames_in_a_run_of_videos_and_samples_in_a_mixed_one() 
     images = pa.table({"video_frames": pa.array([0, 0], pa.int64())})
     videos = pa.table({"video_frames": pa.array([40, 40], pa.int64())})
     mixed = pa.concat_tables([images, videos])
-    assert [_counted_unit(units) for units in (images, videos, mixed)] == ["img", "frames", "samples"]
+    assert [counted_unit(units) for units in (images, videos, mixed)] == ["img", "frames", "samples"]
 
     stream = io.StringIO()
     lines = ProgressLines(120, "decode+embed", stream, interval_s=3600.0, unit="frames")
@@ -109,3 +110,42 @@ def test_the_lines_count_frames_in_a_run_of_videos_and_samples_in_a_mixed_one() 
     lines.close()
     assert "decode+embed: 120/120 frames (100%) in " in stream.getvalue()
     assert stream.getvalue().rstrip().endswith(" frames/s")
+
+
+def test_a_pseudo_terminal_without_rows_gets_lines_where_tqdm_would_hide_its_bar() -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    try:
+        with os.fdopen(follower, "w", closefd=False) as terminal:
+            fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 0, 100, 0, 0))
+            assert progress._columns(terminal) == 0
+            fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+            assert progress._columns(terminal) == 100
+    finally:
+        os.close(leader)
+        os.close(follower)
+
+
+def test_a_message_during_a_bar_is_a_line_of_its_own_above_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(progress._Console, "stream", terminal)
+    monkeypatch.setattr(progress, "_columns", lambda stream: 100)
+    with captured_run_log(show_progress=True):
+        bar = progress_bar(10, "training")  # shown: the run's messages are
+        bar.update(3)
+        progress.logger.info("training epoch 1/2: loss 3.0000")
+        bar.update(7)
+        bar.close()
+    # The bar is cleared (spaces up to its width), the message written, the bar drawn again.
+    screens = terminal.getvalue().split("\r")
+    cleared = screens.index("[lightly-ray] training epoch 1/2: loss 3.0000\n") - 1
+    assert screens[cleared].strip() == "" and "0/10" in screens[cleared - 1]
+    assert "3/10" in screens[cleared + 2] and "10/10" in screens[-1]
