@@ -7,6 +7,8 @@ kernel on a GPU machine, say) does not pull in Ray, pydantic and the storage SDK
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,3 +37,20 @@ def __getattr__(name: str) -> Any:
         if source == module:
             globals()[attribute] = getattr(loaded, attribute)
     return globals()[name]
+
+
+class _Package(types.ModuleType):
+    """The package, whose `run` stays the function when the submodule `run` is imported.
+
+    Python binds a submodule to its package's attribute of the same name once it is imported
+    (`from lightly_ray.run import RunResult`), which would make `lightly_ray.run(...)` call a
+    module; the function defined in the submodule is bound instead.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and value.__name__ == _LAZY.get(name):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

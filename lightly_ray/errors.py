@@ -196,11 +196,37 @@ class _Signals:
 
     active = False
     pending: int | None = None
+    deferred = False  # inside `signals_deferred`: a signal waits
 
 
 def _raise_interrupted(signal_number: int, frame: FrameType | None) -> None:
     _Signals.pending = signal_number
-    raise Interrupted(signal_number)
+    if not _Signals.deferred:
+        raise Interrupted(signal_number)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM wait (`raise_if_interrupted` raises them after).
+
+    For the last steps of a run, which publish what it did (the dataset's state, the run
+    folder's _SUCCESS, the dataset's lock withdrawn): stopped between them, the run would be in
+    the dataset but not committed, and a rerun refused.
+    """
+    previous, _Signals.deferred = _Signals.deferred, True
+    try:
+        yield
+    finally:
+        _Signals.deferred = previous
+
+
+def take_deferred_signal() -> str | None:
+    """The name of a signal that came while deferred (`signals_deferred`), which is then dropped."""
+    if _Signals.pending is None or not _Signals.active:
+        return None
+    name = Interrupted(_Signals.pending).signal_name
+    _Signals.pending = None
+    return name
 
 
 def raise_if_interrupted() -> None:

@@ -18,7 +18,7 @@ from lightly_ray.datasets.embedding_cache import CacheTarget, read_cache
 from lightly_ray.datasets.lock import DatasetLock
 from lightly_ray.datasets.settings import embedding_settings
 from lightly_ray.embedding_sources import detector_weights_of, embed_from_csv, embed_with_model, model_weights
-from lightly_ray.errors import user_message, with_run_folder
+from lightly_ray.errors import signals_deferred, take_deferred_signal, user_message, with_run_folder
 from lightly_ray.formats.pretag_schema import PRETAG_DEBUG_FOLDER
 from lightly_ray.outputs import (
     RunFolder,
@@ -164,14 +164,19 @@ def execute_run(prepared: PreparedRun, *, show_progress: bool = True, quiet_ray:
             raise  # refused before any work: no run folder
         try:
             try:
-                return _run(prepared, folder, log, lock, show_progress=show_progress, quiet_ray=quiet_ray)
+                result = _run(prepared, folder, log, lock, show_progress=show_progress, quiet_ray=quiet_ray)
             finally:
-                lock.release()
+                with signals_deferred():
+                    lock.release()
         except BaseException as error:
             log.note(logging.ERROR, f"run {folder.run_id} failed; its folder {folder.url} has no _SUCCESS")
             log.note(logging.ERROR, user_message(with_run_folder(error, folder.url)))
             folder.write_text_best_effort("log.txt", log.text())
             raise
+        late = take_deferred_signal()
+        if late is not None:
+            logger.warning("%s came while the run published its results; it finished first", late)
+        return result
 
 
 def _run(
@@ -351,26 +356,27 @@ def _run(
     write_report(folder, report, thumbnails)
     folder.write_text("log.txt", log.text())
     crash_point("writing")
-    if objects is not None:
-        objects.publish(folder.run_id, tag, input_location.url, listing, finished, selection_data)
-    published = publish_run(
-        prepared,
-        run_dataset.state,
-        folder.run_id,
-        tag,
-        gathered,
-        plan,
-        listing,
-        new_images,
-        finished,
-        None if on_crops else selection_data,
-        sequence_names(folder.run_id, pick_order, worker.selected_sequence_length),
-    )
-    if cache is not None:
-        clear_cache_best_effort(cache)
-    folder.commit({"run_id": folder.run_id, "finished": finished.isoformat(), "nSelected": len(selected)})
-    if training is not None:
-        training.forget()
+    with signals_deferred():  # published in the dataset and committed, or neither (errors.py)
+        if objects is not None:
+            objects.publish(folder.run_id, tag, input_location.url, listing, finished, selection_data)
+        published = publish_run(
+            prepared,
+            run_dataset.state,
+            folder.run_id,
+            tag,
+            gathered,
+            plan,
+            listing,
+            new_images,
+            finished,
+            None if on_crops else selection_data,
+            sequence_names(folder.run_id, pick_order, worker.selected_sequence_length),
+        )
+        if cache is not None:
+            clear_cache_best_effort(cache)
+        folder.commit({"run_id": folder.run_id, "finished": finished.isoformat(), "nSelected": len(selected)})
+        if training is not None:
+            training.forget()
     return RunResult(
         run_id=folder.run_id,
         run_folder=folder.url,

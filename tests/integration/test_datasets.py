@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import shutil
+import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,7 @@ import pytest
 import lightly_ray
 from lightly_ray.datasets import INITIAL_TAG, Dataset, DatasetConflictError, plan_datapool
 from lightly_ray.datasets.rows import embedding_matrix
-from lightly_ray.errors import ConfigError
+from lightly_ray.errors import ConfigError, interrupting_signals, raise_if_interrupted
 from lightly_ray.exports.export import export_tag
 from lightly_ray.pipeline.listing import list_images
 from lightly_ray.storage import Location
@@ -399,3 +403,27 @@ def test_a_small_datapool_rerun_embeds_in_the_driver_as_the_actors_do(
     np.testing.assert_allclose(
         np.array(vectors[0]["embedding"]), np.array(vectors[1]["embedding"]), atol=1e-5
     )
+
+
+def test_a_signal_while_the_run_publishes_waits_until_the_run_is_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stopped between the dataset's state and _SUCCESS, a run would be in the dataset, uncommitted."""
+    input_folder, lightly = tmp_path / "photos", tmp_path / "lightly"
+    input_folder.mkdir()
+    _images(input_folder, range(2), range(3))
+    run_module = importlib.import_module("lightly_ray.run")  # the module, not lightly_ray.run()
+    publish = run_module.publish_run
+
+    def signalled(*args: Any, **kwargs: Any) -> bool:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)  # the handler has run: the signal waits
+        return publish(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "publish_run", signalled)
+    with interrupting_signals():
+        result = _run(input_folder, lightly, 2)
+        raise_if_interrupted()  # taken by the run, which finished first
+    assert (Path(result.run_folder) / "_SUCCESS").exists()
+    assert _tag(lightly, "photos", INITIAL_TAG) == result.selected
+    assert "SIGINT came while the run published its results; it finished first" in caplog.text

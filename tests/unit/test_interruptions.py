@@ -22,6 +22,8 @@ from lightly_ray.errors import (
     interruption,
     keep_sigterm_after_ray_init,
     raise_if_interrupted,
+    signals_deferred,
+    take_deferred_signal,
     user_message,
     with_run_folder,
 )
@@ -177,3 +179,18 @@ def test_a_part_of_a_stage_is_split_off_as_its_own() -> None:
     assert watch.timings == {"embed": 2.75, "training": 7.25}
     watch.split("embed", "training", 5.0)  # never more than the stage took
     assert watch.timings == {"embed": 0.0, "training": 10.0}
+
+
+def test_a_signal_while_deferred_waits_and_can_be_taken_once_the_steps_are_done() -> None:
+    with interrupting_signals():
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)  # the handler has run, and raised nothing
+        with pytest.raises(Interrupted):
+            raise_if_interrupted()  # a stage after the deferred steps stops
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+        assert take_deferred_signal() == "SIGINT"
+        raise_if_interrupted()  # taken: nothing left to raise
+        assert take_deferred_signal() is None
