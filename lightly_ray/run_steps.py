@@ -15,7 +15,7 @@ import pyarrow as pa
 from lightly_ray.config import RunConfig
 from lightly_ray.config.run_config import PRETAGGING_TASK
 from lightly_ray.datasets import DatapoolPlan, SelectionPool, selection_pool
-from lightly_ray.datasets.datapool import restrict_candidates
+from lightly_ray.datasets.datapool import mark_copies_of_the_dataset, restrict_candidates
 from lightly_ray.errors import LightlyRayError
 from lightly_ray.formats.lightly_inputs import LightlyInputs, read_lightly_inputs
 from lightly_ray.formats.pretag_predictions import pretag_predictions
@@ -187,6 +187,13 @@ def pool_and_inputs(
     worker = config.worker_config
     release_free_memory()  # what gathering and `map_listing` freed (Arrow's pool keeps it otherwise)
     restrict_candidates(gathered, plan)
+    if worker.use_datapool and worker.remove_exact_duplicates:
+        copies = mark_copies_of_the_dataset(gathered, plan)
+        if copies:
+            logger.info(
+                "%s the bytes of samples of the dataset: left out as exact duplicates (duplicates.json)",
+                f"{count(copies, 'new file')} {'has' if copies == 1 else 'have'}",
+            )
     datapool = plan if worker.use_datapool else None
     if objects is not None and objects.on_crops:
         pool = objects.pool(gathered, plan, datapool=worker.use_datapool)

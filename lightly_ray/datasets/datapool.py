@@ -229,6 +229,34 @@ def restrict_candidates(gathered: GatheredSamples, plan: DatapoolPlan) -> None:
     gathered.candidate &= allowed
 
 
+def mark_copies_of_the_dataset(gathered: GatheredSamples, plan: DatapoolPlan) -> int:
+    """Mark candidates with the bytes of a sample of the dataset as its exact duplicates (in place).
+
+    Within a run, `gather_batches` finds files with identical bytes; a rerun of the datapool
+    also holds back a new file that copies a sample an earlier run added (its stored
+    `content_hash`), which would otherwise join the dataset a second time. A file whose
+    earlier version is that sample (rewritten with the same bytes) is no copy.
+
+    Returns:
+        How many candidates were marked.
+    """
+    stored = plan.preselected
+    if stored is None or "content_hash" not in stored.column_names or not len(gathered.content_hashes):
+        return 0
+    stored = stored.select(["name", "content_hash"]).filter(pc.not_equal(stored.column("content_hash"), ""))
+    stored = stored.sort_by("name")  # a hash several samples share: the first name
+    found = pc.index_in(gathered.content_hashes, value_set=stored.column("content_hash"))
+    rows = np.flatnonzero(found.is_valid().to_numpy(zero_copy_only=False) & gathered.candidate)
+    if not len(rows):
+        return 0
+    originals = stored.column("name").take(pc.take(found, pa.array(rows))).to_numpy(zero_copy_only=False)
+    copies = originals != gathered.names.take(rows).to_numpy()
+    rows, originals = rows[copies], originals[copies]
+    gathered.duplicate_of[rows] = originals
+    gathered.candidate[rows] = False
+    return len(rows)
+
+
 def _latest_rows(
     dataset: Dataset,
     state: DatasetState,

@@ -156,6 +156,14 @@ def test_the_datapool_processes_only_new_files_and_preselects_the_dataset(
     assert third.counts["nInput"] == 0 and third.selected == [] and third.tag == ""
     assert _state(lightly, "input") == state
 
+    # A new file with the bytes of a sample of the dataset is its exact duplicate, not a candidate.
+    original = sorted(first.selected)[0]
+    shutil.copyfile(input_folder / original, input_folder / "zz_copy.png")
+    fourth = _run(input_folder, lightly, GROUPS + 2, worker_config=datapool)
+    assert fourth.counts["nInput"] == 1 and fourth.counts["nDuplicate"] == 1
+    assert fourth.selected == [] and "zz_copy.png" not in _tag(lightly, "input", INITIAL_TAG)
+    assert json.loads((Path(fourth.run_folder) / "duplicates.json").read_text()) == {"zz_copy.png": original}
+
 
 def test_process_all_reuses_the_embeddings_and_a_changed_model_recomputes(tmp_path: Path) -> None:
     input_folder, lightly = tmp_path / "input", tmp_path / "lightly"
