@@ -206,7 +206,7 @@ def pool_and_inputs(
         config,
         pool.names,
         pool.videos,
-        elsewhere=plan.other_files(gathered),
+        elsewhere=plan.other_files(gathered, from_csv=worker.embeddings is not None),
         already_read=objects.tasks_read if objects is not None else None,
     )
     if worker.pretagging:

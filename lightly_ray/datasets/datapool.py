@@ -29,6 +29,7 @@ from lightly_ray.formats.relevant_filenames import RelevantFilenames
 from lightly_ray.formats.sample_files import (
     CORRUPT,
     DUPLICATE,
+    NOT_EMBEDDED,
     UNCHANGED_DATAPOOL,
     OtherInputFiles,
     UnreadInputs,
@@ -71,13 +72,14 @@ class DatapoolPlan:
     unread: pa.Array | pa.ChunkedArray | None = None
     relevant: RelevantFilenames | None = None
 
-    def other_files(self, gathered: GatheredSamples | None = None) -> UnreadInputs:
+    def other_files(self, gathered: GatheredSamples | None = None, from_csv: bool = False) -> UnreadInputs:
         """The input files the run lists but does not select from, by reason (`read_lightly_inputs`).
 
         Their prediction and metadata files are neither read nor reported as problems, only
-        counted: `unread` as `unchangedDatapool`, and with `gathered` its corrupt files (and the
-        videos of `to_process` that gave no frame) and exact duplicates; the files of input
-        files that `relevant` leaves out as `notRelevant`.
+        counted: `unread` as `unchangedDatapool`; with `gathered` its corrupt files, exact
+        duplicates, with `from_csv` the files of `to_process` that are no sample (`notEmbedded`:
+        no row in the embeddings CSV the samples come from), and the videos that gave no frame
+        (corrupt); the files of input files that `relevant` leaves out as `notRelevant`.
         """
         groups: list[tuple[str, Container[str]]] = []
         if self.unread is not None:
@@ -87,6 +89,13 @@ class DatapoolPlan:
         names = gathered.names.arrow
         groups.append((CORRUPT, OtherInputFiles(pc.filter(names, pa.array(gathered.corrupt, pa.bool_())))))
         groups.append((DUPLICATE, OtherInputFiles(pc.filter(names, pa.array(gathered.duplicate_of != "")))))
+        if from_csv:  # listed files that are no sample and gave no frame: no row in the CSV
+            listed = self.to_process.column("name")
+            kept = pc.is_in(listed, value_set=names.cast(listed.type))
+            if "video" in gathered.frames:
+                videos_kept = pa.array(np.unique(gathered.frames["video"]), listed.type)
+                kept = pc.or_(kept, pc.is_in(listed, value_set=videos_kept))
+            groups.append((NOT_EMBEDDED, OtherInputFiles(pc.filter(listed, pc.invert(kept)))))
         if "video" in gathered.frames:  # a video that gave no frame could not be opened
             listed = self.to_process.column("name")
             videos = pc.filter(listed, pc.match_substring_regex(listed, f"(?i)\\.({_VIDEO_RE})$"))

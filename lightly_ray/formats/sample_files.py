@@ -29,6 +29,7 @@ NOT_RELEVANT = "notRelevant"
 UNCHANGED_DATAPOOL = "unchangedDatapool"
 CORRUPT = "corrupt"
 DUPLICATE = "duplicate"
+NOT_EMBEDDED = "notEmbedded"  # no row in the embeddings CSV (`worker_config.embeddings`)
 
 
 def stem(name: str) -> str:
@@ -138,7 +139,7 @@ class UnreadInputs:
     Their per-sample files (predictions, metadata) are neither read nor reported as problems: a
     user who finds `photos/broken.jpg` in the input must not read that no input file has that
     path. Each group has a reason, the key under which report.json counts the files
-    (`filesNotRead`): `unchangedDatapool`, `corrupt`, `duplicate`, `notRelevant` (no sample or
+    (`filesNotRead`): `unchangedDatapool`, `corrupt`, `duplicate`, `notEmbedded`, `notRelevant` (no sample or
     video of that path is kept by the relevant filenames file) or `notRead` (any other).
 
     Args:

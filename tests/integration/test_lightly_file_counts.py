@@ -128,3 +128,31 @@ def test_files_of_input_files_not_selected_from_are_counted_by_reason(tmp_path: 
     assert task["validFiles"] + task["nProblems"] == 4 + 1  # and photos/ghost.json, a problem again
     assert task["filesNotRead"]["unchangedDatapool"] == 10 - 1 - 5
     _adds_up(task, metadata)
+
+
+def test_files_of_input_files_an_embeddings_csv_has_no_row_for_are_not_read(tmp_path: Path) -> None:
+    input_folder, lightly = tmp_path / "input", tmp_path / "lightly"
+    photos = [f"photos/img{index}.png" for index in range(4)]
+    for index, name in enumerate(photos):
+        _write(input_folder, name, _png(index))
+        _sample_files(lightly, name)
+    _write(lightly, ".lightly/predictions/tasks.json", ["my_task"])
+    categories = [{"id": 0, "name": "a"}, {"id": 1, "name": "b"}]
+    _write(lightly, f"{TASK}/schema.json", {"task_type": "classification", "categories": categories})
+    field = {"name": "w", "path": "w", "defaultValue": 0.0, "valueDataType": "NUMERIC_FLOAT"}
+    _write(lightly, ".lightly/metadata/schema.json", [field])
+    rows = "".join(f"{name},{index}.0,1.0,0\n" for index, name in enumerate(photos[:3]))
+    _write(lightly, ".lightly/embeddings.csv", f"filenames,embedding_0,embedding_1,labels\n{rows}".encode())
+
+    result = lightly_ray.run(
+        input_folder,
+        lightly,
+        selection_config=SELECTION,
+        worker_config={"embeddings": ".lightly/embeddings.csv"},
+        show_progress=False,
+    )
+
+    task = result.report["inputs"]["predictions"]["my_task"]
+    assert task["filesNotRead"] == {"notEmbedded": 1}, "photos/img3.png has no row: it is no sample"
+    assert (task["files"], task["validFiles"], task["nProblems"]) == (4, 3, 0)
+    assert result.report["inputs"]["metadata"]["filesNotRead"] == {"notEmbedded": 1}
