@@ -92,6 +92,9 @@ def check_config_references(location: Location, config: RunConfig) -> list[str]:
     ):
         if value is not None:
             problems += _file_problems(location, value, key, torch_file=key in _TORCH_FILES)
+    # The run reads every listed task and the metadata schema, used by the config or not.
+    tasks.check_every_listed()
+    metadata.check_file()
     return problems
 
 
@@ -159,6 +162,22 @@ class _TaskSchemas:
                 self.problems.append(f"{key}: {error}")
         return self.schemas[task]
 
+    def check_every_listed(self) -> None:
+        """Read the schema of every task tasks.json lists that was not read for a config key."""
+        if self.names is None:
+            try:
+                self.names = read_task_names(self.location)
+            except InputFormatError as error:
+                self.names = []
+                self.problems.append(str(error))
+        for task in self.names:
+            if task not in self.schemas:
+                try:
+                    self.schemas[task] = read_task_schema(self.location, task)
+                except InputFormatError as error:
+                    self.schemas[task] = None
+                    self.problems.append(f"{TASKS_FILE} lists task '{task}', which the run reads: {error}")
+
 
 def _task_problems(entry: StrategyConfig, schema: TaskSchema, path: str) -> list[str]:
     selection_input = entry.input
@@ -191,13 +210,22 @@ class _MetadataSchema:
         self.problems = problems
         self.fields: dict[str, MetadataField] | None = None
 
+    def _read(self) -> str | None:
+        """Read the schema on first use; the problem with it then, else None."""
+        if self.fields is not None:
+            return None
+        try:
+            self.fields = {item.path: item for item in read_metadata_schema(self.location) or []}
+        except InputFormatError as error:
+            self.fields = {}
+            return str(error)
+        return None
+
     def check(self, key: str, entry: StrategyConfig, config_key: str) -> list[str]:
-        if self.fields is None:
-            try:
-                self.fields = {item.path: item for item in read_metadata_schema(self.location) or []}
-            except InputFormatError as error:
-                self.fields = {}
-                return [f"{config_key}: {error}"]
+        error = self._read()
+        if error is not None:
+            return [f"{config_key}: {error}"]
+        assert self.fields is not None
         item = self.fields.get(key)
         if item is None:
             known = sorted(self.fields)
@@ -221,6 +249,12 @@ class _MetadataSchema:
                 "for categorical metadata"
             ]
         return []
+
+    def check_file(self) -> None:
+        """Read the schema, when no config key did: the run reads it whenever it is there."""
+        error = self._read()
+        if error is not None:
+            self.problems.append(f"{error} (the run reads this file whenever it is there)")
 
 
 _BOXED = (TaskType.OBJECT_DETECTION, TaskType.INSTANCE_SEGMENTATION)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -29,14 +30,41 @@ def _problems(lightly: Path, *tasks: str) -> list[str]:
     return caught.value.problems
 
 
+def _schema(lightly: Path, task: str) -> None:
+    categories = [{"id": 0, "name": "sun"}, {"id": 1, "name": "rain"}]
+    schema = {"task_type": "classification", "categories": categories}
+    (lightly / ".lightly/predictions" / task).mkdir(parents=True, exist_ok=True)
+    (lightly / ".lightly/predictions" / task / "schema.json").write_text(json.dumps(schema))
+
+
 def test_an_unlisted_task_names_the_listed_ones(tmp_path: Path) -> None:
     (tmp_path / TASKS).parent.mkdir(parents=True)
     (tmp_path / TASKS).write_text('["weather", "vehicles"]')
+    _schema(tmp_path, "weather")
+    _schema(tmp_path, "vehicles")
     (problem,) = _problems(tmp_path, "wether")
     assert problem == (
         "selection_config.strategies[0].input.task: task 'wether' is not listed in "
         f"{TASKS}; did you mean 'weather'? (listed: weather, vehicles)"
     )
+
+
+def test_a_listed_task_the_config_does_not_use_is_read_as_the_run_reads_it(tmp_path: Path) -> None:
+    """The run reads every listed task: a broken one would stop it after Ray started."""
+    (tmp_path / TASKS).parent.mkdir(parents=True)
+    (tmp_path / TASKS).write_text('["weather", "no_folder"]')
+    _schema(tmp_path, "weather")
+    (tmp_path / ".lightly/metadata").mkdir(parents=True)
+    field = {"name": "f", "path": "lightly.foo", "defaultValue": 0, "valueDataType": "NUMERIC_INT"}
+    (tmp_path / ".lightly/metadata/schema.json").write_text(json.dumps([field]))
+    problems = _problems(tmp_path, "weather")
+    assert len(problems) == 2, problems
+    assert problems[0].startswith(
+        f"{TASKS} lists task 'no_folder', which the run reads: .lightly/predictions/no_folder/schema.json"
+    )
+    assert problems[1].startswith(".lightly/metadata/schema.json: ")
+    assert "reserved" in problems[1]
+    assert problems[1].endswith("(the run reads this file whenever it is there)")
 
 
 def test_without_tasks_json_each_task_is_reported(tmp_path: Path) -> None:
