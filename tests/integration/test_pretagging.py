@@ -10,6 +10,7 @@ COCO weights in the torch hub cache (put there by hand: nothing here downloads t
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -144,8 +145,12 @@ def test_weights_that_cannot_be_loaded_stop_the_run_before_any_work(tmp_path: Pa
         _run(input_folder, lightly, "models/missing.pt")
     (lightly / "models").mkdir(parents=True)
     (lightly / "models" / "broken.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(WeightsNotAvailableError, match="cannot be read as a torch checkpoint"):
+    with pytest.raises(ConfigError, match=r"'models/broken.pt' in the lightly location is not a file torch"):
         _run(input_folder, lightly, "models/broken.pt")
+    with zipfile.ZipFile(lightly / "models" / "other.pt", "w") as archive:  # a zip, but not torch's
+        archive.writestr("notes.txt", "not a checkpoint")
+    with pytest.raises(WeightsNotAvailableError, match="cannot be read as a torch checkpoint"):
+        _run(input_folder, lightly, "models/other.pt")
     assert not (lightly / ".lightly" / "predictions").exists()
 
 
