@@ -142,6 +142,11 @@ def selection_line(
     """
     if not preselected:
         return f"selected {picked} of {requested} requested {unit}"
+    if preselected >= requested:
+        return (
+            f"selected {unit_count(picked, unit)}: the {preselected} preselected from {source} "
+            f"reach the {requested} requested already"
+        )
     return (
         f"selected {unit_count(picked, unit)} beside the {preselected} preselected from "
         f"{source}: {picked + preselected} of {requested} requested"

@@ -306,6 +306,18 @@ def log_selection(
         result.stop_reason,
         f": {shortfall['message']}" if shortfall else "",
     )
+    if preselected >= result.requested and result.n_candidates > preselected:
+        logger.warning(
+            "n_samples (or proportion_samples) counts the %d %s preselected from %s, which reach the %d "
+            "requested: none of the %d new candidates was selected. Raise it to add new ones; the "
+            "new files are recorded as processed, and a later run selects from them again only with "
+            "worker_config.datasource.process_all: true",
+            preselected,
+            unit,
+            source,
+            result.requested,
+            result.n_candidates - preselected,
+        )
     if crops_dataset is not None:
         logger.info("selected too: the %s of the selected crops", count(images, "image"))
 

@@ -435,3 +435,18 @@ def test_a_signal_while_the_run_publishes_waits_until_the_run_is_committed(
     assert (Path(result.run_folder) / "_SUCCESS").exists()
     assert _tag(lightly, "photos", INITIAL_TAG) == result.selected
     assert "SIGINT came while the run published its results; it finished first" in caplog.text
+
+
+def test_a_rerun_whose_request_the_dataset_reaches_says_so_and_how_to_see_the_new_files_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    input_folder, lightly = tmp_path / "photos", tmp_path / "lightly"
+    input_folder.mkdir()
+    _images(input_folder, range(2), range(3))
+    datapool = {"use_datapool": True}
+    first = _run(input_folder, lightly, 3, worker_config=datapool)
+    _images(input_folder, range(2, 3), range(3))
+    second = _run(input_folder, lightly, 3, worker_config=datapool)  # the dataset holds 3: none is new
+    assert second.selected == [] and second.counts["nPreselectedDatapool"] == len(first.selected)
+    assert "reach the 3 requested: none of the 3 new candidates was selected" in caplog.text
+    assert "worker_config.datasource.process_all: true" in caplog.text

@@ -244,3 +244,8 @@ def test_words_are_counted() -> None:
     assert strategy_text(threshold) == (
         "THRESHOLD on METADATA lightly.sharpness (BIGGER 0.5: 7 of 10 pass, 7 left; stopped: -)"
     )
+
+
+def test_the_selection_line_says_when_the_preselected_reach_the_request_already() -> None:
+    line = selection_line(0, 20, 14)  # proportion_samples 0.5 of 20 + 8 samples
+    assert line == "selected 0 samples: the 20 preselected from the dataset reach the 14 requested already"
