@@ -20,7 +20,7 @@ from pydantic.fields import FieldInfo
 from lightly_ray.config.base import StrictModel, closest_key, unknown_key_message
 from lightly_ray.config.lightly import LightlyConfig
 from lightly_ray.config.resources import ResourcesConfig
-from lightly_ray.config.selection import SelectionConfig
+from lightly_ray.config.selection import SelectionConfig, SelectionInput, SelectionStrategy
 from lightly_ray.config.worker import WorkerConfig
 from lightly_ray.errors import ConfigError
 
@@ -58,7 +58,7 @@ def apply_override(raw: dict[str, Any], assignment: str) -> tuple[int | str, ...
     parts = [part for part in re.split(r"\.|\[(\d+)\]", key.strip()) if part]
     value = _parse_value(text)
     if parts[0] not in BLOCKS:
-        parts = [*_place_of(parts, value, assignment), *parts]
+        parts = [*_place_of(parts, value, assignment, raw), *parts]
     node: Any = raw
     for position, part in enumerate(parts[:-1]):
         following = parts[position + 1]
@@ -67,7 +67,7 @@ def apply_override(raw: dict[str, Any], assignment: str) -> tuple[int | str, ...
     return tuple(int(part) if part.isdigit() else part for part in parts)
 
 
-def _place_of(parts: list[str], value: Any, assignment: str) -> list[str]:
+def _place_of(parts: list[str], value: Any, assignment: str, raw: dict[str, Any]) -> list[str]:
     """Where a path without its block starts: the block, or the block and one of its sections."""
     places = [[block] for block, model in BLOCK_MODELS if _fits(model, parts, value)]
     if not places:
@@ -92,6 +92,12 @@ def _place_of(parts: list[str], value: Any, assignment: str) -> list[str]:
     for block, model in BLOCK_MODELS:
         if _field(model, parts[0]) is not None:
             raise ConfigError([f"override '{assignment}': {block}.{parts[0]} is a value, not a section"])
+    in_strategies = _strategy_paths(raw, parts[0])
+    if in_strategies:
+        written = " or ".join(f"{path}.{'.'.join(parts)}=..." for path in in_strategies)
+        raise ConfigError(
+            [f"override '{assignment}': '{parts[0]}' is a key of a selection strategy; write {written}"]
+        )
     every_key = sorted(set(BLOCKS).union(*(model.allowed_keys() for _, model in BLOCK_MODELS)))
     close = closest_key(parts[0], every_key)
     hint = (  # the keys of every block at once would be a list of a hundred
@@ -195,3 +201,30 @@ def _parse_value(text: str) -> Any:
         except yaml.YAMLError:
             return text
     return text
+
+
+def _strategy_paths(raw: dict[str, Any], key: str) -> list[str]:
+    """The paths of the strategies' `input` and `strategy` sections that take `key` (none: [])."""
+    sections = {
+        "input": get_args(get_args(SelectionInput)[0]),
+        "strategy": get_args(get_args(SelectionStrategy)[0]),
+    }
+    selection = raw.get("selection_config")
+    entries = selection.get("strategies") if isinstance(selection, dict) else None
+    paths = []
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        for section, models in sections.items():
+            given = entry.get(section) if isinstance(entry, dict) else None
+            kind = given.get("type") if isinstance(given, dict) else None
+            for model in models:
+                if key in model.allowed_keys() and kind in get_args(model.model_fields["type"].annotation):
+                    paths.append(f"selection_config.strategies.{index}.{section}")
+    if paths:
+        return paths
+    if any(key in model.allowed_keys() for models in sections.values() for model in models):
+        return [
+            f"selection_config.strategies.<index>.{section}"
+            for section, models in sections.items()
+            if any(key in model.allowed_keys() for model in models)
+        ]
+    return []

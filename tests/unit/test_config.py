@@ -547,6 +547,18 @@ def test_an_unknown_short_key_gets_the_closest_key_or_where_to_look_not_every_ke
     ]
 
 
+def test_a_key_of_a_strategy_without_its_path_names_the_strategies_that_take_it() -> None:
+    weights = {"input": {"type": "METADATA", "key": "w"}, "strategy": {"type": "WEIGHTS"}}
+    raw = selection(strategies=[DIVERSITY, weights])
+    assert problems_of(raw, ("stopping_condition_minimum_distance=0.2",)) == [
+        "override 'stopping_condition_minimum_distance=0.2': 'stopping_condition_minimum_distance' is a "
+        "key of a selection strategy; write "
+        "selection_config.strategies.0.strategy.stopping_condition_minimum_distance=..."
+    ]
+    (problem,) = problems_of(raw, ("threshold=2",))  # no strategy of the config takes it
+    assert problem.endswith("write selection_config.strategies.<index>.strategy.threshold=...")
+
+
 def test_an_object_level_task_unlike_a_strategys_names_both_keys() -> None:
     scores = {"input": {"type": "SCORES", "task": "shapes", "score": "uncertainty_entropy"}}
     raw = {
