@@ -19,7 +19,7 @@ from typing import Any
 
 from lightly_ray import __version__, errors
 from lightly_ray.cluster_address import ACCEPTED_FORMS, DEFAULT_CONNECT_TIMEOUT_S
-from lightly_ray.errors import ClusterError, ConfigError, UsageError, user_message
+from lightly_ray.errors import ClusterError, ConfigError, NotYetSupportedError, UsageError, user_message
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BrokenPipeError:  # `lightly-ray schema | head`: the reader has what it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
             return 0
-        except (ConfigError, UsageError) as error:
+        except (ConfigError, UsageError, NotYetSupportedError) as error:  # the config must change
             _fail(args, user_message(error), debug)
             return EXIT_CONFIG
         except Exception as error:  # noqa: BLE001 - every error ends in one message, not a traceback
@@ -314,12 +314,10 @@ def _validate(args: argparse.Namespace) -> int:
         raise UsageError("validate needs a config file: lightly-ray validate CONFIG [key.path=value ...]")
     lightly = Location(args.lightly, writable=False) if args.lightly else None
     _, pending = validate_config(args.config, args.overrides, lightly=lightly)
+    if pending:  # a run would stop before any work (exit 2): so does the check
+        raise NotYetSupportedError(pending)
     checked = f" (and what it names in {lightly.url})" if lightly is not None else ""
     print(f"{args.config}: valid{checked}")
-    if pending:
-        print("note: valid, but this version cannot run yet:")
-        for feature in pending:
-            print(f"  - {feature}")
     return 0
 
 

@@ -58,10 +58,6 @@ def unsupported_features(config: RunConfig) -> list[str]:
             for other, on in combined.items()
             if on
         ]
-    if worker.object_level.padding and worker.object_level.task_name is None:
-        found.append("worker_config.object_level.padding without object_level.task_name")
-    if worker.object_level.crop_dataset_name and worker.object_level.task_name is None:
-        found.append("worker_config.object_level.crop_dataset_name without object_level.task_name")
     if config.lightly_config.model.width != 1:
         found.append(
             f"lightly_config.model.width: {config.lightly_config.model.width} "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from lightly_ray.config.base import StrictModel
 
@@ -37,6 +37,18 @@ class ObjectLevelConfig(StrictModel):
         if value is not None and not NAME_PATTERN.match(value):
             raise ValueError(f"{value!r} is not a valid dataset name: {NAME_RULE}")
         return value
+
+    @model_validator(mode="after")
+    def _crop_settings_need_a_task(self) -> ObjectLevelConfig:
+        """`padding` and `crop_dataset_name` shape the crops of `task_name`: without it, no crop is cut."""
+        if self.task_name is None:
+            given = [key for key in ("padding", "crop_dataset_name") if getattr(self, key)]
+            if given:
+                raise ValueError(
+                    f"{' and '.join(given)} without task_name: they apply to the crops of the detection "
+                    "task that task_name names (object level); set task_name or remove them"
+                )
+        return self
 
 
 class TrainingConfig(StrictModel):

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from lightly_ray.cli import EXIT_CONFIG, main
 from lightly_ray.config import apply_override, config_json_schema, load_config, unsupported_features
 from lightly_ray.errors import ConfigError
 from tests.data.seed_configs import SEED_CONFIGS
@@ -570,3 +571,22 @@ def test_an_object_level_task_unlike_a_strategys_names_both_keys() -> None:
         "selection_config.strategies[1].input.task is 'shapes', not worker_config.object_level.task_name "
         "'shape' (check both for a typo" in problem
     )
+
+
+def test_crop_settings_without_an_object_level_task_are_a_configuration_problem() -> None:
+    (problem,) = problems_of({**selection(), "worker_config": {"object_level": {"padding": 0.1}}})
+    assert problem.startswith(
+        "worker_config.object_level: padding without task_name: they apply to the crops of the detection task"
+    )
+
+
+def test_validate_answers_a_config_this_version_cannot_run_as_a_run_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({**selection(), "lightly_config": {"model": {"width": 2}}}))
+    assert main(["validate", str(path)]) == EXIT_CONFIG
+    captured = capsys.readouterr()
+    assert f"{path}: valid" not in captured.out
+    assert "this version of lightly_ray cannot run it yet" in captured.err
+    assert "lightly_config.model.width: 2" in captured.err
