@@ -27,6 +27,7 @@ from lightly_ray.pipeline.sizing import ClusterShape
 from lightly_ray.pipeline.spilled_columns import drop_mapped_pages
 from lightly_ray.pipeline.units import IndexedVideos, build_units, sample_names
 from lightly_ray.progress import logger, progress_bar
+from lightly_ray.report.summary_lines import count
 from lightly_ray.storage import Location, relative_inside
 from lightly_ray.training.in_run import RunTraining
 from lightly_ray.video.names import frame_names
@@ -104,9 +105,9 @@ def embed_with_model(
         source["weights"] = f"trained in this run from {source['weights']}"
     if crops is None and training is None and embeds_in_driver(config, cluster, total, rerun=rerun):
         logger.info(
-            "embedding %d samples in this process (at most resources.embed.driver_max_samples=%d): "
+            "embedding %s in this process (at most resources.embed.driver_max_samples=%d): "
             "no pipeline actors start",
-            total,
+            count(total, "sample"),
             config.resources.embed.driver_max_samples,
         )
         batches: Any = embed_in_driver(units, **plan)

@@ -26,6 +26,7 @@ from lightly_ray.outputs.run_folder import PARQUET_ROW_GROUP
 from lightly_ray.pipeline.gather import GatheredSamples
 from lightly_ray.preflight import PreparedRun
 from lightly_ray.progress import logger
+from lightly_ray.report.summary_lines import count
 from lightly_ray.selection.data import SelectionData
 
 
@@ -89,9 +90,9 @@ def publish_run(
         logger.info("nothing new was selected: dataset '%s' records the processed files, no tag", name)
         return False
     logger.info(
-        "dataset '%s': %d samples added as tag '%s' (%d in initial-tag)",
+        "dataset '%s': %s added as tag '%s' (%d in initial-tag)",
         name,
-        len(selected),
+        count(len(selected), "sample"),
         tag,
         state.sample_count,
     )
