@@ -312,7 +312,19 @@ def _read_pool(concurrency: int) -> ThreadPoolExecutor:
 
 
 def _safe_message(error: BaseException) -> str:
-    return redact(f"{type(error).__name__}: {error}")
+    hint = _CREDENTIAL_HINTS.get(type(error).__name__)
+    return redact(f"{type(error).__name__}: {error}" + (f" ({hint})" if hint else ""))
+
+
+# What to set when a provider's standard chain found no credentials (docs/storage.md).
+_CREDENTIAL_HINTS = {
+    "NoCredentialsError": "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+    "AWS_PROFILE, or run where an instance, container or EKS role is given",
+    "DefaultCredentialsError": "no Google credentials: set GOOGLE_APPLICATION_CREDENTIALS to a service "
+    "account key file, run `gcloud auth application-default login`, or use GKE workload identity",
+    "CredentialUnavailableError": "no Azure credentials: set AZURE_STORAGE_CONNECTION_STRING, "
+    "AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, or use a managed or workload identity",
+}
 
 
 def _reopen(url: str, writable: bool) -> Location:

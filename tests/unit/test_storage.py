@@ -78,3 +78,14 @@ def test_a_relative_local_location_travels_absolute(tmp_path: Path, monkeypatch:
     reopened = pickle.loads(payload)
     assert reopened.root == (tmp_path / "data").resolve().as_posix()
     assert reopened.read_bytes("a.png") == b"x"
+
+
+def test_a_provider_without_credentials_says_what_to_set() -> None:
+    from botocore.exceptions import NoCredentialsError
+
+    from lightly_ray.storage.location import _safe_message
+
+    message = _safe_message(NoCredentialsError())
+    assert message.startswith("NoCredentialsError: Unable to locate credentials (no AWS credentials: set ")
+    assert "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE" in message
+    assert _safe_message(ValueError("x")) == "ValueError: x"
