@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from lightly_ray.pipeline.build import plan_stages
 from lightly_ray.pipeline.input_kinds import describe_counts, is_video_file
 from lightly_ray.pipeline.listing import list_images
@@ -42,6 +44,7 @@ class DryRun:
     budget: str = ""
     training: str = ""
     weights: str = ""
+    datapool: str = ""
 
     def text(self) -> str:
         """The report a person reads."""
@@ -53,6 +56,7 @@ class DryRun:
             f"  not read:   {other}",
             f"  lightly:    {self.lightly_url}",
             f"  selection:  {self.budget}; " + "; ".join(self.selection),
+            *([f"  datapool:   {self.datapool}"] if self.datapool else []),
             f"  plan on {self.cluster.describe()}:",
             *(f"    {line}" for line in self.plan.splitlines()),
         ]
@@ -77,6 +81,7 @@ class DryRun:
             "strategies": self.selection,
             "training": self.training or None,
             "weightsProblem": self.weights or None,
+            "datapool": self.datapool or None,
         }
 
 
@@ -104,7 +109,45 @@ def dry_run(prepared: PreparedRun) -> DryRun:
         budget=budget,
         training=_training(prepared, nodes),
         weights=hub_weights_problem(prepared.config) or "",
+        datapool=_datapool(prepared, listed.table),
     )
+
+
+def _datapool(prepared: PreparedRun, listing: pa.Table) -> str:
+    """What a datapool rerun would process and preselect ("" for a first run, or without the datapool)."""
+    config, held = prepared.config, prepared.dataset
+    worker = config.worker_config
+    if not worker.use_datapool or not held.state.runs:
+        return ""
+    from lightly_ray.datasets import plan_datapool
+    from lightly_ray.datasets.settings import embedding_settings
+
+    plan = plan_datapool(
+        listing,
+        held.dataset,
+        held.state,
+        embedding_settings(config),
+        use_datapool=True,
+        process_all=worker.datasource.process_all,
+        relevant=prepared.relevant,
+    )
+    preselected = held.state.sample_count
+    new = (
+        "every listed file is a candidate (process_all)"
+        if plan.new_files is None
+        else (
+            f"{len(plan.new_files)} of {listing.num_rows} listed files are new (only they are decoded "
+            "and candidates; process_all: true makes every file one)"
+        )
+    )
+    text = f"dataset '{held.dataset.name}' holds {preselected} samples, preselected; {new}"
+    selection = config.selection_config
+    if selection.n_samples is not None and selection.n_samples <= preselected:
+        text += (
+            f"; n_samples {selection.n_samples} counts the preselected, which reach it already: "
+            "nothing new would be selected"
+        )
+    return text
 
 
 def _training(prepared: PreparedRun, nodes: list[NodeShape]) -> str:

@@ -134,6 +134,8 @@ def log_candidates(sizes: DatasetSizes, pool: SelectionPool, objects: CropRun | 
         candidates = count(len(pool.names) - preselected, "candidate crop")
         text = f"{candidates} of {count(sizes.n_candidates, 'candidate image')}"
         source = objects.dataset.name
+    elif datapool:  # as the summary counts them: the new ones (a process_all rerun has the dataset's too)
+        text, source = count(len(pool.names) - preselected, "new candidate"), "the dataset"
     else:
         text, source = count(sizes.n_candidates, "candidate"), "the dataset"
     if datapool:
@@ -233,7 +235,12 @@ def select_pool(
     """
     if len(pool.names) == len(pool.preselected):
         if pool.names:
-            logger.info("no new samples to select from: every candidate is already in the dataset")
+            logger.info(
+                "no new candidates to select from: all %d are preselected from the dataset (the files "
+                "earlier runs processed are candidates again with "
+                "worker_config.datasource.process_all: true)",
+                len(pool.names),
+            )
         else:
             raise LightlyRayError("no samples are left to select from: every input file is corrupt")
     data = SelectionData(

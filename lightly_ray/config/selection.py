@@ -201,21 +201,63 @@ def input_kind(selection_input: SelectionInput) -> str:
     return selection_input.type
 
 
+def pair_problem(kind: str, strategy: str) -> str | None:
+    """Why input `kind` (a key of ALLOWED_STRATEGIES) cannot go with `strategy`; None when it can."""
+    allowed = ALLOWED_STRATEGIES.get(kind)
+    if allowed is None or strategy in allowed:
+        return None
+    named = kind.replace(".", " ")
+    return f"input {named} cannot be used with strategy {strategy}; allowed: {', '.join(allowed)}"
+
+
+def _raw_pair_problem(data: Any) -> str | None:
+    """`pair_problem` of a raw strategy entry (`{"input": {"type": ...}, "strategy": {"type": ...}}`)."""
+    if not isinstance(data, dict):
+        return None
+    given, strategy = data.get("input"), data.get("strategy")
+    if not isinstance(given, dict) or not isinstance(strategy, dict):
+        return None
+    kind = given.get("type")
+    if kind == "PREDICTIONS":
+        kind = f"PREDICTIONS.{given.get('name')}"
+    if not isinstance(kind, str) or not isinstance(strategy.get("type"), str):
+        return None
+    return pair_problem(kind, strategy["type"])
+
+
 class StrategyConfig(StrictModel):
     """One objective: an input and the strategy applied to it."""
 
     input: SelectionInput
     strategy: SelectionStrategy
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _pair_beside_other_problems(
+        cls, data: Any, handler: ModelWrapValidatorHandler[StrategyConfig]
+    ) -> Any:
+        """An input paired with a strategy it does not support is named beside the entry's other problems.
+
+        The pair is checked after the fields are valid (`_pair_is_allowed`); when another problem
+        stops that, it is found from the raw `type`s, so that one round of fixes is enough.
+        """
+        try:
+            return handler(data)
+        except ValidationError as error:
+            errors = error.errors(include_url=False)
+            message = _raw_pair_problem(data)
+            if message is None or any(message in str(item.get("msg", "")) for item in errors):
+                raise
+            problem = InitErrorDetails(type=PydanticCustomError("pair", message), loc=(), input=data)
+            raise ValidationError.from_exception_data(
+                cls.__name__, [problem, *(error_details(item) for item in errors)]
+            ) from None
+
     @model_validator(mode="after")
     def _pair_is_allowed(self) -> StrategyConfig:
-        kind = input_kind(self.input)
-        allowed = ALLOWED_STRATEGIES[kind]
-        if self.strategy.type not in allowed:
-            raise ValueError(
-                f"input {kind.replace('.', ' ')} cannot be used with strategy {self.strategy.type}; "
-                f"allowed: {', '.join(allowed)}"
-            )
+        problem = pair_problem(input_kind(self.input), self.strategy.type)
+        if problem is not None:
+            raise ValueError(problem)
         query = isinstance(self.input, EmbeddingsInput) and self.input.dataset_id is not None
         if self.strategy.type == "SIMILARITY" and not query:
             raise ValueError("strategy SIMILARITY needs a query set: set input.dataset_id and input.tag_name")

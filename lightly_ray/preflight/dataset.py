@@ -10,7 +10,7 @@ from lightly_ray.config import RunConfig
 from lightly_ray.config.selection import EmbeddingsInput
 from lightly_ray.datasets import Dataset, DatasetConflictError, DatasetState, check_name, default_dataset_name
 from lightly_ray.datasets.settings import embedding_settings, vector_settings
-from lightly_ray.datasets.store import DATASETS_PREFIX
+from lightly_ray.datasets.store import DATASETS_PREFIX, STATE_FILE
 from lightly_ray.errors import ConfigError
 from lightly_ray.storage import Location
 
@@ -192,6 +192,11 @@ def check_query_sets(
 
 
 def list_datasets(location: Location) -> list[str]:
-    """Names of the datasets in a lightly location, sorted."""
-    folders = location.list_folders(DATASETS_PREFIX)
-    return sorted(folder.rstrip("/").rsplit("/", 1)[-1] for folder in folders)
+    """Names of the datasets in a lightly location that a run published to, sorted.
+
+    A dataset's folder without its state file holds only what runs that did not finish left
+    (an embedding cache, a lock): no dataset to export from or query.
+    """
+    folders = [folder.rstrip("/") for folder in location.list_folders(DATASETS_PREFIX)]
+    published = [folder for folder in folders if location.exists(f"{folder}/{STATE_FILE}")]
+    return sorted(folder.rsplit("/", 1)[-1] for folder in published)

@@ -122,9 +122,10 @@ def find_run(target: str, *, writable: bool = False) -> FinishedRun:
             known = finished_run_ids(location)
             log = f"{folder.relative}/log.txt"
             why = f" (why it did not finish: {folder.url}/log.txt)" if location.exists(log) else ""
+            latest = f"the latest 10 of {len(known)}: " if len(known) > 10 else ""
             raise UsageError(
                 f"{target} is not a finished run (no _SUCCESS){why}; finished runs there: "
-                + (", ".join(known[-10:]) if known else "none")
+                + (latest + ", ".join(known[-10:]) if known else "none")
             )
     elif Location(text, writable=False).exists(SUCCESS_MARKER):  # a run folder moved out of .lightly/runs/
         parent, name = _parent_and_name(text)

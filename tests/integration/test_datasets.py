@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import lightly_ray
+from lightly_ray.cli import main
 from lightly_ray.datasets import INITIAL_TAG, Dataset, DatasetConflictError, plan_datapool
 from lightly_ray.datasets.rows import embedding_matrix
 from lightly_ray.errors import ConfigError, interrupting_signals, raise_if_interrupted
@@ -438,7 +439,7 @@ def test_a_signal_while_the_run_publishes_waits_until_the_run_is_committed(
 
 
 def test_a_rerun_whose_request_the_dataset_reaches_says_so_and_how_to_see_the_new_files_again(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     input_folder, lightly = tmp_path / "photos", tmp_path / "lightly"
     input_folder.mkdir()
@@ -446,7 +447,20 @@ def test_a_rerun_whose_request_the_dataset_reaches_says_so_and_how_to_see_the_ne
     datapool = {"use_datapool": True}
     first = _run(input_folder, lightly, 3, worker_config=datapool)
     _images(input_folder, range(2, 3), range(3))
+    config = tmp_path / "run.yaml"
+    selection = {"n_samples": 3, "strategies": [DIVERSITY]}
+    config.write_text(
+        json.dumps({"worker_config": datapool, "selection_config": selection, "lightly_config": FAST_MODEL})
+    )
+    arguments = ["--input", str(input_folder), "--lightly", str(lightly), "--config", str(config)]
+    assert main(["run", *arguments, "--dry-run"]) == 0
+    assert (
+        "datapool:   dataset 'photos' holds 3 samples, preselected; 3 of 9 listed files are new (only "
+        "they are decoded and candidates; process_all: true makes every file one); n_samples 3 counts "
+        "the preselected, which reach it already: nothing new would be selected"
+    ) in capsys.readouterr().out
     second = _run(input_folder, lightly, 3, worker_config=datapool)  # the dataset holds 3: none is new
     assert second.selected == [] and second.counts["nPreselectedDatapool"] == len(first.selected)
+    assert "3 samples: 0 corrupt, 0 exact duplicates; 3 new candidates, 3 samples preselected" in caplog.text
     assert "reach the 3 requested: none of the 3 new candidates was selected" in caplog.text
     assert "worker_config.datasource.process_all: true" in caplog.text

@@ -590,3 +590,29 @@ def test_validate_answers_a_config_this_version_cannot_run_as_a_run_does(
     assert f"{path}: valid" not in captured.out
     assert "this version of lightly_ray cannot run it yet" in captured.err
     assert "lightly_config.model.width: 2" in captured.err
+
+
+def test_an_input_with_a_strategy_it_does_not_take_is_named_beside_the_entrys_other_problems() -> None:
+    raw = {
+        "worker_config": {"remove_exact_duplicates": "yes"},
+        "selection_config": {
+            "n_samples": -3,
+            "strategies": [
+                {"input": {"type": "METADATA", "key": "weather"}, "strategy": {"type": "DIVERSITY"}},
+                {
+                    "input": {"type": "EMBEDDINGS"},
+                    "strategy": {"type": "BALANCE", "target": {"a": 0.8, "b": 0.7}},
+                },
+            ],
+        },
+    }
+    problems = problems_of(raw)
+    assert [problem.split(":")[0] for problem in problems] == [
+        "worker_config.remove_exact_duplicates",
+        "selection_config.n_samples",
+        "selection_config.strategies[0]",
+        "selection_config.strategies[1]",
+        "selection_config.strategies[1].strategy",
+    ], problems
+    assert "input METADATA cannot be used with strategy DIVERSITY" in problems[2]
+    assert "input EMBEDDINGS cannot be used with strategy BALANCE; allowed: DIVERSITY" in problems[3]

@@ -13,6 +13,7 @@ from lightly_ray.datasets import DatasetConflictError
 from lightly_ray.datasets.store import STATE_FILE, DatasetState, RunRecord
 from lightly_ray.errors import StorageError, UsageError
 from lightly_ray.preflight import prepare_run
+from lightly_ray.preflight.dataset import list_datasets
 from lightly_ray.preflight.locations import check_writable
 from lightly_ray.storage import Location
 from tests.data.preflight_input import SELECTION, undecoded_images
@@ -137,3 +138,12 @@ def test_a_run_refused_by_the_samples_of_its_dataset_writes_nothing(
     with pytest.raises(DatasetConflictError, match="already holds 2 samples"):
         prepare_run(input_folder, lightly, config=config)
     assert _tree(tmp_path) == before
+
+
+def test_only_datasets_a_run_published_to_are_listed(tmp_path: Path) -> None:
+    datasets = tmp_path / ".lightly/datasets"
+    (datasets / "published").mkdir(parents=True)
+    (datasets / "published" / STATE_FILE).write_text("{}")
+    (datasets / "interrupted/cache").mkdir(parents=True)  # what a run that did not finish left
+    (datasets / "interrupted/cache/rows.parquet").write_bytes(b"")
+    assert list_datasets(Location(str(tmp_path), writable=False)) == ["published"]
