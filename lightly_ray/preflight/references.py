@@ -137,6 +137,27 @@ class _TaskSchemas:
     def get(self, task: str, key: str) -> TaskSchema | None:
         if task == PRETAGGING_TASK:
             return pretag_schema()
+        names = self._listed()
+        if self.unreadable:
+            return None
+        if task not in names:
+            close = closest_key(task, names)
+            hint = f"; did you mean '{close}'?" if close else ""
+            listed = ", ".join(names) if names else f"none, {TASKS_FILE} is missing or empty"
+            self.problems.append(
+                f"{key}: task '{task}' is not listed in {TASKS_FILE}{hint} (listed: {listed})"
+            )
+            return None
+        return self._schema(task, key)
+
+    def check_every_listed(self) -> None:
+        """Read the schema of every task tasks.json lists that was not read for a config key."""
+        for task in self._listed():
+            if task not in self.schemas:
+                self._schema(task, f"{TASKS_FILE} lists task '{task}', which the run reads")
+
+    def _listed(self) -> list[str]:
+        """The tasks tasks.json lists, read once (unreadable: none, and the problem said once)."""
         if self.names is None:
             try:
                 self.names = read_task_names(self.location)
@@ -144,39 +165,17 @@ class _TaskSchemas:
                 self.names = []
                 self.unreadable = True
                 self.problems.append(str(error))  # once: no task can be looked up in it
-        if self.unreadable:
-            return None
-        if task not in self.names:
-            close = closest_key(task, self.names)
-            hint = f"; did you mean '{close}'?" if close else ""
-            listed = ", ".join(self.names) if self.names else f"none, {TASKS_FILE} is missing or empty"
-            self.problems.append(
-                f"{key}: task '{task}' is not listed in {TASKS_FILE}{hint} (listed: {listed})"
-            )
-            return None
+        return self.names
+
+    def _schema(self, task: str, said_as: str) -> TaskSchema | None:
+        """A listed task's schema, read once; a problem with it starts with `said_as`."""
         if task not in self.schemas:
             try:
                 self.schemas[task] = read_task_schema(self.location, task)
             except InputFormatError as error:
                 self.schemas[task] = None
-                self.problems.append(f"{key}: {error}")
+                self.problems.append(f"{said_as}: {error}")
         return self.schemas[task]
-
-    def check_every_listed(self) -> None:
-        """Read the schema of every task tasks.json lists that was not read for a config key."""
-        if self.names is None:
-            try:
-                self.names = read_task_names(self.location)
-            except InputFormatError as error:
-                self.names = []
-                self.problems.append(str(error))
-        for task in self.names:
-            if task not in self.schemas:
-                try:
-                    self.schemas[task] = read_task_schema(self.location, task)
-                except InputFormatError as error:
-                    self.schemas[task] = None
-                    self.problems.append(f"{TASKS_FILE} lists task '{task}', which the run reads: {error}")
 
 
 def _task_problems(entry: StrategyConfig, schema: TaskSchema, path: str) -> list[str]:
