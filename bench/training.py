@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/training.py [--images 1024 --epochs 10 --size 64 --batch-size 64
                                         --model resnet-18 --precision 32 --workers N
-                                        --checkpoint-every-s 60 --no-shuffle]
+                                        --checkpoint-every-s 60 --no-shuffle --train-actors]
 
 Generates N images (stripes and discs in random colours, `tests/data/shape_groups.py`), then,
 in the same process and on the same images, model, optimizer (AdamW), batch size and
@@ -10,7 +10,9 @@ augmentations (lightly's SimCLR views, `lightly_ray.training.augment`):
 - `train`: `lightly_ray.training.trainer.train_embedding_model`, as a run calls it: a Ray
   dataset of the decoded images (materialized, as the run's are), augmentation in Ray Data
   tasks, a `TorchTrainer` whose workers run SimCLR epochs, the weights handed back; timed from
-  the call to its return (Ray Train's start included);
+  the call to its return (Ray Train's start included). One CPU worker on this one node runs in
+  Ray Train's local mode, as a run's does; `--train-actors` runs it in Train's controller and
+  worker actors instead (what a run does with several workers, GPUs or nodes);
 - `baseline`: one process that, per epoch, shuffles the images, augments each batch's two
   views with the same function, and trains the same network with torch's threads on every
   core (on the GPU with --device cuda); timed from building the network to the last step.
@@ -22,6 +24,7 @@ images, epochs, train_img_s, baseline_img_s, ratio, plus each side's seconds, it
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -68,6 +71,8 @@ def run_ray_train(args: argparse.Namespace, images: np.ndarray) -> dict[str, Any
     rows = ray.data.from_numpy_refs([ray.put(part) for part in np.array_split(images, 8)])
     rows = rows.rename_columns({"data": "image"}).materialize()
     shape = training_shape(lightly, cluster_nodes(), args.workers, args.torch_threads)
+    if args.train_actors:
+        shape = dataclasses.replace(shape, local_mode=False)
     with tempfile.TemporaryDirectory() as storage:
         began = time.perf_counter()
         result = train_embedding_model(
@@ -162,6 +167,9 @@ def main() -> None:
     parser.add_argument("--no-shuffle", action="store_true", help="loader.shuffle: false (Ray Train side)")
     parser.add_argument(
         "--checkpoint-every-s", type=float, default=60.0, help="resources.training.checkpoint_every_s"
+    )
+    parser.add_argument(
+        "--train-actors", action="store_true", help="Train's actors even for one CPU worker on one node"
     )
     parser.add_argument("--order", choices=("train-first", "baseline-first"), default="baseline-first")
     args = parser.parse_args()

@@ -15,10 +15,17 @@ while the next epoch trains (Ray Train registers reports in the order they were 
 trained weights reach the driver through the progress queue. A worker group that failed
 restarts from the last registered checkpoint (`FailureConfig`), and `ray.train.get_checkpoint`
 hands it to the new workers.
+
+In Ray Train's local mode (one CPU worker on one node, `trainer.TrainShape.local_mode`) Ray Train
+keeps no checkpoint: the loop writes its own, `<storage path>/<name>/train_state.pt`, replaced
+at once (atomically), and starts from it when there is one, after a retry of its task or a
+rerun of the run.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import tempfile
 import time
@@ -39,6 +46,10 @@ from lightly_ray.training.augment import augment_views
 STATE_FILE = "train_state.pt"
 SHUFFLE_BATCHES = 4  # local shuffle buffer, in batches
 PROGRESS_EVERY_S = 2.0  # how far the epoch got, for the driver's bar (`driver_progress`)
+LOCAL_MODE_LOGGER = "ray.train.v2._internal.execution.train_fn_utils"
+
+# What a checkpoint saves of a training: the network, its optimizer and its gradient scaler.
+Trained = tuple[torch.nn.Module, torch.optim.Optimizer, torch.amp.GradScaler]
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,8 @@ class LoopSettings:
         crops: Train on the object crops among the rows instead of the images.
         crash_after_epoch: Tests only: the rank-0 worker of an attempt that started without a
             checkpoint kills itself after reporting this epoch (`crash_points`, `training-worker`).
+        own_checkpoints: In local mode, the storage path and name the loop keeps its checkpoint
+            under itself (Ray Train keeps none there); None: Ray Train keeps them.
 
     """
 
@@ -73,6 +86,7 @@ class LoopSettings:
     augment_here: bool = False
     checkpoint_every_s: float = 0.0
     crops: bool = False
+    own_checkpoints: tuple[str, str] | None = None
 
 
 def train_loop(loop_config: dict[str, Any]) -> None:
@@ -84,6 +98,8 @@ def train_loop(loop_config: dict[str, Any]) -> None:
 
     settings: LoopSettings = loop_config["settings"]
     lightly = settings.lightly
+    if settings.own_checkpoints is not None:  # local mode logs every report's metrics, losses and all
+        logging.getLogger(LOCAL_MODE_LOGGER).setLevel(logging.WARNING)
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     device = ray.train.torch.get_device()
@@ -94,10 +110,8 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     start_state = ray.get(settings.state_ref[0])
     network.embedding.load_state_dict(shared_tensors(start_state))  # copied into the parameters
     optimizer_state, scaler_state, start, losses = None, None, 0, []
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
-            saved = torch.load(os.path.join(folder, STATE_FILE), map_location="cpu", weights_only=True)
+    saved = _last_checkpoint(settings)
+    if saved is not None:
         network.load_state_dict(saved["network"])
         optimizer_state, scaler_state = saved["optimizer"], saved.get("scaler") or None
         start, losses = int(saved["epoch"]) + 1, list(saved["losses"])
@@ -141,11 +155,11 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         now = time.monotonic()
         save = now - saved_at >= settings.checkpoint_every_s
         saved_at = now if save else saved_at
-        if rank == 0 and uploading:
+        if rank == 0 and uploading and settings.own_checkpoints is None:
             _wait_for_upload()  # the last checkpoint is registered before this epoch is announced
         _report_epoch(settings, trained, save, epoch, total, batches, images, began, losses, rank, world)
         uploading = save
-        if rank == 0 and checkpoint is None and settings.crash_after_epoch == epoch + 1:
+        if rank == 0 and saved is None and settings.crash_after_epoch == epoch + 1:
             kill_this_process()  # only in an attempt that started afresh: a resumed one goes on
     if rank == 0 and settings.progress is not None:
         # The weights go back through the queue, not Ray Train's storage: the driver gets them
@@ -157,7 +171,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
 
 def _report_epoch(
     settings: LoopSettings,
-    trained: tuple[torch.nn.Module, torch.optim.Optimizer, torch.amp.GradScaler],
+    trained: Trained,
     save: bool,
     epoch: int,
     total: torch.Tensor,
@@ -186,6 +200,9 @@ def _report_epoch(
     metrics = {**record, "losses": list(losses)}
     if rank != 0 or not save:
         ray.train.report(metrics)
+    elif settings.own_checkpoints is not None:
+        _write_own_checkpoint(settings.own_checkpoints, _training_state(trained, epoch, losses))
+        ray.train.report(metrics)
     else:
         _report_with_checkpoint(metrics, trained, epoch, losses)
     # Announced after the report, and after the checkpoint before it was registered
@@ -209,25 +226,14 @@ def _wait_for_upload() -> None:
 
 def _report_with_checkpoint(
     metrics: dict[str, Any],
-    trained: tuple[torch.nn.Module, torch.optim.Optimizer, torch.amp.GradScaler],
+    trained: Trained,
     epoch: int,
     losses: list[float],
 ) -> None:
     from ray.train import CheckpointUploadMode
 
-    model, optimizer, scaler = trained
     folder = tempfile.mkdtemp(prefix="lightly_ray-checkpoint-")
-    inner: torch.nn.Module = getattr(model, "module", model)
-    torch.save(
-        {
-            "network": inner.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict(),
-            "epoch": epoch,
-            "losses": losses,
-        },
-        os.path.join(folder, STATE_FILE),
-    )
+    torch.save(_training_state(trained, epoch, losses), os.path.join(folder, STATE_FILE))
     # Copied to the storage path in the background while the next epoch trains, then removed
     # (a worker killed before that leaves it in the temporary folder, like any crashed process).
     ray.train.report(
@@ -236,6 +242,46 @@ def _report_with_checkpoint(
         checkpoint_upload_mode=CheckpointUploadMode.ASYNC,
         delete_local_checkpoint_after_upload=True,
     )
+
+
+def _training_state(trained: Trained, epoch: int, losses: list[float]) -> dict[str, Any]:
+    """What a checkpoint holds: network, optimizer and scaler state, the epoch and the losses so far."""
+    model, optimizer, scaler = trained
+    inner: torch.nn.Module = getattr(model, "module", model)
+    return {
+        "network": inner.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict(),
+        "epoch": epoch,
+        "losses": losses,
+    }
+
+
+def _write_own_checkpoint(where: tuple[str, str], state: dict[str, Any]) -> None:
+    """Replace the local-mode checkpoint at once: a process killed meanwhile leaves the last one whole."""
+    from lightly_ray.storage import Location
+
+    storage_path, name = where
+    with Location(storage_path, writable=True).open_atomic_output(f"{name}/{STATE_FILE}") as stream:
+        torch.save(state, stream)
+
+
+def _last_checkpoint(settings: LoopSettings) -> dict[str, Any] | None:
+    """The state of the last checkpoint of this training (Ray Train's, or in local mode the loop's own)."""
+    if settings.own_checkpoints is not None:
+        from lightly_ray.storage import Location
+
+        storage_path, name = settings.own_checkpoints
+        try:
+            data = Location(storage_path, writable=False).read_bytes(f"{name}/{STATE_FILE}")
+        except FileNotFoundError:
+            return None
+        return dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        return dict(torch.load(os.path.join(folder, STATE_FILE), map_location="cpu", weights_only=True))
 
 
 def _epoch_views(

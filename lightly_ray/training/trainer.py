@@ -39,6 +39,10 @@ class TrainShape:
         cpus_per_worker: CPUs each worker reserves.
         torch_threads: torch's threads on a CPU worker.
         augment_tasks: Augmentation tasks at once; 0: each worker augments its own batches.
+        local_mode: The one worker runs in the Ray task that calls `TorchTrainer.fit()` (Ray
+            Train's local mode) instead of in an actor under a Train controller: one CPU worker
+            on a cluster of one node, where the actors would cost their start and their CPU and
+            give nothing a retried task does not (`training_shape`).
 
     """
 
@@ -47,11 +51,14 @@ class TrainShape:
     cpus_per_worker: float
     torch_threads: int
     augment_tasks: int
+    local_mode: bool = False
 
     def describe(self) -> str:
         """E.g. `2 GPU workers` or `1 CPU worker, 2 torch threads`."""
         kind = "GPU" if self.use_gpu else "CPU"
         text = f"{self.workers} {kind} worker{'s' if self.workers != 1 else ''}"
+        if self.local_mode:
+            text += " in one Ray task (Ray Train's local mode)"
         if not self.use_gpu:
             text += f", {self.torch_threads} torch thread{'s' if self.torch_threads != 1 else ''}"
         if not self.augment_tasks:
@@ -188,12 +195,13 @@ def train_embedding_model(
         augment_here=shape.augment_tasks == 0,
         checkpoint_every_s=checkpoint_every_s,
         crops=crops_in_worker,
+        own_checkpoints=(storage_path, name) if shape.local_mode else None,
     )
     trainer = TorchTrainer(
         train_loop,
         train_loop_config={"settings": settings},
         scaling_config=ScalingConfig(
-            num_workers=shape.workers,
+            num_workers=0 if shape.local_mode else shape.workers,
             use_gpu=shape.use_gpu,
             resources_per_worker={"CPU": shape.cpus_per_worker, **({"GPU": 1} if shape.use_gpu else {})},
         ),
@@ -229,9 +237,11 @@ def train_embedding_model(
     # fit() runs in a task of its own on this node, not in a thread of this process: a thread
     # inside Ray's calls when an interruption shuts Ray down ends the process at once (exit 1,
     # no log, the dataset's lock left). Cancelling the task ends its Train controller (which
-    # the task owns) and with it the workers.
+    # the task owns) and with it the workers. In local mode the task is the worker: it holds the
+    # worker's CPU, and Ray runs it again from the last checkpoint when its process dies.
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-    fitting = _fit_here.options(scheduling_strategy=here).remote(
+    in_task = {"num_cpus": shape.cpus_per_worker, "max_retries": max_failures} if shape.local_mode else {}
+    fitting = _fit_here.options(scheduling_strategy=here, **in_task).remote(
         trainer, os.environ.get(POLL_VARIABLE) or POLL_SECONDS
     )
     shown = TrainingProgress(lightly.trainer.max_epochs, rows)
@@ -332,6 +342,10 @@ def training_shape(
     on 2 CPUs: 197 img/s with a task beside two threads, 135 with one thread, against 242-252
     for one process doing both, `bench/training.py`). `workers` and `torch_threads`
     (`resources.training`) override.
+
+    One CPU worker on a cluster of one node runs in Ray Train's local mode: Train's controller
+    and worker actors cost 13-20 s of start and a few percent of every epoch on a small node
+    (docs/training.md), and there is no other node to place or restart them on.
     """
     cpus = sum(node.cpus for node in nodes) or 1
     per_node_gpus = [min(node.gpus, lightly.trainer.gpus) for node in nodes]
@@ -340,4 +354,4 @@ def training_shape(
         return TrainShape(count, True, 1.0, torch_threads or 1, max(1, cpus - count))
     count = workers or 1
     largest = max((node.cpus for node in nodes), default=1)
-    return TrainShape(count, False, 1.0, torch_threads or max(1, largest), 0)
+    return TrainShape(count, False, 1.0, torch_threads or max(1, largest), 0, count == 1 and len(nodes) == 1)

@@ -163,10 +163,11 @@ def test_a_training_worker_killed_after_an_epoch_resumes_from_its_checkpoint(
     assert [epoch["epoch"] for epoch in epochs] == [1, 2, 3, 4]
     assert all(np.isfinite(epoch["loss"]) for epoch in epochs)
     log = (Path(result.run_folder) / "log.txt").read_text()
-    # The new worker group starts after the last checkpoint Ray Train registered before the kill
-    # (epoch 2's, or epoch 1's when the kill came first), so epoch 1 ran once.
+    # One CPU worker on one node trains in Ray Train's local mode: Ray runs the task again, and it
+    # starts after the checkpoint written before epoch 2 was logged.
+    assert "1 CPU worker in one Ray task (Ray Train's local mode)" in log
     counts = [log.count(f"training epoch {epoch}/4: loss") for epoch in range(1, 5)]
-    assert counts[0] == 1 and counts[1] in (1, 2) and counts[2:] == [1, 1], counts
+    assert counts == [1, 1, 1, 1], counts
 
 
 def _killed_run(
@@ -251,21 +252,30 @@ def test_training_on_the_object_crops_of_a_task(tmp_path: Path) -> None:
     assert len(result.selected) >= 1
 
 
-def test_two_data_parallel_workers_train_on_halves_of_every_epoch(few_shapes: Path, tmp_path: Path) -> None:
+def test_two_data_parallel_workers_train_on_halves_and_restart_together_after_one_died(
+    few_shapes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CRASH_VARIABLE, "training-worker:2")
     result = lightly_ray.run(
         few_shapes,
         tmp_path / "lightly",
         worker_config={"enable_training": True},
-        lightly_config={**SMALL, "trainer": {"max_epochs": 2, "gpus": 0}},
+        lightly_config={**SMALL, "trainer": {"max_epochs": 3, "gpus": 0}},
         selection_config=SELECTION,
-        resources={"training": {"workers": 2, "torch_threads": 1}},
+        resources={"training": {"workers": 2, "torch_threads": 1, "checkpoint_every_s": 0}},
         show_progress=False,
     )
     training = result.report["training"]
     assert training["workers"] == 2
     # 48 images, batches of 16 per worker: each worker's 24 images give one full batch (drop_last).
-    assert [epoch["images"] for epoch in training["epochs"]] == [32, 32]
+    assert [epoch["images"] for epoch in training["epochs"]] == [32, 32, 32]
     assert all(np.isfinite(epoch["loss"]) for epoch in training["epochs"])
+    log = (Path(result.run_folder) / "log.txt").read_text()
+    assert "2 CPU workers, 1 torch thread" in log and "local mode" not in log
+    # Ray Train starts a new worker group after the last checkpoint it registered before rank 0
+    # died after epoch 2 (epoch 2's, or epoch 1's when the kill came first): epoch 1 ran once.
+    counts = [log.count(f"training epoch {epoch}/3: loss") for epoch in (1, 2, 3)]
+    assert counts[0] == 1 and counts[1] in (1, 2) and counts[2] == 1, counts
 
 
 def test_precision_64_trains_in_float64_and_hands_over_float32_weights(

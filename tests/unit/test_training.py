@@ -101,7 +101,12 @@ def test_training_takes_a_worker_per_gpu_or_one_cpu_worker_on_every_core() -> No
     on_cpus = training_shape(lightly, cpu_node)
     assert (on_cpus.workers, on_cpus.use_gpu, on_cpus.torch_threads) == (1, False, 8)
     assert on_cpus.augment_tasks == 0, "a CPU worker augments its own batches"
-    assert training_shape(lightly, cpu_node, workers=2, torch_threads=3).torch_threads == 3
+    assert on_cpus.local_mode, "one CPU worker on one node: in the task, without Train's actors"
+    assert "1 CPU worker in one Ray task (Ray Train's local mode), 8 torch threads" in on_cpus.describe()
+    two = training_shape(lightly, cpu_node, workers=2, torch_threads=3)
+    assert two.torch_threads == 3 and not two.local_mode
+    assert not training_shape(lightly, [NodeShape(cpus=8, gpus=0)] * 2).local_mode, "Train places it"
+    assert not on_gpus.local_mode and not no_gpus_asked.local_mode
 
 
 def test_epochs_an_earlier_attempt_ran_keep_their_loss() -> None:
