@@ -11,9 +11,9 @@ are written, its state.json not yet replaced).
 
 Training (`worker_config.enable_training`) has two more, apart from these because only a run
 that trains reaches them: `training` (the driver has logged an epoch: the n-th kills the
-driver) and `training-worker` (the rank-0 Ray Train worker of an attempt that started without
-a checkpoint has reported the n-th epoch and its checkpoint, and kills itself; the workers that
-resume from a checkpoint go on).
+driver) and `training-worker` (the rank-0 training worker, in local mode the training task, of
+an attempt that started without a checkpoint has reported the n-th epoch and its checkpoint,
+and kills itself; the workers that resume from a checkpoint go on).
 """
 
 from __future__ import annotations

@@ -197,7 +197,8 @@ class TrainingResources(StrictModel):
         default=3,
         ge=-1,
         description="Times a failed worker group (a process or node lost) restarts from the last "
-        "epoch's checkpoint. -1: forever; 0: the run fails with the first.",
+        "epoch's checkpoint (in Ray Train's local mode, one CPU worker on one node: retries of the "
+        "training task). -1: forever; 0: the run fails with the first.",
     )
     storage_path: str | None = Field(
         default=None,

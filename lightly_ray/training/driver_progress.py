@@ -1,11 +1,12 @@
-"""What the driver shows of a training while Ray Train's workers run it.
+"""What the driver shows of a training while Ray Train runs it.
 
-The rank-0 worker puts three kinds of items in the progress queue (`loop.train_loop`): how
-far the current epoch got, every `loop.PROGRESS_EVERY_S` (`{"epoch", "seen"}`); each finished
-epoch (`{"epoch", "loss", "images", "seconds"}`); and at the end the trained weights
-(`{"weights"}`). Here they become a bar over all the epochs' images, with the pace and the time
-left (on the terminal, and every 30 s in log.txt: `progress.progress_bar`), one log line per
-epoch, and the weights for the run.
+The rank-0 worker puts these items in the progress queue (`loop.train_loop`): the first epoch
+of each attempt (`{"start"}`: a second one is a restart after a lost process); how far the
+current epoch got, every `loop.PROGRESS_EVERY_S` (`{"epoch", "seen"}`); each finished epoch
+(`{"epoch", "loss", "images", "seconds"}`); a warning to log (`{"warning"}`); and at the end the
+trained weights (`{"weights"}`). Here they become a bar over all the epochs' images, with the
+pace and the time left (on the terminal, and every 30 s in log.txt: `progress.progress_bar`),
+one log line per epoch, a warning per restart, and the weights for the run.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class TrainingProgress:
         self.weights: dict[str, Any] | None = None
         self.bar: StageProgress | None = None
         self.first_epoch = 1  # of this attempt: a resumed training starts after its checkpoint
+        self.attempts = 0  # of the training function in this run: more than one after a restart
         self.position = 0  # images counted on the bar
 
     def drain(self, queue: Any, wait_s: float = 0.5) -> None:
@@ -62,6 +64,22 @@ class TrainingProgress:
     def _show(self, item: dict[str, Any]) -> None:
         if "weights" in item:
             self.weights = item["weights"]
+            return
+        if "warning" in item:
+            logger.warning("%s", item["warning"])
+            return
+        if "start" in item:
+            self.attempts += 1
+            if self.attempts > 1:
+                start = int(item["start"])
+                logger.warning(
+                    "training restarted at epoch %d after a training process was lost (attempt %d): %s",
+                    start,
+                    self.attempts,
+                    "from the start, no checkpoint was taken yet"
+                    if start == 1
+                    else f"from the checkpoint of epoch {start - 1}",
+                )
             return
         epoch = int(item["epoch"])
         if self.bar is None:

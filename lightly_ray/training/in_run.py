@@ -7,10 +7,10 @@ same rows with the trained weights. The run writes the trained model to its fold
 `lightly_config` that trained it and each epoch's loss), which a later run uses with
 `worker_config.checkpoint: .lightly/runs/<run id>/checkpoint.ckpt`.
 
-Ray Train keeps its checkpoints (one every `resources.training.checkpoint_every_s`) under a
-name derived from the work (`training_key`), so a run killed while training resumes from its
-last checkpoint when run again; they are removed once training finished (from a local
-storage path).
+Ray Train keeps its checkpoints (one every `resources.training.checkpoint_every_s`; in Ray
+Train's local mode the training loop keeps its own, `loop.py`) under a name derived from the
+work (`training_key`), so a run killed while training resumes from its last checkpoint when
+run again; they are removed once training finished (from a local storage path).
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ class RunTraining:
             logger.warning("training: the model kept in %s is not removed: %s", location.url, error)
 
     def _forget_checkpoints(self) -> None:
-        """Remove Ray Train's checkpoints of a finished training (a local storage path only)."""
+        """Remove the checkpoints of a finished training, Ray Train's or the loop's (local storage only)."""
         if "://" in self.storage_path:
             return
         shutil.rmtree(os.path.join(self.storage_path, self.name), ignore_errors=True)

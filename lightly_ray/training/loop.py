@@ -105,16 +105,21 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     device = ray.train.torch.get_device()
     if device.type == "cpu":
         torch.set_num_threads(settings.torch_threads)
+        normal_priority()
     torch.manual_seed(lightly.seed + rank)
     network = SimCLRNetwork(lightly.model).to(parameter_dtype(lightly))
     start_state = ray.get(settings.state_ref[0])
     network.embedding.load_state_dict(shared_tensors(start_state))  # copied into the parameters
     optimizer_state, scaler_state, start, losses = None, None, 0, []
-    saved = _last_checkpoint(settings)
+    saved = _last_checkpoint(settings, rank)
     if saved is not None:
         network.load_state_dict(saved["network"])
         optimizer_state, scaler_state = saved["optimizer"], saved.get("scaler") or None
         start, losses = int(saved["epoch"]) + 1, list(saved["losses"])
+        if settings.own_checkpoints is not None:  # fit()'s result: the losses even with no epoch left
+            ray.train.report({"losses": list(losses)})
+    if rank == 0 and settings.progress is not None:
+        settings.progress.put({"start": start + 1})  # the driver says when an attempt starts again
     model = ray.train.torch.prepare_model(network)
     optimizer = make_optimizer(lightly, model)
     if optimizer_state is not None:
@@ -266,17 +271,32 @@ def _write_own_checkpoint(where: tuple[str, str], state: dict[str, Any]) -> None
         torch.save(state, stream)
 
 
-def _last_checkpoint(settings: LoopSettings) -> dict[str, Any] | None:
-    """The state of the last checkpoint of this training (Ray Train's, or in local mode the loop's own)."""
+def _last_checkpoint(settings: LoopSettings, rank: int) -> dict[str, Any] | None:
+    """The state of the last checkpoint of this training (Ray Train's, or in local mode the loop's own).
+
+    The loop's own checkpoint, when it cannot be read (cut short on a store without atomic
+    writes, or written by another version), is reported to the driver and trained over.
+    """
     if settings.own_checkpoints is not None:
         from lightly_ray.storage import Location
 
         storage_path, name = settings.own_checkpoints
+        location = Location(storage_path, writable=False)
         try:
-            data = Location(storage_path, writable=False).read_bytes(f"{name}/{STATE_FILE}")
+            data = location.read_bytes(f"{name}/{STATE_FILE}")
         except FileNotFoundError:
             return None
-        return dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
+        try:
+            return dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
+        except Exception as error:  # noqa: BLE001 - any unreadable file: train from the start
+            if rank == 0 and settings.progress is not None:
+                settings.progress.put(
+                    {
+                        "warning": f"training: the checkpoint {location.url}/{name}/{STATE_FILE} cannot "
+                        f"be read ({error}); training from the start"
+                    }
+                )
+            return None
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is None:
         return None
@@ -305,6 +325,32 @@ def _epoch_views(
         views = augment_views(batch, settings.lightly.collate, settings.crops)
         pixels = np.concatenate([views["view0"], views["view1"]])
         yield torch.from_numpy(pixels).to(device)
+
+
+def normal_priority() -> bool:
+    """Put every thread of this process back at nice 0 where Ray started it lower; True if it did.
+
+    Ray starts its worker processes at nice 15, below the raylet, the GCS, the driver and Ray's
+    agents. On a node whose cores torch's threads fill, each wake-up of those then preempts one
+    torch thread and stalls the others at their next barrier: a CPU training worker at nice 15
+    trained 10-17% slower than the same loop in a plain process, at nice 0 as fast
+    (docs/training.md). Threads started later (torch's, Ray Data's) take the nice value of the
+    thread that starts them. Lowering a nice value needs root or CAP_SYS_NICE: without, nothing
+    changes.
+    """
+    try:
+        threads = [int(name) for name in os.listdir("/proc/self/task")]
+    except OSError:  # no /proc (macOS): the process
+        threads = [0]
+    changed = False
+    for thread in threads:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, thread) > 0:
+                os.setpriority(os.PRIO_PROCESS, thread, 0)
+                changed = True
+        except OSError:  # not allowed, or the thread ended meanwhile
+            continue
+    return changed
 
 
 def make_optimizer(lightly: LightlyConfig, model: torch.nn.Module) -> torch.optim.Optimizer:

@@ -131,10 +131,12 @@ def train_embedding_model(
         rows: How many of them training uses (`augment.training_rows`).
         state: The starting weights (`models.backbones.build_state`).
         shape: Workers and resources (`training_shape`).
-        storage_path: Where Ray Train keeps its checkpoints (a folder all workers reach).
+        storage_path: Where Ray Train (in local mode the loop) keeps the checkpoints (a folder
+            all workers reach).
         name: The Ray Train run's name under `storage_path`; a run of the same name resumes
             from its last checkpoint.
-        max_failures: Worker-group failures to recover from (from the last checkpoint).
+        max_failures: Worker-group failures to recover from (from the last checkpoint); in local
+            mode, retries of the training task.
         checkpoint_every_s: Seconds of training between checkpoints (0: after every epoch).
         crops: Train on the object crops among the rows (`parent` set) instead of the images.
 
@@ -238,12 +240,16 @@ def train_embedding_model(
     # inside Ray's calls when an interruption shuts Ray down ends the process at once (exit 1,
     # no log, the dataset's lock left). Cancelling the task ends its Train controller (which
     # the task owns) and with it the workers. In local mode the task is the worker: it holds the
-    # worker's CPU, and Ray runs it again from the last checkpoint when its process dies.
+    # worker's CPU, and Ray runs it again from the last checkpoint after an error or when its
+    # process died, as often as Ray Train restarts a worker group.
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-    in_task = {"num_cpus": shape.cpus_per_worker, "max_retries": max_failures} if shape.local_mode else {}
-    fitting = _fit_here.options(scheduling_strategy=here, **in_task).remote(
-        trainer, os.environ.get(POLL_VARIABLE) or POLL_SECONDS
-    )
+    if shape.local_mode:
+        task = _train_here.options(
+            scheduling_strategy=here, num_cpus=shape.cpus_per_worker, max_retries=max_failures
+        )
+    else:
+        task = _fit_here.options(scheduling_strategy=here)
+    fitting = task.remote(trainer, os.environ.get(POLL_VARIABLE) or POLL_SECONDS)
     shown = TrainingProgress(lightly.trainer.max_epochs, rows)
     finished = False
     try:
@@ -283,11 +289,16 @@ def _image_columns(images: ray.data.Dataset) -> list[str]:
     return [column for column in ("image", "ok", PARENT) if column in images.columns()]
 
 
-@ray.remote(num_cpus=0, max_retries=0)
-def _fit_here(trainer: Any, poll_seconds: str) -> Any:
+def _fit(trainer: Any, poll_seconds: str) -> Any:
     """`trainer.fit()`, in a task on the driver's node (the controller starts on the caller's node)."""
     os.environ[POLL_VARIABLE] = poll_seconds  # handed on to the controller by fit()
     return trainer.fit()
+
+
+_fit_here = ray.remote(num_cpus=0, max_retries=0)(_fit)
+# Local mode: the task trains. Its process ends with it (max_calls=1), with the training's memory,
+# torch's threads and Ray Train's state, rather than going back to Ray's pool of workers.
+_train_here = ray.remote(max_calls=1, retry_exceptions=True)(_fit)
 
 
 # Ray Train's controller polls its workers this often (Ray's default: 2 s). A worker holds one

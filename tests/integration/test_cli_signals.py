@@ -141,7 +141,7 @@ def test_sigterm_while_training_stops_the_run_and_a_rerun_resumes_the_training(
 
     When fit() ran in a thread of the driver, Ray's shutdown under that thread ended the process
     with exit 1, no log and the lock left, in 2 of 3 tries by hand; a race this test does not
-    always hit. The rerun resumes from the checkpoint Ray Train registered.
+    always hit. The rerun resumes from the last checkpoint.
     """
     lightly, storage = tmp_path / "lightly", tmp_path / "ray-train"
     dataset = lightly / ".lightly" / "datasets" / "input"

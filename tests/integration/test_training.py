@@ -166,6 +166,8 @@ def test_a_training_worker_killed_after_an_epoch_resumes_from_its_checkpoint(
     # One CPU worker on one node trains in Ray Train's local mode: Ray runs the task again, and it
     # starts after the checkpoint written before epoch 2 was logged.
     assert "1 CPU worker in one Ray task (Ray Train's local mode)" in log
+    restarted = "training restarted at epoch 3 after a training process was lost (attempt 2): from the "
+    assert f"{restarted}checkpoint of epoch 2" in log
     counts = [log.count(f"training epoch {epoch}/4: loss") for epoch in range(1, 5)]
     assert counts == [1, 1, 1, 1], counts
 
@@ -274,6 +276,7 @@ def test_two_data_parallel_workers_train_on_halves_and_restart_together_after_on
     assert "2 CPU workers, 1 torch thread" in log and "local mode" not in log
     # Ray Train starts a new worker group after the last checkpoint it registered before rank 0
     # died after epoch 2 (epoch 2's, or epoch 1's when the kill came first): epoch 1 ran once.
+    assert "after a training process was lost (attempt 2)" in log and "(attempt 3)" not in log
     counts = [log.count(f"training epoch {epoch}/3: loss") for epoch in (1, 2, 3)]
     assert counts[0] == 1 and counts[1] in (1, 2) and counts[2] == 1, counts
 

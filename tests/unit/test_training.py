@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -206,3 +209,23 @@ def test_the_dry_run_plans_training_on_every_node_and_refuses_what_the_run_would
     on_shared: Any = SimpleNamespace(config=shared)
     two = _training(on_shared, [NodeShape(cpus=16, gpus=4), NodeShape(cpus=8, gpus=1)])
     assert two.startswith("100 epochs of SimCLR on Ray Train, 3 GPU workers")
+
+
+def test_a_cpu_training_process_takes_back_normal_priority_where_the_system_allows() -> None:
+    script = (
+        "import os, threading, time\n"
+        "os.nice(15)\n"  # as Ray starts its workers
+        "started = threading.Event()\n"
+        "threading.Thread(target=lambda: (started.set(), time.sleep(5)), daemon=True).start()\n"
+        "started.wait()\n"
+        "from lightly_ray.training.loop import normal_priority\n"
+        "changed = normal_priority()\n"
+        "tasks = [int(t) for t in os.listdir('/proc/self/task')]\n"
+        "print(changed, sorted({os.getpriority(os.PRIO_PROCESS, t) for t in tasks}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    if os.geteuid() == 0:  # allowed: every thread, the one started before too
+        assert done.stdout.split() == ["True", "[0]"]
+    else:  # not allowed: left as it was
+        assert done.stdout.split() == ["False", "[15]"]

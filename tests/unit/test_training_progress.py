@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
@@ -40,7 +41,8 @@ def _shown(items: list[dict[str, Any]], max_epochs: int = 3) -> tuple[TrainingPr
         shown = TrainingProgress(max_epochs, 100)
         shown.drain(_Queue(items))
         shown.close()
-    return shown, [line.split(" INFO ", 1)[1] for line in log.lines], console.getvalue()
+    lines = [re.split(r" (?:INFO|WARNING) ", line, maxsplit=1)[1] for line in log.lines]
+    return shown, lines, console.getvalue()
 
 
 def _every_update(init: Any) -> Any:
@@ -82,3 +84,26 @@ def test_a_resumed_training_says_so_first_and_counts_the_epochs_it_trains() -> N
     assert lines[1].startswith("training: 50/200 img (25%)")
     assert lines[-1].startswith("training: 200/200 img (100%) in ")
     assert shown.weights is None
+
+
+def test_a_restart_after_a_lost_process_is_a_warning_naming_where_it_resumes() -> None:
+    items = [
+        {"start": 1},
+        _epoch(1, 4.5),
+        {"start": 1},  # lost before any checkpoint
+        _epoch(1, 4.4),
+        _epoch(2, 4.2),
+        {"start": 3},  # lost after epoch 2's checkpoint
+        {"warning": "training: the checkpoint x cannot be read"},
+        _epoch(3, 4.0),
+    ]
+    shown, lines, _ = _shown(items, max_epochs=3)
+    restarts = [line for line in lines if line.startswith("training restarted")]
+    assert restarts == [
+        "training restarted at epoch 1 after a training process was lost (attempt 2): from the start, "
+        "no checkpoint was taken yet",
+        "training restarted at epoch 3 after a training process was lost (attempt 3): from the "
+        "checkpoint of epoch 2",
+    ]
+    assert "training: the checkpoint x cannot be read" in lines
+    assert [record["epoch"] for record in shown.epochs] == [1, 1, 2, 3]
