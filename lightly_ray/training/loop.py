@@ -333,10 +333,10 @@ def normal_priority() -> bool:
     Ray starts its worker processes at nice 15, below the raylet, the GCS, the driver and Ray's
     agents. On a node whose cores torch's threads fill, each wake-up of those then preempts one
     torch thread and stalls the others at their next barrier: a CPU training worker at nice 15
-    trained 10-17% slower than the same loop in a plain process, at nice 0 as fast
+    trained 12-17% slower than the same loop in a plain process, at nice 0 as fast
     (docs/training.md). Threads started later (torch's, Ray Data's) take the nice value of the
-    thread that starts them. Lowering a nice value needs root or CAP_SYS_NICE: without, nothing
-    changes.
+    thread that starts them. Lowering a nice value needs CAP_SYS_NICE (root on a host or VM;
+    Docker leaves it out by default) or an RLIMIT_NICE of 20: without, nothing changes.
     """
     try:
         threads = [int(name) for name in os.listdir("/proc/self/task")]
