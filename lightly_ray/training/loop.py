@@ -111,7 +111,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     start_state = ray.get(settings.state_ref[0])
     network.embedding.load_state_dict(shared_tensors(start_state))  # copied into the parameters
     optimizer_state, scaler_state, start, losses = None, None, 0, []
-    saved = _last_checkpoint(settings, rank)
+    saved = _last_checkpoint(settings)
     if saved is not None:
         network.load_state_dict(saved["network"])
         optimizer_state, scaler_state = saved["optimizer"], saved.get("scaler") or None
@@ -271,11 +271,12 @@ def _write_own_checkpoint(where: tuple[str, str], state: dict[str, Any]) -> None
         torch.save(state, stream)
 
 
-def _last_checkpoint(settings: LoopSettings, rank: int) -> dict[str, Any] | None:
+def _last_checkpoint(settings: LoopSettings) -> dict[str, Any] | None:
     """The state of the last checkpoint of this training (Ray Train's, or in local mode the loop's own).
 
     The loop's own checkpoint, when it cannot be read (cut short on a store without atomic
-    writes, or written by another version), is reported to the driver and trained over.
+    writes, or written by another version), is reported to the driver and trained over (local
+    mode has one worker: it is rank 0).
     """
     if settings.own_checkpoints is not None:
         from lightly_ray.storage import Location
@@ -289,7 +290,7 @@ def _last_checkpoint(settings: LoopSettings, rank: int) -> dict[str, Any] | None
         try:
             return dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
         except Exception as error:  # noqa: BLE001 - any unreadable file: train from the start
-            if rank == 0 and settings.progress is not None:
+            if settings.progress is not None:
                 settings.progress.put(
                     {
                         "warning": f"training: the checkpoint {location.url}/{name}/{STATE_FILE} cannot "
